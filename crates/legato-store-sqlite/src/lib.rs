@@ -1,0 +1,422 @@
+//! The embedded default store: one SQLite file holding tracks and their chunks.
+//!
+//! SQLite is synchronous, so every operation runs on tokio's blocking pool and the async
+//! workers that stream segments are never held up by a write. Writes go through one
+//! connection (SQLite allows one writer at a time anyway, and a single writer never meets
+//! `SQLITE_BUSY`); reads use a small pool of their own connections, which WAL mode lets run
+//! beside the writer.
+//!
+//! An insert is one transaction: the track row and every chunk commit together or not at
+//! all, so a crash or a failing chunk source never leaves a half-stored track.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use legato_store::{
+    ChunkSource, ListQuery, Page, Result, SortKey, SortOrder, Store, StoreError, Track, TrackId,
+    TrackPatch,
+};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+/// File name of the database inside the data folder.
+pub const DATABASE_FILE: &str = "legato.sqlite3";
+
+/// Read connections kept open; more readers than this wait for one to come back.
+const READERS: usize = 8;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tracks (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    duration    REAL NOT NULL,
+    segments    INTEGER NOT NULL,
+    playlist    TEXT NOT NULL,
+    codec       TEXT,
+    bitrate     INTEGER,
+    sample_rate INTEGER,
+    channels    INTEGER,
+    size        INTEGER,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tracks_created_at ON tracks (created_at);
+CREATE TABLE IF NOT EXISTS chunks (
+    track_id TEXT NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
+    name     TEXT NOT NULL,
+    bytes    BLOB NOT NULL,
+    UNIQUE (track_id, name)
+);
+";
+
+const TRACK_COLUMNS: &str = "id, name, author, duration, segments, playlist, codec, bitrate, \
+                             sample_rate, channels, size, created_at";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database in `data_dir`.
+    pub fn open_dir(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create the data folder {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        Self::open_file(&data_dir.join(DATABASE_FILE))
+    }
+
+    /// Opens (creating when missing) the database file at `path`.
+    pub fn open_file(path: &Path) -> Result<Self> {
+        let writer = connect(path, true)?;
+        migrate(&writer)?;
+        let inner = Inner {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let conn = match inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop() {
+                Some(conn) => conn,
+                None => connect(&inner.path, false)?,
+            };
+            let result = work(&conn);
+            let mut readers = inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            if readers.len() < READERS {
+                readers.push(conn);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut conn)
+        })
+        .await
+    }
+}
+
+async fn blocking<T, F>(work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+}
+
+fn connect(path: &Path, writable: bool) -> Result<Connection> {
+    let flags = if writable {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        StoreError::Unavailable(format!("cannot open the database {}: {e}", path.display()))
+    })?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
+    if writable {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(map_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(map_err)?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(map_err)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(map_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "the database has schema version {version}, newer than this build's {SCHEMA_VERSION}: \
+             upgrade legato"
+        )));
+    }
+    conn.execute_batch(SCHEMA).map_err(map_err)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(map_err)?;
+    Ok(())
+}
+
+fn map_err(err: rusqlite::Error) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(err.to_string())
+        }
+        Some(ErrorCode::ConstraintViolation) => StoreError::Invalid(err.to_string()),
+        Some(ErrorCode::DiskFull | ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {
+            StoreError::Unavailable(err.to_string())
+        }
+        _ => StoreError::Backend(err.to_string()),
+    }
+}
+
+fn not_found(id: &TrackId) -> StoreError {
+    StoreError::NotFound(format!("track {id}"))
+}
+
+fn track_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
+    let id: String = row.get(0)?;
+    let id = id.parse::<TrackId>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Track {
+        id,
+        name: row.get(1)?,
+        author: row.get(2)?,
+        duration: row.get(3)?,
+        segments: row.get(4)?,
+        playlist: row.get(5)?,
+        codec: row.get(6)?,
+        bitrate: row.get(7)?,
+        sample_rate: row.get(8)?,
+        channels: row.get(9)?,
+        size: row.get::<_, Option<i64>>(10)?.map(|s| s.max(0) as u64),
+        created_at: row.get(11)?,
+    })
+}
+
+fn select_track(conn: &Connection, id: &TrackId) -> Result<Track> {
+    conn.prepare_cached(&format!("SELECT {TRACK_COLUMNS} FROM tracks WHERE id = ?1"))
+        .map_err(map_err)?
+        .query_row([id.to_string()], track_from_row)
+        .optional()
+        .map_err(map_err)?
+        .ok_or_else(|| not_found(id))
+}
+
+/// `%needle%` for LIKE with the wildcards in `needle` escaped, so search is literal.
+fn like_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO tracks ({TRACK_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                ),
+                params![
+                    track.id.to_string(),
+                    track.name,
+                    track.author,
+                    track.duration,
+                    track.segments,
+                    track.playlist,
+                    track.codec,
+                    track.bitrate,
+                    track.sample_rate,
+                    track.channels,
+                    track.size.map(|s| s.min(i64::MAX as u64) as i64),
+                    track.created_at,
+                ],
+            )
+            .map_err(map_err)?;
+            {
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO chunks (track_id, name, bytes) VALUES (?1, ?2, ?3)")
+                    .map_err(map_err)?;
+                let id = track.id.to_string();
+                for chunk in chunks {
+                    let chunk = chunk?;
+                    insert
+                        .execute(params![id, chunk.name, &chunk.bytes[..]])
+                        .map_err(map_err)?;
+                }
+            }
+            // Dropping `tx` on any early return above rolls everything back.
+            tx.commit().map_err(map_err)?;
+            Ok(track)
+        })
+        .await
+    }
+
+    async fn list_tracks(&self, query: &ListQuery) -> Result<Page> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let filter = if query.search.is_some() {
+                "WHERE name LIKE ?1 ESCAPE '\\' OR author LIKE ?1 ESCAPE '\\'"
+            } else {
+                "WHERE ?1 IS NULL"
+            };
+            let pattern = query.search.as_deref().map(like_pattern);
+            let direction = match query.order {
+                SortOrder::Asc => "ASC",
+                SortOrder::Desc => "DESC",
+            };
+            let column = match query.sort {
+                SortKey::CreatedAt => "created_at",
+                SortKey::Name => "name COLLATE NOCASE",
+                SortKey::Author => "author COLLATE NOCASE",
+                SortKey::Duration => "duration",
+            };
+            // rowid breaks ties in insertion order, so paging is stable.
+            let sql = format!(
+                "SELECT {TRACK_COLUMNS} FROM tracks {filter} \
+                 ORDER BY {column} {direction}, rowid {direction} LIMIT ?2 OFFSET ?3"
+            );
+            let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+            let tracks = conn
+                .prepare_cached(&sql)
+                .map_err(map_err)?
+                .query_map(params![pattern, query.limit, offset], track_from_row)
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM tracks {filter}"))
+                .map_err(map_err)?
+                .query_row([pattern], |row| row.get(0))
+                .map_err(map_err)?;
+            Ok(Page {
+                tracks,
+                total: total.max(0) as u64,
+            })
+        })
+        .await
+    }
+
+    async fn get_track(&self, id: &TrackId) -> Result<Track> {
+        let id = *id;
+        self.read(move |conn| select_track(conn, &id)).await
+    }
+
+    async fn update_track(&self, id: &TrackId, patch: &TrackPatch) -> Result<Track> {
+        let (id, patch) = (*id, patch.clone());
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE tracks SET name = COALESCE(?2, name), author = COALESCE(?3, author) \
+                     WHERE id = ?1",
+                    params![id.to_string(), patch.name, patch.author],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(not_found(&id));
+            }
+            select_track(conn, &id)
+        })
+        .await
+    }
+
+    async fn delete_track(&self, id: &TrackId) -> Result<()> {
+        let id = *id;
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            tx.execute("DELETE FROM chunks WHERE track_id = ?1", [id.to_string()])
+                .map_err(map_err)?;
+            let deleted = tx
+                .execute("DELETE FROM tracks WHERE id = ?1", [id.to_string()])
+                .map_err(map_err)?;
+            if deleted == 0 {
+                return Err(not_found(&id));
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn get_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
+        let (id, name) = (*id, name.to_owned());
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT bytes FROM chunks WHERE track_id = ?1 AND name = ?2")
+                .map_err(map_err)?
+                .query_row(params![id.to_string(), name], |row| row.get::<_, Vec<u8>>(0))
+                .optional()
+                .map_err(map_err)?
+                .map(Bytes::from)
+                .ok_or_else(|| StoreError::NotFound(format!("chunk {name} of track {id}")))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        drop(SqliteStore::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = SqliteStore::open_file(&path).err().unwrap();
+        assert!(err.to_string().contains("upgrade legato"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! The backend conformance story, on a real SQLite file in a temporary folder.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use legato_store::DynStore;
+use legato_store_sqlite::SqliteStore;
+
+async fn fresh_store() -> DynStore {
+    // The folder must outlive the store; leaking it keeps the test simple and the OS
+    // cleans the temporary folder.
+    let dir = tempfile::tempdir().unwrap().keep();
+    Arc::new(SqliteStore::open_dir(&dir).unwrap())
+}
+
+legato_store::conformance_tests!(fresh_store());

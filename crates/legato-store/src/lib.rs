@@ -1,0 +1,70 @@
+//! The storage contract of Legato.
+//!
+//! Handlers and the ingest pipeline talk only to [`Store`]; the binary picks one backend at
+//! start-up (SQLite by default, MongoDB by configuration) and hands out an `Arc<dyn Store>`.
+//! Nothing outside a backend crate names a concrete backend.
+//!
+//! Two invariants every backend upholds, checked by the [`conformance`] story:
+//! - **Publish-last.** A track becomes visible (listed, gettable, streamable) only once every
+//!   chunk of it is stored; a failed insert leaves nothing visible behind.
+//! - **Chunks are immutable.** A chunk's bytes never change for a given `(track id, name)`, so
+//!   caches and HTTP validators may rely on them forever.
+
+mod error;
+mod id;
+mod model;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use error::StoreError;
+pub use id::{InvalidTrackId, TrackId};
+pub use model::{
+    Chunk, ChunkSource, ListQuery, Page, SortKey, SortOrder, Track, TrackPatch,
+};
+
+/// Result of every store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Names under which a track's media playlist may be asked for. The first is what Legato
+/// writes; the second is the seed's name, which its web page and its stored tracks use.
+pub const PLAYLIST_NAMES: [&str; 2] = ["index.m3u8", "outputlist.m3u8"];
+
+/// Where tracks and their chunks (playlist and segments) live.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a track with all its chunks, atomically from a reader's point of view.
+    ///
+    /// `chunks` is pulled lazily so a backend can write each chunk and drop it before the
+    /// next one is produced: an hour-long track is never held in memory twice.
+    async fn insert_track(&self, track: Track, chunks: ChunkSource) -> Result<Track>;
+
+    /// Tracks matching the query, with the number of matches before paging.
+    async fn list_tracks(&self, query: &ListQuery) -> Result<Page>;
+
+    /// One track; [`StoreError::NotFound`] when there is none with this id.
+    async fn get_track(&self, id: &TrackId) -> Result<Track>;
+
+    /// Changes the given fields; [`StoreError::NotFound`] when there is no such track.
+    async fn update_track(&self, id: &TrackId, patch: &TrackPatch) -> Result<Track>;
+
+    /// Removes a track and all its chunks; [`StoreError::NotFound`] when there is none.
+    async fn delete_track(&self, id: &TrackId) -> Result<()>;
+
+    /// The bytes of one chunk of a visible track; [`StoreError::NotFound`] otherwise.
+    async fn get_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes>;
+
+    /// Cheap round trip to the backend, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    /// A short human description of the backend for logs, with any secret redacted.
+    fn describe(&self) -> String;
+}
+
+/// The shared handle handlers hold.
+pub type DynStore = Arc<dyn Store>;

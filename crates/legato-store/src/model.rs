@@ -1,0 +1,126 @@
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::{StoreError, TrackId};
+
+/// A stored track's metadata. Chunks (the playlist and segments) are stored beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Track {
+    pub id: TrackId,
+    pub name: String,
+    pub author: String,
+    /// Seconds, frame exact.
+    pub duration: f64,
+    /// Number of media segments.
+    pub segments: u32,
+    /// Name of the playlist chunk: `index.m3u8` for Legato's tracks, `outputlist.m3u8` for
+    /// tracks the seed wrote.
+    pub playlist: String,
+    /// `mp3`, or `None` for a track whose metadata we do not know (the seed stored none).
+    pub codec: Option<String>,
+    /// Average kbit/s of the stored audio.
+    pub bitrate: Option<u32>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u8>,
+    /// Bytes of audio kept (the MPEG frames, without container).
+    pub size: Option<u64>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// One named blob of a track: its playlist or one of its segments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub name: String,
+    pub bytes: Bytes,
+}
+
+impl Chunk {
+    pub fn new(name: impl Into<String>, bytes: impl Into<Bytes>) -> Self {
+        Self {
+            name: name.into(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
+/// The chunks of a track being inserted, produced one at a time.
+pub type ChunkSource = Box<dyn Iterator<Item = Result<Chunk, StoreError>> + Send>;
+
+/// Fields a client may change after upload.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct TrackPatch {
+    pub name: Option<String>,
+    pub author: Option<String>,
+}
+
+impl TrackPatch {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.author.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortKey {
+    #[default]
+    CreatedAt,
+    Name,
+    Author,
+    Duration,
+}
+
+impl SortKey {
+    pub const NAMES: [&'static str; 4] = ["created_at", "name", "author", "duration"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "created_at" | "added" => Self::CreatedAt,
+            "name" | "title" => Self::Name,
+            "author" | "artist" => Self::Author,
+            "duration" => Self::Duration,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortOrder {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// What `list` returns: a page of tracks and how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub tracks: Vec<Track>,
+    pub total: u64,
+}
+
+/// Search, order and paging for `list`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// Case-insensitive substring of the name or the author.
+    pub search: Option<String>,
+    pub limit: u32,
+    pub offset: u64,
+    pub sort: SortKey,
+    pub order: SortOrder,
+}
+
+impl ListQuery {
+    pub const DEFAULT_LIMIT: u32 = 100;
+    pub const MAX_LIMIT: u32 = 1000;
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            search: None,
+            limit: Self::DEFAULT_LIMIT,
+            offset: 0,
+            sort: SortKey::default(),
+            order: SortOrder::default(),
+        }
+    }
+}
