@@ -105,7 +105,12 @@ impl SqliteStore {
     {
         let inner = self.inner.clone();
         blocking(move || {
-            let conn = match inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop() {
+            let conn = match inner
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+            {
                 Some(conn) => conn,
                 None => connect(&inner.path, false)?,
             };
@@ -269,7 +274,9 @@ impl Store for SqliteStore {
             .map_err(map_err)?;
             {
                 let mut insert = tx
-                    .prepare_cached("INSERT INTO chunks (track_id, name, bytes) VALUES (?1, ?2, ?3)")
+                    .prepare_cached(
+                        "INSERT INTO chunks (track_id, name, bytes) VALUES (?1, ?2, ?3)",
+                    )
                     .map_err(map_err)?;
                 let id = track.id.to_string();
                 for chunk in chunks {
@@ -376,7 +383,9 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             conn.prepare_cached("SELECT bytes FROM chunks WHERE track_id = ?1 AND name = ?2")
                 .map_err(map_err)?
-                .query_row(params![id.to_string(), name], |row| row.get::<_, Vec<u8>>(0))
+                .query_row(params![id.to_string(), name], |row| {
+                    row.get::<_, Vec<u8>>(0)
+                })
                 .optional()
                 .map_err(map_err)?
                 .map(Bytes::from)
@@ -386,11 +395,8 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(map_err)
-        })
-        .await
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .await
     }
 
     fn describe(&self) -> String {

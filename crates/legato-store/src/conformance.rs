@@ -66,8 +66,13 @@ fn chunks_for(track: &Track, segment_bytes: usize) -> Vec<Chunk> {
         format!("#EXTM3U\n# playlist of {}\n", track.id),
     )];
     for i in 0..track.segments {
-        let fill = (i as u8).wrapping_mul(31).wrapping_add(track.id.bytes()[11]);
-        chunks.push(Chunk::new(format!("seg{i:03}.ts"), vec![fill; segment_bytes]));
+        let fill = (i as u8)
+            .wrapping_mul(31)
+            .wrapping_add(track.id.bytes()[11]);
+        chunks.push(Chunk::new(
+            format!("seg{i:03}.ts"),
+            vec![fill; segment_bytes],
+        ));
     }
     chunks
 }
@@ -101,9 +106,18 @@ pub async fn insert_then_get_and_stream(store: DynStore) {
         let bytes = store.get_chunk(&track.id, &chunk.name).await.unwrap();
         assert_eq!(bytes, chunk.bytes, "chunk {}", chunk.name);
     }
-    assert_not_found(store.get_chunk(&track.id, "seg999.ts").await, "unknown chunk");
-    assert_not_found(store.get_chunk(&track.id, "SEG000.ts").await, "names match exactly");
-    assert_not_found(store.get_chunk(&track.id, "../seg000.ts").await, "no path games");
+    assert_not_found(
+        store.get_chunk(&track.id, "seg999.ts").await,
+        "unknown chunk",
+    );
+    assert_not_found(
+        store.get_chunk(&track.id, "SEG000.ts").await,
+        "names match exactly",
+    );
+    assert_not_found(
+        store.get_chunk(&track.id, "../seg000.ts").await,
+        "no path games",
+    );
 }
 
 pub async fn list_search_sort_and_page(store: DynStore) {
@@ -121,7 +135,10 @@ pub async fn list_search_sort_and_page(store: DynStore) {
 
     let all = store.list_tracks(&ListQuery::default()).await.unwrap();
     assert_eq!(all.total, 25);
-    assert_eq!(all.tracks, inserted, "default order is insertion (created_at) order");
+    assert_eq!(
+        all.tracks, inserted,
+        "default order is insertion (created_at) order"
+    );
 
     let page = store
         .list_tracks(&ListQuery {
@@ -162,7 +179,11 @@ pub async fn list_search_sort_and_page(store: DynStore) {
         })
         .await
         .unwrap();
-    let names: Vec<_> = by_name_desc.tracks.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<_> = by_name_desc
+        .tracks
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     assert_eq!(names, ["Song 24", "Song 23", "Song 22"]);
 
     let shortest = store
@@ -260,8 +281,14 @@ pub async fn delete_removes_track_and_chunks(store: DynStore) {
     let gone = insert(&store, sample_track("Delete", "me")).await;
     store.delete_track(&gone.id).await.unwrap();
     assert_not_found(store.get_track(&gone.id).await, "deleted track");
-    assert_not_found(store.get_chunk(&gone.id, "seg000.ts").await, "deleted segment");
-    assert_not_found(store.get_chunk(&gone.id, "index.m3u8").await, "deleted playlist");
+    assert_not_found(
+        store.get_chunk(&gone.id, "seg000.ts").await,
+        "deleted segment",
+    );
+    assert_not_found(
+        store.get_chunk(&gone.id, "index.m3u8").await,
+        "deleted playlist",
+    );
     assert_not_found(store.delete_track(&gone.id).await, "second delete");
     let page = store.list_tracks(&ListQuery::default()).await.unwrap();
     assert_eq!(page.tracks, vec![keep.clone()]);
@@ -292,14 +319,9 @@ pub async fn failed_insert_leaves_nothing(store: DynStore) {
     let track = sample_track("Half", "stored");
     let id = track.id;
     let good = chunks_for(&track, 2048);
-    let failing: ChunkSource = Box::new(
-        good.into_iter()
-            .take(2)
-            .map(Ok)
-            .chain(std::iter::once(Err(StoreError::Source(
-                "encoder failed".into(),
-            )))),
-    );
+    let failing: ChunkSource = Box::new(good.into_iter().take(2).map(Ok).chain(std::iter::once(
+        Err(StoreError::Source("encoder failed".into())),
+    )));
     let result = store.insert_track(track, failing).await;
     assert!(result.is_err(), "insert with a failing source must fail");
     assert_not_found(store.get_track(&id).await, "track of a failed insert");

@@ -120,14 +120,25 @@ mod tests {
         let id = TrackId::generate();
         let text = id.to_string();
         assert_eq!(text.len(), 24);
-        assert!(text.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            text.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_eq!(text.parse::<TrackId>().unwrap(), id);
     }
 
     #[test]
     fn accepts_uppercase_and_rejects_everything_else() {
         assert!("65A1F0C2E4B0A1B2C3D4E5F6".parse::<TrackId>().is_ok());
-        for bad in ["", "11111", "65a1f0c2e4b0a1b2c3d4e5f", "65a1f0c2e4b0a1b2c3d4e5fg", "../../etc/passwd", "65a1f0c2e4b0a1b2c3d4e5f6a", "é5a1f0c2e4b0a1b2c3d4e5f"] {
+        for bad in [
+            "",
+            "11111",
+            "65a1f0c2e4b0a1b2c3d4e5f",
+            "65a1f0c2e4b0a1b2c3d4e5fg",
+            "../../etc/passwd",
+            "65a1f0c2e4b0a1b2c3d4e5f6a",
+            "é5a1f0c2e4b0a1b2c3d4e5f",
+        ] {
             assert!(bad.parse::<TrackId>().is_err(), "{bad}");
         }
     }

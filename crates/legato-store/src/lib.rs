@@ -24,9 +24,7 @@ use bytes::Bytes;
 
 pub use error::StoreError;
 pub use id::{InvalidTrackId, TrackId};
-pub use model::{
-    Chunk, ChunkSource, ListQuery, Page, SortKey, SortOrder, Track, TrackPatch,
-};
+pub use model::{Chunk, ChunkSource, ListQuery, Page, SortKey, SortOrder, Track, TrackPatch};
 
 /// Result of every store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Legato's own benchmark, each figure side by side with its anchor in the same run:
+#   1. ingest of a 4-minute 128 kbps MP3 through the HTTP API
+#        vs `ffmpeg -c:a copy -f segment -segment_format mpegts` (and the seed's re-encode)
+#   2. segment GETs under load (wrk, 64 connections) from `legato serve`
+#        vs nginx serving the same segments as static files
+#   3. peak server memory while ingesting a one-hour MP3 (about 60 MB)
+# Usage: bash bench/run.sh   (installs ffmpeg, nginx-light and wrk from Debian when missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out="$root/bench/out"
+rm -rf "$out" && mkdir -p "$out"
+runs=${BENCH_RUNS:-10}
+duration=${BENCH_SECONDS:-10}
+
+for tool in ffmpeg:ffmpeg nginx:nginx-light wrk:wrk curl:curl; do
+  command -v "${tool%%:*}" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}" >/dev/null; }
+done
+cargo build --release -p legato --locked -q
+bin="$root/target/release/legato"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+ffmpeg -hide_banner -loglevel error -f lavfi -i "anoisesrc=d=240:c=pink:a=0.2:r=44100" -ac 2 -c:a libmp3lame -b:a 128k "$out/song.mp3"
+ffmpeg -hide_banner -loglevel error -f lavfi -i "anoisesrc=d=3600:c=pink:a=0.2:r=44100" -ac 2 -c:a libmp3lame -b:a 128k "$out/hour.mp3"
+echo "inputs: 4-minute song $(stat -c %s "$out/song.mp3") bytes, one-hour file $(stat -c %s "$out/hour.mp3") bytes"
+
+port=$(free_port)
+"$bin" serve --listen "127.0.0.1:$port" --data "$out/data" 2>"$out/server.log" &
+server=$!
+trap 'kill $server 2>/dev/null || true; [ -n "${nginx_pid:-}" ] && kill $nginx_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+
+echo
+echo "== 1. ingest of a 4-minute 128 kbps MP3 (median of $runs runs)"
+for _ in $(seq "$runs"); do
+  curl -sf -o "$out/track.json" -w '%{time_total}\n' -H 'content-type: audio/mpeg' \
+    --data-binary "@$out/song.mp3" "http://127.0.0.1:$port/function/crud?name=bench&author=bench"
+done | median > "$out/legato-ingest"
+for _ in $(seq "$runs"); do
+  rm -rf "$out/ff" && mkdir -p "$out/ff"
+  start=$(now)
+  (cd "$out/ff" && ffmpeg -hide_banner -loglevel error -i ../song.mp3 -c:a copy -map 0:a -f segment \
+     -segment_time 10 -segment_list out.m3u8 -segment_format mpegts out%03d.ts)
+  echo "$(now) - $start" | bc -l
+done | median > "$out/ffmpeg-copy"
+rm -rf "$out/seed" && mkdir -p "$out/seed"
+start=$(now)
+(cd "$out/seed" && ffmpeg -hide_banner -loglevel error -i ../song.mp3 -c:a libmp3lame -b:a 128k -map 0:0 \
+   -f segment -segment_time 10 -segment_list outputlist.m3u8 -segment_format mpegts output%03d.ts)
+seed_s=$(echo "$(now) - $start" | bc -l)
+legato_ms=$(echo "$(cat "$out/legato-ingest") * 1000" | bc -l)
+ffmpeg_ms=$(echo "$(cat "$out/ffmpeg-copy") * 1000" | bc -l)
+printf 'legato POST /function/crud (HTTP, store included): %8.1f ms\n' "$legato_ms"
+printf 'ffmpeg -c:a copy -f segment (anchor, files only):  %8.1f ms   (legato is %.1fx faster)\n' "$ffmpeg_ms" "$(echo "$ffmpeg_ms / $legato_ms" | bc -l)"
+printf "seed's ffmpeg re-encode (one run):                 %8.1f ms\n" "$(echo "$seed_s * 1000" | bc -l)"
+frames=$(ffmpeg -hide_banner -loglevel error -i "$out/song.mp3" -c copy -f mp3 -id3v2_version 0 -write_xing 0 - | wc -c)
+id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$out/track.json")
+segments=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["segments"])' "$out/track.json")
+mkdir -p "$out/www/$id"
+ts_total=0
+for i in $(seq 0 $((segments - 1))); do
+  name=$(printf 'seg%03d.ts' "$i")
+  curl -sf -o "$out/www/$id/$name" "http://127.0.0.1:$port/function/streaming/$id/$name"
+  ts_total=$((ts_total + $(stat -c %s "$out/www/$id/$name")))
+done
+seed_ts=$(cat "$out"/seed/*.ts | wc -c)
+printf 'container overhead over the MP3 frames: legato %+.1f %%, seed ffmpeg %+.1f %%\n' \
+  "$(echo "($ts_total - $frames) * 100 / $frames" | bc -l)" "$(echo "($seed_ts - $frames) * 100 / $frames" | bc -l)"
+
+echo
+echo "== 2. segment GETs, wrk -t2 -c64 -d${duration}s over the $segments segments of one track"
+cat > "$out/segments.lua" <<LUA
+local n = $segments
+local i = 0
+request = function()
+  i = (i + 1) % n
+  return wrk.format("GET", string.format("%s/seg%03d.ts", prefix, i))
+end
+LUA
+nginx_port=$(free_port)
+cat > "$out/nginx.conf" <<NGINX
+worker_processes auto;
+pid $out/nginx.pid;
+error_log $out/nginx-error.log;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  types { video/mp2t ts; application/vnd.apple.mpegurl m3u8; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location /function/streaming/ { alias $out/www/; }
+  }
+}
+NGINX
+nginx -c "$out/nginx.conf" -p "$out" &
+nginx_pid=$!
+sleep 0.5
+run_wrk() { # url-prefix label
+  sed "1i prefix = \"$1\"" "$out/segments.lua" > "$out/wrk-$2.lua"
+  wrk -t2 -c64 -d"${duration}s" --latency -s "$out/wrk-$2.lua" "$1/seg000.ts" > "$out/wrk-$2.txt"
+  printf '%-8s %10s req/s  %10s/s  p50 %8s  p99 %8s\n' "$2" \
+    "$(awk '/Requests\/sec/ {print $2}' "$out/wrk-$2.txt")" "$(awk '/Transfer\/sec/ {print $2}' "$out/wrk-$2.txt")" \
+    "$(awk '$1=="50%" {print $2}' "$out/wrk-$2.txt")" "$(awk '$1=="99%" {print $2}' "$out/wrk-$2.txt")"
+}
+# Warm both (legato's segment cache, nginx's page cache) before measuring.
+wrk -t1 -c4 -d1s -s <(sed "1i prefix = \"http://127.0.0.1:$port/function/streaming/$id\"" "$out/segments.lua") "http://127.0.0.1:$port/" >/dev/null
+run_wrk "http://127.0.0.1:$port/function/streaming/$id" legato
+run_wrk "http://127.0.0.1:$nginx_port/function/streaming/$id" nginx
+kill $nginx_pid 2>/dev/null || true; nginx_pid=
+
+echo
+echo "== 3. peak memory while ingesting a one-hour MP3"
+kill $server; wait $server 2>/dev/null || true
+port=$(free_port)
+"$bin" serve --listen "127.0.0.1:$port" --data "$out/data-hour" 2>>"$out/server.log" &
+server=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+idle_kb=$(awk '/VmRSS/ {print $2}' /proc/$server/status)
+hour_s=$(curl -sf -o /dev/null -w '%{time_total}' -H 'content-type: audio/mpeg' --data-binary "@$out/hour.mp3" \
+  "http://127.0.0.1:$port/function/crud?name=hour&author=bench")
+peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
+printf 'idle RSS %.1f MB; one-hour ingest took %.2f s; peak RSS %.1f MB (target < 150 MB)\n' \
+  "$(echo "$idle_kb/1024" | bc -l)" "$hour_s" "$(echo "$peak_kb/1024" | bc -l)"

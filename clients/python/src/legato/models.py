@@ -1,0 +1,111 @@
+"""Data classes returned by :class:`legato.Client`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Dict, Mapping, Optional
+
+__all__ = ["Track"]
+
+
+def _opt_int(value: Any) -> Optional[int]:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _opt_float(value: Any) -> Optional[float]:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _opt_str(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+@dataclass
+class Track:
+    """A track as the server describes it (see docs/api.md, "Track JSON").
+
+    Fields a server does not send are ``None`` (the seed's server only sent ``id``, ``name``
+    and ``author``). Fields this client does not know (from a newer server) are kept in
+    ``extra`` rather than rejected.
+    """
+
+    id: str
+    name: Optional[str] = None
+    author: Optional[str] = None
+    #: seconds
+    duration: Optional[float] = None
+    #: number of HLS segments
+    segments: Optional[int] = None
+    #: path of the HLS media playlist on the gateway, e.g. ``/function/streaming/<id>/index.m3u8``
+    playlist: Optional[str] = None
+    codec: Optional[str] = None
+    #: kbit/s
+    bitrate: Optional[int] = None
+    #: Hz
+    sample_rate: Optional[int] = None
+    channels: Optional[int] = None
+    #: bytes of audio kept
+    size: Optional[int] = None
+    #: RFC 3339 timestamp as sent, e.g. ``2026-11-28T20:30:00Z`` (see :attr:`created`)
+    created_at: Optional[str] = None
+    #: every field of the JSON this client does not know
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Track":
+        """Build a Track from the server's JSON object."""
+        if not isinstance(data, Mapping):
+            raise TypeError("a track must be a JSON object, got %s" % type(data).__name__)
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(
+            id=str(data.get("id", "")),
+            name=_opt_str(data.get("name")),
+            author=_opt_str(data.get("author")),
+            duration=_opt_float(data.get("duration")),
+            segments=_opt_int(data.get("segments")),
+            playlist=_opt_str(data.get("playlist")),
+            codec=_opt_str(data.get("codec")),
+            bitrate=_opt_int(data.get("bitrate")),
+            sample_rate=_opt_int(data.get("sample_rate")),
+            channels=_opt_int(data.get("channels")),
+            size=_opt_int(data.get("size")),
+            created_at=_opt_str(data.get("created_at")),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON object form (known fields that are set, plus ``extra``)."""
+        out: Dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = value
+        out.update(self.extra)
+        return out
+
+    @property
+    def created(self) -> Optional[datetime]:
+        """``created_at`` parsed as an aware datetime, or ``None`` when absent or unparsable."""
+        if not self.created_at:
+            return None
+        text = self.created_at.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return None

@@ -1,0 +1,134 @@
+"""The seed README's MusicApi example, run unchanged (but for the import and the file paths)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, List
+
+from helpers import run_server
+
+# Copied verbatim from the seed's README (/work/shared/seed/README.md).
+SEED_EXAMPLE = '''
+    import json
+
+    api = MusicApi()
+
+    print("Adding musics...")
+    print(api.insert("Madonna", "Like a Prayer", '/home/gustavo/Like_A_Prayer.mp3'))
+    print(api.insert("Coldplay", "Sky Full of Stars", '/home/gustavo/SkyFullOfStars.mp3'))
+    print(api.insert("Erasure", "A Little Respect", '/home/A_Little_Respect.mp3'))
+    print(api.insert("a-ha", "Take on me", '/home/TakeOnMe.mp3'))
+
+    print()
+    print("Listing musics...")
+    all_musics = json.loads(api.list())
+    for music in all_musics:
+        print(music)
+
+    print()
+    print("Printing specific music data...")
+    for music in all_musics:
+        print(api.get(music["id"]))
+
+    print()
+    print("Printing data which does not exist...")
+    print(api.get("11111"))
+    print(api.get("22222"))
+    print(api.get("33333"))
+
+    print()
+    print("Deleting musics...")
+    for music in all_musics:
+        print(api.remove(music["id"]))
+
+    print()
+    print("Listing musics...")
+    all_musics = json.loads(api.list())
+    for music in all_musics:
+        print(music)
+'''
+
+SONGS = [
+    ("Madonna", "Like a Prayer", "/home/gustavo/Like_A_Prayer.mp3", 440, 14),
+    ("Coldplay", "Sky Full of Stars", "/home/gustavo/SkyFullOfStars.mp3", 494, 21),
+    ("Erasure", "A Little Respect", "/home/A_Little_Respect.mp3", 554, 9),
+    ("a-ha", "Take on me", "/home/TakeOnMe.mp3", 587, 16),
+]
+
+HEADERS = [
+    "Adding musics...",
+    "Listing musics...",
+    "Printing specific music data...",
+    "Printing data which does not exist...",
+    "Deleting musics...",
+    "Listing musics...",
+]
+
+
+def split_sections(stdout: str) -> List[List[str]]:
+    """The lines under each header, in order (blank separator lines dropped)."""
+    sections: List[List[str]] = []
+    expected = iter(HEADERS)
+    for line in stdout.splitlines():
+        if sections == [] or (len(sections) < len(HEADERS) and line == HEADERS[len(sections)]):
+            assert line == next(expected), "unexpected line %r" % line
+            sections.append([])
+        elif line:
+            sections[-1].append(line)
+    assert len(sections) == len(HEADERS), stdout
+    return sections
+
+
+def test_seed_readme_example(tmp_path: Path, make_mp3) -> None:
+    script = "from legato import MusicApi\n" + textwrap.dedent(SEED_EXAMPLE)
+    for _, _, seed_path, freq, duration in SONGS:
+        assert seed_path in script
+        script = script.replace(repr(seed_path), repr(str(make_mp3(frequency=freq, duration=duration))))
+    script_path = tmp_path / "seed_example.py"
+    script_path.write_text(script)
+
+    # A server of its own: the example lists and deletes everything in the database.
+    with run_server(tmp_path / "server") as server:
+        env = dict(os.environ, FUNCTION_URL=server.crud_url)
+        env.pop("LEGATO_URL", None)
+        done = subprocess.run([sys.executable, str(script_path)], env=env, capture_output=True, text=True,
+                              timeout=300, cwd=str(tmp_path))
+    assert done.returncode == 0, "stdout:\n%s\nstderr:\n%s" % (done.stdout, done.stderr)
+    assert done.stderr == ""
+    added, listed, shown, missing, deleted, listed_after = split_sections(done.stdout)
+
+    # four inserts, each answering the new track
+    assert len(added) == 4, added
+    inserted = [json.loads(line) for line in added]
+    assert [(t["author"], t["name"]) for t in inserted] == [(a, n) for a, n, *_ in SONGS]
+    ids = [t["id"] for t in inserted]
+    assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids) and len(set(ids)) == 4
+    for t, (*_, duration) in zip(inserted, SONGS):
+        assert abs(t["duration"] - duration) < 0.5
+
+    # the list shows the four (printed as Python dicts)
+    assert len(listed) == 4, listed
+    listed_dicts: List[Dict] = [ast.literal_eval(line) for line in listed]
+    assert sorted(d["id"] for d in listed_dicts) == sorted(ids)
+    by_id = {d["id"]: d for d in listed_dicts}
+    for t in inserted:
+        assert (by_id[t["id"]]["name"], by_id[t["id"]]["author"]) == (t["name"], t["author"])
+
+    # each shown by id, in list order
+    assert [json.loads(line)["id"] for line in shown] == [d["id"] for d in listed_dicts]
+    for line in shown:
+        assert json.loads(line) == by_id[json.loads(line)["id"]]
+
+    # three unknown (malformed) ids
+    assert missing == ["{}", "{}", "{}"]
+
+    # four deletions, then nothing left
+    assert [json.loads(line) for line in deleted] == [{"deleted": 1}] * 4
+    assert listed_after == []

@@ -1,0 +1,129 @@
+//! Every failure a handler can report, and the one place where each becomes an HTTP status
+//! and a stable, kebab-case error code that clients switch on.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use legato_media::MediaError;
+use legato_store::StoreError;
+use serde_json::json;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidId(String),
+    #[error("the body is not valid JSON of the expected shape: {0}")]
+    InvalidJson(String),
+    #[error("song_base64 is not valid base64: {0}")]
+    InvalidBase64(String),
+    #[error("the field `{0}` is required")]
+    MissingField(&'static str),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("the multipart body is malformed: {0}")]
+    InvalidMultipart(String),
+    #[error("'{0}' is not a chunk name: names are letters, digits, '.', '_' and '-'")]
+    InvalidName(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("no such path: {0}")]
+    NoRoute(String),
+    #[error("{0} is not allowed here")]
+    MethodNotAllowed(String),
+    #[error("the upload is larger than the limit of {limit_mb} MB")]
+    PayloadTooLarge { limit_mb: u64 },
+    #[error("the upload could not be read in time: {0}")]
+    UploadFailed(String),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("the range is outside the {len} bytes of the resource")]
+    RangeNotSatisfiable { len: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidId(_)
+            | Self::InvalidJson(_)
+            | Self::InvalidBase64(_)
+            | Self::MissingField(_)
+            | Self::InvalidParameter(_)
+            | Self::InvalidMultipart(_)
+            | Self::InvalidName(_)
+            | Self::UploadFailed(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Media(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            Self::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(StoreError::Source(_) | StoreError::Backend(_)) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// The stable code clients switch on; never renamed once published.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidId(_) => "invalid-id",
+            Self::InvalidJson(_) => "invalid-json",
+            Self::InvalidBase64(_) => "invalid-base64",
+            Self::MissingField(_) => "missing-field",
+            Self::InvalidParameter(_) => "invalid-parameter",
+            Self::InvalidMultipart(_) => "invalid-multipart",
+            Self::InvalidName(_) => "invalid-name",
+            Self::UploadFailed(_) => "upload-failed",
+            Self::NotFound(_) | Self::Store(StoreError::NotFound(_)) => "not-found",
+            Self::NoRoute(_) => "no-route",
+            Self::MethodNotAllowed(_) => "method-not-allowed",
+            Self::PayloadTooLarge { .. } => "payload-too-large",
+            Self::Media(err) => err.code(),
+            Self::RangeNotSatisfiable { .. } => "range-not-satisfiable",
+            Self::Store(StoreError::Invalid(_)) => "invalid-parameter",
+            Self::Store(StoreError::Unavailable(_)) => "store-unavailable",
+            Self::Store(StoreError::Source(_) | StoreError::Backend(_)) | Self::Internal(_) => {
+                "internal-error"
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), error = %self, "request failed");
+        }
+        let message = match &self {
+            // The backend's own words may name hosts or files: keep them in the log.
+            Self::Store(StoreError::Backend(_) | StoreError::Source(_)) | Self::Internal(_) => {
+                "something went wrong on the server; the server log has the details".to_owned()
+            }
+            Self::Store(StoreError::Unavailable(_)) => {
+                "the database cannot be reached right now; try again in a few seconds".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = json!({ "error": { "code": self.code(), "message": message } });
+        let mut response = (status, Json(body)).into_response();
+        if let Self::RangeNotSatisfiable { len } = self
+            && let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}"))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        response
+    }
+}

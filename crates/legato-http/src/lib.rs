@@ -1,0 +1,149 @@
+//! Legato's HTTP surface, as a library.
+//!
+//! Each OpenFaaS function is one router ([`crud_router`], [`streaming_router`]) that expects to
+//! be mounted at the root, as the gateway strips `/function/<name>`; [`app`] nests both under
+//! the gateway's paths, with the web player at `/`, for the all-in-one `legato serve`. Every
+//! failure is an [`ApiError`], turned into a status and a JSON body in one place
+//! ([`error`]). [`serve`] takes a bound listener so tests can use port 0.
+
+pub mod config;
+pub mod crud;
+pub mod error;
+pub mod ingest;
+mod logging;
+pub mod state;
+pub mod streaming;
+mod ui;
+pub mod upload;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::normalize_path::NormalizePathLayer;
+
+pub use config::HttpConfig;
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The crud function's routes, relative to the function's root.
+pub fn crud_router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(crud::list).post(crud::create))
+        .route(
+            "/{id}",
+            get(crud::show).patch(crud::update).delete(crud::delete),
+        )
+        // Uploads enforce their own, larger limit while streaming to disk.
+        .layer(DefaultBodyLimit::disable())
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// The streaming function's routes, relative to the function's root.
+pub fn streaming_router(state: AppState) -> Router {
+    Router::new()
+        .route("/{id}/{name}", get(streaming::chunk))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Both functions under the gateway's paths and the web player at `/`: `legato serve`.
+pub fn app(state: AppState) -> Router {
+    let cors = cors_layer(&state.config.cors_origin);
+    Router::new()
+        .route("/", get(ui::index))
+        .route("/healthz", get(healthz).with_state(state.clone()))
+        .nest("/function/crud", crud_router(state.clone()))
+        .nest("/function/streaming", streaming_router(state))
+        .route("/{*path}", get(ui::file))
+        .fallback(no_route)
+        .layer(cors)
+        .layer(axum::middleware::from_fn(logging::log_request))
+}
+
+/// One function's router at the root, as of-watchdog proxies to it.
+pub fn function_app(router: Router, state: &AppState) -> Router {
+    router
+        .fallback(no_route)
+        .layer(cors_layer(&state.config.cors_origin))
+        .layer(axum::middleware::from_fn(logging::log_request))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Trailing slashes are trimmed before routing: `/function/crud/` is `/function/crud`.
+    let service = NormalizePathLayer::trim_trailing_slash().layer(router);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(service),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Liveness and readiness: answers 200 when the store answers.
+pub async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    tokio::time::timeout(Duration::from_secs(3), state.store.ping())
+        .await
+        .map_err(|_| {
+            ApiError::Store(legato_store::StoreError::Unavailable(
+                "the store did not answer within 3 s".into(),
+            ))
+        })??;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+fn cors_layer(origin: &str) -> CorsLayer {
+    let allow_origin = match origin {
+        "*" => AllowOrigin::any(),
+        one => HeaderValue::from_str(one)
+            .map(AllowOrigin::exact)
+            .unwrap_or_else(|_| AllowOrigin::any()),
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::RANGE,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("prefer"),
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::CONTENT_LENGTH,
+            header::CONTENT_RANGE,
+            header::ETAG,
+            HeaderName::from_static("x-total-count"),
+        ])
+        .max_age(Duration::from_secs(3600))
+}
+
+async fn no_route(uri: axum::http::Uri) -> impl IntoResponse {
+    ApiError::NoRoute(uri.path().chars().take(200).collect())
+}
+
+async fn method_not_allowed(method: Method) -> impl IntoResponse {
+    ApiError::MethodNotAllowed(method.to_string())
+}

@@ -1,0 +1,78 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use legato_store::{DynStore, TrackId};
+use moka::future::Cache;
+
+use crate::config::HttpConfig;
+
+/// What every handler shares: the store, the segment cache and the settings.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub config: Arc<HttpConfig>,
+    pub segments: SegmentCache,
+}
+
+impl AppState {
+    pub fn new(store: DynStore, config: HttpConfig) -> Self {
+        let segments = SegmentCache::new(config.cache_bytes);
+        Self {
+            store,
+            config: Arc::new(config),
+            segments,
+        }
+    }
+}
+
+/// A chunk ready to serve: its bytes and its strong validator.
+#[derive(Clone)]
+pub struct ServedChunk {
+    pub bytes: Bytes,
+    pub etag: Arc<str>,
+}
+
+impl ServedChunk {
+    pub fn new(bytes: Bytes) -> Self {
+        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes)).into();
+        Self { bytes, etag }
+    }
+}
+
+/// Segments held in memory, bounded by their total size.
+///
+/// Segments never change for a given `(id, name)`, so a cached copy is always right while the
+/// track exists. A track deleted by another process (the crud function) is not seen here; its
+/// cached segments expire after [`SegmentCache::TIME_TO_LIVE`], and without its playlist (which
+/// is never cached) no player learns their names anyway.
+#[derive(Clone)]
+pub struct SegmentCache {
+    inner: Cache<(TrackId, Arc<str>), ServedChunk>,
+}
+
+impl SegmentCache {
+    pub const TIME_TO_LIVE: Duration = Duration::from_secs(3600);
+
+    pub fn new(max_bytes: u64) -> Self {
+        let inner = Cache::builder()
+            .weigher(|_key, chunk: &ServedChunk| {
+                u32::try_from(chunk.bytes.len().saturating_add(128)).unwrap_or(u32::MAX)
+            })
+            .max_capacity(max_bytes)
+            .time_to_live(Self::TIME_TO_LIVE)
+            .support_invalidation_closures()
+            .build();
+        Self { inner }
+    }
+
+    pub fn inner(&self) -> &Cache<(TrackId, Arc<str>), ServedChunk> {
+        &self.inner
+    }
+
+    /// Drops every cached segment of a track (after a delete in this process).
+    pub fn forget_track(&self, id: TrackId) {
+        // Only fails when closures are not supported, which `new` enables.
+        let _ = self.inner.invalidate_entries_if(move |key, _| key.0 == id);
+    }
+}

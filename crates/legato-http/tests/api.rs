@@ -1,0 +1,508 @@
+//! The crud and streaming API through real HTTP, against a real SQLite store.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use base64::Engine;
+use legato_http::HttpConfig;
+use serde_json::{Value, json};
+use util::{TestServer, song};
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+async fn list(server: &TestServer, query: &[(&str, &str)]) -> (Vec<Value>, u64) {
+    let response = server
+        .client
+        .get(server.crud())
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let total = response.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (response.json().await.unwrap(), total)
+}
+
+#[tokio::test]
+async fn seed_json_without_content_type_is_accepted() {
+    let server = TestServer::start().await;
+    let audio = song(25.0);
+    // The seed's MusicApi posts with requests' `data=json.dumps(...)`: no Content-Type.
+    let body = json!({
+        "author": "Madonna",
+        "name": "Like a Prayer",
+        "song_base64": base64::engine::general_purpose::STANDARD.encode(&audio),
+    })
+    .to_string();
+    let response = server
+        .client
+        .post(server.crud())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let track: Value = response.json().await.unwrap();
+    let id = track["id"].as_str().unwrap();
+    assert_eq!(id.len(), 24);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(location, format!("/function/crud/{id}"));
+    assert_eq!(track["name"], "Like a Prayer");
+    assert_eq!(track["author"], "Madonna");
+    assert_eq!(track["codec"], "mp3");
+    assert_eq!(track["bitrate"], 128);
+    assert_eq!(track["sample_rate"], 44100);
+    assert_eq!(track["channels"], 2);
+    assert_eq!(
+        track["playlist"],
+        format!("/function/streaming/{id}/index.m3u8")
+    );
+    let duration = track["duration"].as_f64().unwrap();
+    assert!((duration - 25.0).abs() < 0.1, "{duration}");
+    // 25 s in 10 s segments: 10 + 10 + 5 (5 s is not under a quarter of the target).
+    assert_eq!(track["segments"], 3);
+
+    let shown: Value = server
+        .client
+        .get(server.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown, track);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn text_plain_json_and_multipart_and_raw_uploads() {
+    let server = TestServer::start().await;
+    let audio = song(12.0);
+    let body = json!({"author": "a", "name": "text/plain", "song_base64":
+        base64::engine::general_purpose::STANDARD.encode(&audio)});
+    let response = server
+        .client
+        .post(server.crud())
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    let form = reqwest::multipart::Form::new()
+        .text("name", "Sky Full of Stars")
+        .text("author", "Coldplay")
+        .part(
+            "song",
+            reqwest::multipart::Part::bytes(audio.clone()).file_name("sky.mp3"),
+        );
+    let response = server
+        .client
+        .post(server.crud())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let track: Value = response.json().await.unwrap();
+    assert_eq!(
+        (track["name"].as_str(), track["author"].as_str()),
+        (Some("Sky Full of Stars"), Some("Coldplay"))
+    );
+
+    // Without a name the file name is the title.
+    let form = reqwest::multipart::Form::new().part(
+        "song",
+        reqwest::multipart::Part::bytes(audio.clone()).file_name("A Little Respect.mp3"),
+    );
+    let track: Value = server
+        .client
+        .post(server.crud())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(track["name"], "A Little Respect");
+    assert_eq!(track["author"], "Unknown artist");
+
+    let response = server
+        .client
+        .post(server.crud())
+        .query(&[("name", "Take on me"), ("author", "a-ha")])
+        .header("content-type", "application/octet-stream")
+        .body(audio)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let (tracks, total) = list(&server, &[]).await;
+    assert_eq!((tracks.len(), total), (4, 4));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn list_searches_sorts_and_pages() {
+    let server = TestServer::start().await;
+    let audio = song(3.0);
+    for (name, author) in [
+        ("Like a Prayer", "Madonna"),
+        ("Sky Full of Stars", "Coldplay"),
+        ("A Little Respect", "Erasure"),
+        ("Take on me", "a-ha"),
+        ("Frozen", "Madonna"),
+    ] {
+        server.upload(&audio, name, author).await;
+    }
+    let (all, total) = list(&server, &[]).await;
+    assert_eq!(total, 5);
+    assert_eq!(
+        all[0]["name"], "Like a Prayer",
+        "default order is the order of upload"
+    );
+    let (madonna, total) = list(&server, &[("q", "madONNA")]).await;
+    assert_eq!((madonna.len(), total), (2, 2));
+    let (stars, _) = list(&server, &[("q", "stars")]).await;
+    assert_eq!(stars[0]["author"], "Coldplay");
+    let (page, total) = list(
+        &server,
+        &[
+            ("limit", "2"),
+            ("offset", "1"),
+            ("sort", "name"),
+            ("order", "desc"),
+        ],
+    )
+    .await;
+    assert_eq!(total, 5);
+    let names: Vec<_> = page.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Sky Full of Stars", "Like a Prayer"]);
+    for (key, value) in [
+        ("limit", "0"),
+        ("limit", "x"),
+        ("limit", "100000"),
+        ("offset", "-1"),
+        ("sort", "size"),
+        ("order", "up"),
+    ] {
+        let response = server
+            .client
+            .get(server.crud())
+            .query(&[(key, value)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{key}={value}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "invalid-parameter");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn update_and_delete() {
+    let server = TestServer::start().await;
+    let track = server.upload(&song(12.0), "Take on me", "aha").await;
+    let id = track["id"].as_str().unwrap();
+    let url = server.url(&format!("/function/crud/{id}"));
+    let updated: Value = server
+        .client
+        .patch(&url)
+        .json(&json!({"author": "a-ha"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated["name"].as_str(), updated["author"].as_str()),
+        (Some("Take on me"), Some("a-ha"))
+    );
+    let response = server.client.patch(&url).body("{").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let response = server
+        .client
+        .patch(&url)
+        .json(&json!({"name": "  "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    let playlist = server.url(&format!("/function/streaming/{id}/index.m3u8"));
+    let segment = server.url(&format!("/function/streaming/{id}/seg000.ts"));
+    assert_eq!(
+        server.client.get(&segment).send().await.unwrap().status(),
+        200
+    );
+
+    let response = server.client.delete(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"deleted": 1})
+    );
+    for gone in [&url, &playlist, &segment] {
+        let response = server.client.get(gone.as_str()).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{gone}");
+        assert_eq!(error_code(&response.json().await.unwrap()), "not-found");
+    }
+    assert_eq!(
+        server.client.delete(&url).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(list(&server, &[]).await.1, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_stores_nothing() {
+    let server = TestServer::start_with(HttpConfig {
+        max_upload_bytes: 1024 * 1024,
+        ..HttpConfig::default()
+    })
+    .await;
+    let kept = server.upload(&song(3.0), "Kept", "x").await;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            "text as audio",
+            server
+                .client
+                .post(server.crud())
+                .header("content-type", "audio/mpeg")
+                .body("hello, this is not music at all".repeat(100)),
+            415,
+            "not-audio",
+        ),
+        (
+            "empty raw body",
+            server
+                .client
+                .post(server.crud())
+                .header("content-type", "audio/mpeg")
+                .body(""),
+            415,
+            "empty-file",
+        ),
+        (
+            "png as audio",
+            server
+                .client
+                .post(server.crud())
+                .header("content-type", "audio/mpeg")
+                .body(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".repeat(50)),
+            415,
+            "not-audio",
+        ),
+        (
+            "broken json",
+            server
+                .client
+                .post(server.crud())
+                .header("content-type", "application/json")
+                .body("{\"name\": "),
+            400,
+            "invalid-json",
+        ),
+        (
+            "json array",
+            server.client.post(server.crud()).body("[1, 2]"),
+            415,
+            "not-audio",
+        ),
+        (
+            "bad base64",
+            server
+                .client
+                .post(server.crud())
+                .body(json!({"name": "n", "author": "a", "song_base64": "***"}).to_string()),
+            400,
+            "invalid-base64",
+        ),
+        (
+            "missing song",
+            server
+                .client
+                .post(server.crud())
+                .body(json!({"name": "n", "author": "a"}).to_string()),
+            400,
+            "missing-field",
+        ),
+        (
+            "text in base64",
+            server.client.post(server.crud()).body(
+                json!({"name": "n", "author": "a", "song_base64": b64(b"just text")}).to_string(),
+            ),
+            415,
+            "not-audio",
+        ),
+        (
+            "multipart without song",
+            server
+                .client
+                .post(server.crud())
+                .multipart(reqwest::multipart::Form::new().text("name", "x")),
+            400,
+            "missing-field",
+        ),
+        (
+            "broken multipart",
+            server
+                .client
+                .post(server.crud())
+                .header("content-type", "multipart/form-data; boundary=xyz")
+                .body("--xyz\r\nbroken"),
+            400,
+            "invalid-multipart",
+        ),
+        (
+            "too large raw",
+            server
+                .client
+                .post(server.crud())
+                .header("content-type", "audio/mpeg")
+                .body(vec![0u8; 2 * 1024 * 1024]),
+            413,
+            "payload-too-large",
+        ),
+        (
+            "too large json",
+            server
+                .client
+                .post(server.crud())
+                .body(json!({"song_base64": b64(&vec![0u8; 2 * 1024 * 1024])}).to_string()),
+            413,
+            "payload-too-large",
+        ),
+        (
+            "too large multipart",
+            server
+                .client
+                .post(server.crud())
+                .multipart(reqwest::multipart::Form::new().part(
+                    "song",
+                    reqwest::multipart::Part::bytes(vec![0u8; 3 * 1024 * 1024]),
+                )),
+            413,
+            "payload-too-large",
+        ),
+        (
+            "invalid id",
+            server.client.get(server.url("/function/crud/11111")),
+            400,
+            "invalid-id",
+        ),
+        (
+            "unknown id",
+            server
+                .client
+                .get(server.url("/function/crud/0123456789abcdef01234567")),
+            404,
+            "not-found",
+        ),
+        (
+            "unknown id patch",
+            server
+                .client
+                .patch(server.url("/function/crud/0123456789abcdef01234567"))
+                .json(&json!({"name": "x"})),
+            404,
+            "not-found",
+        ),
+        (
+            "bad chunk id",
+            server
+                .client
+                .get(server.url("/function/streaming/xyz/index.m3u8")),
+            400,
+            "invalid-id",
+        ),
+        (
+            "traversal",
+            server.client.get(server.url(&format!(
+                "/function/streaming/{}/..%2F..%2Fetc%2Fpasswd",
+                kept["id"].as_str().unwrap()
+            ))),
+            400,
+            "invalid-name",
+        ),
+        (
+            "unknown chunk",
+            server.client.get(server.url(&format!(
+                "/function/streaming/{}/seg999.ts",
+                kept["id"].as_str().unwrap()
+            ))),
+            404,
+            "not-found",
+        ),
+        (
+            "unknown path",
+            server.client.get(server.url("/function/nothing")),
+            404,
+            "no-route",
+        ),
+        (
+            "wrong method",
+            server.client.put(server.crud()),
+            405,
+            "method-not-allowed",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        assert_eq!(error_code(&body), code, "{what}: {body}");
+        assert!(
+            !body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{what}"
+        );
+    }
+    let (tracks, total) = list(&server, &[]).await;
+    assert_eq!(total, 1, "nothing but the first track was stored");
+    assert_eq!(tracks[0]["id"], kept["id"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn trailing_slashes_and_cors() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .get(server.url("/function/crud/"))
+        .header("origin", "http://example.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let preflight = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.crud())
+        .header("origin", "http://example.test")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    server.stop().await;
+}

@@ -1,0 +1,183 @@
+//! Shared helpers for the HTTP integration tests: a real server on port 0 over a real SQLite
+//! file, test audio generated with ffmpeg, and ffmpeg as an independent HLS player.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use legato_http::{AppState, HttpConfig};
+use legato_store_sqlite::SqliteStore;
+use tempfile::TempDir;
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(HttpConfig::default()).await
+    }
+
+    pub async fn start_with(config: HttpConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
+        let state = AppState::new(store, config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(legato_http::serve(
+            listener,
+            legato_http::app(state),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn crud(&self) -> String {
+        self.url("/function/crud")
+    }
+
+    /// Uploads raw MP3 bytes and returns the track JSON.
+    pub async fn upload(&self, audio: &[u8], name: &str, author: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .post(self.crud())
+            .query(&[("name", name), ("author", author)])
+            .header("content-type", "audio/mpeg")
+            .body(audio.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        response.json().await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+pub fn ffmpeg() -> &'static str {
+    let path = "/usr/bin/ffmpeg";
+    assert!(
+        Path::new(path).exists(),
+        "ffmpeg is needed as the test player: run `make test`, which installs it"
+    );
+    path
+}
+
+fn cache_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("audio");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An MP3 made by ffmpeg (LAME) from a sine, cached across tests by its arguments.
+pub fn mp3(seconds: f64, sample_rate: u32, channels: u8, encoder_args: &[&str]) -> Vec<u8> {
+    let key = format!(
+        "{seconds}-{sample_rate}-{channels}-{}",
+        encoder_args.join("_").replace([' ', ':', '='], "")
+    );
+    let path = cache_dir().join(format!("{key}.mp3"));
+    if !path.exists() {
+        static UNIQUE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let unique = UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = cache_dir().join(format!("{key}.{}-{unique}.tmp.mp3", std::process::id()));
+        let status = Command::new(ffmpeg())
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg(format!(
+                "sine=frequency=440:duration={seconds}:sample_rate={sample_rate}"
+            ))
+            .args(["-ac", &channels.to_string(), "-c:a", "libmp3lame"])
+            .args(encoder_args)
+            .arg(&tmp)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    std::fs::read(path).unwrap()
+}
+
+/// A 128 kbps stereo 44.1 kHz MP3 of the given length.
+pub fn song(seconds: f64) -> Vec<u8> {
+    mp3(seconds, 44_100, 2, &["-b:a", "128k"])
+}
+
+/// Runs ffmpeg with `args`, returning its standard output.
+pub fn ffmpeg_output(args: &[&str]) -> Vec<u8> {
+    let output = Command::new(ffmpeg())
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// The MPEG audio frames of an MP3 file or stream, as ffmpeg copies them out: no tags, no
+/// Xing/Info frame.
+pub fn frames_via_ffmpeg(input: &str) -> Vec<u8> {
+    ffmpeg_output(&[
+        "-i",
+        input,
+        "-map",
+        "0:a",
+        "-c",
+        "copy",
+        "-f",
+        "mp3",
+        "-id3v2_version",
+        "0",
+        "-write_xing",
+        "0",
+        "-",
+    ])
+}
+
+/// Samples per channel that ffmpeg decodes from `input`, at its native rate.
+pub fn decoded_samples(input: &str, channels: u8) -> usize {
+    let pcm = ffmpeg_output(&["-i", input, "-f", "s16le", "-c:a", "pcm_s16le", "-"]);
+    pcm.len() / 2 / usize::from(channels)
+}
+
+pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_string_lossy().into_owned()
+}

@@ -1,0 +1,73 @@
+//! The one error type of this crate.
+
+use thiserror::Error;
+
+/// Why a file could not be packaged.
+///
+/// Every variant has a stable kebab-case [`code`](MediaError::code) that clients can switch on;
+/// the `Display` text is meant for the person who uploaded the file.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// The input has no bytes at all.
+    #[error("the file is empty: upload an MP3 file with audio in it")]
+    Empty,
+    /// No run of valid MPEG audio frames was found.
+    #[error("not an MP3 file: no MPEG audio frames found")]
+    NotMpegAudio,
+    /// MPEG audio was recognised, but not one complete audio frame is there: the file is cut
+    /// short, or holds only a Xing/Info/VBRI header.
+    #[error("the MP3 file is too short: it does not hold one complete audio frame")]
+    TooShort,
+    /// [`SegmentOptions::target_seconds`](crate::SegmentOptions) is not a finite number above 0.
+    #[error("the segment target duration must be a finite number of seconds above 0, not {0}")]
+    InvalidSegmentTarget(f64),
+}
+
+impl MediaError {
+    /// A stable, kebab-case identifier of the failure, never renamed once published.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty-file",
+            Self::NotMpegAudio => "not-audio",
+            Self::TooShort => "too-short",
+            Self::InvalidSegmentTarget(_) => "invalid-segment-target",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_kebab_case() {
+        let all = [
+            MediaError::Empty,
+            MediaError::NotMpegAudio,
+            MediaError::TooShort,
+            MediaError::InvalidSegmentTarget(0.0),
+        ];
+        let codes: Vec<&str> = all.iter().map(MediaError::code).collect();
+        assert_eq!(
+            codes,
+            [
+                "empty-file",
+                "not-audio",
+                "too-short",
+                "invalid-segment-target"
+            ]
+        );
+        for code in codes {
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+        }
+    }
+
+    #[test]
+    fn not_audio_message_is_the_documented_one() {
+        assert_eq!(
+            MediaError::NotMpegAudio.to_string(),
+            "not an MP3 file: no MPEG audio frames found"
+        );
+    }
+}

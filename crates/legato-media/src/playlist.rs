@@ -1,0 +1,150 @@
+//! HLS media playlists, written with m3u8-rs.
+//!
+//! Two things m3u8-rs does its own way, and what is done about them:
+//!
+//! * It leaves `#EXT-X-MEDIA-SEQUENCE` out when the sequence is 0 (which the spec allows:
+//!   absent means 0). Some validators and older players want it spelled out, so it is added
+//!   as a tag of the first segment, which m3u8-rs writes before that segment's `#EXTINF`, i.e.
+//!   still before the first media segment as RFC 8216 §4.3.3.2 requires.
+//! * `#EXTINF` durations are `f32`, printed in their shortest round-trip form (e.g.
+//!   `9.978776`). For segments under 16 s an `f32` is within 0.5 µs of the exact duration,
+//!   well under one 90 kHz tick (11 µs), so nothing is lost that a player could notice and no
+//!   rewriting is done. The alternative, `m3u8_rs::WRITE_OPT_FLOAT_PRECISION`, is a
+//!   process-wide setting that would change every other playlist written in the process.
+
+use m3u8_rs::{ExtTag, MediaPlaylist, MediaPlaylistType, MediaSegment};
+
+/// The HLS protocol version: 3 allows decimal `#EXTINF` durations.
+const HLS_VERSION: usize = 3;
+
+/// What the playlist needs to know of one segment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlaylistEntry {
+    /// Exact duration in seconds.
+    pub duration: f64,
+    /// Whether an `#EXT-X-DISCONTINUITY` goes before the segment.
+    pub discontinuity: bool,
+}
+
+/// `#EXT-X-TARGETDURATION`: the longest segment, rounded up to whole seconds.
+pub fn target_duration(entries: &[PlaylistEntry]) -> u64 {
+    let longest = entries
+        .iter()
+        .map(|entry| entry.duration)
+        .filter(|duration| duration.is_finite())
+        .fold(0.0, f64::max);
+    // Saturating float-to-int conversion; a duration is never near u64::MAX seconds.
+    (longest.ceil() as u64).max(1)
+}
+
+/// Writes a complete VOD media playlist; `segment_uri(i)` names segment `i`.
+pub fn media_playlist(entries: &[PlaylistEntry], segment_uri: &dyn Fn(usize) -> String) -> String {
+    let segments = entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| MediaSegment {
+            uri: segment_uri(index),
+            duration: entry.duration as f32,
+            discontinuity: entry.discontinuity,
+            unknown_tags: if index == 0 {
+                vec![ExtTag {
+                    tag: "X-MEDIA-SEQUENCE".to_owned(),
+                    rest: Some("0".to_owned()),
+                }]
+            } else {
+                Vec::new()
+            },
+            ..MediaSegment::default()
+        })
+        .collect();
+    let playlist = MediaPlaylist {
+        version: Some(HLS_VERSION),
+        target_duration: target_duration(entries),
+        media_sequence: 0,
+        segments,
+        end_list: true,
+        playlist_type: Some(MediaPlaylistType::Vod),
+        ..MediaPlaylist::default()
+    };
+    let mut text = Vec::new();
+    // Writing into a Vec<u8> cannot fail.
+    if playlist.write_to(&mut text).is_err() {
+        text.clear();
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        reason = "in tests a failed unwrap is a failed test"
+    )]
+
+    use super::*;
+
+    fn entries() -> Vec<PlaylistEntry> {
+        let frame = 1152.0 / 44_100.0;
+        vec![
+            PlaylistEntry {
+                duration: 382.0 * frame,
+                discontinuity: false,
+            },
+            PlaylistEntry {
+                duration: 432.0 * frame,
+                discontinuity: false,
+            },
+            PlaylistEntry {
+                duration: 100.0 * 0.024,
+                discontinuity: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn playlist_text_has_every_required_tag_in_order() {
+        let text = media_playlist(&entries(), &|i| format!("seg{i:03}.ts"));
+        let expected = "#EXTM3U\n\
+            #EXT-X-VERSION:3\n\
+            #EXT-X-TARGETDURATION:12\n\
+            #EXT-X-PLAYLIST-TYPE:VOD\n\
+            #EXT-X-MEDIA-SEQUENCE:0\n\
+            #EXTINF:9.978776,\n\
+            seg000.ts\n\
+            #EXTINF:11.284898,\n\
+            seg001.ts\n\
+            #EXT-X-DISCONTINUITY\n\
+            #EXTINF:2.4,\n\
+            seg002.ts\n\
+            #EXT-X-ENDLIST\n";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn playlist_parses_back_with_exact_enough_durations() {
+        let entries = entries();
+        let text = media_playlist(&entries, &|i| format!("seg{i:03}.ts"));
+        let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(parsed.media_sequence, 0);
+        assert_eq!(parsed.target_duration, 12);
+        assert_eq!(parsed.playlist_type, Some(MediaPlaylistType::Vod));
+        assert!(parsed.end_list);
+        assert_eq!(parsed.segments.len(), 3);
+        for (segment, entry) in parsed.segments.iter().zip(&entries) {
+            assert!((f64::from(segment.duration) - entry.duration).abs() < 1e-6);
+            assert_eq!(segment.discontinuity, entry.discontinuity);
+        }
+    }
+
+    #[test]
+    fn target_duration_is_the_ceiling_of_the_longest() {
+        let entry = |duration| PlaylistEntry {
+            duration,
+            discontinuity: false,
+        };
+        assert_eq!(target_duration(&[entry(9.98), entry(10.0)]), 10);
+        assert_eq!(target_duration(&[entry(10.0001)]), 11);
+        assert_eq!(target_duration(&[]), 1);
+        assert_eq!(target_duration(&[entry(f64::NAN), entry(2.5)]), 3);
+    }
+}

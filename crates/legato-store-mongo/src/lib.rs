@@ -1,0 +1,719 @@
+//! Legato's MongoDB store, sharing one database with the seed's Python functions.
+//!
+//! The schema is the seed's: tracks in `musics`, one document per playlist or segment in
+//! `chunks` (`docs/mongodb.md` lists every field and index). Legato adds fields the seed
+//! ignores, and reads the seed's sparser documents by filling in what they lack, so each side
+//! lists and streams the other's tracks.
+//!
+//! # Publish-last without transactions
+//!
+//! MongoDB gives atomicity per document only (multi-document transactions need a replica
+//! set, and FerretDB has none), so an insert is ordered instead: the chunks are written
+//! first, in small batches as the [`ChunkSource`] yields them, and the `musics` document
+//! last. Readers never see a track before all its chunks exist, because [`Store::get_chunk`]
+//! answers only for chunks whose track document exists. A failed insert removes the chunks
+//! it wrote; a delete removes the track document first, then its chunks. Whatever a crash
+//! leaves between two such steps is chunks no track refers to, which
+//! [`MongoStore::collect_garbage`] removes (it runs once in the background at start-up).
+//!
+//! # Failures
+//!
+//! One pooled client serves the whole process. It connects lazily, selects a server for at
+//! most [`MongoOptions::server_selection_timeout`] (2 s by default), and every operation is
+//! bounded by [`MongoOptions::operation_timeout`]: an unreachable database turns into
+//! [`StoreError::Unavailable`] within seconds, and the driver reconnects by itself once the
+//! server is back.
+
+mod error;
+mod options;
+mod schema;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, Cursor, IndexModel};
+
+use legato_store::{
+    Chunk, ChunkSource, ListQuery, Page, Result, SortKey, SortOrder, Store, StoreError, Track,
+    TrackId, TrackPatch,
+};
+
+pub use options::{DEFAULT_DATABASE, MongoOptions, redact_uri};
+
+use error::{is_duplicate_key, map_err};
+use schema::{CHUNKS, MUSICS, SEED_PLAYLIST};
+
+/// A batch of chunks is inserted once it holds this many bytes…
+const BATCH_BYTES: usize = 2 << 20;
+/// …or this many chunks.
+const BATCH_CHUNKS: usize = 64;
+/// Ids per `$in` when removing chunks by id or looking tracks up by id.
+const ID_BATCH: usize = 1000;
+
+/// Index names; an index with the same keys under another name is accepted too.
+const CHUNKS_INDEX: &str = "music_id_chunk_name";
+const MUSICS_INDEXES: [(&str, &str); 4] = [
+    ("created_at", "created_at_id"),
+    ("name", "name_id"),
+    ("author", "author_id"),
+    ("duration", "duration_id"),
+];
+/// IndexOptionsConflict, IndexKeySpecsConflict: the index exists under another name.
+const INDEX_CONFLICT_CODES: [&str; 2] = ["code 85)", "code 86)"];
+
+/// The MongoDB-backed [`Store`]. Cheap to clone: clones share one client and its pool.
+#[derive(Clone)]
+pub struct MongoStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    database: String,
+    musics: Collection<Document>,
+    chunks: Collection<Document>,
+    /// The URI with its password redacted.
+    shown_uri: String,
+    /// Secrets to scrub from error messages built from the driver's.
+    secrets: Vec<String>,
+    options: MongoOptions,
+    indexes_ready: AtomicBool,
+}
+
+impl fmt::Debug for MongoStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoStore")
+            .field("uri", &self.inner.shown_uri)
+            .field("database", &self.inner.database)
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl MongoStore {
+    /// Connects to the database the URI names (`mongodb://user:pass@host:27017/openfaas`;
+    /// [`DEFAULT_DATABASE`] when it names none, [`MongoOptions::database`] overrides it).
+    ///
+    /// The driver connects lazily, so this returns quickly even when the server is down: the
+    /// indexes are then created by the first insert, and operations fail with
+    /// [`StoreError::Unavailable`] until the server is back. A malformed URI, a password
+    /// without a user name, or a server that refuses the credentials fail here.
+    pub async fn connect(uri: &str, options: MongoOptions) -> Result<Self> {
+        let shown_uri = redact_uri(uri);
+        let mut secrets: Vec<String> = options.password.iter().cloned().collect();
+        secrets.extend(options::uri_password(uri).map(str::to_owned));
+        secrets.retain(|s| !s.is_empty());
+        let scrub = |message: String| scrub(message, &secrets);
+
+        let parsed = tokio::time::timeout(options.operation_timeout, ClientOptions::parse(uri))
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!("resolving the MongoDB URI {shown_uri} timed out"))
+            })?;
+        let mut client_options = parsed.map_err(|e| match map_err(e) {
+            StoreError::Unavailable(m) => {
+                StoreError::Unavailable(scrub(format!("resolving {shown_uri}: {m}")))
+            }
+            other => StoreError::Invalid(scrub(format!("MongoDB URI {shown_uri}: {other}"))),
+        })?;
+        if let Some(password) = &options.password {
+            match client_options.credential.as_mut() {
+                Some(credential) if credential.username.is_some() => {
+                    credential.password = Some(password.clone());
+                }
+                _ => {
+                    return Err(StoreError::Invalid(format!(
+                        "a MongoDB password was given but the URI {shown_uri} names no user: \
+                         write mongodb://USER@host/…"
+                    )));
+                }
+            }
+        }
+        client_options.server_selection_timeout = Some(options.server_selection_timeout);
+        client_options.connect_timeout = Some(options.connect_timeout);
+        if options.max_pool_size.is_some() {
+            client_options.max_pool_size = options.max_pool_size;
+        }
+        if client_options.app_name.is_none() {
+            client_options.app_name = Some("legato".to_owned());
+        }
+        let database = options
+            .database
+            .clone()
+            .or_else(|| client_options.default_database.clone())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        let client = Client::with_options(client_options).map_err(|e| {
+            StoreError::Invalid(scrub(format!("MongoDB client {shown_uri}: {}", map_err(e))))
+        })?;
+        let db = client.database(&database);
+        let store = Self {
+            inner: Arc::new(Inner {
+                musics: db.collection(MUSICS),
+                chunks: db.collection(CHUNKS),
+                client,
+                database,
+                shown_uri,
+                secrets,
+                options,
+                indexes_ready: AtomicBool::new(false),
+            }),
+        };
+
+        match store.ensure_indexes().await {
+            Ok(()) => {}
+            Err(StoreError::Unavailable(why)) => {
+                tracing::warn!(store = %store.describe(), %why,
+                    "MongoDB is unreachable; starting anyway, indexes will be created later");
+            }
+            Err(other) => return Err(other),
+        }
+        if store.inner.options.gc_on_start {
+            let gc = store.clone();
+            tokio::spawn(async move {
+                match gc.collect_garbage().await {
+                    Ok(0) => {}
+                    Ok(removed) => {
+                        tracing::info!(removed, "removed chunks no track refers to")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "garbage collection of chunks failed"),
+                }
+            });
+        }
+        tracing::info!(store = %store.describe(), "MongoDB store ready");
+        Ok(store)
+    }
+
+    /// The database in use.
+    pub fn database(&self) -> &str {
+        &self.inner.database
+    }
+
+    /// Creates the indexes the store relies on, unless done already; idempotent.
+    ///
+    /// `chunks (music_id, chunk_name)` unique (it serves streaming, and refuses a second
+    /// chunk of the same name), and `musics (<sort key>, _id)` for each order `list` offers.
+    pub async fn ensure_indexes(&self) -> Result<()> {
+        if self.inner.indexes_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let unique = IndexOptions::builder()
+            .unique(true)
+            .name(CHUNKS_INDEX.to_owned())
+            .build();
+        let chunks_index = IndexModel::builder()
+            .keys(doc! { "music_id": 1, "chunk_name": 1 })
+            .options(unique)
+            .build();
+        tolerate_existing(
+            self.timed(self.inner.chunks.create_index(chunks_index))
+                .await,
+            CHUNKS_INDEX,
+        )?;
+        for (key, name) in MUSICS_INDEXES {
+            let index = IndexModel::builder()
+                .keys(doc! { key: 1, "_id": 1 })
+                .options(IndexOptions::builder().name(name.to_owned()).build())
+                .build();
+            tolerate_existing(
+                self.timed(self.inner.musics.create_index(index)).await,
+                name,
+            )?;
+        }
+        self.inner.indexes_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Removes chunks that no track document refers to and that are older than
+    /// [`MongoOptions::gc_grace`] (younger ones may belong to an insert in progress, whose
+    /// track document is written last); returns how many were removed.
+    ///
+    /// Such chunks are left by a crash between the two steps of an insert or a delete, or by
+    /// a failed insert whose clean-up could not reach the server. A chunk's age is its
+    /// `_id`'s time, which the seed's chunks have too (the seed writes its track document
+    /// before its chunks, so its inserts never look like garbage).
+    pub async fn collect_garbage(&self) -> Result<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let cutoff_secs = now.saturating_sub(self.inner.options.gc_grace).as_secs();
+        let cutoff = ObjectId::from_parts(
+            u32::try_from(cutoff_secs).unwrap_or(u32::MAX),
+            [0; 5],
+            [0; 3],
+        );
+        let old = doc! { "_id": { "$lt": cutoff } };
+        let music_ids = self
+            .timed(self.inner.chunks.distinct("music_id", old.clone()))
+            .await?;
+        // Only ids we understand: a chunk whose music_id is not an ObjectId's hex is not ours
+        // to judge.
+        let candidates: Vec<ObjectId> = music_ids
+            .iter()
+            .filter_map(|id| match id {
+                Bson::String(hex) => ObjectId::parse_str(hex).ok(),
+                _ => None,
+            })
+            .collect();
+        let mut removed = 0;
+        for batch in candidates.chunks(ID_BATCH) {
+            let live: HashSet<ObjectId> = self
+                .find_all(
+                    self.inner
+                        .musics
+                        .find(doc! { "_id": { "$in": batch.to_vec() } })
+                        .projection(doc! { "_id": 1 }),
+                )
+                .await?
+                .iter()
+                .filter_map(|doc| doc.get_object_id("_id").ok())
+                .collect();
+            let orphans: Vec<String> = batch
+                .iter()
+                .filter(|id| !live.contains(id))
+                .map(|id| id.to_hex())
+                .collect();
+            if orphans.is_empty() {
+                continue;
+            }
+            let result = self
+                .timed(self.inner.chunks.delete_many(doc! {
+                    "music_id": { "$in": &orphans },
+                    "_id": { "$lt": cutoff },
+                }))
+                .await?;
+            tracing::info!(
+                tracks = orphans.len(),
+                chunks = result.deleted_count,
+                "removed chunks of tracks that do not exist"
+            );
+            removed += result.deleted_count;
+        }
+        Ok(removed)
+    }
+
+    /// Runs one driver operation within the operation timeout.
+    async fn timed<T, F>(&self, operation: F) -> Result<T>
+    where
+        F: IntoFuture<Output = mongodb::error::Result<T>>,
+    {
+        let limit = self.inner.options.operation_timeout;
+        match tokio::time::timeout(limit, operation).await {
+            Ok(result) => result.map_err(|e| self.scrubbed(map_err(e))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "MongoDB did not answer within {limit:?}"
+            ))),
+        }
+    }
+
+    /// Runs a `find` and reads all it returns, within the operation timeout.
+    async fn find_all<F>(&self, find: F) -> Result<Vec<Document>>
+    where
+        F: IntoFuture<Output = mongodb::error::Result<Cursor<Document>>>,
+    {
+        self.timed(async { find.await?.try_collect().await }).await
+    }
+
+    fn scrubbed(&self, err: StoreError) -> StoreError {
+        if self.inner.secrets.is_empty() {
+            return err;
+        }
+        let secrets = &self.inner.secrets;
+        match err {
+            StoreError::NotFound(m) => StoreError::NotFound(scrub(m, secrets)),
+            StoreError::Invalid(m) => StoreError::Invalid(scrub(m, secrets)),
+            StoreError::Unavailable(m) => StoreError::Unavailable(scrub(m, secrets)),
+            StoreError::Source(m) => StoreError::Source(scrub(m, secrets)),
+            StoreError::Backend(m) => StoreError::Backend(scrub(m, secrets)),
+        }
+    }
+
+    async fn track_exists(&self, oid: ObjectId) -> Result<bool> {
+        let found = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one(doc! { "_id": oid })
+                    .projection(doc! { "_id": 1 }),
+            )
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Tracks for `musics` documents, reading the playlists of those that lack a duration
+    /// or segment count (the seed's) in one query.
+    async fn tracks_from_docs(&self, docs: Vec<Document>) -> Result<Vec<Track>> {
+        let wanted: Vec<(String, String)> = docs
+            .iter()
+            .filter(|doc| schema::needs_playlist(doc))
+            .filter_map(|doc| {
+                let id = doc.get_object_id("_id").ok()?;
+                let playlist = doc.get_str("playlist").unwrap_or(SEED_PLAYLIST);
+                Some((id.to_hex(), playlist.to_owned()))
+            })
+            .collect();
+        let mut playlists: HashMap<(String, String), Vec<u8>> = HashMap::new();
+        if !wanted.is_empty() {
+            let ids: Vec<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
+            let names: HashSet<&str> = wanted.iter().map(|(_, name)| name.as_str()).collect();
+            let names: Vec<&str> = names.into_iter().collect();
+            let found: Vec<Document> = self
+                .find_all(
+                    self.inner
+                        .chunks
+                        .find(doc! {
+                            "music_id": { "$in": ids },
+                            "chunk_name": { "$in": names },
+                        })
+                        .projection(
+                            doc! { "_id": 0, "music_id": 1, "chunk_name": 1, "chunk_bytes": 1 },
+                        ),
+                )
+                .await?;
+            for mut doc in found {
+                let key = (
+                    doc.get_str("music_id").unwrap_or_default().to_owned(),
+                    doc.get_str("chunk_name").unwrap_or_default().to_owned(),
+                );
+                if let Some(Bson::Binary(binary)) = doc.remove("chunk_bytes") {
+                    playlists.insert(key, binary.bytes);
+                }
+            }
+        }
+        Ok(docs
+            .iter()
+            .filter_map(|doc| {
+                let key = (
+                    doc.get_object_id("_id").ok()?.to_hex(),
+                    doc.get_str("playlist").unwrap_or(SEED_PLAYLIST).to_owned(),
+                );
+                let track = schema::track_from_doc(doc, playlists.get(&key).map(Vec::as_slice));
+                if track.is_none() {
+                    tracing::warn!(id = ?doc.get("_id"), "skipping a musics document whose _id is not an ObjectId");
+                }
+                track
+            })
+            .collect())
+    }
+
+    async fn track_from_doc(&self, doc: Document) -> Result<Track> {
+        let id = doc.get("_id").cloned();
+        self.tracks_from_docs(vec![doc])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Backend(format!("musics document {id:?} is not a track")))
+    }
+
+    /// Writes the chunks in batches as the source yields them, recording each chunk's `_id`
+    /// in `written` before it is sent (so a failure can remove exactly what it wrote).
+    async fn write_chunks(
+        &self,
+        music_id: &str,
+        source: ChunkSource,
+        written: &mut Vec<ObjectId>,
+    ) -> Result<()> {
+        let mut names = HashSet::new();
+        // The source may block (it may be encoding), so it is pulled on the blocking pool,
+        // one batch ahead of the batch being inserted.
+        let mut next = Some(tokio::task::spawn_blocking(move || pull_batch(source)));
+        while let Some(pending) = next.take() {
+            let (source, batch) = pending
+                .await
+                .map_err(|e| StoreError::Source(format!("the chunk source panicked: {e}")))??;
+            if let Some(source) = source {
+                next = Some(tokio::task::spawn_blocking(move || pull_batch(source)));
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let mut docs = Vec::with_capacity(batch.len());
+            for chunk in &batch {
+                if !names.insert(chunk.name.clone()) {
+                    return Err(StoreError::Invalid(format!(
+                        "chunk {} of track {music_id} given twice",
+                        chunk.name
+                    )));
+                }
+                let oid = ObjectId::new();
+                written.push(oid);
+                docs.push(schema::chunk_doc(oid, music_id, chunk));
+            }
+            drop(batch);
+            self.timed(self.inner.chunks.insert_many(docs).ordered(true))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the chunks a failed insert wrote. Failing that, they stay for
+    /// [`collect_garbage`](Self::collect_garbage): no track refers to them.
+    async fn discard_chunks(&self, id: &TrackId, written: &[ObjectId]) {
+        for batch in written.chunks(ID_BATCH) {
+            let result = self
+                .timed(
+                    self.inner
+                        .chunks
+                        .delete_many(doc! { "_id": { "$in": batch.to_vec() } }),
+                )
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(track = %id, error = %e,
+                    "could not remove the chunks of a failed insert; garbage collection will");
+                return;
+            }
+        }
+    }
+}
+
+type Pulled = (Option<ChunkSource>, Vec<Chunk>);
+
+/// The next batch of chunks, and the source unless it is exhausted.
+fn pull_batch(mut source: ChunkSource) -> Result<Pulled> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while bytes < BATCH_BYTES && batch.len() < BATCH_CHUNKS {
+        match source.next() {
+            None => return Ok((None, batch)),
+            Some(chunk) => {
+                let chunk = chunk?;
+                bytes += chunk.bytes.len();
+                batch.push(chunk);
+            }
+        }
+    }
+    Ok((Some(source), batch))
+}
+
+fn tolerate_existing(result: Result<impl Sized>, name: &str) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(StoreError::Backend(message))
+            if INDEX_CONFLICT_CODES.iter().any(|c| message.contains(c)) =>
+        {
+            tracing::warn!(index = name, %message, "an index with these keys exists under another name; using it");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn scrub(mut message: String, secrets: &[String]) -> String {
+    for secret in secrets {
+        if !secret.is_empty() && message.contains(secret.as_str()) {
+            message = message.replace(secret.as_str(), "***");
+        }
+    }
+    message
+}
+
+fn not_found(id: &TrackId) -> StoreError {
+    StoreError::NotFound(format!("track {id}"))
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn insert_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
+        self.ensure_indexes().await?;
+        let oid = schema::object_id(&track.id);
+        if self.track_exists(oid).await? {
+            return Err(StoreError::Invalid(format!(
+                "track {} exists already",
+                track.id
+            )));
+        }
+        let music_id = track.id.to_string();
+        let mut written = Vec::new();
+        if let Err(e) = self.write_chunks(&music_id, chunks, &mut written).await {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
+        let published = self
+            .inner
+            .musics
+            .insert_one(schema::track_doc(&track))
+            .into_future();
+        match tokio::time::timeout(self.inner.options.operation_timeout, published).await {
+            Ok(Ok(_)) => Ok(track),
+            Ok(Err(e)) if is_duplicate_key(&e) => {
+                // Another insert published this id meanwhile: its document is not ours to
+                // remove, our chunks are.
+                self.discard_chunks(&track.id, &written).await;
+                Err(self.scrubbed(map_err(e)))
+            }
+            outcome => {
+                let err = match outcome {
+                    Ok(Err(e)) => self.scrubbed(map_err(e)),
+                    _ => StoreError::Unavailable(format!(
+                        "MongoDB did not confirm the track {} in time",
+                        track.id
+                    )),
+                };
+                // The document may have been written all the same: retract it before removing
+                // the chunks, and keep the chunks if that cannot be made sure of.
+                match self
+                    .timed(self.inner.musics.delete_one(doc! { "_id": oid }))
+                    .await
+                {
+                    Ok(_) => self.discard_chunks(&track.id, &written).await,
+                    Err(e) => tracing::warn!(track = %track.id, error = %e,
+                        "could not retract a track whose insert failed; its chunks are kept"),
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn list_tracks(&self, query: &ListQuery) -> Result<Page> {
+        let filter = match query.search.as_deref() {
+            Some(needle) if !needle.is_empty() => {
+                let pattern = schema::literal_regex(needle);
+                doc! { "$or": [
+                    { "name": { "$regex": &pattern, "$options": "i" } },
+                    { "author": { "$regex": &pattern, "$options": "i" } },
+                ] }
+            }
+            _ => doc! {},
+        };
+        let direction = match query.order {
+            SortOrder::Asc => 1,
+            SortOrder::Desc => -1,
+        };
+        let key = match query.sort {
+            SortKey::CreatedAt => "created_at",
+            SortKey::Name => "name",
+            SortKey::Author => "author",
+            SortKey::Duration => "duration",
+        };
+        let count = self.timed(self.inner.musics.count_documents(filter.clone()));
+        let page = async {
+            if query.limit == 0 {
+                // MongoDB reads a limit of 0 as "no limit".
+                return Ok(Vec::new());
+            }
+            self.find_all(
+                self.inner
+                    .musics
+                    .find(filter.clone())
+                    .sort(doc! { key: direction, "_id": direction })
+                    .skip(query.offset.min(i64::MAX as u64))
+                    .limit(i64::from(query.limit)),
+            )
+            .await
+        };
+        let (total, docs) = tokio::try_join!(count, page)?;
+        Ok(Page {
+            tracks: self.tracks_from_docs(docs).await?,
+            total,
+        })
+    }
+
+    async fn get_track(&self, id: &TrackId) -> Result<Track> {
+        let doc = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one(doc! { "_id": schema::object_id(id) }),
+            )
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        self.track_from_doc(doc).await
+    }
+
+    async fn update_track(&self, id: &TrackId, patch: &TrackPatch) -> Result<Track> {
+        if patch.is_empty() {
+            return self.get_track(id).await;
+        }
+        let mut set = Document::new();
+        if let Some(name) = &patch.name {
+            set.insert("name", name);
+        }
+        if let Some(author) = &patch.author {
+            set.insert("author", author);
+        }
+        let doc = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one_and_update(
+                        doc! { "_id": schema::object_id(id) },
+                        doc! { "$set": set },
+                    )
+                    .return_document(ReturnDocument::After),
+            )
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        self.track_from_doc(doc).await
+    }
+
+    async fn delete_track(&self, id: &TrackId) -> Result<()> {
+        let deleted = self
+            .timed(
+                self.inner
+                    .musics
+                    .delete_one(doc! { "_id": schema::object_id(id) }),
+            )
+            .await?;
+        if deleted.deleted_count == 0 {
+            return Err(not_found(id));
+        }
+        // The track is gone for every reader now; chunks left by a failure here are garbage.
+        if let Err(e) = self
+            .timed(
+                self.inner
+                    .chunks
+                    .delete_many(doc! { "music_id": id.to_string() }),
+            )
+            .await
+        {
+            tracing::warn!(track = %id, error = %e,
+                "track deleted but not its chunks; garbage collection will remove them");
+        }
+        Ok(())
+    }
+
+    async fn get_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
+        let exists = self.track_exists(schema::object_id(id));
+        let chunk = self.timed(
+            self.inner
+                .chunks
+                .find_one(doc! { "music_id": id.to_string(), "chunk_name": name })
+                .projection(doc! { "_id": 0, "chunk_bytes": 1 }),
+        );
+        let (exists, chunk) = tokio::try_join!(exists, chunk)?;
+        match (exists, chunk.and_then(|mut doc| doc.remove("chunk_bytes"))) {
+            (true, Some(Bson::Binary(binary))) => Ok(Bytes::from(binary.bytes)),
+            (true, Some(other)) => Err(StoreError::Backend(format!(
+                "chunk {name} of track {id} holds a {:?}, not binary data",
+                other.element_type()
+            ))),
+            _ => Err(StoreError::NotFound(format!("chunk {name} of track {id}"))),
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.timed(
+            self.inner
+                .client
+                .database(&self.inner.database)
+                .run_command(doc! { "ping": 1 }),
+        )
+        .await
+        .map(drop)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "mongodb:{} (database {})",
+            self.inner.shown_uri, self.inner.database
+        )
+    }
+}

@@ -1,0 +1,246 @@
+//! The documents of the seed's schema, and how tracks map onto them.
+//!
+//! `musics`: `{_id: ObjectId, name, author}` as the seed writes it, plus our fields
+//! (`duration`, `segments`, `playlist`, `codec`, `bitrate`, `sample_rate`, `channels`, `size`,
+//! `created_at`), which the seed ignores. A document without them (one the seed wrote) still
+//! reads as a track: see [`track_from_doc`].
+//!
+//! `chunks`: `{_id: ObjectId, music_id: "<24 hex>", chunk_name, chunk_bytes: Binary}`, exactly
+//! the seed's shape, so each side streams the other's tracks. The chunk's `_id` is made when
+//! the chunk is written, and its time is what garbage collection's grace period is measured
+//! against.
+
+use mongodb::bson::{Binary, Bson, Document, doc, oid::ObjectId, spec::BinarySubtype};
+
+use legato_store::{Chunk, Track, TrackId};
+
+pub const MUSICS: &str = "musics";
+pub const CHUNKS: &str = "chunks";
+
+/// The seed's playlist name, assumed for a track document that names none.
+pub const SEED_PLAYLIST: &str = "outputlist.m3u8";
+
+/// Playlists larger than this are not read to work out a seed track's duration.
+const MAX_PLAYLIST_BYTES: usize = 1 << 20;
+
+pub fn object_id(id: &TrackId) -> ObjectId {
+    ObjectId::from_bytes(id.bytes())
+}
+
+pub fn track_id(oid: &ObjectId) -> TrackId {
+    TrackId::from_bytes(oid.bytes())
+}
+
+pub fn track_doc(track: &Track) -> Document {
+    let mut doc = doc! {
+        "_id": object_id(&track.id),
+        "name": &track.name,
+        "author": &track.author,
+        "duration": track.duration,
+        "segments": i64::from(track.segments),
+        "playlist": &track.playlist,
+        "created_at": track.created_at,
+    };
+    if let Some(codec) = &track.codec {
+        doc.insert("codec", codec);
+    }
+    if let Some(bitrate) = track.bitrate {
+        doc.insert("bitrate", i64::from(bitrate));
+    }
+    if let Some(rate) = track.sample_rate {
+        doc.insert("sample_rate", i64::from(rate));
+    }
+    if let Some(channels) = track.channels {
+        doc.insert("channels", i32::from(channels));
+    }
+    if let Some(size) = track.size {
+        doc.insert("size", i64::try_from(size).unwrap_or(i64::MAX));
+    }
+    doc
+}
+
+pub fn chunk_doc(oid: ObjectId, music_id: &str, chunk: &Chunk) -> Document {
+    doc! {
+        "_id": oid,
+        "music_id": music_id,
+        "chunk_name": &chunk.name,
+        "chunk_bytes": Binary { subtype: BinarySubtype::Generic, bytes: chunk.bytes.to_vec() },
+    }
+}
+
+/// Whether the document lacks the fields only the playlist can tell (a seed track).
+pub fn needs_playlist(doc: &Document) -> bool {
+    number(doc.get("segments")).is_none() || number(doc.get("duration")).is_none()
+}
+
+/// The track a `musics` document describes, `None` when its `_id` is not an ObjectId.
+///
+/// Fields the seed does not write are filled in: the playlist is `outputlist.m3u8`; the
+/// duration and segment count come from `playlist` (the stored playlist's bytes, when the
+/// caller fetched them), else 0; `created_at` is the ObjectId's time; codec and the other
+/// audio details are unknown.
+pub fn track_from_doc(doc: &Document, playlist: Option<&[u8]>) -> Option<Track> {
+    let oid = doc.get_object_id("_id").ok()?;
+    let summary = playlist.map(playlist_summary);
+    let duration = number(doc.get("duration"))
+        .or(summary.map(|(duration, _)| duration))
+        .unwrap_or(0.0);
+    let segments = number(doc.get("segments"))
+        .map(|n| n.clamp(0.0, f64::from(u32::MAX)) as u32)
+        .or(summary.map(|(_, segments)| segments))
+        .unwrap_or(0);
+    Some(Track {
+        id: track_id(&oid),
+        name: text(doc.get("name")).unwrap_or_default(),
+        author: text(doc.get("author")).unwrap_or_default(),
+        duration,
+        segments,
+        playlist: text(doc.get("playlist")).unwrap_or_else(|| SEED_PLAYLIST.to_owned()),
+        codec: text(doc.get("codec")),
+        bitrate: integer(doc.get("bitrate")).and_then(|n| u32::try_from(n).ok()),
+        sample_rate: integer(doc.get("sample_rate")).and_then(|n| u32::try_from(n).ok()),
+        channels: integer(doc.get("channels")).and_then(|n| u8::try_from(n).ok()),
+        size: integer(doc.get("size")).and_then(|n| u64::try_from(n).ok()),
+        created_at: integer(doc.get("created_at"))
+            .or_else(|| match doc.get("created_at") {
+                Some(Bson::DateTime(at)) => Some(at.timestamp_millis()),
+                _ => None,
+            })
+            .unwrap_or_else(|| oid.timestamp().timestamp_millis()),
+    })
+}
+
+fn text(value: Option<&Bson>) -> Option<String> {
+    match value {
+        Some(Bson::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn number(value: Option<&Bson>) -> Option<f64> {
+    match value {
+        Some(Bson::Double(n)) if n.is_finite() => Some(*n),
+        Some(Bson::Int32(n)) => Some(f64::from(*n)),
+        Some(Bson::Int64(n)) => Some(*n as f64),
+        _ => None,
+    }
+}
+
+fn integer(value: Option<&Bson>) -> Option<i64> {
+    match value {
+        Some(Bson::Int32(n)) => Some(i64::from(*n)),
+        Some(Bson::Int64(n)) => Some(*n),
+        Some(Bson::Double(n)) if n.is_finite() && n.fract() == 0.0 => Some(*n as i64),
+        _ => None,
+    }
+}
+
+/// Duration (sum of `#EXTINF`) and number of segments of a media playlist; what cannot be
+/// read counts as nothing, since the playlist may be anything the seed stored.
+pub fn playlist_summary(bytes: &[u8]) -> (f64, u32) {
+    if bytes.len() > MAX_PLAYLIST_BYTES {
+        return (0.0, 0);
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let mut duration = 0.0;
+    let mut segments = 0u32;
+    for line in text.lines() {
+        if let Some(rest) = line.trim().strip_prefix("#EXTINF:") {
+            let seconds = rest.split(',').next().unwrap_or("").trim();
+            match seconds.parse::<f64>() {
+                Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => duration += seconds,
+                _ => {}
+            }
+            segments = segments.saturating_add(1);
+        }
+    }
+    (duration, segments)
+}
+
+/// A regular expression matching `needle` literally, for MongoDB's PCRE and FerretDB's RE2
+/// alike: ASCII punctuation is escaped with a backslash (literal in both), NUL is written
+/// `\x00` (a regex travels as a C string).
+pub fn literal_regex(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() * 2);
+    for c in needle.chars() {
+        if c == '\0' {
+            pattern.push_str("\\x00");
+        } else {
+            if c.is_ascii_punctuation() {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+    }
+    pattern
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_document_reads_as_a_track() {
+        let oid = ObjectId::parse_str("65a1f0c2e4b0a1b2c3d4e5f6").unwrap();
+        let doc = doc! { "_id": oid, "name": "Like a Prayer", "author": "Madonna" };
+        assert!(needs_playlist(&doc));
+        let playlist = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n\
+            #EXTINF:10.005333,\noutput000.ts\n#EXTINF:9.995000,\noutput001.ts\n\
+            #EXTINF:0.012000,\noutput002.ts\n#EXT-X-ENDLIST\n";
+        let track = track_from_doc(&doc, Some(playlist)).unwrap();
+        assert_eq!(track.id.to_string(), "65a1f0c2e4b0a1b2c3d4e5f6");
+        assert_eq!(track.playlist, "outputlist.m3u8");
+        assert_eq!(track.segments, 3);
+        assert!(
+            (track.duration - 20.012333).abs() < 1e-9,
+            "{}",
+            track.duration
+        );
+        assert_eq!(track.created_at, 0x65a1_f0c2_i64 * 1000);
+        assert_eq!(track.codec, None);
+        let without = track_from_doc(&doc, None).unwrap();
+        assert_eq!((without.duration, without.segments), (0.0, 0));
+    }
+
+    #[test]
+    fn our_document_round_trips() {
+        let track = legato_store::Track {
+            id: TrackId::generate(),
+            name: "n".into(),
+            author: "a".into(),
+            duration: 31.5,
+            segments: 3,
+            playlist: "index.m3u8".into(),
+            codec: Some("mp3".into()),
+            bitrate: Some(128),
+            sample_rate: Some(44_100),
+            channels: Some(2),
+            size: Some(504_000),
+            created_at: 1_700_000_000_123,
+        };
+        let doc = track_doc(&track);
+        assert!(!needs_playlist(&doc));
+        assert_eq!(track_from_doc(&doc, None).unwrap(), track);
+    }
+
+    #[test]
+    fn hostile_playlists_count_what_they_can() {
+        assert_eq!(playlist_summary(b""), (0.0, 0));
+        assert_eq!(
+            playlist_summary(b"#EXTINF:nan,\n#EXTINF:-3,\n#EXTINF:2\n\xff\xfe"),
+            (2.0, 3)
+        );
+        assert_eq!(
+            playlist_summary(&vec![b'#'; MAX_PLAYLIST_BYTES + 1]),
+            (0.0, 0)
+        );
+    }
+
+    #[test]
+    fn regex_is_literal() {
+        assert_eq!(literal_regex("a.b*(c)"), "a\\.b\\*\\(c\\)");
+        assert_eq!(literal_regex("100% é"), "100\\% é");
+        assert_eq!(literal_regex("a\0b\\"), "a\\x00b\\\\");
+    }
+}

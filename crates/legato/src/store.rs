@@ -1,0 +1,60 @@
+//! The one place that names concrete backends: the store URI picks one at start-up.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use legato_store::DynStore;
+use legato_store_sqlite::SqliteStore;
+
+use crate::cli::StoreArgs;
+
+pub async fn open(args: &StoreArgs) -> anyhow::Result<DynStore> {
+    match args.store.as_deref().map(str::trim) {
+        None | Some("") => {
+            let store = SqliteStore::open_dir(&args.data)
+                .with_context(|| format!("cannot open the store in {}", args.data.display()))?;
+            Ok(Arc::new(store))
+        }
+        Some(uri) if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
+            open_mongodb(uri, args).await
+        }
+        Some(uri) => open_sqlite(uri),
+    }
+}
+
+fn open_sqlite(uri: &str) -> anyhow::Result<DynStore> {
+    let path = uri
+        .strip_prefix("sqlite://")
+        .or_else(|| uri.strip_prefix("sqlite:"))
+        .unwrap_or(uri);
+    if path.contains("://") {
+        let scheme = path.split("://").next().unwrap_or_default();
+        anyhow::bail!(
+            "unsupported store scheme '{scheme}': use mongodb://…, a SQLite path or sqlite:PATH"
+        );
+    }
+    let store = SqliteStore::open_file(Path::new(path))
+        .with_context(|| format!("cannot open the SQLite store {path}"))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(feature = "mongodb")]
+async fn open_mongodb(uri: &str, args: &StoreArgs) -> anyhow::Result<DynStore> {
+    use legato_store_mongo::{MongoOptions, MongoStore, redact_uri};
+    let mut options = MongoOptions::default();
+    if let Some(file) = &args.store_password_file {
+        options = options
+            .with_password_file(file)
+            .with_context(|| format!("cannot read the store password from {}", file.display()))?;
+    }
+    let store = MongoStore::connect(uri, options)
+        .await
+        .with_context(|| format!("cannot open the MongoDB store {}", redact_uri(uri)))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "mongodb"))]
+async fn open_mongodb(_uri: &str, _args: &StoreArgs) -> anyhow::Result<DynStore> {
+    anyhow::bail!("this legato was built without the `mongodb` feature")
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Every test of the project, from a fresh machine: installs what is missing, starts the
+# servers the tests need on loopback, runs Rust, Python and browser tests, stops the servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export LEGATO_TOOLS="${LEGATO_TOOLS:-$root/.tools}"
+mkdir -p "$LEGATO_TOOLS"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+apt_ready=0
+need_apt() {
+  # need_apt COMMAND PACKAGE: installs PACKAGE from Debian when COMMAND is missing.
+  if ! command -v "$1" >/dev/null 2>&1; then
+    if [ "$apt_ready" = 0 ]; then
+      step "apt-get update"
+      apt-get update -qq
+      apt_ready=1
+    fi
+    step "installing $2 (for $1)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  fi
+}
+
+need_apt ffmpeg ffmpeg
+need_apt python3 python3
+
+step "formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+cleanup() {
+  if [ -n "${ferret_dir:-}" ]; then bash scripts/ferretdb.sh stop "$ferret_dir" >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+if [ -f scripts/ferretdb.sh ]; then
+  step "FerretDB (a MongoDB-protocol server) on loopback"
+  bash scripts/ferretdb.sh install
+  ferret_dir=$(mktemp -d)
+  ferret_port=$(bash scripts/ferretdb.sh free-port)
+  export LEGATO_TEST_MONGODB_URI
+  LEGATO_TEST_MONGODB_URI=$(bash scripts/ferretdb.sh start "$ferret_port" "$ferret_dir" | tail -n 1)
+fi
+
+step "Rust tests"
+cargo test --workspace --locked
+
+step "building the legato binary for the client and browser tests"
+cargo build -p legato --locked
+export LEGATO_BIN="$root/target/debug/legato"
+
+if [ -x clients/python/run-tests.sh ]; then
+  step "Python client tests"
+  bash clients/python/run-tests.sh
+fi
+
+if [ -x ui/run-tests.sh ]; then
+  step "web player tests in Chromium"
+  bash ui/run-tests.sh
+fi
+
+step "all tests passed"
