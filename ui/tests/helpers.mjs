@@ -1,0 +1,269 @@
+// Shared by the end-to-end tests: a fresh `legato serve` per test, Debian's Chromium through
+// playwright-core, MP3s generated with ffmpeg, screenshots under <repo>/test-output/ui/.
+
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_DIR = path.resolve(UI_DIR, '..');
+export const OUT_DIR = path.join(REPO_DIR, 'test-output', 'ui');
+export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+export const FFMPEG = process.env.FFMPEG_BIN || '/usr/bin/ffmpeg';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export function legatoBin() {
+  const bin = process.env.LEGATO_BIN || path.join(REPO_DIR, 'target', 'debug', 'legato');
+  if (!fs.existsSync(bin)) {
+    throw new Error(
+      `legato binary not found at ${bin}. Build it first with \`cargo build\` in ${REPO_DIR}, ` +
+        'or point LEGATO_BIN at a built binary.',
+    );
+  }
+  return bin;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts `legato serve --listen 127.0.0.1:<free port> --data <fresh tmp dir>` and waits until it
+ * answers. Returns `{url, dataDir, stop(), log()}`; `stop()` kills it and removes the data.
+ */
+export async function startServer({ args = [] } = {}) {
+  const bin = legatoBin();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'legato-ui-test-'));
+  let lastError = null;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    });
+    let output = '';
+    const keep = (d) => {
+      output += d.toString();
+      if (output.length > 200_000) output = output.slice(-100_000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    let exited = null;
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+    });
+    const deadline = Date.now() + 30_000;
+    let up = false;
+    while (Date.now() < deadline && !exited) {
+      try {
+        const res = await fetch(`${url}/function/crud?limit=1`);
+        await res.arrayBuffer();
+        if (res.ok) {
+          up = true;
+          break;
+        }
+      } catch {
+        /* not yet listening */
+      }
+      await sleep(100);
+    }
+    if (up) {
+      // LEGATO_UI_FROM_DISK=1: the page from ui/static on disk (the binary embeds it at build time),
+      // the API from this legato. For working on the page without rebuilding the binary.
+      let dev = null;
+      if (process.env.LEGATO_UI_FROM_DISK === '1') {
+        const { startDevServer } = await import('../scripts/dev-server.mjs');
+        dev = await startDevServer({ api: url });
+      }
+      const stop = async () => {
+        if (dev) await dev.close();
+        if (!exited) {
+          child.kill('SIGTERM');
+          const t0 = Date.now();
+          while (!exited && Date.now() - t0 < 5000) await sleep(50);
+          if (!exited) child.kill('SIGKILL');
+          while (!exited && Date.now() - t0 < 8000) await sleep(50);
+        }
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      };
+      return { url: dev ? dev.url : url, legatoUrl: url, dataDir, stop, log: () => output };
+    }
+    if (!exited) child.kill('SIGKILL');
+    lastError = new Error(
+      `legato serve did not come up on ${url} (${exited ? `exited with ${exited.code ?? exited.signal}` : 'timed out'}):\n${output}`,
+    );
+    if (!/address.*in use|AddrInUse/i.test(output)) break;
+  }
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  throw lastError;
+}
+
+export async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's package (apt-get install -y chromium) or run ui/run-tests.sh.`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * Opens `url` in a new page and collects what the page complains about. `page.problems` holds
+ * uncaught exceptions and console errors; `page.requests` every URL the page asked for.
+ */
+export async function openPage(browser, url, { viewport = { width: 1280, height: 800 }, mobile = false } = {}) {
+  const context = await browser.newContext({
+    viewport,
+    ...(mobile ? { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : {}),
+  });
+  const page = await context.newPage();
+  page.problems = [];
+  page.requests = [];
+  page.on('pageerror', (e) => page.problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') page.problems.push(`console: ${m.text()}`);
+  });
+  page.on('request', (r) => page.requests.push(r.url()));
+  await page.goto(url);
+  await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+  return page;
+}
+
+export async function screenshot(page, name) {
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  const file = path.join(OUT_DIR, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+const media = fs.mkdtempSync(path.join(os.tmpdir(), 'legato-ui-media-'));
+process.on('exit', () => fs.rmSync(media, { recursive: true, force: true }));
+
+/** A sine-wave MP3 made with ffmpeg (cached per process). `name` is the file name to give it. */
+export function makeMp3({ seconds = 20, frequency = 440, name } = {}) {
+  if (!fs.existsSync(FFMPEG)) throw new Error(`ffmpeg not found at ${FFMPEG}: apt-get install -y ffmpeg`);
+  const file = path.join(media, name || `sine-${frequency}-${seconds}s.mp3`);
+  if (!fs.existsSync(file)) {
+    execFileSync(FFMPEG, [
+      '-hide_banner', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-i', `sine=frequency=${frequency}:duration=${seconds}`,
+      '-c:a', 'libmp3lame', '-b:a', '128k', file,
+    ]);
+  }
+  return file;
+}
+
+export function makeTextFile(name = 'notes.txt', text = 'This is not music, just a shopping list.\n') {
+  const file = path.join(media, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+/** Adds a track through the HTTP API (raw body form of docs/api.md). Returns the track JSON. */
+export async function apiAdd(base, file, { name, author } = {}) {
+  const qs = new URLSearchParams();
+  if (name) qs.set('name', name);
+  if (author) qs.set('author', author);
+  const body = typeof file === 'string' ? fs.readFileSync(file) : file;
+  const res = await fetch(`${base}/function/crud?${qs}`, { method: 'POST', headers: { 'Content-Type': 'audio/mpeg' }, body });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`POST /function/crud answered ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+export async function apiList(base, query = {}) {
+  const res = await fetch(`${base}/function/crud?${new URLSearchParams(query)}`);
+  if (!res.ok) throw new Error(`GET /function/crud answered ${res.status}: ${await res.text()}`);
+  return { tracks: await res.json(), total: Number(res.headers.get('x-total-count')) };
+}
+
+export async function apiDelete(base, id) {
+  const res = await fetch(`${base}/function/crud/${id}`, { method: 'DELETE' });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`DELETE answered ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+/** Runs `fn` over `items` with at most `n` at a time. */
+export async function inParallel(items, n, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next;
+      next += 1;
+      out[i] = await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+/** Rows of the library table as `{id, title, artist, duration}`. */
+export function rows(page) {
+  return page.$$eval('#track-rows tr[data-id]', (trs) =>
+    trs.map((tr) => ({
+      id: tr.dataset.id,
+      title: tr.querySelector('.col-title .title')?.textContent ?? '',
+      artist: tr.querySelector('.col-artist')?.textContent ?? '',
+      duration: tr.querySelector('.col-duration')?.textContent ?? '',
+      current: tr.getAttribute('aria-current') === 'true',
+    })),
+  );
+}
+
+export function audioState(page) {
+  return page.evaluate(() => {
+    const a = document.getElementById('audio');
+    return {
+      currentTime: a.currentTime,
+      paused: a.paused,
+      error: a.error ? a.error.code : null,
+      duration: a.duration,
+      playerError: document.getElementById('player-error').hidden ? null : document.getElementById('player-error-text').textContent,
+    };
+  });
+}
+
+/** Waits until the audio element's currentTime passes `seconds`. */
+export async function waitForTime(page, seconds, timeout = 20_000) {
+  await page.waitForFunction(
+    (s) => {
+      const a = document.getElementById('audio');
+      const err = document.getElementById('player-error');
+      if (!err.hidden) throw new Error(`player error: ${err.textContent.trim()}`);
+      return a.currentTime > s && !a.paused;
+    },
+    seconds,
+    { timeout, polling: 50 },
+  );
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
