@@ -130,3 +130,11 @@ hour_s=$(curl -sf -o /dev/null -w '%{time_total}' -H 'content-type: audio/mpeg' 
 peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
 printf 'idle RSS %.1f MB; one-hour ingest took %.2f s; peak RSS %.1f MB (target < 150 MB)\n' \
   "$(echo "$idle_kb/1024" | bc -l)" "$hour_s" "$(echo "$peak_kb/1024" | bc -l)"
+
+echo
+echo "== 4. cold start and idle memory of the streaming function vs the seed's Flask + waitress"
+venv="$root/.tools/bench-venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c 'import flask, waitress' 2>/dev/null || "$venv/bin/pip" install -q 'flask>=3,<4' waitress
+kill $server 2>/dev/null; wait $server 2>/dev/null || true
+"$venv/bin/python" bench/coldstart.py "$bin" "$out/data/legato.sqlite3" "$id" "${BENCH_COLDSTART_RUNS:-10}"

@@ -51,6 +51,9 @@ step "building the legato binary for the client and browser tests"
 cargo build -p legato --locked
 export LEGATO_BIN="$root/target/debug/legato"
 
+step "API contract: schemathesis against the OpenAPI document"
+bash scripts/schemathesis.sh 100
+
 if [ -x clients/python/run-tests.sh ]; then
   step "Python client tests"
   bash clients/python/run-tests.sh

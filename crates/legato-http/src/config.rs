@@ -1,3 +1,8 @@
+use std::time::Duration;
+
+use crate::auth::ApiKeys;
+use crate::signing::UrlSigner;
+
 /// Settings of the HTTP layer. The binary fills them from flags, environment and secrets.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -12,6 +17,16 @@ pub struct HttpConfig {
     /// Path under which the streaming function is reachable from clients; playlist URLs
     /// handed out by crud start with it.
     pub streaming_path: String,
+    /// Keys accepted for writes (and reads when `private`); empty means no key is needed.
+    pub api_keys: ApiKeys,
+    /// Reads need a key too.
+    pub private: bool,
+    /// Signs playback URLs when set; the streaming function then requires them.
+    pub url_signer: Option<UrlSigner>,
+    /// Ingests processed at once; more get 429.
+    pub max_concurrent_ingests: usize,
+    /// An upload that sends nothing for this long is dropped (408).
+    pub upload_idle_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -22,6 +37,13 @@ impl Default for HttpConfig {
             cors_origin: "*".to_owned(),
             cache_bytes: 256 * 1024 * 1024,
             streaming_path: "/function/streaming".to_owned(),
+            api_keys: ApiKeys::default(),
+            private: false,
+            url_signer: None,
+            max_concurrent_ingests: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+            upload_idle_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -16,23 +16,38 @@ use crate::state::AppState;
 use crate::upload::{self, clean_text};
 
 /// A track as clients see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TrackView {
+    /// 24 hexadecimal characters (MongoDB ObjectId form).
     pub id: String,
     pub name: String,
     pub author: String,
+    /// Seconds.
     pub duration: f64,
     pub segments: u32,
+    /// Path (and, with signed URLs, query) of the track's playlist.
     pub playlist: String,
     pub codec: Option<String>,
     pub bitrate: Option<u32>,
     pub sample_rate: Option<u32>,
     pub channels: Option<u8>,
     pub size: Option<u64>,
+    /// RFC 3339.
     pub created_at: String,
 }
 
 impl TrackView {
+    /// The view clients get; the playlist URL is signed when the server signs URLs.
+    pub fn of(track: Track, state: &AppState) -> Self {
+        let signer = state.config.url_signer.as_ref();
+        let token = signer.map(|s| s.sign(&track.id));
+        let mut view = Self::new(track, &state.config.streaming_path);
+        if let Some(token) = token {
+            view.playlist = format!("{}?{}", view.playlist, token.query());
+        }
+        view
+    }
+
     pub fn new(track: Track, streaming_path: &str) -> Self {
         let created = std::time::UNIX_EPOCH
             + std::time::Duration::from_millis(u64::try_from(track.created_at).unwrap_or(0));
@@ -59,14 +74,44 @@ pub fn parse_id(raw: &str) -> Result<TrackId, ApiError> {
         .map_err(|e| ApiError::InvalidId(e.to_string()))
 }
 
+/// Adds a track: the seed's JSON, multipart, or the raw file.
+#[utoipa::path(post, path = "/function/crud", tag = "crud",
+    params(
+        ("name" = Option<String>, Query, description = "title, for a raw upload"),
+        ("author" = Option<String>, Query, description = "artist, for a raw upload"),
+    ),
+    request_body(description = "the song", content(
+        (crate::openapi::SeedUpload = "application/json"),
+        (crate::openapi::MultipartUpload = "multipart/form-data"),
+        (crate::openapi::Binary = "audio/mpeg"),
+        (crate::openapi::Binary = "application/octet-stream"),
+    )),
+    responses(
+        (status = 201, description = "stored", body = TrackView,
+            headers(("Location" = String, description = "the new track's URL"))),
+        (status = 400, description = "malformed body", body = crate::openapi::ErrorBody),
+        (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
+        (status = 408, description = "the upload stalled", body = crate::openapi::ErrorBody),
+        (status = 413, description = "larger than the limit", body = crate::openapi::ErrorBody),
+        (status = 415, description = "not audio we can read", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many ingests at once", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let upload = upload::read_upload(request, &query, state.config.max_upload_bytes).await?;
+    // Checked before the body is read, so a refused client has not sent its file for nothing.
+    let _permit = state
+        .ingests
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::TooManyIngests(state.config.max_concurrent_ingests))?;
+    let upload = upload::read_upload(request, &query, &state.config).await?;
     let track = ingest::ingest(&state, upload).await?;
-    let view = TrackView::new(track, &state.config.streaming_path);
+    let view = TrackView::of(track, &state);
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/function/crud/{}", view.id)) {
         headers.insert(header::LOCATION, location);
@@ -74,6 +119,22 @@ pub async fn create(
     Ok((StatusCode::CREATED, headers, Json(view)).into_response())
 }
 
+/// Lists tracks, newest last, with search and paging.
+#[utoipa::path(get, path = "/function/crud", tag = "crud",
+    params(
+        ("q" = Option<String>, Query, description = "case-insensitive substring of name or author"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
+        ("offset" = Option<u64>, Query, maximum = 9_223_372_036_854_775_807_u64, description = "tracks to skip"),
+        ("sort" = Option<String>, Query, description = "created_at, name, author or duration"),
+        ("order" = Option<String>, Query, description = "asc or desc"),
+    ),
+    responses(
+        (status = 200, description = "a page of tracks", body = Vec<TrackView>,
+            headers(("X-Total-Count" = u64, description = "tracks matching q"))),
+        (status = 400, description = "a bad parameter", body = crate::openapi::ErrorBody),
+        (status = 401, description = "the library is private", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
@@ -83,7 +144,7 @@ pub async fn list(
     let views: Vec<TrackView> = page
         .tracks
         .into_iter()
-        .map(|t| TrackView::new(t, &state.config.streaming_path))
+        .map(|t| TrackView::of(t, &state))
         .collect();
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(page.total));
@@ -111,11 +172,16 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
                     })?;
             }
             "offset" => {
-                query.offset = value.parse::<u64>().map_err(|_| {
-                    ApiError::InvalidParameter(format!(
-                        "offset must be a whole number from 0, not '{value}'"
-                    ))
-                })?;
+                // Bounded by what every backend can skip (a signed 64-bit count).
+                query.offset = value
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| {
+                        ApiError::InvalidParameter(format!(
+                            "offset must be a whole number from 0, not '{value}'"
+                        ))
+                    })?;
             }
             "sort" => {
                 query.sort = SortKey::parse(value).ok_or_else(|| {
@@ -143,23 +209,53 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
     Ok(query)
 }
 
+/// One track.
+#[utoipa::path(get, path = "/function/crud/{id}", tag = "crud",
+    params(("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$")),
+    responses(
+        (status = 200, description = "the track", body = TrackView),
+        (status = 400, description = "not an id", body = crate::openapi::ErrorBody),
+        (status = 401, description = "the library is private", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such track", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<TrackView>, ApiError> {
     let id = parse_id(&id)?;
     let track = state.store.get_track(&id).await?;
-    Ok(Json(TrackView::new(track, &state.config.streaming_path)))
+    Ok(Json(TrackView::of(track, &state)))
 }
 
+/// Changes the name or the author.
+#[utoipa::path(patch, path = "/function/crud/{id}", tag = "crud",
+    params(("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$")),
+    request_body(content = crate::openapi::TrackPatchBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the updated track", body = TrackView),
+        (status = 400, description = "not an id, or a bad body", body = crate::openapi::ErrorBody),
+        (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such track", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<TrackView>, ApiError> {
     let id = parse_id(&id)?;
-    let patch: TrackPatch =
+    let value: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    // serde would also take a struct from an array; the API takes an object only.
+    if !value.is_object() {
+        return Err(ApiError::InvalidJson(
+            "expected an object such as {\"name\": \"…\", \"author\": \"…\"}".into(),
+        ));
+    }
+    let patch: TrackPatch =
+        serde_json::from_value(value).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     let patch = TrackPatch {
         name: patch.name.as_deref().map(clean_text),
         author: patch.author.as_deref().map(clean_text),
@@ -168,9 +264,20 @@ pub async fn update(
         return Err(ApiError::InvalidParameter("name must not be empty".into()));
     }
     let track = state.store.update_track(&id, &patch).await?;
-    Ok(Json(TrackView::new(track, &state.config.streaming_path)))
+    Ok(Json(TrackView::of(track, &state)))
 }
 
+/// Deletes a track with its playlist and segments.
+#[utoipa::path(delete, path = "/function/crud/{id}", tag = "crud",
+    params(("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$")),
+    responses(
+        (status = 200, description = "deleted", body = crate::openapi::Deleted),
+        (status = 400, description = "not an id", body = crate::openapi::ErrorBody),
+        (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such track", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -26,6 +26,16 @@ pub enum ApiError {
     #[error("'{0}' is not a chunk name: names are letters, digits, '.', '_' and '-'")]
     InvalidName(String),
     #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    BadSignature(&'static str),
+    #[error("this signed URL has expired: ask the crud function for the track again")]
+    Expired,
+    #[error("{0} uploads are being processed; try again in a few seconds")]
+    TooManyIngests(usize),
+    #[error("the upload stalled: no data for {0} seconds")]
+    UploadTimeout(u64),
+    #[error("{0}")]
     NotFound(String),
     #[error("no such path: {0}")]
     NoRoute(String),
@@ -56,6 +66,11 @@ impl ApiError {
             | Self::InvalidMultipart(_)
             | Self::InvalidName(_)
             | Self::UploadFailed(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::BadSignature(_) => StatusCode::FORBIDDEN,
+            Self::Expired => StatusCode::GONE,
+            Self::TooManyIngests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::UploadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::NotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -81,6 +96,11 @@ impl ApiError {
             Self::InvalidMultipart(_) => "invalid-multipart",
             Self::InvalidName(_) => "invalid-name",
             Self::UploadFailed(_) => "upload-failed",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::BadSignature(_) => "bad-signature",
+            Self::Expired => "expired",
+            Self::TooManyIngests(_) => "too-many-ingests",
+            Self::UploadTimeout(_) => "upload-timeout",
             Self::NotFound(_) | Self::Store(StoreError::NotFound(_)) => "not-found",
             Self::NoRoute(_) => "no-route",
             Self::MethodNotAllowed(_) => "method-not-allowed",
@@ -99,6 +119,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        if let Self::Store(err) = &self
+            && !matches!(err, StoreError::NotFound(_))
+        {
+            metrics::counter!(crate::metrics::STORE_ERRORS, "kind" => store_error_kind(err))
+                .increment(1);
+        }
         if status.is_server_error() {
             tracing::error!(code = self.code(), error = %self, "request failed");
         }
@@ -119,11 +145,42 @@ impl IntoResponse for ApiError {
         {
             response.headers_mut().insert(header::CONTENT_RANGE, value);
         }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::PAYLOAD_TOO_LARGE
+                | StatusCode::REQUEST_TIMEOUT
+        ) {
+            // The request body may be left unread: the connection cannot be reused.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
         response
+    }
+}
+
+fn store_error_kind(err: &StoreError) -> &'static str {
+    match err {
+        StoreError::NotFound(_) => "not-found",
+        StoreError::Invalid(_) => "invalid",
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Source(_) => "source",
+        StoreError::Backend(_) => "backend",
     }
 }

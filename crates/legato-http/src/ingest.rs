@@ -66,6 +66,8 @@ pub async fn ingest(state: &AppState, upload: Upload) -> Result<Track, ApiError>
         ),
     );
     let stored = state.store.insert_track(track, chunks).await?;
+    metrics::histogram!(crate::metrics::INGEST_SECONDS, "kind" => "mp3-passthrough")
+        .record(started.elapsed().as_secs_f64());
     tracing::info!(
         id = %stored.id,
         input_bytes,

@@ -6,11 +6,15 @@
 //! failure is an [`ApiError`], turned into a status and a JSON body in one place
 //! ([`error`]). [`serve`] takes a bound listener so tests can use port 0.
 
+pub mod auth;
 pub mod config;
 pub mod crud;
 pub mod error;
 pub mod ingest;
 mod logging;
+pub mod metrics;
+pub mod openapi;
+pub mod signing;
 pub mod state;
 pub mod streaming;
 mod ui;
@@ -40,6 +44,15 @@ pub fn crud_router(state: AppState) -> Router {
             "/{id}",
             get(crud::show).patch(crud::update).delete(crud::delete),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        // Probes, scrapers and the API description need no key: added after the key check.
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::serve))
+        .route_layer(axum::middleware::from_fn(metrics::record))
         // Uploads enforce their own, larger limit while streaming to disk.
         .layer(DefaultBodyLimit::disable())
         .method_not_allowed_fallback(method_not_allowed)
@@ -50,6 +63,10 @@ pub fn crud_router(state: AppState) -> Router {
 pub fn streaming_router(state: AppState) -> Router {
     Router::new()
         .route("/{id}/{name}", get(streaming::chunk))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::serve))
+        .route_layer(axum::middleware::from_fn(metrics::record))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
@@ -60,6 +77,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(ui::index))
         .route("/healthz", get(healthz).with_state(state.clone()))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::serve))
         .nest("/function/crud", crud_router(state.clone()))
         .nest("/function/streaming", streaming_router(state))
         .route("/{*path}", get(ui::file))
@@ -93,6 +112,11 @@ pub async fn serve(
 }
 
 /// Liveness and readiness: answers 200 when the store answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, description = "the store answers", body = openapi::Health),
+        (status = 503, description = "the store cannot be reached", body = openapi::ErrorBody),
+    ))]
 pub async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use axum::extract::Request;
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -17,11 +16,7 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let response = next.run(request).await;
-    let bytes = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let bytes = crate::metrics::response_bytes(&response);
     tracing::info!(
         target: "legato::request",
         method = %method,

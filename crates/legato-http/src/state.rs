@@ -13,15 +13,24 @@ pub struct AppState {
     pub store: DynStore,
     pub config: Arc<HttpConfig>,
     pub segments: SegmentCache,
+    /// Permits for ingests running at once.
+    pub ingests: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(store: DynStore, config: HttpConfig) -> Self {
         let segments = SegmentCache::new(config.cache_bytes);
+        // Installs the metrics recorder now, so that nothing recorded before the first scrape
+        // is lost.
+        crate::metrics::handle();
+        let ingests = Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_ingests.max(1),
+        ));
         Self {
             store,
             config: Arc::new(config),
             segments,
+            ingests,
         }
     }
 }

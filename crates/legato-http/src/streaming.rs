@@ -1,24 +1,55 @@
 //! The streaming function: playlists and segments, with the HTTP caching and range semantics
 //! players and CDNs expect.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use legato_store::{PLAYLIST_NAMES, StoreError, TrackId};
 
 use crate::crud::parse_id;
 use crate::error::ApiError;
+use crate::signing::sign_playlist;
 use crate::state::{AppState, ServedChunk};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const MAX_NAME_LEN: usize = 100;
 
+/// A playlist (`index.m3u8`, alias `outputlist.m3u8`) or a segment of a track.
+#[utoipa::path(get, path = "/function/streaming/{id}/{name}", tag = "streaming",
+    params(
+        ("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
+        ("name" = String, Path, description = "index.m3u8, outputlist.m3u8 or a segment name", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$"),
+        ("exp" = Option<u64>, Query, description = "expiry of a signed URL"),
+        ("sig" = Option<String>, Query, description = "signature of a signed URL"),
+        ("Range" = Option<String>, Header, description = "one byte range"),
+    ),
+    responses(
+        (status = 200, description = "the chunk", content(
+            (crate::openapi::Binary = "application/vnd.apple.mpegurl"),
+            (crate::openapi::Binary = "video/mp2t"),
+            (crate::openapi::Binary = "application/octet-stream"),
+        )),
+        (status = 206, description = "a byte range of the chunk", content(
+            (crate::openapi::Binary = "application/vnd.apple.mpegurl"),
+            (crate::openapi::Binary = "video/mp2t"),
+            (crate::openapi::Binary = "application/octet-stream"),
+        )),
+        (status = 304, description = "not modified (If-None-Match)"),
+        (status = 400, description = "not an id or not a chunk name", body = crate::openapi::ErrorBody),
+        (status = 403, description = "a signed URL is needed or its signature is wrong", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such track or chunk", body = crate::openapi::ErrorBody),
+        (status = 410, description = "the signed URL has expired", body = crate::openapi::ErrorBody),
+        (status = 416, description = "the range is outside the chunk", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+    ))]
 pub async fn chunk(
     State(state): State<AppState>,
     Path((id, name)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
@@ -27,18 +58,38 @@ pub async fn chunk(
             name.chars().take(MAX_NAME_LEN).collect(),
         ));
     }
+    let token = match &state.config.url_signer {
+        Some(signer) => Some(signer.verify(
+            &id,
+            query.get("exp").map(String::as_str),
+            query.get("sig").map(String::as_str),
+        )?),
+        None => None,
+    };
     let content_type = content_type(&name);
-    let served = if is_playlist(&name) {
+    let served = if name.ends_with(".m3u8") {
         // Playlists are read from the store every time: they are small, asked for once per
         // play, and reading them is how a track deleted elsewhere stops being playable.
-        ServedChunk::new(playlist(&state, &id, &name).await?)
+        let bytes = playlist(&state, &id, &name).await?;
+        match &token {
+            // Players resolve segment URIs without the playlist's query: carry the token on.
+            Some(token) => {
+                ServedChunk::new(sign_playlist(&String::from_utf8_lossy(&bytes), token).into())
+            }
+            None => ServedChunk::new(bytes),
+        }
     } else {
         let store = state.store.clone();
-        let key_name: Arc<str> = name.as_str().into();
+        let key = (id, Arc::<str>::from(name.as_str()));
+        if let Some(hit) = state.segments.inner().get(&key).await {
+            metrics::counter!(crate::metrics::CACHE_HITS).increment(1);
+            return Ok(respond(&hit, content_type, &headers));
+        }
+        metrics::counter!(crate::metrics::CACHE_MISSES).increment(1);
         state
             .segments
             .inner()
-            .try_get_with((id, key_name), async move {
+            .try_get_with(key, async move {
                 store.get_chunk(&id, &name).await.map(ServedChunk::new)
             })
             .await
@@ -49,14 +100,19 @@ pub async fn chunk(
 
 async fn playlist(state: &AppState, id: &TrackId, name: &str) -> Result<bytes::Bytes, ApiError> {
     match state.store.get_chunk(id, name).await {
-        Err(StoreError::NotFound(_)) => {
-            // `index.m3u8` and the seed's `outputlist.m3u8` name the same playlist.
+        // `index.m3u8` and the seed's `outputlist.m3u8` name the same playlist.
+        Err(StoreError::NotFound(_)) if PLAYLIST_NAMES.contains(&name) => {
             let other = PLAYLIST_NAMES
                 .iter()
                 .find(|&&n| n != name)
                 .copied()
                 .unwrap_or(name);
-            Ok(state.store.get_chunk(id, other).await?)
+            match state.store.get_chunk(id, other).await {
+                Err(StoreError::NotFound(_)) => Err(ApiError::NotFound(format!(
+                    "no playlist {name} for track {id}: the track does not exist (any more)"
+                ))),
+                other => Ok(other?),
+            }
         }
         other => Ok(other?),
     }
@@ -71,10 +127,6 @@ fn unshare(err: Arc<StoreError>) -> ApiError {
         StoreError::Source(m) => StoreError::Source(m.clone()),
         StoreError::Backend(m) => StoreError::Backend(m.clone()),
     })
-}
-
-fn is_playlist(name: &str) -> bool {
-    PLAYLIST_NAMES.contains(&name)
 }
 
 /// Chunk names are plain file names; anything else (paths, dot files) is refused before any

@@ -7,7 +7,9 @@
 //! must be parsed whole; it is decoded straight from the request bytes.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::Write;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
@@ -17,10 +19,14 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 
+use crate::config::HttpConfig;
 use crate::error::ApiError;
 
 /// Longest name or author kept; longer text is cut.
 pub const MAX_TEXT_CHARS: usize = 300;
+
+/// Most bytes of a refused body read and dropped before answering 413.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// Multipart framing and text fields on top of the file itself.
 const MULTIPART_SLACK: u64 = 1024 * 1024;
@@ -48,8 +54,13 @@ struct SeedJson<'a> {
 pub async fn read_upload(
     request: Request,
     query: &HashMap<String, String>,
-    max_bytes: u64,
+    config: &HttpConfig,
 ) -> Result<Upload, ApiError> {
+    let limits = Limits {
+        max_bytes: config.max_upload_bytes,
+        idle: config.upload_idle_timeout,
+    };
+    let max_bytes = limits.max_bytes;
     let headers = request.headers().clone();
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -62,23 +73,22 @@ pub async fn read_upload(
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    let limit_mb = max_bytes.div_ceil(1024 * 1024);
     let declared = declared_length(&headers);
 
     match content_type.as_str() {
         "multipart/form-data" => {
             if declared.is_some_and(|len| len > max_bytes + MULTIPART_SLACK) {
-                return Err(ApiError::PayloadTooLarge { limit_mb });
+                return Err(limits.refuse(request, declared).await);
             }
-            read_multipart(request, max_bytes).await
+            read_multipart(request, &limits).await
         }
         "" | "application/json" | "text/plain" => {
             // base64 is 4/3 of the audio; JSON adds a little.
             let json_limit = max_bytes / 3 * 4 + 64 * 1024;
             if declared.is_some_and(|len| len > json_limit) {
-                return Err(ApiError::PayloadTooLarge { limit_mb });
+                return Err(limits.refuse(request, declared).await);
             }
-            let body = collect(request.into_body(), json_limit, limit_mb).await?;
+            let body = collect(request.into_body(), json_limit, &limits).await?;
             let looks_like_json = body
                 .iter()
                 .find(|b| !b.is_ascii_whitespace())
@@ -86,21 +96,76 @@ pub async fn read_upload(
             if content_type.is_empty() && !looks_like_json {
                 // No Content-Type and not JSON: a raw file sent by a minimal client.
                 if body.len() as u64 > max_bytes {
-                    return Err(ApiError::PayloadTooLarge { limit_mb });
+                    return Err(limits.too_large());
                 }
-                return Ok(raw_upload(body.to_vec(), query));
+                return Ok(raw_upload(body, query));
             }
-            parse_seed_json(body, max_bytes, limit_mb)
+            parse_seed_json(&body, max_bytes, limits.limit_mb())
         }
         // Anything else is taken as the audio itself; the media layer decides from the bytes
         // whether it is audio we can read.
         _ => {
             if declared.is_some_and(|len| len > max_bytes) {
-                return Err(ApiError::PayloadTooLarge { limit_mb });
+                return Err(limits.refuse(request, declared).await);
             }
-            let file = spool(request.into_body().into_data_stream(), max_bytes, limit_mb).await?;
+            let file = spool(request.into_body().into_data_stream(), &limits).await?;
             Ok(raw_upload(read_back(file).await?, query))
         }
+    }
+}
+
+/// How much a client may send, and how long it may pause.
+struct Limits {
+    max_bytes: u64,
+    idle: Duration,
+}
+
+impl Limits {
+    fn limit_mb(&self) -> u64 {
+        self.max_bytes.div_ceil(1024 * 1024)
+    }
+
+    fn too_large(&self) -> ApiError {
+        ApiError::PayloadTooLarge {
+            limit_mb: self.limit_mb(),
+        }
+    }
+
+    /// Reads and drops what is left of a refused body, so that the client can finish sending
+    /// and read the 413 instead of meeting a reset connection. Bounded in bytes and time.
+    async fn drain<S, E>(&self, stream: &mut S)
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        let mut drained = 0u64;
+        while drained < DRAIN_LIMIT {
+            match self.next(stream.next()).await {
+                Ok(Some(Ok(chunk))) => drained += chunk.len() as u64,
+                _ => break,
+            }
+        }
+    }
+
+    /// A body declared too large: drained first when that is cheap, so the client reads
+    /// the 413; otherwise refused at once (a client sending `Expect: 100-continue` then
+    /// never sends the body at all).
+    async fn refuse(&self, request: Request, declared: Option<u64>) -> ApiError {
+        if declared.is_some_and(|len| len <= DRAIN_LIMIT) {
+            let mut stream = request.into_body().into_data_stream();
+            self.drain(&mut stream).await;
+        }
+        self.too_large()
+    }
+
+    fn stalled(&self) -> ApiError {
+        ApiError::UploadTimeout(self.idle.as_secs())
+    }
+
+    /// Awaits the next piece of a body, failing when the client stays silent too long.
+    async fn next<F: Future>(&self, next: F) -> Result<F::Output, ApiError> {
+        tokio::time::timeout(self.idle, next)
+            .await
+            .map_err(|_| self.stalled())
     }
 }
 
@@ -120,9 +185,15 @@ fn raw_upload(audio: Vec<u8>, query: &HashMap<String, String>) -> Upload {
     }
 }
 
-fn parse_seed_json(body: Bytes, max_bytes: u64, limit_mb: u64) -> Result<Upload, ApiError> {
+fn parse_seed_json(body: &[u8], max_bytes: u64, limit_mb: u64) -> Result<Upload, ApiError> {
+    // The seed's body is an object; serde would also take the struct from an array.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::InvalidJson(
+            "expected an object with song_base64, name and author".into(),
+        ));
+    }
     let parsed: SeedJson<'_> =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     let encoded = parsed
         .song_base64
         .ok_or(ApiError::MissingField("song_base64"))?;
@@ -150,8 +221,11 @@ fn parse_seed_json(body: Bytes, max_bytes: u64, limit_mb: u64) -> Result<Upload,
     })
 }
 
-async fn read_multipart(request: Request, max_bytes: u64) -> Result<Upload, ApiError> {
-    let limit_mb = max_bytes.div_ceil(1024 * 1024);
+/// Longest text field (name, author) read from a multipart body.
+const MAX_TEXT_FIELD: usize = 64 * 1024;
+
+async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, ApiError> {
+    let limit_mb = limits.limit_mb();
     let mut multipart = Multipart::from_request(request, &())
         .await
         .map_err(|e| ApiError::InvalidMultipart(e.body_text()))?;
@@ -162,38 +236,40 @@ async fn read_multipart(request: Request, max_bytes: u64) -> Result<Upload, ApiE
         file_name: None,
     };
     let mut song = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
+    while let Some(mut field) = limits
+        .next(multipart.next_field())
+        .await?
         .map_err(|e| multipart_error(e, limit_mb))?
     {
-        match field.name().unwrap_or_default() {
+        let field_name = field.name().unwrap_or_default().to_owned();
+        match field_name.as_str() {
             "song" | "file" => {
                 upload.file_name = field.file_name().map(str::to_owned);
                 let stream = field.map(|chunk| chunk.map_err(std::io::Error::other));
-                song = Some(spool(stream, max_bytes, limit_mb).await?);
+                song = Some(spool(stream, limits).await?);
             }
-            "name" | "author" => {
-                let which = field.name().unwrap_or_default().to_owned();
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| multipart_error(e, limit_mb))?;
-                if which == "name" {
-                    upload.name = Some(text);
-                } else {
-                    upload.author = Some(text);
-                }
-            }
-            // Unknown fields are read and dropped so that clients may send more.
-            _ => {
-                let mut field = field;
-                while field
-                    .chunk()
-                    .await
+            other => {
+                // Text fields are bounded; unknown fields are read and dropped so that
+                // clients may send more.
+                let mut text = Vec::new();
+                while let Some(chunk) = limits
+                    .next(field.chunk())
+                    .await?
                     .map_err(|e| multipart_error(e, limit_mb))?
-                    .is_some()
-                {}
+                {
+                    if text.len() + chunk.len() > MAX_TEXT_FIELD {
+                        return Err(ApiError::InvalidMultipart(format!(
+                            "the field `{other}` is longer than {MAX_TEXT_FIELD} bytes"
+                        )));
+                    }
+                    text.extend_from_slice(&chunk);
+                }
+                let text = String::from_utf8_lossy(&text).into_owned();
+                match other {
+                    "name" => upload.name = Some(text),
+                    "author" => upload.author = Some(text),
+                    _ => {}
+                }
             }
         }
     }
@@ -210,23 +286,32 @@ fn multipart_error(err: axum::extract::multipart::MultipartError, limit_mb: u64)
     }
 }
 
-/// Collects a small body (the seed's JSON) in memory, refusing more than `limit` bytes.
-async fn collect(body: Body, limit: u64, limit_mb: u64) -> Result<Bytes, ApiError> {
-    match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await {
-        Ok(bytes) => Ok(bytes),
-        Err(err) => {
-            let text = err.to_string();
-            if text.contains("length limit") {
-                Err(ApiError::PayloadTooLarge { limit_mb })
-            } else {
-                Err(ApiError::UploadFailed(text))
-            }
-        }
+fn body_error(err: impl std::fmt::Display, limits: &Limits) -> ApiError {
+    let text = err.to_string();
+    if text.contains("length limit") {
+        limits.too_large()
+    } else {
+        ApiError::UploadFailed(text)
     }
 }
 
-/// Streams a body into an anonymous temporary file, refusing more than `limit` bytes.
-async fn spool<S, E>(mut stream: S, limit: u64, limit_mb: u64) -> Result<std::fs::File, ApiError>
+/// Collects a small body (the seed's JSON) in memory, refusing more than `limit` bytes.
+async fn collect(body: Body, limit: u64, limits: &Limits) -> Result<Vec<u8>, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut collected = Vec::new();
+    while let Some(chunk) = limits.next(stream.next()).await? {
+        let chunk = chunk.map_err(|e| body_error(e, limits))?;
+        if (collected.len() + chunk.len()) as u64 > limit {
+            limits.drain(&mut stream).await;
+            return Err(limits.too_large());
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(collected)
+}
+
+/// Streams a body into an anonymous temporary file, refusing more than the limit.
+async fn spool<S, E>(mut stream: S, limits: &Limits) -> Result<std::fs::File, ApiError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -234,18 +319,12 @@ where
     let mut file = tempfile::tempfile()
         .map_err(|e| ApiError::Internal(format!("cannot create a temporary file: {e}")))?;
     let mut written = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            let text = e.to_string();
-            if text.contains("length limit") {
-                ApiError::PayloadTooLarge { limit_mb }
-            } else {
-                ApiError::UploadFailed(text)
-            }
-        })?;
+    while let Some(chunk) = limits.next(stream.next()).await? {
+        let chunk = chunk.map_err(|e| body_error(e, limits))?;
         written += chunk.len() as u64;
-        if written > limit {
-            return Err(ApiError::PayloadTooLarge { limit_mb });
+        if written > limits.max_bytes {
+            limits.drain(&mut stream).await;
+            return Err(limits.too_large());
         }
         // Small synchronous writes to a local temporary file; cheaper than a blocking hop.
         file.write_all(&chunk)
@@ -296,20 +375,20 @@ mod tests {
     #[test]
     fn seed_json_decodes_wrapped_base64() {
         let body = Bytes::from(r#"{"name":"n","author":"a","song_base64":"aGVs\nbG8="}"#);
-        let upload = parse_seed_json(body, 100, 1).unwrap();
+        let upload = parse_seed_json(&body, 100, 1).unwrap();
         assert_eq!(upload.audio, b"hello");
         assert_eq!(upload.name.as_deref(), Some("n"));
     }
 
     #[test]
     fn seed_json_errors_are_specific() {
-        let missing = parse_seed_json(Bytes::from(r#"{"name":"n"}"#), 100, 1).unwrap_err();
+        let missing = parse_seed_json(br#"{"name":"n"}"#, 100, 1).unwrap_err();
         assert_eq!(missing.code(), "missing-field");
-        let bad = parse_seed_json(Bytes::from(r#"{"song_base64":"@@@"}"#), 100, 1).unwrap_err();
+        let bad = parse_seed_json(br#"{"song_base64":"@@@"}"#, 100, 1).unwrap_err();
         assert_eq!(bad.code(), "invalid-base64");
-        let broken = parse_seed_json(Bytes::from("{"), 100, 1).unwrap_err();
+        let broken = parse_seed_json(b"{", 100, 1).unwrap_err();
         assert_eq!(broken.code(), "invalid-json");
-        let big = parse_seed_json(Bytes::from(r#"{"song_base64":"aGVsbG8="}"#), 2, 1).unwrap_err();
+        let big = parse_seed_json(br#"{"song_base64":"aGVsbG8="}"#, 2, 1).unwrap_err();
         assert_eq!(big.code(), "payload-too-large");
     }
 }

@@ -506,3 +506,33 @@ async fn trailing_slashes_and_cors() {
     assert!(preflight.status().is_success());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn openapi_document_describes_every_operation() {
+    let server = TestServer::start().await;
+    let doc: Value = server
+        .client
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (path, method) in [
+        ("/function/crud", "get"),
+        ("/function/crud", "post"),
+        ("/function/crud/{id}", "get"),
+        ("/function/crud/{id}", "patch"),
+        ("/function/crud/{id}", "delete"),
+        ("/function/streaming/{id}/{name}", "get"),
+        ("/healthz", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} undocumented"
+        );
+    }
+    server.stop().await;
+}

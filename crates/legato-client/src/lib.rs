@@ -1,0 +1,320 @@
+//! A Rust client of Legato's HTTP API (docs/api.md): add, list, show, edit and delete tracks,
+//! and find a track's playlist. The `legato` command-line client is built on it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), legato_client::ClientError> {
+//! use legato_client::{Client, ListParams};
+//!
+//! let client = Client::new("http://127.0.0.1:8080", None)?;
+//! let track = client
+//!     .add(std::path::Path::new("song.mp3"), Some("Like a Prayer"), Some("Madonna"), |p| {
+//!         eprintln!("{} of {:?} bytes", p.sent, p.total)
+//!     })
+//!     .await?;
+//! let (tracks, total) = client.list(&ListParams::default()).await?;
+//! println!("{} of {total}; play {}", tracks.len(), client.playlist_url_of(&track));
+//! # Ok(()) }
+//! ```
+//!
+//! Design choices:
+//! - **Uploads stream from disk** as `multipart/form-data` (the `song` part, plus `name` and
+//!   `author`), never read whole into memory and never base64-encoded; a callback sees the
+//!   bytes go out ([`Progress`]).
+//! - **Errors keep the server's words.** A refusal is [`ClientError::Api`] with the status and
+//!   the stable kebab-case `code` the server sends, so callers switch on codes, not on
+//!   messages; failing to get an answer at all is kept apart ([`ClientError::Unreachable`],
+//!   [`ClientError::Transport`]) because the remedy differs.
+//! - **The model is tolerant** of missing, `null` and unknown fields ([`Track`]), so older
+//!   and newer servers both work.
+//! - **Plain HTTP only** for now: reqwest is built without a TLS backend, so `https://` URLs are
+//!   refused up front with a clear message. Put a TLS-terminating gateway in front, or enable
+//!   one of reqwest's TLS features when that is needed.
+
+mod error;
+mod track;
+mod upload;
+mod url;
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+
+pub use crate::error::ClientError;
+pub use crate::track::{ListParams, SortKey, SortOrder, Track};
+pub use crate::upload::{Progress, Song};
+pub use crate::url::{CRUD_PATH, DEFAULT_URL, ServerUrl};
+
+/// The result of every client call.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// How long to wait for a connection before calling the server unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most bytes of an error answer read (a proxy's error page can be large).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A client of one Legato server. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    url: ServerUrl,
+    /// `Bearer <key>`, marked sensitive so it never shows in logs.
+    authorization: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.url)
+            .field(
+                "api_key",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client of the server at `base_url`: a gateway root (`http://gw:8080`) or the crud
+    /// function's URL (`http://gw:8080/function/crud`). The API key, when given and not
+    /// empty, is sent as `Authorization: Bearer <key>`.
+    pub fn new(base_url: &str, api_key: Option<&str>) -> Result<Self> {
+        Self::with_url(ServerUrl::parse(base_url)?, api_key)
+    }
+
+    /// A client of an already parsed server URL.
+    pub fn with_url(url: ServerUrl, api_key: Option<&str>) -> Result<Self> {
+        let authorization = match api_key.map(str::trim).filter(|key| !key.is_empty()) {
+            Some(key) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                    ClientError::InvalidUrl {
+                        url: url.to_string(),
+                        reason: "the API key must be printable ASCII".to_owned(),
+                    }
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("legato-client/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: url.to_string(),
+                reason: format!("cannot set up the HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            http,
+            url,
+            authorization,
+        })
+    }
+
+    /// Where this client sends its requests.
+    pub fn url(&self) -> &ServerUrl {
+        &self.url
+    }
+
+    /// Uploads a song as a new track and returns it as the server stored it.
+    ///
+    /// `song` is a path (`&Path`, `PathBuf`) or a [`Song::reader`]. `name` and `author` are
+    /// optional: the server falls back to the file name and an empty artist. `progress` is
+    /// called as the body goes out (see [`Progress`]); pass `|_| {}` to ignore it.
+    pub async fn add<P>(
+        &self,
+        song: impl Into<Song>,
+        name: Option<&str>,
+        author: Option<&str>,
+        progress: P,
+    ) -> Result<Track>
+    where
+        P: FnMut(Progress) + Send + 'static,
+    {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(name) = name {
+            form = form.text("name", name.to_owned());
+        }
+        if let Some(author) = author {
+            form = form.text("author", author.to_owned());
+        }
+        form = form.part("song", upload::song_part(song.into(), progress).await?);
+        let request = self.http.post(self.url.crud().clone()).multipart(form);
+        let response = self.send(request).await?;
+        json(response).await
+    }
+
+    /// One page of tracks, and how many tracks match the query in all (`X-Total-Count`).
+    pub async fn list(&self, params: &ListParams) -> Result<(Vec<Track>, u64)> {
+        let request = self
+            .http
+            .get(self.url.crud().clone())
+            .query(&params.pairs());
+        let response = self.send(request).await?;
+        let total = response
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let tracks: Vec<Track> = json(response).await?;
+        // A server without the header (the seed's) is taken at its word: this is all there is.
+        let total = total.unwrap_or_else(|| params.offset.unwrap_or(0) + tracks.len() as u64);
+        Ok((tracks, total))
+    }
+
+    /// The track with this id.
+    pub async fn get(&self, id: &str) -> Result<Track> {
+        let request = self.http.get(self.track_url(id)?);
+        json(self.send(request).await?).await
+    }
+
+    /// Changes the title and/or the artist (`None` leaves a field as it is) and returns the
+    /// updated track.
+    pub async fn update(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        author: Option<&str>,
+    ) -> Result<Track> {
+        let mut patch = serde_json::Map::new();
+        if let Some(name) = name {
+            patch.insert("name".into(), name.into());
+        }
+        if let Some(author) = author {
+            patch.insert("author".into(), author.into());
+        }
+        let request = self.http.patch(self.track_url(id)?).json(&patch);
+        json(self.send(request).await?).await
+    }
+
+    /// Deletes the track with its playlist and segments.
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        let request = self.http.delete(self.track_url(id)?);
+        let response = self.send(request).await?;
+        // The body (`{"deleted": 1}`) adds nothing to the status; drain it so the connection
+        // can be reused.
+        let _ = response.bytes().await;
+        Ok(())
+    }
+
+    /// The absolute URL of the track's HLS media playlist. The track is fetched first, so an
+    /// unknown id is an error; with a [`Track`] at hand, use [`playlist_url_of`].
+    ///
+    /// [`playlist_url_of`]: Self::playlist_url_of
+    pub async fn playlist_url(&self, id: &str) -> Result<String> {
+        Ok(self.playlist_url_of(&self.get(id).await?))
+    }
+
+    /// The absolute URL of `track`'s HLS media playlist: the server's playlist path joined to
+    /// the gateway root.
+    pub fn playlist_url_of(&self, track: &Track) -> String {
+        match &track.playlist {
+            Some(path) => self.url.join(path),
+            // The seed's server sent no playlist path; this is where the gateway serves it.
+            None => {
+                let base = self.url.join("/function/streaming");
+                reqwest::Url::parse(&base)
+                    .ok()
+                    .and_then(|mut url| {
+                        url.path_segments_mut()
+                            .ok()?
+                            .push(&track.id)
+                            .push("index.m3u8");
+                        Some(url.to_string())
+                    })
+                    .unwrap_or(base)
+            }
+        }
+    }
+
+    fn track_url(&self, id: &str) -> Result<reqwest::Url> {
+        self.url
+            .track(id)
+            .ok_or_else(|| ClientError::InvalidId(id.to_owned()))
+    }
+
+    /// Sends a request with the client's headers; a non-success answer becomes
+    /// [`ClientError::Api`].
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let mut request = request.header(ACCEPT, "application/json");
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ClientError::from_reqwest(&e, self.url.root()))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(api_error(response).await)
+        }
+    }
+}
+
+/// Reads a success answer as JSON of type `T`.
+async fn json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T> {
+    let url = response.url().to_string();
+    let status = response.status().as_u16();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| ClientError::from_reqwest(&e, &url))?;
+    serde_json::from_slice(&body).map_err(|e| ClientError::UnexpectedResponse {
+        url,
+        status,
+        detail: e.to_string(),
+    })
+}
+
+/// Legato's error body: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorDetail {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Turns a non-success answer into [`ClientError::Api`]: Legato's code and message when the
+/// body is Legato's, else `http-<status>` and the start of whatever came back.
+async fn api_error(mut response: reqwest::Response) -> ClientError {
+    let status = response.status();
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    if let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(&body) {
+        return ClientError::Api {
+            status: status.as_u16(),
+            code: error.code,
+            message: error.message,
+        };
+    }
+    let text: String = String::from_utf8_lossy(&body)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(200)
+        .collect();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let message = if text.is_empty() {
+        format!("the server answered {} {reason}", status.as_u16())
+    } else {
+        format!("the server answered {} {reason}: {text}", status.as_u16())
+    };
+    ClientError::Api {
+        status: status.as_u16(),
+        code: format!("http-{}", status.as_u16()),
+        message,
+    }
+}

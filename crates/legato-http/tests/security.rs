@@ -1,0 +1,350 @@
+//! API keys, signed playback URLs, backpressure and slow clients, through real HTTP.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use legato_http::HttpConfig;
+use legato_http::auth::ApiKeys;
+use legato_http::signing::{UrlSigner, now_secs};
+use legato_store::TrackId;
+use serde_json::Value;
+use util::{TestServer, decoded_samples, song};
+
+fn signer() -> UrlSigner {
+    UrlSigner::new(
+        b"a-test-signing-key-of-some-length".to_vec(),
+        Duration::from_secs(3600),
+    )
+}
+
+async fn status_and_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_urls_open_one_track_until_they_expire() {
+    let server = TestServer::start_with(HttpConfig {
+        url_signer: Some(signer()),
+        ..HttpConfig::default()
+    })
+    .await;
+    let track = server.upload(&song(15.0), "Signed", "x").await;
+    let other = server.upload(&song(3.0), "Other", "x").await;
+    let id = track["id"].as_str().unwrap();
+    let playlist_path = track["playlist"].as_str().unwrap();
+    assert!(
+        playlist_path.contains("?exp=") && playlist_path.contains("&sig="),
+        "{playlist_path}"
+    );
+    let query = playlist_path.split_once('?').unwrap().1;
+
+    let bare = server
+        .client
+        .get(server.url(&format!("/function/streaming/{id}/index.m3u8")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_and_code(bare).await, (403, "bad-signature".into()));
+    let bare_segment = server
+        .client
+        .get(server.url(&format!("/function/streaming/{id}/seg000.ts")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_code(bare_segment).await,
+        (403, "bad-signature".into())
+    );
+
+    let signed = server
+        .client
+        .get(server.url(playlist_path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    let text = signed.text().await.unwrap();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        assert!(
+            line.ends_with(query),
+            "segment URI without the token: {line}"
+        );
+    }
+    let segment = server
+        .client
+        .get(server.url(&format!("/function/streaming/{id}/seg000.ts?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(segment.status(), 200);
+
+    // The token of one track does not open another.
+    let other_id = other["id"].as_str().unwrap();
+    let borrowed = server
+        .client
+        .get(server.url(&format!(
+            "/function/streaming/{other_id}/index.m3u8?{query}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_code(borrowed).await,
+        (403, "bad-signature".into())
+    );
+
+    let expired = signer().sign_until(&id.parse::<TrackId>().unwrap(), now_secs() - 7200);
+    let late = server
+        .client
+        .get(server.url(&format!(
+            "/function/streaming/{id}/index.m3u8?{}",
+            expired.query()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_and_code(late).await, (410, "expired".into()));
+
+    // A real player follows the signed segment URIs.
+    let url = server.url(playlist_path);
+    let samples = tokio::task::block_in_place(|| decoded_samples(&url, 2));
+    assert!((samples as f64 / 44_100.0 - 15.0).abs() < 0.1, "{samples}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn api_keys_guard_writes_and_private_reads() {
+    let keys = ApiKeys::parse("current\nprevious\n");
+    let server = TestServer::start_with(HttpConfig {
+        api_keys: keys.clone(),
+        ..HttpConfig::default()
+    })
+    .await;
+    let audio = song(3.0);
+    let anonymous = server
+        .client
+        .post(server.crud())
+        .header("content-type", "audio/mpeg")
+        .body(audio.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_code(anonymous).await,
+        (401, "unauthorized".into())
+    );
+    let created = server
+        .client
+        .post(server.crud())
+        .bearer_auth("previous")
+        .header("content-type", "audio/mpeg")
+        .body(audio.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = server.url(&format!("/function/crud/{id}"));
+    assert_eq!(
+        server.client.get(&url).send().await.unwrap().status(),
+        200,
+        "reads stay public"
+    );
+    assert_eq!(
+        server.client.delete(&url).send().await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        server
+            .client
+            .patch(&url)
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        server
+            .client
+            .delete(&url)
+            .bearer_auth("current")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    server.stop().await;
+
+    let private = TestServer::start_with(HttpConfig {
+        api_keys: keys,
+        private: true,
+        ..HttpConfig::default()
+    })
+    .await;
+    assert_eq!(
+        private
+            .client
+            .get(private.crud())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        private
+            .client
+            .get(private.crud())
+            .bearer_auth("current")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        private
+            .client
+            .get(private.url("/function/crud/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "probes need no key"
+    );
+    private.stop().await;
+}
+
+/// Opens an upload and sends half of it, holding the connection open.
+fn start_slow_upload(base: &str, audio: &[u8]) -> std::net::TcpStream {
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /function/crud?name=slow HTTP/1.1\r\nHost: x\r\nContent-Type: audio/mpeg\r\nContent-Length: {}\r\n\r\n",
+        audio.len()
+    )
+    .unwrap();
+    stream.write_all(&audio[..audio.len() / 2]).unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingests_beyond_the_bound_get_429_and_streaming_goes_on() {
+    let server = TestServer::start_with(HttpConfig {
+        max_concurrent_ingests: 1,
+        ..HttpConfig::default()
+    })
+    .await;
+    let ready = server.upload(&song(12.0), "Ready", "x").await;
+    let audio = song(12.0);
+    let mut slow = start_slow_upload(&server.base, &audio);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let refused = server
+        .client
+        .post(server.crud())
+        .header("content-type", "audio/mpeg")
+        .body(audio.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert_eq!(status_and_code(refused).await.1, "too-many-ingests");
+
+    let started = Instant::now();
+    let segment = server
+        .client
+        .get(server.url(&format!(
+            "/function/streaming/{}/seg000.ts",
+            ready["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(segment.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "streaming waited for an ingest"
+    );
+
+    // The slow upload still completes.
+    let rest = audio[audio.len() / 2..].to_vec();
+    let response = tokio::task::spawn_blocking(move || {
+        slow.write_all(&rest).unwrap();
+        let mut buf = [0u8; 12];
+        slow.read_exact(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(response, "HTTP/1.1 201");
+    let after = server
+        .client
+        .post(server.crud())
+        .header("content-type", "audio/mpeg")
+        .body(audio)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 201, "the permit came back");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_is_dropped_with_408() {
+    let server = TestServer::start_with(HttpConfig {
+        upload_idle_timeout: Duration::from_secs(1),
+        ..HttpConfig::default()
+    })
+    .await;
+    let audio = song(12.0);
+    let mut slow = start_slow_upload(&server.base, &audio);
+    let started = Instant::now();
+    let response = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        let _ = slow.read_to_string(&mut text);
+        text
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("upload-timeout"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (tracks, _) = (
+        server
+            .client
+            .get(server.crud())
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap(),
+        (),
+    );
+    assert!(tracks.is_empty(), "nothing stored");
+    server.stop().await;
+}
