@@ -1,9 +1,13 @@
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use legato_http::HttpConfig;
+use legato_http::auth::ApiKeys;
+use legato_http::signing::UrlSigner;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,6 +24,10 @@ pub struct Cli {
 enum Command {
     /// Serve both functions and the web player on one port (the all-in-one server).
     Serve(ServeArgs),
+    #[command(flatten)]
+    Client(crate::client_cli::ClientCommand),
+    /// Run one OpenFaaS function (`crud` or `streaming`) behind of-watchdog.
+    Function(crate::function::FunctionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +71,27 @@ pub struct HttpArgs {
     /// Memory for cached segments, in megabytes.
     #[arg(long, env = "LEGATO_CACHE_MB", default_value_t = 256)]
     pub cache_mb: u64,
+    /// File of API keys, one per line; writes then need `Authorization: Bearer <key>`.
+    #[arg(long, env = "LEGATO_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Require an API key for reads too.
+    #[arg(long, env = "LEGATO_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub private: bool,
+    /// File holding the secret that signs playback URLs; streams then need `?exp=&sig=`.
+    #[arg(long, env = "LEGATO_STREAM_SIGNING_KEY_FILE")]
+    pub stream_signing_key_file: Option<PathBuf>,
+    /// How long a signed playback URL stays valid, in seconds.
+    #[arg(long, env = "LEGATO_SIGNED_URL_SECONDS", default_value_t = 6 * 3600,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub signed_url_seconds: u64,
+    /// Uploads processed at once; more are answered 429 (default: the number of cores).
+    #[arg(long, env = "LEGATO_MAX_CONCURRENT_INGESTS",
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_concurrent_ingests: Option<u64>,
+    /// Seconds an upload may send nothing before it is dropped (408).
+    #[arg(long, env = "LEGATO_UPLOAD_IDLE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub upload_idle_seconds: u64,
 }
 
 fn parse_segment_seconds(value: &str) -> Result<f64, String> {
@@ -77,14 +106,73 @@ fn parse_segment_seconds(value: &str) -> Result<f64, String> {
 }
 
 impl HttpArgs {
-    pub fn config(&self) -> HttpConfig {
-        HttpConfig {
+    /// The HTTP settings; `default_key_file` is read when no key file is given and it exists
+    /// (the OpenFaaS secret).
+    pub fn config(
+        &self,
+        default_key_file: Option<&Path>,
+        default_signing_key_file: Option<&Path>,
+    ) -> anyhow::Result<HttpConfig> {
+        let key_file = match (&self.api_key_file, default_key_file) {
+            (Some(file), _) => Some(file.as_path()),
+            (None, Some(file)) if file.exists() => Some(file),
+            _ => None,
+        };
+        let api_keys = match key_file {
+            Some(file) => {
+                let keys = ApiKeys::from_file(file)
+                    .with_context(|| format!("cannot read the API keys in {}", file.display()))?;
+                anyhow::ensure!(
+                    !keys.is_empty(),
+                    "the API key file {} holds no key",
+                    file.display()
+                );
+                keys
+            }
+            None => ApiKeys::default(),
+        };
+        anyhow::ensure!(
+            !(self.private && api_keys.is_empty()),
+            "--private needs API keys: give --api-key-file"
+        );
+        let signing_key_file = match (&self.stream_signing_key_file, default_signing_key_file) {
+            (Some(file), _) => Some(file.as_path()),
+            (None, Some(file)) if file.exists() => Some(file),
+            _ => None,
+        };
+        let url_signer = match signing_key_file {
+            Some(file) => {
+                let key = std::fs::read(file).with_context(|| {
+                    format!("cannot read the stream signing key in {}", file.display())
+                })?;
+                let key = key.trim_ascii().to_vec();
+                anyhow::ensure!(
+                    key.len() >= 16,
+                    "the stream signing key in {} is shorter than 16 bytes",
+                    file.display()
+                );
+                Some(UrlSigner::new(
+                    key,
+                    std::time::Duration::from_secs(self.signed_url_seconds),
+                ))
+            }
+            None => None,
+        };
+        let defaults = HttpConfig::default();
+        Ok(HttpConfig {
+            url_signer,
+            max_concurrent_ingests: self
+                .max_concurrent_ingests
+                .map_or(defaults.max_concurrent_ingests, |n| n as usize),
+            upload_idle_timeout: std::time::Duration::from_secs(self.upload_idle_seconds),
             segment_seconds: self.segment_seconds,
             max_upload_bytes: self.max_upload_mb * 1024 * 1024,
             cors_origin: self.cors_origin.clone(),
             cache_bytes: self.cache_mb * 1024 * 1024,
-            ..HttpConfig::default()
-        }
+            api_keys,
+            private: self.private,
+            ..defaults
+        })
     }
 }
 
@@ -92,6 +180,8 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Serve(args) => crate::serve::serve(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Client(cmd) => crate::client_cli::run(cmd).await,
+            Command::Function(args) => crate::function::run(args).await.map(|()| ExitCode::SUCCESS),
         }
     }
 }

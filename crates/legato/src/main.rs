@@ -4,6 +4,8 @@
 //! `legato-http` provides; everything else lives in the library crates.
 
 mod cli;
+mod client_cli;
+mod function;
 mod serve;
 mod store;
 

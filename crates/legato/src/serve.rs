@@ -5,7 +5,7 @@ use crate::cli::ServeArgs;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = crate::store::open(&args.store).await?;
-    let state = AppState::new(store, args.http.config());
+    let state = AppState::new(store, args.http.config(None, None)?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
