@@ -27,6 +27,11 @@ pub struct HttpConfig {
     pub max_concurrent_ingests: usize,
     /// An upload that sends nothing for this long is dropped (408).
     pub upload_idle_timeout: Duration,
+    /// Bitrates (kbit/s) of the MP3 renditions made for each track; an MP3 source is also
+    /// kept as it is, and rungs at or above its bitrate are not made.
+    pub ladder_kbps: Vec<u32>,
+    /// Processing that lasts longer than this goes on in the background (202).
+    pub sync_ingest_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +49,8 @@ impl Default for HttpConfig {
                 .map(usize::from)
                 .unwrap_or(2),
             upload_idle_timeout: Duration::from_secs(30),
+            ladder_kbps: vec![64, 128, 192],
+            sync_ingest_timeout: Duration::from_secs(5),
         }
     }
 }

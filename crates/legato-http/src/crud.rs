@@ -22,48 +22,105 @@ pub struct TrackView {
     pub id: String,
     pub name: String,
     pub author: String,
+    pub album: Option<String>,
+    pub year: Option<i32>,
     /// Seconds.
     pub duration: f64,
     pub segments: u32,
-    /// Path (and, with signed URLs, query) of the track's playlist.
+    /// Path (and, with signed URLs, query) of the track's playlist: a master playlist when
+    /// the track has several variants.
     pub playlist: String,
+    /// `processing`, `ready` or `failed`.
+    pub status: String,
+    /// Why processing failed.
+    pub error: Option<String>,
+    /// Codec of the uploaded file (`mp3`, `flac`, `pcm`, `vorbis`, `aac`).
     pub codec: Option<String>,
+    /// kbit/s of the uploaded file.
     pub bitrate: Option<u32>,
     pub sample_rate: Option<u32>,
     pub channels: Option<u8>,
+    /// Bytes of the uploaded file.
     pub size: Option<u64>,
+    /// The renditions, lowest bitrate first (empty: one rendition, `playlist` is it).
+    pub variants: Vec<VariantView>,
+    /// URL of the cover image, or null.
+    pub cover: Option<String>,
+    /// Integrated loudness (EBU R128), once analysed.
+    pub loudness: Option<f64>,
+    /// True peak in dBTP, once analysed.
+    pub true_peak: Option<f64>,
+    /// Waveform peaks in 0..1, once analysed.
+    pub peaks: Option<Vec<f32>>,
     /// RFC 3339.
     pub created_at: String,
 }
 
+/// One rendition of a track.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VariantView {
+    /// `original` (the uploaded MP3, bit-exact) or the bitrate, e.g. `128k`.
+    pub name: String,
+    /// kbit/s.
+    pub bitrate: u32,
+    /// Path of its media playlist.
+    pub playlist: String,
+}
+
 impl TrackView {
-    /// The view clients get; the playlist URL is signed when the server signs URLs.
+    /// The view clients get; URLs are signed when the server signs them.
     pub fn of(track: Track, state: &AppState) -> Self {
-        let signer = state.config.url_signer.as_ref();
-        let token = signer.map(|s| s.sign(&track.id));
-        let mut view = Self::new(track, &state.config.streaming_path);
-        if let Some(token) = token {
-            view.playlist = format!("{}?{}", view.playlist, token.query());
-        }
-        view
+        let query = state
+            .config
+            .url_signer
+            .as_ref()
+            .map(|s| format!("?{}", s.sign(&track.id).query()))
+            .unwrap_or_default();
+        Self::new(track, &state.config.streaming_path, &query)
     }
 
-    pub fn new(track: Track, streaming_path: &str) -> Self {
+    pub fn new(track: Track, streaming_path: &str, query: &str) -> Self {
         let created = std::time::UNIX_EPOCH
             + std::time::Duration::from_millis(u64::try_from(track.created_at).unwrap_or(0));
+        let base = format!("{streaming_path}/{}", track.id);
+        let (loudness, true_peak, peaks) = match track.analysis {
+            Some(a) => (a.loudness_lufs, a.true_peak_dbtp, Some(a.peaks)),
+            None => (None, None, None),
+        };
         Self {
-            playlist: format!("{streaming_path}/{}/index.m3u8", track.id),
+            playlist: format!("{base}/index.m3u8{query}"),
             id: track.id.to_string(),
             name: track.name,
             author: track.author,
+            album: track.album,
+            year: track.year,
             // Milliseconds are plenty for people and keep JSON short.
             duration: (track.duration * 1000.0).round() / 1000.0,
             segments: track.segments,
+            status: track.status.as_str().to_owned(),
+            error: track.error,
             codec: track.codec,
             bitrate: track.bitrate,
             sample_rate: track.sample_rate,
             channels: track.channels,
             size: track.size,
+            variants: track
+                .variants
+                .into_iter()
+                .map(|v| VariantView {
+                    playlist: format!("{base}/{}{query}", v.playlist),
+                    name: v.name,
+                    bitrate: v.bitrate,
+                })
+                .collect(),
+            cover: track.cover.map(|c| format!("{base}/{c}{query}")),
+            loudness: loudness.map(|l| (l * 100.0).round() / 100.0),
+            true_peak: true_peak.map(|p| (p * 100.0).round() / 100.0),
+            peaks: peaks.map(|p| {
+                p.into_iter()
+                    .map(|v| (v * 1000.0).round() / 1000.0)
+                    .collect()
+            }),
             created_at: humantime::format_rfc3339_seconds(created).to_string(),
         }
     }
@@ -87,8 +144,10 @@ pub fn parse_id(raw: &str) -> Result<TrackId, ApiError> {
         (crate::openapi::Binary = "application/octet-stream"),
     )),
     responses(
-        (status = 201, description = "stored", body = TrackView,
+        (status = 201, description = "stored and ready", body = TrackView,
             headers(("Location" = String, description = "the new track's URL"))),
+        (status = 202, description = "accepted; processing goes on (status `processing`)", body = TrackView,
+            headers(("Location" = String, description = "poll it for the status"))),
         (status = 400, description = "malformed body", body = crate::openapi::ErrorBody),
         (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
         (status = 408, description = "the upload stalled", body = crate::openapi::ErrorBody),
@@ -109,14 +168,30 @@ pub async fn create(
         .clone()
         .try_acquire_owned()
         .map_err(|_| ApiError::TooManyIngests(state.config.max_concurrent_ingests))?;
+    let respond_async = request
+        .headers()
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
     let upload = upload::read_upload(request, &query, &state.config).await?;
-    let track = ingest::ingest(&state, upload).await?;
+    let (status, track) = match ingest::ingest(&state, upload, respond_async).await? {
+        ingest::Outcome::Ready(track) => (StatusCode::CREATED, track),
+        ingest::Outcome::Accepted(track) => (StatusCode::ACCEPTED, track),
+    };
     let view = TrackView::of(track, &state);
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/function/crud/{}", view.id)) {
         headers.insert(header::LOCATION, location);
     }
-    Ok((StatusCode::CREATED, headers, Json(view)).into_response())
+    if status == StatusCode::ACCEPTED {
+        headers.insert(
+            "preference-applied",
+            HeaderValue::from_static("respond-async"),
+        );
+    }
+    Ok((status, headers, Json(view)).into_response())
 }
 
 /// Lists tracks, newest last, with search and paging.

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use legato_media::MediaError;
 use legato_store::StoreError;
+use legato_transcode::TranscodeError;
 use serde_json::json;
 use thiserror::Error;
 
@@ -47,6 +48,8 @@ pub enum ApiError {
     UploadFailed(String),
     #[error(transparent)]
     Media(#[from] MediaError),
+    #[error(transparent)]
+    Transcode(#[from] TranscodeError),
     #[error("the range is outside the {len} bytes of the resource")]
     RangeNotSatisfiable { len: u64 },
     #[error(transparent)]
@@ -75,6 +78,11 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Media(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Transcode(err) => match err.code() {
+                "too-long" => StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid-options" | "encoder-failed" => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            },
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
@@ -106,6 +114,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::Media(err) => err.code(),
+            Self::Transcode(err) => err.code(),
             Self::RangeNotSatisfiable { .. } => "range-not-satisfiable",
             Self::Store(StoreError::Invalid(_)) => "invalid-parameter",
             Self::Store(StoreError::Unavailable(_)) => "store-unavailable",

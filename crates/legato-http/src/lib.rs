@@ -111,6 +111,30 @@ pub async fn serve(
     .await
 }
 
+/// Fails tracks left `processing` by a stopped process: at once for those older than
+/// `grace`, then every ten minutes, in the background (start-up does not wait for it).
+pub fn spawn_maintenance(state: &AppState, grace: Duration) {
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            let before = now - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+            match store.fail_stale_processing(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(tracks = n, "marked failed: processing was interrupted"),
+                Err(e) => tracing::warn!(error = %e, "could not check for interrupted processing"),
+            }
+            if grace.is_zero() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
+    });
+}
+
 /// Liveness and readiness: answers 200 when the store answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses(

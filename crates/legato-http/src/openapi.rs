@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::crud::TrackView;
+use crate::crud::{TrackView, VariantView};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,7 +25,7 @@ use crate::crud::TrackView;
         crate::streaming::chunk,
         crate::healthz,
     ),
-    components(schemas(TrackView, Binary, ErrorBody, ErrorDetail, SeedUpload, MultipartUpload, TrackPatchBody, Deleted, Health)),
+    components(schemas(TrackView, VariantView, Binary, ErrorBody, ErrorDetail, SeedUpload, MultipartUpload, TrackPatchBody, Deleted, Health)),
     modifiers(&BearerAuth),
     tags(
         (name = "crud", description = "Add, list, show, edit and delete tracks"),

@@ -15,6 +15,8 @@ pub struct AppState {
     pub segments: SegmentCache,
     /// Permits for ingests running at once.
     pub ingests: Arc<tokio::sync::Semaphore>,
+    /// Permits for loudness/waveform analyses running at once.
+    pub analyses: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -31,6 +33,7 @@ impl AppState {
             config: Arc::new(config),
             segments,
             ingests,
+            analyses: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 }

@@ -144,6 +144,8 @@ fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next().unwrap_or_default() {
         "m3u8" => "application/vnd.apple.mpegurl",
         "ts" => "video/mp2t",
+        "jpg" => "image/jpeg",
+        "png" => "image/png",
         _ => "application/octet-stream",
     }
 }

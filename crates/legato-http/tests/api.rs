@@ -271,7 +271,7 @@ async fn update_and_delete() {
 async fn bad_input_gets_a_clear_error_and_stores_nothing() {
     let server = TestServer::start_with(HttpConfig {
         max_upload_bytes: 1024 * 1024,
-        ..HttpConfig::default()
+        ..util::config()
     })
     .await;
     let kept = server.upload(&song(3.0), "Kept", "x").await;

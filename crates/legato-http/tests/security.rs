@@ -36,7 +36,7 @@ async fn status_and_code(response: reqwest::Response) -> (u16, String) {
 async fn signed_urls_open_one_track_until_they_expire() {
     let server = TestServer::start_with(HttpConfig {
         url_signer: Some(signer()),
-        ..HttpConfig::default()
+        ..util::config()
     })
     .await;
     let track = server.upload(&song(15.0), "Signed", "x").await;
@@ -131,7 +131,7 @@ async fn api_keys_guard_writes_and_private_reads() {
     let keys = ApiKeys::parse("current\nprevious\n");
     let server = TestServer::start_with(HttpConfig {
         api_keys: keys.clone(),
-        ..HttpConfig::default()
+        ..util::config()
     })
     .await;
     let audio = song(3.0);
@@ -198,7 +198,7 @@ async fn api_keys_guard_writes_and_private_reads() {
     let private = TestServer::start_with(HttpConfig {
         api_keys: keys,
         private: true,
-        ..HttpConfig::default()
+        ..util::config()
     })
     .await;
     assert_eq!(
@@ -254,7 +254,7 @@ fn start_slow_upload(base: &str, audio: &[u8]) -> std::net::TcpStream {
 async fn ingests_beyond_the_bound_get_429_and_streaming_goes_on() {
     let server = TestServer::start_with(HttpConfig {
         max_concurrent_ingests: 1,
-        ..HttpConfig::default()
+        ..util::config()
     })
     .await;
     let ready = server.upload(&song(12.0), "Ready", "x").await;
@@ -317,7 +317,7 @@ async fn ingests_beyond_the_bound_get_429_and_streaming_goes_on() {
 async fn a_stalled_upload_is_dropped_with_408() {
     let server = TestServer::start_with(HttpConfig {
         upload_idle_timeout: Duration::from_secs(1),
-        ..HttpConfig::default()
+        ..util::config()
     })
     .await;
     let audio = song(12.0);

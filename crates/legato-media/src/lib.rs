@@ -55,7 +55,10 @@ mod test_support;
 
 pub use error::MediaError;
 pub use mpeg::{ChannelMode, FrameHeader, Layer, MpegVersion};
-pub use package::{FIRST_PTS, Package, SegmentOptions, Segments, StreamInfo, package_mp3};
+pub use package::{
+    FIRST_PTS, Package, SegmentOptions, Segments, StreamInfo, package_mp3, package_mp3_like,
+};
+pub use playlist::{VariantEntry, master_playlist};
 
 /// The file name of segment `index`: "seg000.ts", "seg001.ts", … ("seg1000.ts" past 999).
 pub fn segment_name(index: usize) -> String {

@@ -88,6 +88,26 @@ pub struct Package {
 /// # Errors
 /// [`MediaError::InvalidSegmentTarget`] for bad options; otherwise the errors of
 /// [`scan_mp3`].
+/// Packages another rendition of the track `reference` was made from, cut at the same
+/// instants (same frames per segment) when the formats line up, else by `options`.
+pub fn package_mp3_like(
+    data: &[u8],
+    reference: &Package,
+    options: &SegmentOptions,
+) -> Result<Package, MediaError> {
+    options.validate()?;
+    let scan = scan_mp3(data)?;
+    let segments = crate::segment::plan_like(&scan.frames, &reference.segments)
+        .unwrap_or_else(|| plan_segments(&scan.frames, options.target_seconds));
+    let info = stream_info(&scan.frames)?;
+    Ok(Package {
+        info,
+        frames: scan.frames,
+        segments,
+        input_len: data.len(),
+    })
+}
+
 pub fn package_mp3(data: &[u8], options: &SegmentOptions) -> Result<Package, MediaError> {
     options.validate()?;
     let scan = scan_mp3(data)?;
@@ -133,6 +153,32 @@ fn stream_info(frames: &[Frame]) -> Result<StreamInfo, MediaError> {
 }
 
 impl Package {
+    /// Peak and average bit/s of the muxed segments, for a master playlist's BANDWIDTH and
+    /// AVERAGE-BANDWIDTH. Computed from the frames with the MPEG-TS overhead bounded from
+    /// above (188/184 per packet plus PES headers and stuffing), so never under the real peak.
+    pub fn bandwidths(&self) -> (u64, u64) {
+        const OVERHEAD: f64 = 1.06;
+        let mut peak = 0.0f64;
+        let mut bytes_total = 0u64;
+        for segment in &self.segments {
+            let bytes: u64 = self
+                .frames
+                .get(segment.frames.clone())
+                .map_or(0, |frames| frames.iter().map(|f| f.len as u64).sum());
+            bytes_total += bytes;
+            let duration = segment.duration();
+            if duration > 0.0 {
+                peak = peak.max(bytes as f64 * 8.0 * OVERHEAD / duration);
+            }
+        }
+        let average = if self.info.duration > 0.0 {
+            bytes_total as f64 * 8.0 * OVERHEAD / self.info.duration
+        } else {
+            0.0
+        };
+        (peak.ceil() as u64, average.ceil() as u64)
+    }
+
     pub fn info(&self) -> &StreamInfo {
         &self.info
     }

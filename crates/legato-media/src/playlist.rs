@@ -148,3 +148,39 @@ mod tests {
         assert_eq!(target_duration(&[entry(f64::NAN), entry(2.5)]), 3);
     }
 }
+
+/// One rendition as the master playlist lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantEntry {
+    pub uri: String,
+    /// Peak bit/s over any segment, container included.
+    pub bandwidth: u64,
+    /// Average bit/s, container included.
+    pub average_bandwidth: u64,
+    /// RFC 6381 codecs, `mp4a.40.34` for MPEG audio.
+    pub codecs: String,
+}
+
+/// Writes a master playlist over `variants` (lowest bandwidth first, as players expect the
+/// first entry to be a safe start).
+pub fn master_playlist(variants: &[VariantEntry]) -> String {
+    let playlist = m3u8_rs::MasterPlaylist {
+        version: Some(HLS_VERSION),
+        independent_segments: true,
+        variants: variants
+            .iter()
+            .map(|v| m3u8_rs::VariantStream {
+                uri: v.uri.clone(),
+                bandwidth: v.bandwidth,
+                average_bandwidth: Some(v.average_bandwidth),
+                codecs: Some(v.codecs.clone()),
+                ..m3u8_rs::VariantStream::default()
+            })
+            .collect(),
+        ..m3u8_rs::MasterPlaylist::default()
+    };
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = playlist.write_to(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -136,6 +136,49 @@ pub fn plan_segments(frames: &[Frame], target_seconds: f64) -> Vec<PlannedSegmen
     segments
 }
 
+/// Plans segments over `frames` with the same number of frames per segment as `reference`
+/// (the last segment takes whatever is left), so that renditions of one track switch at the
+/// same instants. `None` when that cannot line up: a reference with discontinuities, or
+/// frames of another format (sample rate, MPEG version or layer) than the reference's.
+pub fn plan_like(frames: &[Frame], reference: &[PlannedSegment]) -> Option<Vec<PlannedSegment>> {
+    let first = reference.first()?;
+    let format = StreamFormat::from(&frames.first()?.header);
+    let aligned = format.sample_rate == first.format.sample_rate
+        && format.version == first.format.version
+        && format.layer == first.format.layer;
+    let uniform = frames
+        .iter()
+        .all(|frame| StreamFormat::from(&frame.header) == format);
+    if !aligned || !uniform || reference.iter().any(|segment| segment.discontinuity) {
+        return None;
+    }
+    let samples_per_frame = frames.first().map(|f| u64::from(f.header.samples()))?;
+    let mut segments = Vec::with_capacity(reference.len());
+    let mut start = 0;
+    for (index, segment) in reference.iter().enumerate() {
+        let is_last = index + 1 == reference.len();
+        let end = if is_last {
+            frames.len()
+        } else {
+            (start + segment.frames.len()).min(frames.len())
+        };
+        if end <= start {
+            break;
+        }
+        let count = (end - start) as u64;
+        segments.push(PlannedSegment {
+            frames: start..end,
+            format,
+            samples: count * samples_per_frame,
+            discontinuity: false,
+            run_start_ticks: 0,
+            run_samples_before: start as u64 * samples_per_frame,
+        });
+        start = end;
+    }
+    Some(segments)
+}
+
 /// Merges the last segment of a run into the one before it if it is under a quarter of the
 /// target (only within the run that starts at `run_first_segment`).
 fn merge_short_tail(segments: &mut Vec<PlannedSegment>, run_first_segment: usize, target: f64) {

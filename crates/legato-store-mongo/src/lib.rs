@@ -43,8 +43,8 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Cursor, IndexModel};
 
 use legato_store::{
-    Chunk, ChunkSource, ListQuery, Page, Result, SortKey, SortOrder, Store, StoreError, Track,
-    TrackId, TrackPatch,
+    Analysis, Chunk, ChunkSource, ListQuery, Page, Result, SortKey, SortOrder, Store, StoreError,
+    Track, TrackId, TrackPatch,
 };
 
 pub use options::{DEFAULT_DATABASE, MongoOptions, redact_uri};
@@ -337,6 +337,19 @@ impl MongoStore {
         }
     }
 
+    /// Whether a ready track has this id (the seed's tracks have no status: ready).
+    async fn track_streamable(&self, oid: ObjectId) -> Result<bool> {
+        let found = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one(doc! { "_id": oid, "status": { "$nin": ["processing", "failed"] } })
+                    .projection(doc! { "_id": 1 }),
+            )
+            .await?;
+        Ok(found.is_some())
+    }
+
     async fn track_exists(&self, oid: ObjectId) -> Result<bool> {
         let found = self
             .timed(
@@ -572,6 +585,83 @@ impl Store for MongoStore {
         }
     }
 
+    async fn insert_pending(&self, track: Track) -> Result<Track> {
+        self.ensure_indexes().await?;
+        self.timed(self.inner.musics.insert_one(schema::track_doc(&track)))
+            .await?;
+        Ok(track)
+    }
+
+    async fn complete_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
+        let oid = schema::object_id(&track.id);
+        let music_id = track.id.to_string();
+        let mut written = Vec::new();
+        if let Err(e) = self.write_chunks(&music_id, chunks, &mut written).await {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
+        // Publish last: the chunks are all there before the document says `ready`.
+        let replaced = self
+            .timed(self.inner.musics.replace_one(
+                doc! { "_id": oid, "status": "processing" },
+                schema::track_doc(&track),
+            ))
+            .await;
+        match replaced {
+            Ok(result) if result.matched_count == 1 => Ok(track),
+            Ok(_) => {
+                // Deleted (or failed) meanwhile: the chunks have no track to belong to.
+                self.discard_chunks(&track.id, &written).await;
+                Err(not_found(&track.id))
+            }
+            Err(e) => {
+                self.discard_chunks(&track.id, &written).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn fail_track(&self, id: &TrackId, error: &str) -> Result<()> {
+        let result = self
+            .timed(self.inner.musics.update_one(
+                doc! { "_id": schema::object_id(id) },
+                doc! { "$set": { "status": "failed", "error": error } },
+            ))
+            .await?;
+        if result.matched_count == 0 {
+            return Err(not_found(id));
+        }
+        Ok(())
+    }
+
+    async fn set_analysis(&self, id: &TrackId, analysis: &Analysis) -> Result<()> {
+        let value = schema::analysis_bson(analysis)
+            .ok_or_else(|| StoreError::Invalid("the analysis cannot be stored".into()))?;
+        let result = self
+            .timed(self.inner.musics.update_one(
+                doc! { "_id": schema::object_id(id) },
+                doc! { "$set": { "analysis": value } },
+            ))
+            .await?;
+        if result.matched_count == 0 {
+            return Err(not_found(id));
+        }
+        Ok(())
+    }
+
+    async fn fail_stale_processing(&self, before_ms: i64) -> Result<u64> {
+        let result = self
+            .timed(self.inner.musics.update_many(
+                doc! { "status": "processing", "created_at": { "$lt": before_ms } },
+                doc! { "$set": {
+                    "status": "failed",
+                    "error": "processing was interrupted (the server stopped); upload the file again",
+                } },
+            ))
+            .await?;
+        Ok(result.modified_count)
+    }
+
     async fn list_tracks(&self, query: &ListQuery) -> Result<Page> {
         let filter = match query.search.as_deref() {
             Some(needle) if !needle.is_empty() => {
@@ -681,7 +771,7 @@ impl Store for MongoStore {
     }
 
     async fn get_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
-        let exists = self.track_exists(schema::object_id(id));
+        let exists = self.track_streamable(schema::object_id(id));
         let chunk = self.timed(
             self.inner
                 .chunks

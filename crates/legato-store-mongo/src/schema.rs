@@ -12,7 +12,7 @@
 
 use mongodb::bson::{Binary, Bson, Document, doc, oid::ObjectId, spec::BinarySubtype};
 
-use legato_store::{Chunk, Track, TrackId};
+use legato_store::{Analysis, Chunk, Track, TrackId, TrackStatus};
 
 pub const MUSICS: &str = "musics";
 pub const CHUNKS: &str = "chunks";
@@ -56,7 +56,36 @@ pub fn track_doc(track: &Track) -> Document {
     if let Some(size) = track.size {
         doc.insert("size", i64::try_from(size).unwrap_or(i64::MAX));
     }
+    if let Some(album) = &track.album {
+        doc.insert("album", album);
+    }
+    if let Some(year) = track.year {
+        doc.insert("year", year);
+    }
+    doc.insert("status", track.status.as_str());
+    if let Some(error) = &track.error {
+        doc.insert("error", error);
+    }
+    if !track.variants.is_empty()
+        && let Ok(variants) = mongodb::bson::to_bson(&track.variants)
+    {
+        doc.insert("variants", variants);
+    }
+    if let Some(cover) = &track.cover {
+        doc.insert("cover", cover);
+    }
+    if let Some(analysis) = track.analysis.as_ref().and_then(analysis_bson) {
+        doc.insert("analysis", analysis);
+    }
     doc
+}
+
+pub fn analysis_bson(analysis: &Analysis) -> Option<Bson> {
+    mongodb::bson::to_bson(analysis).ok()
+}
+
+fn decoded<T: serde::de::DeserializeOwned>(value: Option<&Bson>) -> Option<T> {
+    value.and_then(|v| mongodb::bson::from_bson(v.clone()).ok())
 }
 
 pub fn chunk_doc(oid: ObjectId, music_id: &str, chunk: &Chunk) -> Document {
@@ -107,6 +136,16 @@ pub fn track_from_doc(doc: &Document, playlist: Option<&[u8]>) -> Option<Track> 
                 _ => None,
             })
             .unwrap_or_else(|| oid.timestamp().timestamp_millis()),
+        album: text(doc.get("album")),
+        year: integer(doc.get("year")).and_then(|n| i32::try_from(n).ok()),
+        // The seed's documents have no status: they are ready.
+        status: text(doc.get("status"))
+            .and_then(|s| TrackStatus::parse(&s))
+            .unwrap_or_default(),
+        error: text(doc.get("error")),
+        variants: decoded(doc.get("variants")).unwrap_or_default(),
+        cover: text(doc.get("cover")),
+        analysis: decoded(doc.get("analysis")),
     })
 }
 
@@ -218,6 +257,7 @@ mod tests {
             channels: Some(2),
             size: Some(504_000),
             created_at: 1_700_000_000_123,
+            ..legato_store::conformance::sample_track("n", "a")
         };
         let doc = track_doc(&track);
         assert!(!needs_playlist(&doc));

@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use legato_store::{
-    ChunkSource, ListQuery, Page, Result, SortKey, SortOrder, Store, StoreError, Track, TrackId,
-    TrackPatch,
+    Analysis, ChunkSource, ListQuery, Page, Result, SortKey, SortOrder, Store, StoreError, Track,
+    TrackId, TrackPatch, TrackStatus,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
@@ -27,7 +27,7 @@ pub const DATABASE_FILE: &str = "legato.sqlite3";
 /// Read connections kept open; more readers than this wait for one to come back.
 const READERS: usize = 8;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tracks (
@@ -42,7 +42,14 @@ CREATE TABLE IF NOT EXISTS tracks (
     sample_rate INTEGER,
     channels    INTEGER,
     size        INTEGER,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    album       TEXT,
+    year        INTEGER,
+    status      TEXT NOT NULL DEFAULT 'ready',
+    error       TEXT,
+    variants    TEXT,
+    cover       TEXT,
+    analysis    TEXT
 );
 CREATE INDEX IF NOT EXISTS tracks_created_at ON tracks (created_at);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -54,7 +61,19 @@ CREATE TABLE IF NOT EXISTS chunks (
 ";
 
 const TRACK_COLUMNS: &str = "id, name, author, duration, segments, playlist, codec, bitrate, \
-                             sample_rate, channels, size, created_at";
+                             sample_rate, channels, size, created_at, album, year, status, error, \
+                             variants, cover, analysis";
+
+/// Columns added by schema version 2 (adaptive bitrate, tags, async ingest, analysis).
+const V2_COLUMNS: [&str; 7] = [
+    "album TEXT",
+    "year INTEGER",
+    "status TEXT NOT NULL DEFAULT 'ready'",
+    "error TEXT",
+    "variants TEXT",
+    "cover TEXT",
+    "analysis TEXT",
+];
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -179,6 +198,12 @@ fn migrate(conn: &Connection) -> Result<()> {
              upgrade legato"
         )));
     }
+    if version == 1 {
+        for column in V2_COLUMNS {
+            conn.execute_batch(&format!("ALTER TABLE tracks ADD COLUMN {column}"))
+                .map_err(map_err)?;
+        }
+    }
     conn.execute_batch(SCHEMA).map_err(map_err)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(map_err)?;
@@ -220,7 +245,88 @@ fn track_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
         channels: row.get(9)?,
         size: row.get::<_, Option<i64>>(10)?.map(|s| s.max(0) as u64),
         created_at: row.get(11)?,
+        album: row.get(12)?,
+        year: row.get(13)?,
+        status: row
+            .get::<_, String>(14)
+            .map(|s| TrackStatus::parse(&s).unwrap_or_default())?,
+        error: row.get(15)?,
+        variants: json_column(row, 16)?.unwrap_or_default(),
+        cover: row.get(17)?,
+        analysis: json_column(row, 18)?,
     })
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
+    match row.get::<_, Option<String>>(index)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        }),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Inserts the track row (inside the caller's transaction).
+fn insert_row(conn: &Connection, track: &Track) -> Result<()> {
+    let variants = (!track.variants.is_empty())
+        .then(|| to_json(&track.variants))
+        .transpose()?;
+    let analysis = track.analysis.as_ref().map(to_json).transpose()?;
+    conn.execute(
+        &format!(
+            "INSERT INTO tracks ({TRACK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        ),
+        params![
+            track.id.to_string(),
+            track.name,
+            track.author,
+            track.duration,
+            track.segments,
+            track.playlist,
+            track.codec,
+            track.bitrate,
+            track.sample_rate,
+            track.channels,
+            track.size.map(|s| s.min(i64::MAX as u64) as i64),
+            track.created_at,
+            track.album,
+            track.year,
+            track.status.as_str(),
+            track.error,
+            variants,
+            track.cover,
+            analysis,
+        ],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Writes every chunk the source yields (inside the caller's transaction).
+fn insert_chunks(conn: &Connection, id: &TrackId, chunks: ChunkSource) -> Result<()> {
+    let mut insert = conn
+        .prepare_cached("INSERT INTO chunks (track_id, name, bytes) VALUES (?1, ?2, ?3)")
+        .map_err(map_err)?;
+    let id = id.to_string();
+    for chunk in chunks {
+        let chunk = chunk?;
+        insert
+            .execute(params![id, chunk.name, &chunk.bytes[..]])
+            .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 fn select_track(conn: &Connection, id: &TrackId) -> Result<Track> {
@@ -251,44 +357,89 @@ impl Store for SqliteStore {
     async fn insert_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
         self.write(move |conn| {
             let tx = conn.transaction().map_err(map_err)?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO tracks ({TRACK_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                ),
-                params![
-                    track.id.to_string(),
-                    track.name,
-                    track.author,
-                    track.duration,
-                    track.segments,
-                    track.playlist,
-                    track.codec,
-                    track.bitrate,
-                    track.sample_rate,
-                    track.channels,
-                    track.size.map(|s| s.min(i64::MAX as u64) as i64),
-                    track.created_at,
-                ],
-            )
-            .map_err(map_err)?;
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO chunks (track_id, name, bytes) VALUES (?1, ?2, ?3)",
-                    )
-                    .map_err(map_err)?;
-                let id = track.id.to_string();
-                for chunk in chunks {
-                    let chunk = chunk?;
-                    insert
-                        .execute(params![id, chunk.name, &chunk.bytes[..]])
-                        .map_err(map_err)?;
-                }
-            }
+            insert_row(&tx, &track)?;
+            insert_chunks(&tx, &track.id, chunks)?;
             // Dropping `tx` on any early return above rolls everything back.
             tx.commit().map_err(map_err)?;
             Ok(track)
+        })
+        .await
+    }
+
+    async fn insert_pending(&self, track: Track) -> Result<Track> {
+        self.write(move |conn| {
+            insert_row(conn, &track)?;
+            Ok(track)
+        })
+        .await
+    }
+
+    async fn complete_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let removed = tx
+                .execute(
+                    "DELETE FROM tracks WHERE id = ?1 AND status = 'processing'",
+                    [track.id.to_string()],
+                )
+                .map_err(map_err)?;
+            if removed == 0 {
+                return Err(not_found(&track.id));
+            }
+            insert_row(&tx, &track)?;
+            insert_chunks(&tx, &track.id, chunks)?;
+            tx.commit().map_err(map_err)?;
+            Ok(track)
+        })
+        .await
+    }
+
+    async fn fail_track(&self, id: &TrackId, error: &str) -> Result<()> {
+        let (id, error) = (*id, error.to_owned());
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE tracks SET status = 'failed', error = ?2 WHERE id = ?1",
+                    params![id.to_string(), error],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(not_found(&id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_analysis(&self, id: &TrackId, analysis: &Analysis) -> Result<()> {
+        let id = *id;
+        let analysis = to_json(analysis)?;
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE tracks SET analysis = ?2 WHERE id = ?1",
+                    params![id.to_string(), analysis],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(not_found(&id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fail_stale_processing(&self, before_ms: i64) -> Result<u64> {
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE tracks SET status = 'failed', \
+                     error = 'processing was interrupted (the server stopped); upload the file again' \
+                     WHERE status = 'processing' AND created_at < ?1",
+                    [before_ms],
+                )
+                .map_err(map_err)?;
+            Ok(changed as u64)
         })
         .await
     }

@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 use crate::{
-    Chunk, ChunkSource, DynStore, ListQuery, SortKey, SortOrder, StoreError, Track, TrackId,
-    TrackPatch,
+    Analysis, Chunk, ChunkSource, DynStore, ListQuery, SortKey, SortOrder, StoreError, Track,
+    TrackId, TrackPatch, TrackStatus, Variant,
 };
 
 /// Generates one `#[tokio::test]` per story; `$make` is an expression evaluating to a future
@@ -29,6 +29,10 @@ macro_rules! conformance_tests {
             concurrent_inserts_and_deletes,
             large_track_round_trips,
             ping_answers,
+            pending_track_lifecycle,
+            completing_a_deleted_pending_track_keeps_nothing,
+            stale_processing_is_failed,
+            analysis_is_attached,
         );
     };
     (@stories $make:expr; $($story:ident),* $(,)?) => {
@@ -57,6 +61,30 @@ pub fn sample_track(name: &str, author: &str) -> Track {
         channels: Some(2),
         size: Some(504_000),
         created_at: 1_700_000_000_000,
+        album: Some("Like a Prayer".to_owned()),
+        year: Some(1989),
+        status: TrackStatus::Ready,
+        error: None,
+        variants: vec![
+            Variant {
+                name: "64k".to_owned(),
+                bitrate: 64,
+                bandwidth: 70_000,
+                average_bandwidth: 66_000,
+                codecs: "mp4a.40.34".to_owned(),
+                playlist: "64k.m3u8".to_owned(),
+            },
+            Variant {
+                name: "original".to_owned(),
+                bitrate: 128,
+                bandwidth: 140_000,
+                average_bandwidth: 132_000,
+                codecs: "mp4a.40.34".to_owned(),
+                playlist: "original.m3u8".to_owned(),
+            },
+        ],
+        cover: Some("cover.jpg".to_owned()),
+        analysis: None,
     }
 }
 
@@ -405,4 +433,139 @@ pub async fn large_track_round_trips(store: DynStore) {
 pub async fn ping_answers(store: DynStore) {
     store.ping().await.unwrap();
     assert!(!store.describe().is_empty());
+}
+
+fn pending(name: &str) -> Track {
+    Track {
+        status: TrackStatus::Processing,
+        duration: 0.0,
+        segments: 0,
+        variants: Vec::new(),
+        cover: None,
+        ..sample_track(name, "async")
+    }
+}
+
+pub async fn pending_track_lifecycle(store: DynStore) {
+    let accepted = store.insert_pending(pending("Long mix")).await.unwrap();
+    assert_eq!(accepted.status, TrackStatus::Processing);
+    let listed = store.list_tracks(&ListQuery::default()).await.unwrap();
+    assert_eq!(
+        listed.tracks,
+        vec![accepted.clone()],
+        "pending tracks are listed"
+    );
+    assert_eq!(store.get_track(&accepted.id).await.unwrap(), accepted);
+    assert_not_found(
+        store.get_chunk(&accepted.id, "index.m3u8").await,
+        "pending tracks are not streamed",
+    );
+
+    let ready = Track {
+        status: TrackStatus::Ready,
+        duration: 31.5,
+        segments: 3,
+        ..accepted.clone()
+    };
+    let chunks = chunks_for(&ready, 500);
+    let completed = store
+        .complete_track(ready.clone(), source(chunks))
+        .await
+        .unwrap();
+    assert_eq!(completed, ready);
+    assert_eq!(store.get_track(&ready.id).await.unwrap(), ready);
+    assert_eq!(
+        store.get_chunk(&ready.id, "seg002.ts").await.unwrap().len(),
+        500
+    );
+    assert_eq!(
+        store
+            .list_tracks(&ListQuery::default())
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+
+    let doomed = store.insert_pending(pending("Broken")).await.unwrap();
+    store
+        .fail_track(&doomed.id, "not an audio file")
+        .await
+        .unwrap();
+    let failed = store.get_track(&doomed.id).await.unwrap();
+    assert_eq!(failed.status, TrackStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("not an audio file"));
+    assert_not_found(
+        store.fail_track(&TrackId::generate(), "x").await,
+        "failing an unknown track",
+    );
+    store.delete_track(&doomed.id).await.unwrap();
+}
+
+pub async fn completing_a_deleted_pending_track_keeps_nothing(store: DynStore) {
+    let accepted = store
+        .insert_pending(pending("Deleted early"))
+        .await
+        .unwrap();
+    store.delete_track(&accepted.id).await.unwrap();
+    let ready = Track {
+        status: TrackStatus::Ready,
+        segments: 3,
+        ..accepted.clone()
+    };
+    let chunks = chunks_for(&ready, 100);
+    assert_not_found(
+        store.complete_track(ready, source(chunks)).await,
+        "completing a deleted track",
+    );
+    assert_not_found(store.get_track(&accepted.id).await, "the deleted track");
+    assert_not_found(
+        store.get_chunk(&accepted.id, "seg000.ts").await,
+        "chunks of the deleted track",
+    );
+}
+
+pub async fn stale_processing_is_failed(store: DynStore) {
+    let mut old = pending("Old");
+    old.created_at = 1_000;
+    let old = store.insert_pending(old).await.unwrap();
+    let mut young = pending("Young");
+    young.created_at = 5_000;
+    let young = store.insert_pending(young).await.unwrap();
+    let done = insert(&store, sample_track("Done", "x")).await;
+    assert_eq!(store.fail_stale_processing(2_000).await.unwrap(), 1);
+    let old = store.get_track(&old.id).await.unwrap();
+    assert_eq!(old.status, TrackStatus::Failed);
+    assert!(old.error.is_some_and(|e| !e.is_empty()));
+    assert_eq!(
+        store.get_track(&young.id).await.unwrap().status,
+        TrackStatus::Processing
+    );
+    assert_eq!(
+        store.get_track(&done.id).await.unwrap().status,
+        TrackStatus::Ready
+    );
+}
+
+pub async fn analysis_is_attached(store: DynStore) {
+    let track = insert(&store, sample_track("Loud", "x")).await;
+    let analysis = Analysis {
+        loudness_lufs: Some(-14.25),
+        true_peak_dbtp: Some(-0.5),
+        peaks: vec![0.0, 0.5, 1.0, 0.25],
+    };
+    store.set_analysis(&track.id, &analysis).await.unwrap();
+    let shown = store.get_track(&track.id).await.unwrap();
+    assert_eq!(shown.analysis, Some(analysis.clone()));
+    assert_eq!(
+        Track {
+            analysis: None,
+            ..shown
+        },
+        track
+    );
+    assert_not_found(
+        store.set_analysis(&TrackId::generate(), &analysis).await,
+        "analysis of an unknown track",
+    );
 }

@@ -24,7 +24,10 @@ use bytes::Bytes;
 
 pub use error::StoreError;
 pub use id::{InvalidTrackId, TrackId};
-pub use model::{Chunk, ChunkSource, ListQuery, Page, SortKey, SortOrder, Track, TrackPatch};
+pub use model::{
+    Analysis, Chunk, ChunkSource, ListQuery, Page, SortKey, SortOrder, Track, TrackPatch,
+    TrackStatus, Variant,
+};
 
 /// Result of every store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -42,6 +45,25 @@ pub trait Store: Send + Sync + 'static {
     /// next one is produced: an hour-long track is never held in memory twice.
     async fn insert_track(&self, track: Track, chunks: ChunkSource) -> Result<Track>;
 
+    /// Records a track whose media is still being made (status `Processing`, no chunks): it
+    /// is listed and shown, never streamed.
+    async fn insert_pending(&self, track: Track) -> Result<Track>;
+
+    /// Stores the chunks of a pending track and then publishes `track` (status `Ready`) in
+    /// its place, publish-last as [`insert_track`](Store::insert_track). `NotFound` when the
+    /// pending track is gone (deleted meanwhile); its chunks are then not kept.
+    async fn complete_track(&self, track: Track, chunks: ChunkSource) -> Result<Track>;
+
+    /// Marks a pending track failed, with the reason.
+    async fn fail_track(&self, id: &TrackId, error: &str) -> Result<()>;
+
+    /// Attaches loudness and waveform to a track.
+    async fn set_analysis(&self, id: &TrackId, analysis: &Analysis) -> Result<()>;
+
+    /// Marks failed every track still processing that was created before `before_ms`
+    /// (work a crash or restart left unfinished); returns how many.
+    async fn fail_stale_processing(&self, before_ms: i64) -> Result<u64>;
+
     /// Tracks matching the query, with the number of matches before paging.
     async fn list_tracks(&self, query: &ListQuery) -> Result<Page>;
 
@@ -54,7 +76,7 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a track and all its chunks; [`StoreError::NotFound`] when there is none.
     async fn delete_track(&self, id: &TrackId) -> Result<()>;
 
-    /// The bytes of one chunk of a visible track; [`StoreError::NotFound`] otherwise.
+    /// The bytes of one chunk of a ready track; [`StoreError::NotFound`] otherwise.
     async fn get_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes>;
 
     /// Cheap round trip to the backend, for readiness checks.

@@ -26,6 +26,76 @@ pub struct Track {
     pub size: Option<u64>,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
+    pub album: Option<String>,
+    pub year: Option<i32>,
+    /// Whether the media is ready to stream. Tracks written by the seed have none: ready.
+    pub status: TrackStatus,
+    /// Why processing failed, for a `Failed` track.
+    pub error: Option<String>,
+    /// The renditions of an adaptive-bitrate track, lowest first; empty for a single-rendition
+    /// track (whose playlist is a media playlist).
+    pub variants: Vec<Variant>,
+    /// Name of the cover image chunk (`cover.jpg` or `cover.png`).
+    pub cover: Option<String>,
+    /// Loudness and waveform, once computed.
+    pub analysis: Option<Analysis>,
+}
+
+/// Where a track is in its life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackStatus {
+    /// Accepted; its media is being made. Listed, never streamed.
+    Processing,
+    #[default]
+    Ready,
+    /// Processing failed; `error` says why. Listed so the uploader learns of it.
+    Failed,
+}
+
+impl TrackStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "processing",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "processing" => Self::Processing,
+            "ready" => Self::Ready,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One rendition of an adaptive-bitrate track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    /// `original` for the source kept bit-exact, else the bitrate (`128k`).
+    pub name: String,
+    /// Average kbit/s.
+    pub bitrate: u32,
+    /// Peak bit/s over any segment (EXT-X-STREAM-INF BANDWIDTH).
+    pub bandwidth: u64,
+    /// Average bit/s (AVERAGE-BANDWIDTH).
+    pub average_bandwidth: u64,
+    /// RFC 6381 codec string, `mp4a.40.34` for MP3.
+    pub codecs: String,
+    /// Name of its media playlist chunk.
+    pub playlist: String,
+}
+
+/// Loudness (EBU R128) and a waveform of the track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub loudness_lufs: Option<f64>,
+    pub true_peak_dbtp: Option<f64>,
+    /// Peak values in 0..1 over the track, evenly spaced.
+    pub peaks: Vec<f32>,
 }
 
 /// One named blob of a track: its playlist or one of its segments.

@@ -88,10 +88,39 @@ pub struct HttpArgs {
     #[arg(long, env = "LEGATO_MAX_CONCURRENT_INGESTS",
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_concurrent_ingests: Option<u64>,
+    /// Bitrates (kbit/s) of the MP3 renditions of each track, e.g. `64,128,192`; `none` keeps
+    /// only the uploaded MP3 (other formats then get one 192k rendition).
+    #[arg(long, env = "LEGATO_LADDER", default_value = "64,128,192", value_parser = parse_ladder)]
+    pub ladder: Ladder,
+    /// Processing that lasts longer than this answers 202 and goes on in the background.
+    #[arg(long, env = "LEGATO_SYNC_INGEST_SECONDS", default_value_t = 5.0)]
+    pub sync_ingest_seconds: f64,
     /// Seconds an upload may send nothing before it is dropped (408).
     #[arg(long, env = "LEGATO_UPLOAD_IDLE_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub upload_idle_seconds: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ladder(pub Vec<u32>);
+
+fn parse_ladder(value: &str) -> Result<Ladder, String> {
+    if matches!(value.trim(), "none" | "") {
+        return Ok(Ladder(Vec::new()));
+    }
+    let mut rungs = value
+        .split(',')
+        .map(|part| {
+            let part = part.trim().trim_end_matches(['k', 'K']);
+            part.parse::<u32>()
+                .ok()
+                .filter(|kbps| (8..=320).contains(kbps))
+                .ok_or_else(|| format!("'{part}' is not a bitrate from 8 to 320 kbit/s"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    rungs.sort_unstable();
+    rungs.dedup();
+    Ok(Ladder(rungs))
 }
 
 fn parse_segment_seconds(value: &str) -> Result<f64, String> {
@@ -165,6 +194,10 @@ impl HttpArgs {
                 .max_concurrent_ingests
                 .map_or(defaults.max_concurrent_ingests, |n| n as usize),
             upload_idle_timeout: std::time::Duration::from_secs(self.upload_idle_seconds),
+            ladder_kbps: self.ladder.0.clone(),
+            sync_ingest_timeout: std::time::Duration::from_secs_f64(
+                self.sync_ingest_seconds.clamp(0.0, 3600.0),
+            ),
             segment_seconds: self.segment_seconds,
             max_upload_bytes: self.max_upload_mb * 1024 * 1024,
             cors_origin: self.cors_origin.clone(),

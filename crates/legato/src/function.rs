@@ -97,6 +97,10 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
     })
     .await?;
     let state = AppState::new(store, config);
+    if matches!(args.function, FunctionName::Crud) {
+        // Replicas share the store: only work older than any ingest can last is abandoned.
+        legato_http::spawn_maintenance(&state, std::time::Duration::from_secs(3600));
+    }
     let router = match args.function {
         FunctionName::Crud => legato_http::crud_router(state.clone()),
         FunctionName::Streaming => legato_http::streaming_router(state.clone()),

@@ -16,6 +16,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store = %state.store.describe(),
         "listening on http://{address}/ (web player at /, functions under /function/)"
     );
+    // One process owns this store: whatever was processing when it last stopped is over.
+    legato_http::spawn_maintenance(&state, std::time::Duration::ZERO);
     let router = legato_http::app(state);
     legato_http::serve(listener, router, shutdown_signal())
         .await

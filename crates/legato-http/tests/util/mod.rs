@@ -10,6 +10,15 @@ use legato_http::{AppState, HttpConfig};
 use legato_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
+/// Settings for tests of the core slice: MP3 passthrough only (no ladder), so the layout is
+/// one media playlist with `seg000.ts`…; the ladder has tests of its own.
+pub fn config() -> HttpConfig {
+    HttpConfig {
+        ladder_kbps: Vec::new(),
+        ..HttpConfig::default()
+    }
+}
+
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
@@ -20,7 +29,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_with(HttpConfig::default()).await
+        Self::start_with(config()).await
     }
 
     pub async fn start_with(config: HttpConfig) -> Self {

@@ -1,0 +1,521 @@
+//! Any audio in, an adaptive-bitrate ladder out: every input format, the master playlist,
+//! aligned variants, tags and cover art, asynchronous ingest and analysis; ffmpeg is the
+//! independent player throughout.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use legato_http::HttpConfig;
+use serde_json::Value;
+use util::{TestServer, ffmpeg, ffmpeg_output, frames_via_ffmpeg, write_temp};
+
+fn ladder_config() -> HttpConfig {
+    HttpConfig::default()
+}
+
+/// A test input made by ffmpeg from a sine, in any container/codec ffmpeg writes.
+fn make(dir: &std::path::Path, name: &str, seconds: f64, rate: u32, args: &[&str]) -> Vec<u8> {
+    let path = dir.join(name);
+    let status = Command::new(ffmpeg())
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!(
+            "sine=frequency=523:duration={seconds}:sample_rate={rate}"
+        ))
+        .args(["-ac", "2"])
+        .args(args)
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg could not make {name}");
+    std::fs::read(path).unwrap()
+}
+
+async fn post(server: &TestServer, bytes: &[u8], name: &str) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new().part(
+        "song",
+        reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
+    );
+    server
+        .client
+        .post(server.crud())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn seconds_of(url: &str) -> f64 {
+    let pcm = ffmpeg_output(&["-i", url, "-f", "s16le", "-ac", "1", "-ar", "48000", "-"]);
+    pcm.len() as f64 / 2.0 / 48_000.0
+}
+
+fn extinf(playlist: &str) -> Vec<f64> {
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_format_becomes_an_aligned_ladder() {
+    let server = TestServer::start_with(ladder_config()).await;
+    let dir = server.dir.path().to_owned();
+    let seconds = 23.0;
+    let inputs: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "s16.wav",
+            make(&dir, "s16.wav", seconds, 44_100, &["-c:a", "pcm_s16le"]),
+        ),
+        (
+            "s24.wav",
+            make(&dir, "s24.wav", seconds, 48_000, &["-c:a", "pcm_s24le"]),
+        ),
+        (
+            "f32.wav",
+            make(&dir, "f32.wav", seconds, 96_000, &["-c:a", "pcm_f32le"]),
+        ),
+        (
+            "song.flac",
+            make(&dir, "song.flac", seconds, 44_100, &["-c:a", "flac"]),
+        ),
+        (
+            "song.ogg",
+            make(&dir, "song.ogg", seconds, 44_100, &["-c:a", "libvorbis"]),
+        ),
+        (
+            "song.m4a",
+            make(
+                &dir,
+                "song.m4a",
+                seconds,
+                44_100,
+                &["-c:a", "aac", "-b:a", "128k"],
+            ),
+        ),
+        (
+            "song.aac",
+            make(
+                &dir,
+                "song.aac",
+                seconds,
+                44_100,
+                &["-c:a", "aac", "-f", "adts"],
+            ),
+        ),
+        (
+            "song.aiff",
+            make(&dir, "song.aiff", seconds, 22_050, &["-c:a", "pcm_s16be"]),
+        ),
+        (
+            "song.mp3",
+            make(
+                &dir,
+                "song.mp3",
+                seconds,
+                44_100,
+                &["-c:a", "libmp3lame", "-b:a", "160k"],
+            ),
+        ),
+    ];
+    for (name, bytes) in &inputs {
+        let response = post(&server, bytes, name).await;
+        assert_eq!(
+            response.status(),
+            201,
+            "{name}: {:?}",
+            response.text().await
+        );
+        let track: Value = response.json().await.unwrap();
+        assert_eq!(track["status"], "ready", "{name}");
+        let variants = track["variants"].as_array().unwrap();
+        let names: Vec<&str> = variants
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        if *name == "song.mp3" {
+            assert_eq!(
+                names,
+                ["64k", "128k", "original"],
+                "rungs above the source are not made"
+            );
+        } else {
+            assert_eq!(names, ["64k", "128k", "192k"], "{name}");
+        }
+
+        // The master playlist lists every variant with BANDWIDTH, AVERAGE-BANDWIDTH, CODECS.
+        let master = server
+            .client
+            .get(server.url(track["playlist"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 3, "{master}");
+        for attribute in ["BANDWIDTH=", "AVERAGE-BANDWIDTH=", "CODECS=\"mp4a.40.34\""] {
+            assert!(
+                master.contains(attribute),
+                "{name}: {attribute} missing from\n{master}"
+            );
+        }
+
+        // Every variant has the same segments (to the frame but the last) and decodes to the
+        // source's duration.
+        let mut durations: Vec<Vec<f64>> = Vec::new();
+        for variant in variants {
+            let url = server.url(variant["playlist"].as_str().unwrap());
+            let playlist = server
+                .client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            durations.push(extinf(&playlist));
+            let decoded = tokio::task::block_in_place(|| seconds_of(&url));
+            // LAME adds its delay and padding (under two frames) to encoded rungs.
+            assert!(
+                (decoded - seconds).abs() < 0.1,
+                "{name} {}: decoded {decoded}",
+                variant["name"]
+            );
+        }
+        let first = &durations[0];
+        for other in &durations[1..] {
+            assert_eq!(other.len(), first.len(), "{name}: segment counts differ");
+            for (a, b) in first.iter().zip(other).take(first.len() - 1) {
+                assert!((a - b).abs() < 1e-4, "{name}: {first:?} vs {other:?}");
+            }
+        }
+        // The master plays as a whole too.
+        let url = server.url(track["playlist"].as_str().unwrap());
+        let decoded = tokio::task::block_in_place(|| seconds_of(&url));
+        assert!(
+            (decoded - seconds).abs() < 0.1,
+            "{name}: master decoded {decoded}"
+        );
+    }
+
+    // The MP3's own rendition is its frames, bit for bit.
+    let tracks: Vec<Value> = server
+        .client
+        .get(server.crud())
+        .query(&[("q", "song")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mp3 = tracks.iter().find(|t| t["codec"] == "mp3").unwrap();
+    let original = mp3["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "original")
+        .unwrap();
+    let source = write_temp(&dir, "source.mp3", &inputs.last().unwrap().1);
+    let url = server.url(original["playlist"].as_str().unwrap());
+    let (expected, played) =
+        tokio::task::block_in_place(|| (frames_via_ffmpeg(&source), frames_via_ffmpeg(&url)));
+    assert!(
+        expected == played,
+        "the original rendition is not bit-exact"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_we_cannot_decode_is_refused_by_name() {
+    let server = TestServer::start_with(ladder_config()).await;
+    let dir = server.dir.path().to_owned();
+    let flac = make(&dir, "t.flac", 5.0, 44_100, &["-c:a", "flac"]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "opus.ogg",
+            make(&dir, "x.opus", 2.0, 48_000, &["-c:a", "libopus"]),
+            "unsupported-format",
+        ),
+        (
+            "image.png",
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0".repeat(20),
+            "not-audio",
+        ),
+        (
+            "notes.txt",
+            b"just some text, no music here\n".repeat(100),
+            "not-audio",
+        ),
+        ("empty.mp3", Vec::new(), "empty-file"),
+        (
+            "truncated.flac",
+            flac[..200.min(flac.len())].to_vec(),
+            "corrupt-audio",
+        ),
+    ];
+    for (name, bytes, _code) in &cases {
+        let response = post(&server, bytes, name).await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 415, "{name}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(!message.is_empty(), "{name}");
+        if *name == "opus.ogg" {
+            assert!(message.contains("Opus"), "{message}");
+        }
+    }
+    let listed: Vec<Value> = server
+        .client
+        .get(server.crud())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "nothing stored: {listed:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_fill_what_the_uploader_left_out_and_the_cover_is_served() {
+    let server = TestServer::start_with(ladder_config()).await;
+    let dir = server.dir.path().to_owned();
+    // A cover: a tiny PNG made by ffmpeg, attached to an MP3 as ID3 APIC.
+    let cover = dir.join("cover.png");
+    assert!(
+        Command::new(ffmpeg())
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "color=c=red:s=32x32",
+                "-frames:v",
+                "1"
+            ])
+            .arg(&cover)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let song = dir.join("tagged.mp3");
+    let status = Command::new(ffmpeg())
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=6",
+            "-i",
+        ])
+        .arg(&cover)
+        .args([
+            "-map",
+            "0:a",
+            "-map",
+            "1:v",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "96k",
+            "-c:v",
+            "png",
+            "-id3v2_version",
+            "3",
+            "-metadata",
+            "title=Tagged Title",
+            "-metadata",
+            "artist=Tag Artist",
+            "-metadata",
+            "album=Tag Album",
+            "-metadata",
+            "date=2001",
+            "-metadata:s:v",
+            "comment=Cover (front)",
+        ])
+        .arg(&song)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&song).unwrap();
+    let track: Value = post(&server, &bytes, "file-name.mp3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(track["name"], "Tagged Title");
+    assert_eq!(track["author"], "Tag Artist");
+    assert_eq!(track["album"], "Tag Album");
+    assert_eq!(track["year"], 2001);
+    let cover_url = track["cover"].as_str().unwrap();
+    let response = server
+        .client
+        .get(server.url(cover_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert!(response.bytes().await.unwrap().starts_with(b"\x89PNG"));
+
+    // What the uploader says wins over the tags.
+    let form = reqwest::multipart::Form::new().text("name", "Given").part(
+        "song",
+        reqwest::multipart::Part::bytes(bytes).file_name("x.mp3"),
+    );
+    let given: Value = server
+        .client
+        .post(server.crud())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(given["name"], "Given");
+    assert_eq!(given["author"], "Tag Artist");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn respond_async_answers_202_then_the_track_turns_ready_with_analysis() {
+    let server = TestServer::start_with(ladder_config()).await;
+    let dir = server.dir.path().to_owned();
+    let wav = make(&dir, "long.wav", 30.0, 44_100, &["-c:a", "pcm_s16le"]);
+    let response = server
+        .client
+        .post(server.crud())
+        .header("prefer", "respond-async")
+        .header("content-type", "audio/wav")
+        .body(wav)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["preference-applied"], "respond-async");
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["status"], "processing");
+    let id = accepted["id"].as_str().unwrap();
+    let listed: Vec<Value> = server
+        .client
+        .get(server.crud())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["status"], "processing", "list shows the status");
+
+    let url = server.url(&format!("/function/crud/{id}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        let track: Value = server
+            .client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match track["status"].as_str().unwrap() {
+            "processing" => {
+                // Only ready tracks are streamed.
+                let playlist = server
+                    .client
+                    .get(server.url(track["playlist"].as_str().unwrap()))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(playlist.status(), 404);
+            }
+            "ready" if track["loudness"].is_number() => break track,
+            "ready" => {}
+            other => panic!("status {other}: {track}"),
+        }
+        assert!(Instant::now() < deadline, "not ready in time: {track}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let loudness = ready["loudness"].as_f64().unwrap();
+    assert!((-30.0..0.0).contains(&loudness), "{loudness}");
+    let peaks = ready["peaks"].as_array().unwrap();
+    assert!(
+        peaks.len() > 100
+            && peaks
+                .iter()
+                .all(|p| (0.0..=1.0).contains(&p.as_f64().unwrap()))
+    );
+    let playlist = server
+        .client
+        .get(server.url(ready["playlist"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(playlist.status(), 200);
+
+    // A file that turns out broken after the 202 ends `failed`, with the reason.
+    let mut broken = make(&dir, "broken.wav", 3.0, 44_100, &["-c:a", "pcm_s16le"]);
+    broken.truncate(60);
+    let response = server
+        .client
+        .post(server.crud())
+        .header("prefer", "respond-async")
+        .header("content-type", "audio/wav")
+        .body(broken)
+        .send()
+        .await
+        .unwrap();
+    // Refused up front when the damage shows at once, or accepted and then failed.
+    if response.status() == 202 {
+        let id = response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let url = server.url(&format!("/function/crud/{id}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let track: Value = server
+                .client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if track["status"] == "failed" {
+                assert!(!track["error"].as_str().unwrap().is_empty());
+                break;
+            }
+            assert!(Instant::now() < deadline, "{track}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    } else {
+        assert_eq!(response.status(), 415);
+    }
+    server.stop().await;
+}

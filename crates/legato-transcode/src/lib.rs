@@ -1,0 +1,315 @@
+//! Any audio in, an adaptive-bitrate ladder of MP3 renditions out, in-process: no ffmpeg (or
+//! any other program) at run time.
+//!
+//! ```text
+//!        detect (bytes only) ─▶ Symphonia decode ─▶ downmix ≤ 2 ch ─▶ rubato ─┬─▶ LAME 64k
+//! bytes ─┤                                                                    ├─▶ LAME 128k
+//!        │                                                                    └─▶ LAME 192k
+//!        ├─ read_tags (lofty): title, artist, album, year, track, cover
+//!        └─ analyze (decodes again): EBU R128 loudness, true peak, waveform
+//! ```
+//!
+//! Each rung is a complete CBR MP3 stream for [`legato_media::package_mp3`]; an MP3 upload
+//! is kept bit-exact as the top ("original") rung and only lower rungs are encoded from it.
+//!
+//! # Design choices
+//!
+//! * **One output rate and channel count for all rungs**, so every rung has the same frame
+//!   duration and the packager cuts them at the same boundaries: a player switching rungs
+//!   between segments stays in time. An MP3 source keeps its own rate (even MPEG-2's 16–24
+//!   kHz) so the encoded rungs also line up with the original's frames; other sources keep
+//!   32/44.1/48 kHz or are resampled (see [`transcode`]). Mono stays mono, more than two
+//!   channels are downmixed to stereo.
+//! * **Decode once, encode every rung at the same time.** Decoded blocks go through short
+//!   bounded queues to one LAME encoder thread per rung, so all cores work and memory does
+//!   not grow with the track's length (only the MP3 output does).
+//! * **Frames that stand alone.** LAME's bit reservoir is off (a frame never borrows bits
+//!   from the one before, so a player can start at any segment), no Xing/LAME tag frame is
+//!   written (LAME would leave a blank placeholder frame), and the final flush keeps the
+//!   tail of the audio. See `encode.rs`.
+//! * **Detected from the bytes**, never from a file name or Content-Type; what is not audio
+//!   we decode gets an error that names what was found (see [`TranscodeError`]).
+//! * **Hostile input is bounded**: at most [`MAX_DURATION_SECONDS`] of audio and
+//!   [`MAX_CHANNELS`] channels; a packet that fails to decode is skipped, a run of them or a
+//!   file cut short is an error; panics inside the decoders are caught and reported as
+//!   corrupt audio.
+//! * **Gapless MP3 decoding.** Symphonia trims the encoder delay and padding that a LAME/Xing
+//!   tag declares, and our encoder adds LAME's own delay again, so a re-encoded rung starts
+//!   where the original does.
+//!
+//! The only `unsafe` code is one call in `lame_ffi.rs`: the bit-reservoir setting that
+//! mp3lame-encoder does not expose.
+
+mod analyze;
+mod decode;
+mod detect;
+mod encode;
+mod error;
+mod ladder;
+mod lame_ffi;
+mod resample;
+mod tags;
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+pub use error::TranscodeError;
+
+/// The longest audio accepted, in seconds (3 hours).
+pub const MAX_DURATION_SECONDS: f64 = 3.0 * 3600.0;
+/// The most channels accepted (7.1); more is refused rather than downmixed.
+pub const MAX_CHANNELS: usize = 8;
+/// The lowest source sample rate accepted, in Hz.
+pub const MIN_SAMPLE_RATE: u32 = 4_000;
+/// The highest source sample rate accepted, in Hz.
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
+/// Tag text is cut to this many characters.
+pub const MAX_TAG_CHARS: usize = 300;
+/// A larger embedded cover is dropped.
+pub const MAX_COVER_BYTES: usize = 5 * 1024 * 1024;
+/// [`analyze`] returns at most this many waveform points.
+pub const MAX_WAVEFORM_POINTS: usize = 10_000;
+
+/// The container (or raw stream) format of an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceFormat {
+    /// MPEG audio Layer III, MPEG-1, 2 or 2.5.
+    Mp3,
+    /// RIFF WAVE with PCM (8/16/24/32-bit integer, 32/64-bit float, A-law, µ-law).
+    Wav,
+    Flac,
+    OggVorbis,
+    /// An ISO base media file (MP4, M4A, MOV) whose audio track is AAC (or another codec we
+    /// decode).
+    Mp4Aac,
+    /// Raw AAC in ADTS frames.
+    Adts,
+    /// AIFF or uncompressed AIFF-C.
+    Aiff,
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Mp3 => "MP3",
+            Self::Wav => "WAV",
+            Self::Flac => "FLAC",
+            Self::OggVorbis => "Ogg Vorbis",
+            Self::Mp4Aac => "MP4",
+            Self::Adts => "AAC (ADTS)",
+            Self::Aiff => "AIFF",
+        })
+    }
+}
+
+/// What the upload holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceInfo {
+    pub format: SourceFormat,
+    /// "mp3", "pcm", "flac", "vorbis" or "aac".
+    pub codec: String,
+    pub sample_rate: u32,
+    /// Channels of the source, before any downmix.
+    pub channels: u8,
+    /// Average bitrate of the audio data (packets, not tags or container), rounded. For an
+    /// MP3 it is the packager's figure for the original rung.
+    pub bitrate_kbps: Option<u32>,
+    /// Seconds. For an MP3, the duration of its frames as the packager plays them (encoder
+    /// delay and padding included); for other formats, the decoded samples.
+    pub duration: f64,
+}
+
+/// Identifies the format from the bytes alone (leading ID3v2 tags are skipped).
+///
+/// This looks at the container: an MP4 whose audio track is not AAC, or a WAV in a codec we
+/// do not decode, is only refused by [`transcode`] and [`analyze`].
+///
+/// # Errors
+/// [`TranscodeError::Empty`], [`TranscodeError::NotAudio`] (saying what it looks like) or
+/// [`TranscodeError::Unsupported`] (audio we do not decode, e.g. "Ogg Opus").
+pub fn detect(data: &[u8]) -> Result<SourceFormat, TranscodeError> {
+    sniff(data).map(|sniffed| sniffed.format)
+}
+
+/// Descriptive tags of an upload; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags {
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub year: Option<i32>,
+    pub track: Option<u32>,
+    pub cover: Option<Cover>,
+}
+
+/// An embedded cover image.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cover {
+    /// "image/jpeg" or "image/png", from the image's own bytes.
+    pub mime: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Cover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cover")
+            .field("mime", &self.mime)
+            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .finish()
+    }
+}
+
+/// Reads title, artist, album, year, track number and the cover (front cover preferred,
+/// JPEG or PNG only, at most [`MAX_COVER_BYTES`]) from whatever tags the file has. Text is
+/// cleaned of control characters and cut to [`MAX_TAG_CHARS`] characters.
+///
+/// Never fails: a file without tags, or one that cannot be read, gives empty [`Tags`].
+pub fn read_tags(data: &[u8]) -> Tags {
+    catch_unwind(AssertUnwindSafe(|| tags::read_tags(data))).unwrap_or_default()
+}
+
+/// Which rungs to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LadderOptions {
+    /// CBR bitrates in kbit/s, each one LAME encodes: 8, 16, 24, 32, 40, 48, 64, 80, 96, 112,
+    /// 128, 160, 192, 224, 256 or 320. Default: 64, 128, 192.
+    pub rungs_kbps: Vec<u32>,
+}
+
+impl Default for LadderOptions {
+    fn default() -> Self {
+        LadderOptions {
+            rungs_kbps: vec![64, 128, 192],
+        }
+    }
+}
+
+/// One encoded rendition.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rung {
+    /// "64k", "128k"...
+    pub name: String,
+    pub bitrate_kbps: u32,
+    /// A complete CBR MP3 stream: audio frames only (no ID3 tag, no Xing/LAME tag frame).
+    pub mp3: Vec<u8>,
+}
+
+impl fmt::Debug for Rung {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rung")
+            .field("name", &self.name)
+            .field("bitrate_kbps", &self.bitrate_kbps)
+            .field("mp3", &format_args!("{} bytes", self.mp3.len()))
+            .finish()
+    }
+}
+
+/// The result of [`transcode`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcoded {
+    pub source: SourceInfo,
+    /// The sample rate of every encoded rung (and of the original, for an MP3 source).
+    pub sample_rate: u32,
+    /// The channel count of every encoded rung: 1 or 2.
+    pub channels: u8,
+    /// Encoded rungs, ascending by bitrate. Does not include the MP3 original.
+    pub rungs: Vec<Rung>,
+    /// True for an MP3 source: the caller packages the uploaded bytes as the top rung.
+    pub keep_original: bool,
+    /// Time spent decoding, downmixing and resampling (not waiting for the encoders), ms.
+    pub decode_ms: f64,
+    /// Wall time from the encoders' start to the last one's end, ms. Decoding runs at the
+    /// same time, so the two overlap.
+    pub encode_ms: f64,
+}
+
+/// A stage of [`transcode`], for [`Progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Decode,
+    Encode,
+}
+
+/// How far a stage has come: `fraction` from 0 to 1, in whole percents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub stage: Stage,
+    pub fraction: f32,
+}
+
+/// Decodes the upload once and encodes every rung of the ladder in parallel.
+///
+/// * **Rungs**: the requested bitrates, ascending. For an MP3 source only those below the
+///   source's average bitrate are made ([`Transcoded::keep_original`] is set: the upload
+///   itself is the top rung); if none is below it, nothing is decoded at all. Bitrates are
+///   brought into what LAME allows at the output rate (32–320 kbit/s at 32–48 kHz, 8–160 at
+///   16–24 kHz, 8–64 at 8–12 kHz).
+/// * **Output rate**: an MP3 source's own rate; otherwise 32, 44.1 or 48 kHz as the source
+///   has, else 48 kHz from a multiple of 8 kHz, else 44.1 kHz (resampled with rubato).
+/// * **Channels**: mono stays mono, more than two are downmixed to stereo.
+///
+/// `progress` is called (from this thread and the encoder threads) at most once per percent
+/// of each stage: decoding as the input is read, encoding as all rungs have encoded what
+/// was read. The two stages run at the same time.
+///
+/// # Errors
+/// Those of [`detect`], then [`TranscodeError::Corrupt`], [`TranscodeError::NoAudio`],
+/// [`TranscodeError::TooLong`], [`TranscodeError::TooManyChannels`],
+/// [`TranscodeError::UnsupportedSampleRate`] or [`TranscodeError::Unsupported`] (a codec
+/// inside the container) for the input, and [`TranscodeError::InvalidOptions`] or
+/// [`TranscodeError::Encoder`] for the server's side.
+pub fn transcode(
+    data: &[u8],
+    options: &LadderOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Transcoded, TranscodeError> {
+    let sniffed = sniff(data)?;
+    guarded(sniffed.format, || {
+        ladder::transcode(data, sniffed, options, progress)
+    })
+}
+
+/// Loudness, true peak and waveform of an upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// EBU R128 integrated loudness in LUFS; `None` for silence.
+    pub loudness_lufs: Option<f64>,
+    /// True peak (4× oversampled) in dBTP; `None` for silence.
+    pub true_peak_dbtp: Option<f64>,
+    /// `points` peak amplitudes from 0 to 1, evenly over the whole track.
+    pub peaks: Vec<f32>,
+}
+
+/// Decodes the upload (again: this is separate from [`transcode`] so that an MP3 passthrough
+/// need not wait for it) and measures it: EBU R128 integrated loudness, true peak, and a
+/// waveform of `points` peaks (at most [`MAX_WAVEFORM_POINTS`]).
+///
+/// What is measured is what the rungs carry: the audio downmixed to at most two channels.
+///
+/// # Errors
+/// The input errors of [`transcode`].
+pub fn analyze(data: &[u8], points: usize) -> Result<Analysis, TranscodeError> {
+    let sniffed = sniff(data)?;
+    guarded(sniffed.format, || analyze::analyze(data, sniffed, points))
+}
+
+/// [`detect::sniff`], with a panic (a bug) taken as "not audio we know".
+fn sniff(data: &[u8]) -> Result<detect::Sniffed, TranscodeError> {
+    catch_unwind(|| detect::sniff(data)).unwrap_or(Err(TranscodeError::NotAudio(
+        "no audio format we know was found in it",
+    )))
+}
+
+/// Runs `work`, turning a panic inside a decoder (a bug, but one that hostile input can
+/// reach) into a [`TranscodeError::Corrupt`] rather than unwinding into the caller.
+fn guarded<T>(
+    format: SourceFormat,
+    work: impl FnOnce() -> Result<T, TranscodeError>,
+) -> Result<T, TranscodeError> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        Err(TranscodeError::corrupt(
+            format,
+            "the decoder failed on malformed data",
+        ))
+    })
+}
