@@ -188,10 +188,18 @@ export async function apiAdd(base, file, { name, author } = {}) {
   if (name) qs.set('name', name);
   if (author) qs.set('author', author);
   const body = typeof file === 'string' ? fs.readFileSync(file) : file;
-  const res = await fetch(`${base}/function/crud?${qs}`, { method: 'POST', headers: { 'Content-Type': 'audio/mpeg' }, body });
-  const text = await res.text();
-  if (res.status !== 201) throw new Error(`POST /function/crud answered ${res.status}: ${text}`);
-  return JSON.parse(text);
+  // The server bounds concurrent ingests (429 with Retry-After): back off and retry, as a
+  // well-behaved client does.
+  for (let attempt = 0; ; attempt += 1) {
+    const res = await fetch(`${base}/function/crud?${qs}`, { method: 'POST', headers: { 'Content-Type': 'audio/mpeg' }, body });
+    const text = await res.text();
+    if (res.status === 429 && attempt < 200) {
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
+      continue;
+    }
+    if (res.status !== 201) throw new Error(`POST /function/crud answered ${res.status}: ${text}`);
+    return JSON.parse(text);
+  }
 }
 
 export async function apiList(base, query = {}) {

@@ -14,7 +14,8 @@ describe('paging through 1,000 tracks', { timeout: 300_000 }, () => {
   let page;
 
   before(async () => {
-    server = await startServer();
+    // Passthrough only: 1,000 small MP3s need no ladder to test paging.
+    server = await startServer({ args: ['--ladder', 'none'] });
     browser = await launchBrowser();
     const mp3 = makeMp3({ seconds: 2, frequency: 880, name: 'tiny.mp3' });
     const t0 = Date.now();

@@ -30,6 +30,7 @@ def check_track(t: legato.Track, *, name: str, author: str, duration: float, bit
     assert t.channels == 1  # lavfi's sine is mono
     assert t.size is not None and t.size > 0
     assert t.created is not None, t.created_at
+    assert t.status == "ready"
     assert t.extra == {}, "fields api.md does not list: %r" % t.extra
 
 
@@ -100,6 +101,13 @@ def test_playlist_url_serves_hls(client: legato.Client, make_mp3, tag: str, clea
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("application/vnd.apple.mpegurl")
     assert r.text.startswith("#EXTM3U")
+    if "#EXT-X-STREAM-INF" in r.text:
+        # A master playlist (the ladder): follow its first variant.
+        variants = [line for line in r.text.splitlines() if line and not line.startswith("#")]
+        assert len(variants) == len(t.variants)
+        url = urljoin(url, variants[0])
+        r = requests.get(url, timeout=10)
+        assert r.status_code == 200
     segments = [line for line in r.text.splitlines() if line and not line.startswith("#")]
     assert len(segments) == t.segments
     seg = requests.get(urljoin(url, segments[0]), timeout=10)

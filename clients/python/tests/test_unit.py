@@ -78,11 +78,13 @@ def test_track_keeps_unknown_fields() -> None:
         "id": "65a1f0c2e4b0a1b2c3d4e5f6", "name": "Like a Prayer", "author": "Madonna",
         "duration": 240.013, "segments": 24, "playlist": "/function/streaming/x/index.m3u8",
         "codec": "mp3", "bitrate": 128, "sample_rate": 44100, "channels": 2, "size": 3840209,
-        "created_at": "2026-11-28T20:30:00Z", "loudness": -14.2, "tags": ["pop"],
+        "created_at": "2026-11-28T20:30:00Z", "loudness": -14.2, "mood": "happy", "tags": ["pop"],
     }
     t = legato.Track.from_dict(data)
     assert t.id == data["id"] and t.duration == 240.013 and t.segments == 24 and t.channels == 2
-    assert t.extra == {"loudness": -14.2, "tags": ["pop"]}
+    assert t.loudness == -14.2
+    assert t.extra == {"mood": "happy", "tags": ["pop"]}
+    # to_dict keeps every field but in the client's order: compare as dicts.
     assert t.to_dict() == data
     assert t.created is not None and t.created.year == 2026 and t.created.utcoffset().total_seconds() == 0
 

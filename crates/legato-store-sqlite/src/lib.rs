@@ -565,6 +565,39 @@ mod tests {
         assert_eq!(like_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
     }
 
+    #[tokio::test]
+    async fn upgrades_a_version_1_database_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tracks (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, \
+             author TEXT NOT NULL, duration REAL NOT NULL, segments INTEGER NOT NULL, \
+             playlist TEXT NOT NULL, codec TEXT, bitrate INTEGER, sample_rate INTEGER, \
+             channels INTEGER, size INTEGER, created_at INTEGER NOT NULL);
+             CREATE TABLE chunks (track_id TEXT NOT NULL REFERENCES tracks (id) ON DELETE CASCADE, \
+             name TEXT NOT NULL, bytes BLOB NOT NULL, UNIQUE (track_id, name));
+             INSERT INTO tracks VALUES ('65a1f0c2e4b0a1b2c3d4e5f6', 'Old', 'Timer', 12.5, 2, \
+             'index.m3u8', 'mp3', 128, 44100, 2, 1000, 1700000000000);
+             INSERT INTO chunks VALUES ('65a1f0c2e4b0a1b2c3d4e5f6', 'index.m3u8', x'2345');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open_file(&path).unwrap();
+        let id: TrackId = "65a1f0c2e4b0a1b2c3d4e5f6".parse().unwrap();
+        let track = store.get_track(&id).await.unwrap();
+        assert_eq!(
+            (track.name.as_str(), track.status),
+            ("Old", TrackStatus::Ready)
+        );
+        assert!(track.variants.is_empty() && track.album.is_none());
+        assert_eq!(
+            &store.get_chunk(&id, "index.m3u8").await.unwrap()[..],
+            b"\x23\x45"
+        );
+    }
+
     #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 __all__ = ["Track"]
 
@@ -60,6 +60,22 @@ class Track:
     size: Optional[int] = None
     #: RFC 3339 timestamp as sent, e.g. ``2026-11-28T20:30:00Z`` (see :attr:`created`)
     created_at: Optional[str] = None
+    album: Optional[str] = None
+    year: Optional[int] = None
+    #: ``processing``, ``ready`` or ``failed`` (``None`` from servers that predate it: ready)
+    status: Optional[str] = None
+    #: why processing failed
+    error: Optional[str] = None
+    #: renditions, lowest bitrate first: dicts with ``name``, ``bitrate``, ``playlist``
+    variants: List[Dict[str, Any]] = field(default_factory=list)
+    #: path of the cover image, or ``None``
+    cover: Optional[str] = None
+    #: integrated loudness in LUFS, once analysed
+    loudness: Optional[float] = None
+    #: true peak in dBTP, once analysed
+    true_peak: Optional[float] = None
+    #: waveform peaks in 0..1, once analysed
+    peaks: Optional[List[float]] = None
     #: every field of the JSON this client does not know
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +98,15 @@ class Track:
             channels=_opt_int(data.get("channels")),
             size=_opt_int(data.get("size")),
             created_at=_opt_str(data.get("created_at")),
+            album=_opt_str(data.get("album")),
+            year=_opt_int(data.get("year")),
+            status=_opt_str(data.get("status")),
+            error=_opt_str(data.get("error")),
+            variants=[dict(v) for v in data.get("variants") or [] if isinstance(v, Mapping)],
+            cover=_opt_str(data.get("cover")),
+            loudness=_opt_float(data.get("loudness")),
+            true_peak=_opt_float(data.get("true_peak")),
+            peaks=[float(p) for p in data["peaks"]] if isinstance(data.get("peaks"), list) else None,
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -92,7 +117,7 @@ class Track:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
-            if value is not None:
+            if value is not None and value != []:
                 out[f.name] = value
         out.update(self.extra)
         return out
