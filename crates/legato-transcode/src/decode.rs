@@ -249,9 +249,13 @@ impl<'a> Decoder<'a> {
                     return Ok(None);
                 }
                 Err(error) => {
-                    // A container that cannot go on after plenty of audio: keep what was
-                    // decoded (the truncation check at the end still applies).
-                    if self.frames > 0 {
+                    // A container that cannot go on after plenty of audio (a second of it, or
+                    // most of the file): keep what was decoded (the truncation check at the
+                    // end still applies where the container declares its length).
+                    let rate = self.spec.map_or(u64::MAX, |(rate, _)| u64::from(rate));
+                    let read =
+                        self.position.load(Ordering::Relaxed) as f64 / self.len.max(1) as f64;
+                    if self.frames > 0 && (self.frames >= rate || read >= 0.9) {
                         self.ended_early = Some(error.to_string());
                         return Ok(None);
                     }
