@@ -30,7 +30,8 @@ ffmpeg -hide_banner -loglevel error -f lavfi -i "anoisesrc=d=3600:c=pink:a=0.2:r
 echo "inputs: 4-minute song $(stat -c %s "$out/song.mp3") bytes, one-hour file $(stat -c %s "$out/hour.mp3") bytes"
 
 port=$(free_port)
-"$bin" serve --listen "127.0.0.1:$port" --data "$out/data" 2>"$out/server.log" &
+# Sections 1-3 measure the passthrough path (issue 2's figures): no ladder.
+"$bin" serve --listen "127.0.0.1:$port" --data "$out/data" --ladder none 2>"$out/server.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true; [ -n "${nginx_pid:-}" ] && kill $nginx_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
@@ -121,7 +122,7 @@ echo
 echo "== 3. peak memory while ingesting a one-hour MP3"
 kill $server; wait $server 2>/dev/null || true
 port=$(free_port)
-"$bin" serve --listen "127.0.0.1:$port" --data "$out/data-hour" 2>>"$out/server.log" &
+"$bin" serve --listen "127.0.0.1:$port" --data "$out/data-hour" --ladder none 2>>"$out/server.log" &
 server=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 idle_kb=$(awk '/VmRSS/ {print $2}' /proc/$server/status)
@@ -138,3 +139,44 @@ venv="$root/.tools/bench-venv"
 "$venv/bin/python" -c 'import flask, waitress' 2>/dev/null || "$venv/bin/pip" install -q 'flask>=3,<4' waitress
 kill $server 2>/dev/null; wait $server 2>/dev/null || true
 "$venv/bin/python" bench/coldstart.py "$bin" "$out/data/legato.sqlite3" "$id" "${BENCH_COLDSTART_RUNS:-10}"
+
+echo
+echo "== 5. WAV to the 3-rung ladder (64k, 128k, 192k MP3), median of ${BENCH_LADDER_RUNS:-3} runs"
+ffmpeg -hide_banner -loglevel error -f lavfi -i "anoisesrc=d=240:c=pink:a=0.2:r=44100" -ac 2 -c:a pcm_s16le "$out/song.wav"
+cargo build --release -p legato-transcode --example ladder_bench --locked -q
+ladder_runs=${BENCH_LADDER_RUNS:-3}
+for _ in $(seq "$ladder_runs"); do
+  start=$(now); "$root/target/release/examples/ladder_bench" "$out/song.wav" >/dev/null; echo "$(now) - $start" | bc -l
+done | median > "$out/legato-ladder"
+for _ in $(seq "$ladder_runs"); do
+  rm -rf "$out/ffl" && mkdir -p "$out/ffl"
+  start=$(now)
+  ffmpeg -hide_banner -loglevel error -i "$out/song.wav" -map 0 -c:a libmp3lame -b:a 64k "$out/ffl/a.mp3" \
+    -map 0 -c:a libmp3lame -b:a 128k "$out/ffl/b.mp3" -map 0 -c:a libmp3lame -b:a 192k "$out/ffl/c.mp3"
+  echo "$(now) - $start" | bc -l
+done | median > "$out/ffmpeg-ladder"
+port=$(free_port)
+"$bin" serve --listen "127.0.0.1:$port" --data "$out/data-ladder" --sync-ingest-seconds 600 2>>"$out/server.log" &
+server=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq "$ladder_runs"); do
+  curl -sf -o /dev/null -w '%{time_total}\n' -H 'content-type: audio/wav' --data-binary "@$out/song.wav" \
+    "http://127.0.0.1:$port/function/crud?name=ladder&author=bench"
+done | median > "$out/legato-ladder-http"
+mp3_ladder=$(curl -sf -o /dev/null -w '%{time_total}' -H 'content-type: audio/mpeg' --data-binary "@$out/song.mp3" \
+    "http://127.0.0.1:$port/function/crud?name=mp3-ladder&author=bench")
+kill $server; wait $server 2>/dev/null || true
+l=$(cat "$out/legato-ladder"); f=$(cat "$out/ffmpeg-ladder"); h=$(cat "$out/legato-ladder-http")
+printf 'legato-transcode (decode once, rungs in parallel): %7.2f s   (%.2fx of ffmpeg; target <= 0.7x)\n' "$l" "$(echo "$l / $f" | bc -l)"
+printf 'ffmpeg, one decode, three libmp3lame outputs:     %7.2f s\n' "$f"
+printf 'legato POST of the WAV (ladder + package + store): %7.2f s\n' "$h"
+printf 'legato POST of the 128k MP3 with the default ladder (original kept, 64k encoded): %.2f s\n' "$mp3_ladder"
+
+echo
+echo "== 6. store backends: segment reads and inserts, MongoDB protocol (FerretDB) vs SQLite, same data"
+bash scripts/ferretdb.sh install >/dev/null
+ferret_dir=$(mktemp -d)
+ferret_port=$(bash scripts/ferretdb.sh free-port)
+ferret_uri=$(bash scripts/ferretdb.sh start "$ferret_port" "$ferret_dir" | tail -n 1)
+cargo run --release -q --locked -p legato-store-mongo --example bench -- "$ferret_uri" 20 10 2000 || true
+bash scripts/ferretdb.sh stop "$ferret_dir" >/dev/null

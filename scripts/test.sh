@@ -25,6 +25,7 @@ need_apt() {
 
 need_apt ffmpeg ffmpeg
 need_apt python3 python3
+need_apt curl curl
 
 step "formatting and lints"
 cargo fmt --all -- --check
@@ -50,6 +51,12 @@ cargo test --workspace --locked
 step "building the legato binary for the client and browser tests"
 cargo build -p legato --locked
 export LEGATO_BIN="$root/target/debug/legato"
+
+step "soak test, short form (30 s of mixed traffic; bench/soak.py --seconds 600 is the long one)"
+python3 bench/soak.py --seconds "${LEGATO_SOAK_SECONDS:-30}" --bin "$LEGATO_BIN"
+
+step "fuzzing, short run (scripts/fuzz.sh 3600 is the long one)"
+bash scripts/fuzz.sh "${LEGATO_FUZZ_SECONDS:-30}"
 
 step "API contract: schemathesis against the OpenAPI document"
 bash scripts/schemathesis.sh 100
