@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 bin="${LEGATO_BIN:-$root/target/debug/legato}"
 examples="${1:-100}"
-venv="$root/.tools/venv"
+venv="${LEGATO_TOOLS:-$root/.tools}/venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/schemathesis" --version >/dev/null 2>&1 || "$venv/bin/pip" install -q 'schemathesis>=4,<5'
 [ -x "$bin" ] || { echo "schemathesis.sh: $bin is missing: cargo build -p legato" >&2; exit 1; }

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-export LEGATO_TOOLS="${LEGATO_TOOLS:-$root/.tools}"
+# Installed tools (FerretDB, Python venvs) are cached outside the clone, so a fresh clone
+# (CI) reuses them instead of rebuilding.
+export LEGATO_TOOLS="${LEGATO_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/legato-tools}"
 mkdir -p "$LEGATO_TOOLS"
 
 step() { printf '\n==> %s\n' "$*"; }

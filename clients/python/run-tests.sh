@@ -8,13 +8,13 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-venv="$repo/.tools/venv"
+venv="${LEGATO_TOOLS:-$repo/.tools}/venv"
 py="$venv/bin/python"
 
 if ! "$py" -I -m pip --version >/dev/null 2>&1; then
     # Missing, or half-made by an earlier failed attempt.
     rm -rf "$venv"
-    mkdir -p "$repo/.tools"
+    mkdir -p "${LEGATO_TOOLS:-$repo/.tools}"
     if ! python3 -m venv "$venv"; then
         rm -rf "$venv"
         echo "run-tests.sh: python3 cannot create a venv (on Debian: apt-get install python3-venv)" >&2
