@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from pathlib import Path
@@ -15,6 +16,11 @@ import legato
 from helpers import Server, free_port, random_id, run_server
 
 ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def settled(t: legato.Track) -> legato.Track:
+    """The track without what the server adds after the upload (loudness, waveform)."""
+    return dataclasses.replace(t, loudness=None, true_peak=None, peaks=None)
 
 
 def check_track(t: legato.Track, *, name: str, author: str, duration: float, bitrate: int) -> None:
@@ -40,7 +46,7 @@ def test_add_get_update_delete(client: legato.Client, make_mp3, tag: str, cleanu
     cleanup.append(t.id)
     check_track(t, name="Like a Prayer " + tag, author="Madonna", duration=12, bitrate=128)
 
-    assert client.get(t.id) == t
+    assert settled(client.get(t.id)) == settled(t)
 
     renamed = client.update(t.id, name="Like a Prayer (remix) " + tag)
     assert (renamed.id, renamed.name, renamed.author) == (t.id, "Like a Prayer (remix) " + tag, "Madonna")
@@ -49,7 +55,7 @@ def test_add_get_update_delete(client: legato.Client, make_mp3, tag: str, cleanu
     both = client.update(t.id, name="N " + tag, author="A " + tag)
     assert (both.name, both.author, both.duration, both.created_at) == ("N " + tag, "A " + tag, t.duration,
                                                                           t.created_at)
-    assert client.get(t.id) == both
+    assert settled(client.get(t.id)) == settled(both)
 
     assert client.delete(t.id) == 1
     with pytest.raises(legato.NotFound) as info:
