@@ -84,7 +84,31 @@ pub fn app(state: AppState) -> Router {
         .route("/{*path}", get(ui::file))
         .fallback(no_route)
         .layer(cors)
+        .layer(axum::middleware::from_fn(close_after_refused_body))
         .layer(axum::middleware::from_fn(logging::log_request))
+}
+
+/// An error answered to a request that carried a body may leave that body unread, and then
+/// the connection cannot carry another request: say so (`Connection: close`), or a client
+/// that pools connections sends its next request into a closing socket.
+async fn close_after_refused_body(
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v != "0");
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// One function's router at the root, as of-watchdog proxies to it.
@@ -92,6 +116,7 @@ pub fn function_app(router: Router, state: &AppState) -> Router {
     router
         .fallback(no_route)
         .layer(cors_layer(&state.config.cors_origin))
+        .layer(axum::middleware::from_fn(close_after_refused_body))
         .layer(axum::middleware::from_fn(logging::log_request))
 }
 
