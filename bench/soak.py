@@ -5,7 +5,7 @@ Starts `legato serve` on a free loopback port over a fresh data folder, seeds a 
 made by ffmpeg, then for --seconds runs at once:
 
 * --listeners simulated listeners (default 200): each picks a ready track, GETs its playlist
-  and then each segment at real-time pace (sleeping the segment's EXTINF duration times
+  (following a master playlist to one variant) and then each segment at real-time pace (sleeping the segment's EXTINF duration times
   --pace, with +-10 % jitter), then picks another; a 404 (the track was deleted meanwhile)
   just makes it pick another track;
 * --uploaders uploaders: a POST every few seconds (multipart mostly, some raw and seed JSON);
@@ -138,11 +138,12 @@ def make_mp3s(folder):
     return files
 
 
-def rss_bytes(pid):
+def rss_bytes(pid, field="VmRSS"):
+    """A memory figure of /proc/<pid>/status in bytes (VmRSS, RssAnon, RssFile...)."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         return None
@@ -245,7 +246,7 @@ class Soak:
         if result is None:
             return None
         status, _, body = result
-        if status == 201:
+        if status in (201, 202):  # 202: accepted, processed in the background
             track = json.loads(body)
             self.tracks[track["id"]] = track
             return track
@@ -378,7 +379,8 @@ class Soak:
             if rss is None:
                 self.stats.fail("server", "the server process is gone")
                 return
-            series.append((time.monotonic() - started, rss))
+            anon = rss_bytes(self.pid, "RssAnon") or 0
+            series.append((time.monotonic() - started, rss, anon))
             await asyncio.sleep(1)
 
     async def verify_end(self):
@@ -449,7 +451,7 @@ def parse_playlist(text):
 
 
 def orphan_check(database):
-    """(orphaned chunks, tracks, chunks, tracks without chunks) in the SQLite file."""
+    """(orphaned chunks, tracks, chunks, ready tracks without chunks) in the SQLite file."""
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
     try:
         orphans = connection.execute(
@@ -457,8 +459,12 @@ def orphan_check(database):
         ).fetchone()[0]
         tracks = connection.execute("SELECT COUNT(*) FROM tracks").fetchone()[0]
         chunks = connection.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(tracks)")}
+        # A track still being processed (asynchronous ingest) may have no chunks yet.
+        ready = "status = 'ready' AND " if "status" in columns else ""
         empty = connection.execute(
-            "SELECT COUNT(*) FROM tracks WHERE id NOT IN (SELECT track_id FROM chunks)"
+            f"SELECT COUNT(*) FROM tracks WHERE {ready}"
+            "id NOT IN (SELECT track_id FROM chunks)"
         ).fetchone()[0]
         return orphans, tracks, chunks, empty
     finally:
@@ -574,14 +580,17 @@ async def traffic(args, base, data_dir, mp3s, process):
         progress.cancel()
         traffic_seconds = time.monotonic() - started
         rss_end = rss_bytes(process.pid) or 0
+        # Anonymous memory (heap) apart from file pages (SQLite's memory-mapped reads).
+        rss_anon = rss_bytes(process.pid, "RssAnon") or 0
+        rss_file = rss_bytes(process.pid, "RssFile") or 0
 
         remaining = await soak.verify_end()
     orphans, db_tracks, db_chunks, empty = orphan_check(data_dir / "legato.sqlite3")
 
     # Memory: baseline after warm-up, end, max.
-    warm = [rss for t, rss in series if t >= args.warmup]
+    warm = [rss for t, rss, _ in series if t >= args.warmup]
     rss_warm = warm[0] if warm else (series[-1][1] if series else rss_start)
-    rss_max = max([rss for _, rss in series] + [rss_end, rss_start])
+    rss_max = max([rss for _, rss, _ in series] + [rss_end, rss_start])
     limit = max(1.5 * rss_warm, rss_warm + 64 * MB)
     memory_flat = rss_end <= limit
 
@@ -607,11 +616,14 @@ async def traffic(args, base, data_dir, mp3s, process):
     lines.append(f"rate         {total / max(traffic_seconds, 1e-9):.1f} req/s during traffic "
                  f"({segments / max(traffic_seconds, 1e-9):.1f} segments/s)")
     every = max(1, int(round(max(10.0, args.seconds / 60))))
-    compact = " ".join(mb(rss) for _, rss in series[::every])
+    compact = " ".join(mb(rss) for _, rss, _ in series[::every])
+    compact_anon = " ".join(mb(anon) for _, _, anon in series[::every])
     lines.append(f"RSS MB       start {mb(rss_start)}  after warm-up ({args.warmup:.0f} s) "
                  f"{mb(rss_warm)}  end {mb(rss_end)}  max {mb(rss_max)}  limit {mb(limit)}"
                  f"  -> {'flat' if memory_flat else 'NOT FLAT'}")
     lines.append(f"RSS every {every} s: {compact}")
+    lines.append(f"  anonymous: {compact_anon}")
+    lines.append(f"RSS at end   {mb(rss_anon)} MB anonymous + {mb(rss_file)} MB file-backed")
     lines.append(f"catalogue    {soak.uploaded} uploads ({args.seed_tracks} seeds), "
                  f"{len(soak.deleted)} deletes; at the end {len(remaining)} tracks listed, "
                  f"{db_tracks} in SQLite with {db_chunks} chunks")

@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
     );
 
     // The segments, muxed in order and one by one.
-    let segments: Vec<Vec<u8>> = package.clone().into_segments(audio.to_vec()).collect();
+    let segments: Vec<Vec<u8>> = package.clone().into_segments(audio).collect();
     assert_eq!(segments.len(), plan.len());
     let mut ts_bytes = 0u64;
     for segment in &segments {

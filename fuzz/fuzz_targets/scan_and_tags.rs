@@ -16,8 +16,11 @@ fuzz_target!(|data: &[u8]| {
     check_scan(data);
 });
 
+/// A function of `tags` that finds one kind of tag at a fixed place.
+type TagFinder = fn(&[u8]) -> Option<usize>;
+
 fn check_tags(data: &[u8]) {
-    let finders: [(&str, fn(&[u8]) -> Option<usize>); 6] = [
+    let finders: [(&str, TagFinder); 6] = [
         ("id3v2_len", tags::id3v2_len),
         ("id3v2_len_at_end", tags::id3v2_len_at_end),
         ("id3v1_len", tags::id3v1_len),
