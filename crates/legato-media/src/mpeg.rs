@@ -237,7 +237,7 @@ impl FrameHeader {
 
 /// Frame length in bytes from ISO 11172-3 §2.4.3.1 and ISO 13818-3 §2.4.3.1.
 ///
-/// The largest possible frame (MPEG-1 Layer II, 384 kbit/s, 32 kHz, padded) is 1729 bytes, so
+/// The largest possible frame (MPEG-2.5 Layer II, 160 kbit/s, 8 kHz, padded) is 2881 bytes, so
 /// the result always fits a `u16`.
 fn compute_frame_len(
     version: MpegVersion,
