@@ -159,17 +159,6 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if matches!(
-            status,
-            StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::PAYLOAD_TOO_LARGE
-                | StatusCode::REQUEST_TIMEOUT
-        ) {
-            // The request body may be left unread: the connection cannot be reused.
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
         if status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()

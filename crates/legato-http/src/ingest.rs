@@ -425,7 +425,8 @@ fn pick_name(name: Option<&str>, title: Option<&str>, file_name: Option<&str>) -
         .unwrap_or_else(|| DEFAULT_NAME.to_owned())
 }
 
-fn now_millis() -> i64 {
+/// Milliseconds since the Unix epoch, as tracks record `created_at`.
+pub(crate) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -142,11 +142,8 @@ pub fn spawn_maintenance(state: &AppState, grace: Duration) {
     let store = state.store.clone();
     tokio::spawn(async move {
         loop {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            let before = now - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+            let before =
+                ingest::now_millis() - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
             match store.fail_stale_processing(before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(tracks = n, "marked failed: processing was interrupted"),

@@ -120,13 +120,7 @@ async fn playlist(state: &AppState, id: &TrackId, name: &str) -> Result<bytes::B
 
 /// The store error shared by every waiter of one cache fill, as our own error.
 fn unshare(err: Arc<StoreError>) -> ApiError {
-    ApiError::Store(match &*err {
-        StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
-        StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Source(m) => StoreError::Source(m.clone()),
-        StoreError::Backend(m) => StoreError::Backend(m.clone()),
-    })
+    ApiError::Store((*err).clone())
 }
 
 /// Chunk names are plain file names; anything else (paths, dot files) is refused before any

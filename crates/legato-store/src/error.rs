@@ -6,7 +6,7 @@ use thiserror::Error;
 /// cannot be reached right now (retrying later may work); `Backend` is everything else the
 /// backend reported. Each backend converts its driver's errors into these, so no driver type
 /// leaks past its crate.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     #[error("{0} not found")]
     NotFound(String),
