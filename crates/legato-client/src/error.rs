@@ -51,6 +51,9 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    /// A download could not be written where it was going.
+    #[error("cannot write the downloaded file: {0}")]
+    Output(#[source] std::io::Error),
     /// A track id that cannot be sent (empty, `.` or `..`); other malformed ids are refused
     /// by the server with `invalid-id`.
     #[error("'{0}' is not a track id")]

@@ -1,5 +1,5 @@
 //! A Rust client of Legato's HTTP API (docs/api.md): add, list, show, edit and delete tracks,
-//! and find a track's playlist. The `legato` command-line client is built on it.
+//! find a track's playlist, and download its original file. The `legato` command-line client is built on it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), legato_client::ClientError> {
@@ -30,6 +30,7 @@
 //!   refused up front with a clear message. Put a TLS-terminating gateway in front, or enable
 //!   one of reqwest's TLS features when that is needed.
 
+mod download;
 mod error;
 mod track;
 mod upload;
@@ -39,8 +40,9 @@ use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 
+pub use crate::download::{Original, Received, safe_file_name};
 pub use crate::error::ClientError;
-pub use crate::track::{ListParams, SortKey, SortOrder, Track};
+pub use crate::track::{ListParams, SortKey, SortOrder, Source, Track};
 pub use crate::upload::{Progress, Song};
 pub use crate::url::{CRUD_PATH, DEFAULT_URL, ServerUrl};
 
@@ -198,6 +200,27 @@ impl Client {
         Ok(())
     }
 
+    /// Downloads the track's original file, exactly as it was uploaded, into `out`, and
+    /// returns its name, type, size and SHA-256. The bytes are checked against the server's
+    /// SHA-256 (its ETag), so a file that arrives altered is an error. `progress` sees the
+    /// bytes arrive; pass `|_| {}` to ignore it.
+    ///
+    /// A track stored before the server kept originals has none: that is
+    /// [`ClientError::Api`] with the code `source-unavailable`.
+    pub async fn download<W, P>(&self, id: &str, out: &mut W, progress: P) -> Result<Original>
+    where
+        W: tokio::io::AsyncWrite + Unpin,
+        P: FnMut(Received),
+    {
+        let mut url = self.track_url(id)?;
+        url.path_segments_mut()
+            .map_err(|()| ClientError::InvalidId(id.to_owned()))?
+            .push("file");
+        let request = self.http.get(url);
+        let response = self.send_accepting(request, "*/*").await?;
+        download::write_body(response, id, out, progress).await
+    }
+
     /// The absolute URL of the track's HLS media playlist. The track is fetched first, so an
     /// unknown id is an error; with a [`Track`] at hand, use [`playlist_url_of`].
     ///
@@ -237,7 +260,16 @@ impl Client {
     /// Sends a request with the client's headers; a non-success answer becomes
     /// [`ClientError::Api`].
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let mut request = request.header(ACCEPT, "application/json");
+        self.send_accepting(request, "application/json").await
+    }
+
+    /// [`send`](Self::send) with another `Accept` header.
+    async fn send_accepting(
+        &self,
+        request: reqwest::RequestBuilder,
+        accept: &'static str,
+    ) -> Result<reqwest::Response> {
+        let mut request = request.header(ACCEPT, accept);
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }

@@ -45,9 +45,30 @@ pub struct Track {
     /// RFC 3339, as sent: `2026-11-28T20:30:00Z`.
     #[serde(default)]
     pub created_at: Option<String>,
+    /// The uploaded file as the server keeps it, for [`Client::download`](crate::Client::download);
+    /// `None` for tracks stored before the server kept originals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
     /// Every field this client does not know, as sent.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The original file of a track, as the server describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// `mp3`, `flac`, `wav`, `aiff`, `ogg`, `m4a`, `aac`, ...
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Bytes.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// SHA-256 of the file, lowercase hex.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// The name it was uploaded under, when it had one.
+    #[serde(default)]
+    pub file_name: Option<String>,
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -145,6 +166,19 @@ mod tests {
         assert_eq!(track.channels, Some(2));
         assert!(track.extra.is_empty());
         assert_eq!(serde_json::to_string(&track).unwrap(), FULL);
+    }
+
+    #[test]
+    fn the_source_is_read_when_sent() {
+        let track: Track = serde_json::from_str(
+            r#"{"id":"x","source":{"format":"flac","size":12,"sha256":"ab","file_name":"a.flac"}}"#,
+        )
+        .unwrap();
+        let source = track.source.unwrap();
+        assert_eq!(source.format.as_deref(), Some("flac"));
+        assert_eq!(source.size, Some(12));
+        assert_eq!(source.file_name.as_deref(), Some("a.flac"));
+        assert!(track.extra.is_empty());
     }
 
     #[test]

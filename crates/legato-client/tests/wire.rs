@@ -305,3 +305,60 @@ fn playlist_urls_are_joined_to_the_gateway_root() {
     let debug = format!("{:?}", Client::new("http://gw", Some("s3cret")).unwrap());
     assert!(!debug.contains("s3cret"), "{debug}");
 }
+
+#[tokio::test]
+async fn download_writes_the_body_and_checks_its_hash() {
+    // SHA-256 of "abc".
+    let sum = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    let etag = format!("\"{sum}\"");
+    let (base, request) = fake_server(
+        "200 OK",
+        &[
+            ("content-type", "audio/flac"),
+            ("etag", &etag),
+            (
+                "content-disposition",
+                "attachment; filename=\"x.flac\"; filename*=UTF-8''..%2F%C3%A9t%C3%A9.flac",
+            ),
+        ],
+        "abc",
+    )
+    .await;
+    let client = Client::new(&base, None).unwrap();
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    let original = client
+        .download("65a1f0c2e4b0a1b2c3d4e5f6", &mut out, |r| {
+            seen.push(r.received)
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, b"abc");
+    assert_eq!(original.sha256, sum);
+    assert_eq!(original.size, 3);
+    // The server's name, with its path taken away.
+    assert_eq!(original.file_name, "été.flac");
+    assert_eq!(original.content_type.as_deref(), Some("audio/flac"));
+    assert_eq!(seen.last(), Some(&3));
+    let request = request.await.unwrap();
+    assert!(
+        request
+            .head
+            .starts_with("GET /function/crud/65a1f0c2e4b0a1b2c3d4e5f6/file "),
+        "{}",
+        request.head
+    );
+}
+
+#[tokio::test]
+async fn a_download_that_arrives_altered_is_an_error() {
+    let etag = format!("\"{}\"", "0".repeat(64));
+    let (base, _request) = fake_server("200 OK", &[("etag", &etag)], "abc").await;
+    let client = Client::new(&base, None).unwrap();
+    let mut out = Vec::new();
+    let err = client
+        .download("65a1f0c2e4b0a1b2c3d4e5f6", &mut out, |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("altered"), "{err}");
+}

@@ -1,4 +1,4 @@
-//! The command-line client: `legato add | ls | show | edit | rm | url`, talking to a Legato
+//! The command-line client: `legato add | ls | show | edit | rm | url | get`, talking to a Legato
 //! server over HTTP through `legato-client`.
 //!
 //! The contract with people and scripts: results go to stdout (`add` prints only the new ids,
@@ -50,6 +50,9 @@ pub enum ClientCommand {
     Rm(RmArgs),
     /// Print the absolute URL of a track's HLS playlist.
     Url(UrlArgs),
+    /// Download a track's original file, exactly as it was uploaded.
+    #[command(visible_alias = "download")]
+    Get(GetArgs),
 }
 
 /// Which server to talk to, and how.
@@ -165,6 +168,21 @@ pub struct UrlArgs {
     server: ServerArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The track's id.
+    id: String,
+    /// Where to write the file (`-` for stdout); default: the uploaded file's name, in the
+    /// current folder.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
 /// Runs one client command; every failure is reported here, so this always returns the exit
 /// code.
 pub async fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
@@ -175,6 +193,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
         ClientCommand::Edit(args) => edit(args).await,
         ClientCommand::Rm(args) => rm(args).await,
         ClientCommand::Url(args) => url(args).await,
+        ClientCommand::Get(args) => get(args).await,
     };
     Ok(ExitCode::from(code))
 }
@@ -345,6 +364,128 @@ async fn add(args: AddArgs) -> u8 {
         }
     }
     if refused { EXIT_REFUSED } else { 0 }
+}
+
+async fn get(args: GetArgs) -> u8 {
+    let client = match connect(&args.server) {
+        Ok(client) => client,
+        Err(code) => return code,
+    };
+    if args.output.as_deref() == Some(Path::new("-")) {
+        let mut stdout = match stdout_file() {
+            Ok(file) => file,
+            Err(err) => {
+                eprintln!("legato: cannot write to stdout: {}", io_reason(&err));
+                return EXIT_REFUSED;
+            }
+        };
+        return match client.download(&args.id, &mut stdout, |_| {}).await {
+            Ok(original) => {
+                eprintln!(
+                    "{}: {} ({}), sha256 {}",
+                    args.id,
+                    original.file_name,
+                    bytes(original.size),
+                    original.sha256
+                );
+                0
+            }
+            Err(err) => fail(&err, Some(&args.id)),
+        };
+    }
+
+    // The bytes go to a temporary file beside the destination, renamed into place only once
+    // whole and verified: an interrupted download never leaves a truncated file under the
+    // real name.
+    let folder = match args.output.as_deref().map(Path::parent) {
+        Some(Some(parent)) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let partial = match tempfile::Builder::new()
+        .prefix(".legato-get-")
+        .tempfile_in(&folder)
+    {
+        Ok(file) => file,
+        Err(err) => {
+            eprintln!("legato: {}: {}", folder.display(), io_reason(&err));
+            return EXIT_REFUSED;
+        }
+    };
+    let mut file = match partial.reopen() {
+        Ok(file) => tokio::fs::File::from_std(file),
+        Err(err) => {
+            eprintln!("legato: {}: {}", partial.path().display(), io_reason(&err));
+            return EXIT_REFUSED;
+        }
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+            .with_style(bar_style())
+            .with_prefix(args.id.clone())
+            .with_message("downloading")
+    } else {
+        ProgressBar::hidden()
+    };
+    let on_progress = {
+        let bar = bar.clone();
+        move |received: legato_client::Received| {
+            if let Some(total) = received.total {
+                bar.set_length(total);
+            }
+            bar.set_position(received.received);
+        }
+    };
+    let original = match client.download(&args.id, &mut file, on_progress).await {
+        Ok(original) => original,
+        Err(err) => {
+            bar.finish_and_clear();
+            return fail(&err, Some(&args.id));
+        }
+    };
+    bar.finish_and_clear();
+    drop(file);
+    // A temporary file is private (0600); the downloaded song is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(partial.path(), std::fs::Permissions::from_mode(0o644));
+    }
+
+    let destination = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&original.file_name));
+    let placed = if args.force {
+        partial.persist(&destination).map(|_| ())
+    } else {
+        partial.persist_noclobber(&destination).map(|_| ())
+    };
+    if let Err(err) = placed {
+        let reason = if err.error.kind() == std::io::ErrorKind::AlreadyExists {
+            "exists already; use --force to replace it, or -o FILE".to_owned()
+        } else {
+            io_reason(&err.error)
+        };
+        eprintln!("legato: {}: {reason}", destination.display());
+        return EXIT_REFUSED;
+    }
+    out(format_args!("{}\n", destination.display()));
+    eprintln!(
+        "{}: saved as {} ({}), sha256 {}",
+        args.id,
+        destination.display(),
+        bytes(original.size),
+        original.sha256
+    );
+    0
+}
+
+/// Standard output as an asynchronous file (a duplicate of its descriptor), for streaming a
+/// download there without holding it in memory.
+fn stdout_file() -> std::io::Result<tokio::fs::File> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
+    Ok(tokio::fs::File::from_std(std::fs::File::from(fd)))
 }
 
 fn bar_style() -> ProgressStyle {
@@ -697,6 +838,7 @@ mod tests {
             channels: None,
             size: None,
             created_at: Some("2026-11-28T20:30:00Z".to_owned()),
+            source: None,
             extra: serde_json::Map::new(),
         };
         let text = table(&[track("a1", "One", 12.0), track("b2", "Longer", 725.0)]);

@@ -263,6 +263,79 @@ fn show_edit_url_and_rm() {
 }
 
 #[test]
+fn get_downloads_the_exact_original_and_never_clobbers() {
+    let server = Server::start();
+    // A FLAC is transcoded for streaming, so only the stored source can give it back.
+    let flac = server.dir.path().join("Tone, in C.flac");
+    let made = Command::new("/usr/bin/ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=523:duration=6"])
+        .arg(&flac)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let flac_text = flac.to_string_lossy().into_owned();
+    let added = server.legato(&["add", &flac_text]);
+    added.assert_code(0);
+    let id = added.stdout_lines()[0].clone();
+
+    let out = server.dir.path().join("downloads");
+    std::fs::create_dir(&out).unwrap();
+    // Default destination: the uploaded file's name, in the current folder.
+    let mut command = legato(&["get", &id]);
+    command.env("LEGATO_URL", &server.base).current_dir(&out);
+    let run = command.run();
+    run.assert_code(0);
+    let saved = out.join("Tone, in C.flac");
+    assert_eq!(run.stdout.trim(), "Tone, in C.flac", "{run:?}");
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        std::fs::read(&flac).unwrap()
+    );
+    assert!(run.stderr.contains("sha256"), "{run:?}");
+
+    // A second download does not replace the file unless told to.
+    let mut again = legato(&["get", &id]);
+    again.env("LEGATO_URL", &server.base).current_dir(&out);
+    let again = again.run();
+    again.assert_code(1);
+    assert!(again.stderr.contains("--force"), "{again:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        leftovers,
+        ["Tone, in C.flac"],
+        "no partial file left behind"
+    );
+
+    // -o FILE and -o - (stdout).
+    let named = out.join("copy.flac");
+    let run = server.legato(&["get", &id, "-o", &named.to_string_lossy()]);
+    run.assert_code(0);
+    assert_eq!(
+        std::fs::read(&named).unwrap(),
+        std::fs::read(&flac).unwrap()
+    );
+    let output = legato(&["get", &id, "-o", "-"])
+        .env("LEGATO_URL", &server.base)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, std::fs::read(&flac).unwrap());
+
+    // An unknown track: exit 1 with the id named.
+    let missing = server.legato(&["get", "0123456789abcdef01234567"]);
+    missing.assert_code(1);
+    assert!(
+        missing.stderr.contains("0123456789abcdef01234567"),
+        "{missing:?}"
+    );
+}
+
+#[test]
 fn an_unreachable_server_exits_3_and_names_the_url() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");

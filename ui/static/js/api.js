@@ -69,6 +69,12 @@ export function playlistUrl(track) {
   return `${apiBase()}/function/streaming/${encodeURIComponent(track.id)}/index.m3u8`;
 }
 
+/** Where the original uploaded file of a track is downloaded from (null when it has none). */
+export function fileUrl(track) {
+  if (!track || !track.source) return null;
+  return crudUrl(`/${encodeURIComponent(track.id)}/file`);
+}
+
 /** An error from the API, with the server's stable code when it gave one. */
 export class ApiError extends Error {
   constructor(status, code, serverMessage) {

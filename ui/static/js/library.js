@@ -1,6 +1,6 @@
 // The library table: server-side search, sort and paging; editing and deleting in place.
 
-import { listTracks, updateTrack, deleteTrack, ApiError } from './api.js';
+import { listTracks, updateTrack, deleteTrack, fileUrl, ApiError } from './api.js';
 import { formatTime, spokenTime, formatAdded, formatCount, plural } from './format.js';
 import * as player from './player.js';
 
@@ -171,6 +171,7 @@ function rowFor(t, index) {
       'td',
       { class: 'col-actions' },
       el('div', { class: 'row-actions' },
+        downloadLink(t),
         el('button', { type: 'button', class: 'btn btn-icon btn-ghost btn-small', 'data-action': 'edit', 'aria-label': `Edit ${label(t)}`, title: 'Edit title and artist' }, icon('i-edit')),
         el('button', { type: 'button', class: 'btn btn-icon btn-ghost btn-small btn-danger', 'data-action': 'delete', 'aria-label': `Delete ${label(t)}`, title: 'Delete' }, icon('i-trash')),
       ),
@@ -183,6 +184,21 @@ function rowFor(t, index) {
     player.play(t);
   });
   return tr;
+}
+
+/** A link that saves the original upload (tracks stored before originals were kept have none). */
+function downloadLink(t) {
+  const href = fileUrl(t);
+  if (!href) return null;
+  const ext = t.source.format ? `.${t.source.format}` : '';
+  return el('a', {
+    class: 'btn btn-icon btn-ghost btn-small',
+    href,
+    download: t.source.file_name || `${t.author || 'Unknown artist'} - ${t.name || 'Untitled'}${ext}`,
+    'data-action': 'download',
+    'aria-label': `Download the original file of ${label(t)}`,
+    title: 'Download the original file',
+  }, icon('i-download'));
 }
 
 function editRowFor(t) {

@@ -1,6 +1,7 @@
 """Python client of Legato, serverless music streaming over HLS.
 
-* :class:`Client` — typed client of the crud function (add, list, get, update, delete).
+* :class:`Client` — typed client of the crud function (add, list, get, update, delete,
+  download the original file).
 * :class:`MusicApi` — drop-in replacement of the seed project's ``MusicApi``.
 """
 
@@ -19,7 +20,7 @@ from .errors import (
     Unauthorized,
     UnsupportedMedia,
 )
-from .models import Track
+from .models import Download, Source, Track
 from .music_api import MusicApi
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "Client",
     "MusicApi",
     "Track",
+    "Source",
+    "Download",
     "LegatoError",
     "BadRequest",
     "Unauthorized",

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import mimetypes
 import os
+import re
+import tempfile
 from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
 from ._version import __version__
 from .errors import ConnectionFailed, LegatoError, RequestTimeout, error_from_response
-from .models import Track
+from .models import Download, Track
 
 # Multipart uploads: requests' own ``files=`` builds the whole body in memory (it calls
 # ``fp.read()`` on each file), so a large MP3 would be held in RAM once or twice.
@@ -307,6 +311,67 @@ class Client:
             return int(body["deleted"])
         return 1
 
+    def download(
+        self,
+        id: str,
+        dest: Union[str, "os.PathLike[str]", IO[bytes], None] = None,
+        *,
+        overwrite: bool = False,
+        chunk_size: int = 1 << 16,
+    ) -> Download:
+        """Download the original file of track ``id``, exactly as it was uploaded.
+
+        Args:
+            dest: a file path, a folder (the server's file name is used inside it), a binary
+                file object to write into (not closed), or ``None`` for the server's file
+                name in the current folder.
+            overwrite: replace an existing file at the destination (otherwise
+                ``FileExistsError``).
+
+        The body is streamed to disk and its SHA-256 checked against the server's (the
+        ETag); a file is written under a temporary name and moved into place only when
+        whole, so an interrupted download never leaves a truncated file behind.
+
+        Raises:
+            NotFound: no such track, or (code ``source-unavailable``) a track stored before
+                the server kept originals.
+            LegatoError: the bytes arrived altered.
+        """
+        response = self._check(
+            self._send("GET", self._track_url(id) + "/file", headers={"Accept": "*/*"}, stream=True)
+        )
+        with response:
+            file_name = _safe_file_name(_disposition_file_name(response.headers.get("Content-Disposition"))) or id
+            content_type = response.headers.get("Content-Type")
+            expected = _sha256_etag(response.headers.get("ETag"))
+            if dest is not None and hasattr(dest, "write"):
+                size, digest = _copy_body(response, dest, chunk_size)  # type: ignore[arg-type]
+                path = None
+            else:
+                path = os.fspath(dest) if dest is not None else "."
+                if os.path.isdir(path):
+                    path = os.path.join(path, file_name)
+                if os.path.exists(path) and not overwrite:
+                    raise FileExistsError("%s exists already; pass overwrite=True to replace it" % path)
+                folder = os.path.dirname(os.path.abspath(path))
+                fd, partial = tempfile.mkstemp(prefix=".legato-get-", dir=folder)
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        size, digest = _copy_body(response, out, chunk_size)
+                    if expected is not None and digest != expected:
+                        raise LegatoError(
+                            "the file arrived altered: its SHA-256 is %s, the server's is %s" % (digest, expected)
+                        )
+                    os.chmod(partial, 0o644)
+                    os.replace(partial, path)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(partial)
+                    raise
+        if expected is not None and digest != expected:
+            raise LegatoError("the file arrived altered: its SHA-256 is %s, the server's is %s" % (digest, expected))
+        return Download(file_name=file_name, content_type=content_type, size=size, sha256=digest, path=path)
+
     def playlist_url(self, id: Union[str, Track]) -> str:
         """Absolute URL of the track's HLS media playlist.
 
@@ -319,3 +384,53 @@ class Client:
         if "://" in path:
             return path
         return self.root_url + "/" + path.lstrip("/")
+
+
+def _copy_body(response: requests.Response, out: IO[bytes], chunk_size: int) -> Tuple[int, str]:
+    """Stream the body into ``out``; return (bytes written, SHA-256 hex)."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=chunk_size):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    except requests.exceptions.RequestException as e:
+        raise ConnectionFailed("the download broke off after %d bytes (%s)" % (size, e)) from e
+    return size, digest.hexdigest()
+
+
+def _disposition_file_name(value: Optional[str]) -> Optional[str]:
+    """The file name of a Content-Disposition value: ``filename*`` (RFC 6266) first."""
+    if not value:
+        return None
+    star = re.search(r"filename\*\s*=\s*UTF-8''([^;]+)", value, re.IGNORECASE)
+    if star:
+        return unquote(star.group(1).strip(), encoding="utf-8", errors="replace")
+    plain = re.search(r'filename\s*=\s*"((?:[^"\\]|\\.)*)"|filename\s*=\s*([^;]+)', value, re.IGNORECASE)
+    if plain:
+        return (plain.group(1) if plain.group(1) is not None else plain.group(2)).strip().replace('\\"', '"')
+    return None
+
+
+def _safe_file_name(name: Optional[str]) -> str:
+    """The last path component, without control characters or leading dots, at most 200 bytes."""
+    if not name:
+        return ""
+    last = re.split(r"[/\\]", name)[-1]
+    cleaned = "".join(c for c in last if c.isprintable() and c not in ':*?"<>|')
+    cleaned = cleaned.strip().lstrip(".").strip()
+    while len(cleaned.encode("utf-8")) > 200:
+        cleaned = cleaned[:-1]
+    return cleaned
+
+
+def _sha256_etag(etag: Optional[str]) -> Optional[str]:
+    if not etag:
+        return None
+    tag = etag.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    return tag.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", tag) else None
+

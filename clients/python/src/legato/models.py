@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional
 
-__all__ = ["Track"]
+__all__ = ["Track", "Source", "Download"]
 
 
 def _opt_int(value: Any) -> Optional[int]:
@@ -30,6 +30,47 @@ def _opt_float(value: Any) -> Optional[float]:
 
 def _opt_str(value: Any) -> Optional[str]:
     return None if value is None else str(value)
+
+
+@dataclass
+class Source:
+    """The original file of a track, as the server keeps it (see :meth:`Client.download`)."""
+
+    #: ``mp3``, ``flac``, ``wav``, ``aiff``, ``ogg``, ``m4a``, ``aac``, ...
+    format: Optional[str] = None
+    #: bytes
+    size: Optional[int] = None
+    #: SHA-256 of the file, lowercase hex
+    sha256: Optional[str] = None
+    #: the name it was uploaded under, when it had one
+    file_name: Optional[str] = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Optional["Source"]:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            format=_opt_str(data.get("format")),
+            size=_opt_int(data.get("size")),
+            sha256=_opt_str(data.get("sha256")),
+            file_name=_opt_str(data.get("file_name")),
+        )
+
+
+@dataclass
+class Download:
+    """What :meth:`Client.download` wrote."""
+
+    #: the server's name for the file, safe to create in a folder
+    file_name: str
+    #: the file's media type, e.g. ``audio/flac``
+    content_type: Optional[str]
+    #: bytes written
+    size: int
+    #: SHA-256 of the bytes written, lowercase hex (checked against the server's)
+    sha256: str
+    #: where it was written, when the client wrote a file (``None`` for a file object)
+    path: Optional[str] = None
 
 
 @dataclass
@@ -76,6 +117,8 @@ class Track:
     true_peak: Optional[float] = None
     #: waveform peaks in 0..1, once analysed
     peaks: Optional[List[float]] = None
+    #: the uploaded file, or ``None`` for tracks stored before the server kept originals
+    source: Optional[Source] = None
     #: every field of the JSON this client does not know
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -107,6 +150,7 @@ class Track:
             loudness=_opt_float(data.get("loudness")),
             true_peak=_opt_float(data.get("true_peak")),
             peaks=[float(p) for p in data["peaks"]] if isinstance(data.get("peaks"), list) else None,
+            source=Source.from_dict(data.get("source")),
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -117,6 +161,8 @@ class Track:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
+            if isinstance(value, Source):
+                value = {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
             if value is not None and value != []:
                 out[f.name] = value
         out.update(self.extra)
