@@ -5,6 +5,7 @@
 #   2. segment GETs under load (wrk, 64 connections) from `legato serve`
 #        vs nginx serving the same segments as static files
 #   3. peak server memory while ingesting a one-hour MP3 (about 60 MB)
+#   4. cold start and idle memory vs Flask + waitress, direct and behind of-watchdog (OF_WATCHDOG)
 # Usage: bash bench/run.sh   (installs ffmpeg, nginx-light and wrk from Debian when missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -134,6 +135,7 @@ printf 'idle RSS %.1f MB; one-hour ingest took %.2f s; peak RSS %.1f MB (target 
 
 echo
 echo "== 4. cold start and idle memory of the streaming function vs the seed's Flask + waitress"
+echo "   (directly, and behind of-watchdog when OF_WATCHDOG names a hand-built binary and we are root)"
 venv="$root/.tools/bench-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c 'import flask, waitress' 2>/dev/null || "$venv/bin/pip" install -q 'flask>=3,<4' waitress

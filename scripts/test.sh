@@ -57,6 +57,9 @@ export LEGATO_BIN="$root/target/debug/legato"
 step "soak test, short form (30 s of mixed traffic; bench/soak.py --seconds 600 is the long one)"
 python3 bench/soak.py --seconds "${LEGATO_SOAK_SECONDS:-30}" --bin "$LEGATO_BIN"
 
+step "the functions behind the real of-watchdog, and faas-cli's build context"
+python3 deploy/openfaas/test_watchdog.py
+
 step "fuzzing, short run (scripts/fuzz.sh 3600 is the long one)"
 bash scripts/fuzz.sh "${LEGATO_FUZZ_SECONDS:-30}"
 

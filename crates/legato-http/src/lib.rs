@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod crud;
 pub mod error;
+pub mod finish_body;
 pub mod ingest;
 mod logging;
 pub mod metrics;
@@ -111,10 +112,16 @@ async fn close_after_refused_body(
     response
 }
 
-/// One function's router at the root, as of-watchdog proxies to it.
+/// One function's router at the root, as of-watchdog proxies to it. Every answer waits
+/// until the request body has been read ([`finish_body`]): the watchdog turns an earlier one
+/// into a 500.
 pub fn function_app(router: Router, state: &AppState) -> Router {
+    let idle = state.config.upload_idle_timeout;
     router
         .fallback(no_route)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            finish_body::finish_body(idle, request, next)
+        }))
         .layer(cors_layer(&state.config.cors_origin))
         .layer(axum::middleware::from_fn(close_after_refused_body))
         .layer(axum::middleware::from_fn(logging::log_request))

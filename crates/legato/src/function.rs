@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -54,8 +55,62 @@ pub struct FunctionArgs {
     /// Let the crud function accept writes without an API key (never on a public gateway).
     #[arg(long, env = "LEGATO_ALLOW_ANONYMOUS_WRITES", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_anonymous_writes: bool,
+    /// Seconds to keep serving after SIGTERM before finishing the requests in flight and
+    /// exiting. of-watchdog forwards SIGTERM at once but keeps routing requests for its
+    /// `healthcheck_interval`; the default is that interval (or the watchdog's own default,
+    /// its `write_timeout`) plus one second, read from the environment the watchdog passes
+    /// down, and 0 when neither is set.
+    #[arg(long, env = "LEGATO_SHUTDOWN_DELAY_SECONDS")]
+    pub shutdown_delay_seconds: Option<u64>,
     #[command(flatten)]
     pub http: HttpArgs,
+}
+
+impl FunctionArgs {
+    /// How long to keep serving after SIGTERM.
+    pub fn shutdown_delay(&self) -> Duration {
+        if let Some(seconds) = self.shutdown_delay_seconds {
+            return Duration::from_secs(seconds);
+        }
+        let watchdog = ["healthcheck_interval", "write_timeout"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().and_then(|v| go_duration(&v)));
+        // The margin covers a request the watchdog accepted just before it stopped routing.
+        watchdog.map_or(Duration::ZERO, |interval| interval + Duration::from_secs(1))
+    }
+}
+
+/// A duration as of-watchdog reads it: whole seconds (`5`) or Go's notation (`5s`, `1m30s`,
+/// `500ms`, `1.5s`).
+fn go_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest.get(..number_end)?.parse().ok()?;
+        rest = rest.get(number_end..)?;
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match rest.get(..unit_end)? {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = rest.get(unit_end..)?;
+        total += value * scale;
+    }
+    (!text.is_empty() && total.is_finite()).then(|| Duration::from_secs_f64(total))
 }
 
 pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
@@ -115,7 +170,21 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         "listening on {}",
         args.listen
     );
-    legato_http::serve(listener, router, crate::serve::shutdown_signal())
+    let delay = args.shutdown_delay();
+    let shutdown = async move {
+        crate::serve::shutdown_signal().await;
+        if !delay.is_zero() {
+            // The watchdog still routes requests here until its health check has turned:
+            // stopping now would turn them into 500s.
+            tracing::info!(
+                "still serving for {} s while the watchdog stops routing",
+                delay.as_secs_f64()
+            );
+            tokio::time::sleep(delay).await;
+        }
+        tracing::info!("no new requests: finishing those in flight");
+    };
+    legato_http::serve(listener, router, shutdown)
         .await
         .context("the function stopped with an error")?;
     Ok(())
@@ -128,5 +197,23 @@ fn read_secret(dir: &Path, name: &str) -> anyhow::Result<Option<String>> {
         Ok(text) => Ok(Some(text.trim().to_owned()).filter(|t| !t.is_empty())),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("cannot read the secret {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_read_as_the_watchdog_reads_them() {
+        assert_eq!(go_duration("5"), Some(Duration::from_secs(5)));
+        assert_eq!(go_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(go_duration(""), None);
+        assert_eq!(go_duration("5 seconds"), None);
+        assert_eq!(go_duration("s"), None);
     }
 }

@@ -412,3 +412,64 @@ impl Read for ChunkReader {
         Ok(n)
     }
 }
+
+#[test]
+fn sigterm_keeps_serving_for_the_watchdogs_healthcheck_interval() {
+    let data = tempfile::tempdir().unwrap();
+    let secret_dir = secrets(&data.path().join("db.sqlite3"), None);
+    // What of-watchdog passes down: its own settings are in the function's environment.
+    let mut streaming = Function::start(
+        "streaming",
+        secret_dir.path(),
+        &[("healthcheck_interval", "1s")],
+    );
+    let signalled = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &streaming.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // Within the interval plus its one-second margin, new connections are still served.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, _) = ureq_get(streaming.port, "/healthz").unwrap();
+    assert_eq!(status, 200);
+    assert!(streaming.child.try_wait().unwrap().is_none());
+    let status = streaming.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(signalled.elapsed() >= Duration::from_secs(2));
+}
+
+#[test]
+fn an_oversized_chunked_upload_is_read_to_its_end_before_the_413() {
+    // Behind the watchdog every body arrives chunked, and an answer given before the body
+    // is read becomes the watchdog's 500: the function reads it all, well past the 64 MB it
+    // drains for `legato serve`.
+    let data = tempfile::tempdir().unwrap();
+    let secret_dir = secrets(&data.path().join("db.sqlite3"), None);
+    let crud = Function::start(
+        "crud",
+        secret_dir.path(),
+        &[
+            ("LEGATO_ALLOW_ANONYMOUS_WRITES", "1"),
+            ("LEGATO_MAX_UPLOAD_MB", "1"),
+        ],
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", crud.port)).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: audio/mpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![0u8; 1024 * 1024];
+    for _ in 0..100 {
+        // A write error here would mean the function stopped reading.
+        write!(stream, "{:x}\r\n", chunk.len()).unwrap();
+        stream.write_all(&chunk).unwrap();
+        stream.write_all(b"\r\n").unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("payload-too-large"), "{response}");
+}
