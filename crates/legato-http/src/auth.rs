@@ -76,8 +76,13 @@ pub async fn require_key(
     if keys.is_empty() || (is_read && !state.config.private) {
         return Ok(next.run(request).await);
     }
-    let presented = request
-        .headers()
+    check_key(keys, request.headers())?;
+    Ok(next.run(request).await)
+}
+
+/// Checks the bearer key in `headers` against `keys` (which must not be empty).
+pub fn check_key(keys: &ApiKeys, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -86,7 +91,7 @@ pub async fn require_key(
         })
         .map(str::trim);
     match presented {
-        Some(key) if keys.accepts(key) => Ok(next.run(request).await),
+        Some(key) if keys.accepts(key) => Ok(()),
         Some(_) => Err(ApiError::Unauthorized("the API key is not valid")),
         None => Err(ApiError::Unauthorized(
             "this operation needs an API key: send `Authorization: Bearer <key>`",

@@ -10,8 +10,8 @@ pub struct HttpConfig {
     pub segment_seconds: f64,
     /// Largest accepted upload (the audio file itself), in bytes.
     pub max_upload_bytes: u64,
-    /// `Access-Control-Allow-Origin`: `*` or one origin.
-    pub cors_origin: String,
+    /// Origins allowed to call the API from a browser (`Access-Control-Allow-Origin`).
+    pub cors_origins: CorsOrigins,
     /// Bytes of segments kept in memory by the streaming function.
     pub cache_bytes: u64,
     /// Path under which the streaming function is reachable from clients; playlist URLs
@@ -32,6 +32,48 @@ pub struct HttpConfig {
     pub ladder_kbps: Vec<u32>,
     /// Processing that lasts longer than this goes on in the background (202).
     pub sync_ingest_timeout: Duration,
+    /// Receiving uploads: the budget of bytes in flight, rate and time limits, free disk.
+    pub receive: ReceiveLimits,
+}
+
+/// Origins allowed by CORS: any (`*`), or a list of exact origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    /// Exact origins such as `https://music.example`, already validated.
+    List(Vec<String>),
+}
+
+/// Limits on receiving upload bodies, apart from processing them: a slow client holds
+/// only its own share of these, never a processing slot.
+#[derive(Debug, Clone)]
+pub struct ReceiveLimits {
+    /// Bytes of upload bodies being received at once, across all uploads; an upload that
+    /// would exceed it is refused (429) before its body is read.
+    pub bytes_in_flight: u64,
+    /// After `idle` has passed, an upload must average at least this many bytes per second.
+    pub min_bytes_per_second: u64,
+    /// Longest time a body may take to arrive, however fast it trickles.
+    pub max_duration: Duration,
+    /// Uploads that would leave less free disk than this (in the spool and the store's
+    /// folder) are refused (507) before their body is read.
+    pub min_free_disk_bytes: u64,
+    /// The store's folder, whose free space is checked (the spool's is checked too).
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for ReceiveLimits {
+    fn default() -> Self {
+        Self {
+            // Two default-sized uploads at once: spooled to disk, so this bounds disk and the
+            // time a burst holds, not memory.
+            bytes_in_flight: 1024 * 1024 * 1024,
+            min_bytes_per_second: 16 * 1024,
+            max_duration: Duration::from_secs(1800),
+            min_free_disk_bytes: 256 * 1024 * 1024,
+            data_dir: None,
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -39,7 +81,7 @@ impl Default for HttpConfig {
         Self {
             segment_seconds: 10.0,
             max_upload_bytes: 512 * 1024 * 1024,
-            cors_origin: "*".to_owned(),
+            cors_origins: CorsOrigins::Any,
             cache_bytes: 256 * 1024 * 1024,
             streaming_path: "/function/streaming".to_owned(),
             api_keys: ApiKeys::default(),
@@ -51,6 +93,7 @@ impl Default for HttpConfig {
             upload_idle_timeout: Duration::from_secs(30),
             ladder_kbps: vec![64, 128, 192],
             sync_ingest_timeout: Duration::from_secs(5),
+            receive: ReceiveLimits::default(),
         }
     }
 }

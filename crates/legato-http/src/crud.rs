@@ -153,8 +153,9 @@ pub fn parse_id(raw: &str) -> Result<TrackId, ApiError> {
         (status = 408, description = "the upload stalled", body = crate::openapi::ErrorBody),
         (status = 413, description = "larger than the limit", body = crate::openapi::ErrorBody),
         (status = 415, description = "not audio we can read", body = crate::openapi::ErrorBody),
-        (status = 429, description = "too many ingests at once", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many ingests at once, or too many bytes being received", body = crate::openapi::ErrorBody),
         (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 507, description = "not enough free disk for this upload", body = crate::openapi::ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn create(
@@ -162,12 +163,15 @@ pub async fn create(
     Query(query): Query<HashMap<String, String>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    // Checked before the body is read, so a refused client has not sent its file for nothing.
-    let _permit = state
-        .ingests
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::TooManyIngests(state.config.max_concurrent_ingests))?;
+    // Checked before the body is read, so a refused client has not sent its file for
+    // nothing; the slot itself is taken only once the body is in, so a slow sender holds
+    // its share of the receive budget, never a processing slot.
+    if state.ingests.available_permits() == 0 {
+        return Err(ApiError::TooManyIngests(
+            state.config.max_concurrent_ingests,
+        ));
+    }
+    let receiving = upload::admit(&state, request.headers())?;
     let respond_async = request
         .headers()
         .get_all("prefer")
@@ -175,7 +179,13 @@ pub async fn create(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
-    let upload = upload::read_upload(request, &query, &state.config).await?;
+    // The receive share is held until the body is in, then given back.
+    let upload = upload::read_upload(request, &query, &state.config, receiving).await?;
+    let _permit = state
+        .ingests
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::TooManyIngests(state.config.max_concurrent_ingests))?;
     let (status, track) = match ingest::ingest(&state, upload, respond_async).await? {
         ingest::Outcome::Ready(track) => (StatusCode::CREATED, track),
         ingest::Outcome::Accepted(track) => (StatusCode::ACCEPTED, track),
@@ -185,7 +195,9 @@ pub async fn create(
     if let Ok(location) = HeaderValue::from_str(&format!("/function/crud/{}", view.id)) {
         headers.insert(header::LOCATION, location);
     }
-    if status == StatusCode::ACCEPTED {
+    // Only a client that asked for it is told its preference was applied; a plain POST that
+    // outlasted the sync window is 202 without the header.
+    if status == StatusCode::ACCEPTED && respond_async {
         headers.insert(
             "preference-applied",
             HeaderValue::from_static("respond-async"),
@@ -312,28 +324,38 @@ pub async fn show(
         (status = 400, description = "not an id, or a bad body", body = crate::openapi::ErrorBody),
         (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
         (status = 404, description = "no such track", body = crate::openapi::ErrorBody),
+        (status = 408, description = "the body stalled", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is larger than 64 KiB", body = crate::openapi::ErrorBody),
         (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 507, description = "the disk is full", body = crate::openapi::ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    request: Request,
 ) -> Result<Json<TrackView>, ApiError> {
     let id = parse_id(&id)?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-    // serde would also take a struct from an array; the API takes an object only.
-    if !value.is_object() {
+    let body = upload::read_small_body(request.into_body(), &state.config).await?;
+    // serde would also take a struct from an array; the API takes an object only. Parsed
+    // straight into the struct (not through a map) so duplicate keys are refused, as POST does.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::InvalidJson(
             "expected an object such as {\"name\": \"…\", \"author\": \"…\"}".into(),
         ));
     }
     let patch: TrackPatch =
-        serde_json::from_value(value).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    // The same rules as an upload: an empty author is the default author.
     let patch = TrackPatch {
         name: patch.name.as_deref().map(clean_text),
-        author: patch.author.as_deref().map(clean_text),
+        author: patch.author.as_deref().map(clean_text).map(|author| {
+            if author.is_empty() {
+                ingest::DEFAULT_AUTHOR.to_owned()
+            } else {
+                author
+            }
+        }),
     };
     if patch.name.as_deref() == Some("") {
         return Err(ApiError::InvalidParameter("name must not be empty".into()));

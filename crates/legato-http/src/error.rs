@@ -37,6 +37,14 @@ pub enum ApiError {
     #[error("the upload stalled: no data for {0} seconds")]
     UploadTimeout(u64),
     #[error("{0}")]
+    UploadTooSlow(String),
+    #[error(
+        "the server is receiving {budget_mb} MB of uploads already; try again in a few seconds"
+    )]
+    ReceiveBudgetFull { budget_mb: u64 },
+    #[error("{0}")]
+    StorageFull(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("no such path: {0}")]
     NoRoute(String),
@@ -73,7 +81,11 @@ impl ApiError {
             Self::BadSignature(_) => StatusCode::FORBIDDEN,
             Self::Expired => StatusCode::GONE,
             Self::TooManyIngests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::UploadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::UploadTimeout(_) | Self::UploadTooSlow(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::ReceiveBudgetFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::StorageFull(_) | Self::Store(StoreError::Full(_)) => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
             Self::NotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -109,6 +121,9 @@ impl ApiError {
             Self::Expired => "expired",
             Self::TooManyIngests(_) => "too-many-ingests",
             Self::UploadTimeout(_) => "upload-timeout",
+            Self::UploadTooSlow(_) => "upload-too-slow",
+            Self::ReceiveBudgetFull { .. } => "too-many-uploads",
+            Self::StorageFull(_) | Self::Store(StoreError::Full(_)) => "storage-full",
             Self::NotFound(_) | Self::Store(StoreError::NotFound(_)) => "not-found",
             Self::NoRoute(_) => "no-route",
             Self::MethodNotAllowed(_) => "method-not-allowed",
@@ -145,6 +160,10 @@ impl IntoResponse for ApiError {
             Self::Store(StoreError::Unavailable(_)) => {
                 "the database cannot be reached right now; try again in a few seconds".to_owned()
             }
+            Self::Store(StoreError::Full(_)) => "the server's disk is full: nothing new can be \
+                stored until space is freed (delete tracks, or ask the operator to grow the disk); \
+                reading and deleting still work"
+                .to_owned(),
             other => other.to_string(),
         };
         let body = json!({ "error": { "code": self.code(), "message": message } });
@@ -180,5 +199,6 @@ fn store_error_kind(err: &StoreError) -> &'static str {
         StoreError::Unavailable(_) => "unavailable",
         StoreError::Source(_) => "source",
         StoreError::Backend(_) => "backend",
+        StoreError::Full(_) => "full",
     }
 }

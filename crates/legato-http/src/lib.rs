@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod crud;
 pub mod error;
 pub mod finish_body;
@@ -15,6 +16,7 @@ pub mod ingest;
 mod logging;
 pub mod metrics;
 pub mod openapi;
+mod security;
 pub mod signing;
 pub mod state;
 pub mod streaming;
@@ -29,11 +31,10 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::normalize_path::NormalizePathLayer;
 
-pub use config::HttpConfig;
+pub use config::{CorsOrigins, HttpConfig, ReceiveLimits};
+pub use connections::{ConnectionLimits, serve_with_limits};
 pub use error::ApiError;
 pub use state::AppState;
 
@@ -74,7 +75,7 @@ pub fn streaming_router(state: AppState) -> Router {
 
 /// Both functions under the gateway's paths and the web player at `/`: `legato serve`.
 pub fn app(state: AppState) -> Router {
-    let cors = cors_layer(&state.config.cors_origin);
+    let cors = cors_layer(&state.config.cors_origins);
     Router::new()
         .route("/", get(ui::index))
         .route("/healthz", get(healthz).with_state(state.clone()))
@@ -86,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(no_route)
         .layer(cors)
         .layer(axum::middleware::from_fn(close_after_refused_body))
+        .layer(axum::middleware::from_fn(security::headers))
         .layer(axum::middleware::from_fn(logging::log_request))
 }
 
@@ -122,25 +124,20 @@ pub fn function_app(router: Router, state: &AppState) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             finish_body::finish_body(idle, request, next)
         }))
-        .layer(cors_layer(&state.config.cors_origin))
+        .layer(cors_layer(&state.config.cors_origins))
         .layer(axum::middleware::from_fn(close_after_refused_body))
+        .layer(axum::middleware::from_fn(security::headers))
         .layer(axum::middleware::from_fn(logging::log_request))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests;
+/// with the default [`ConnectionLimits`] (see [`serve_with_limits`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Trailing slashes are trimmed before routing: `/function/crud/` is `/function/crud`.
-    let service = NormalizePathLayer::trim_trailing_slash().layer(router);
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(service),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with_limits(listener, router, ConnectionLimits::default(), shutdown).await
 }
 
 /// Fails tracks left `processing` by a stopped process: at once for those older than
@@ -164,7 +161,8 @@ pub fn spawn_maintenance(state: &AppState, grace: Duration) {
     });
 }
 
-/// Liveness and readiness: answers 200 when the store answers.
+/// Liveness and readiness: answers 200 when the store answers, saying whether the disk has
+/// room for uploads (a full disk still serves reads and deletes, so it is not a failure).
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses(
         (status = 200, description = "the store answers", body = openapi::Health),
@@ -180,15 +178,31 @@ pub async fn healthz(
                 "the store did not answer within 3 s".into(),
             ))
         })??;
-    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+    let receive = &state.config.receive;
+    let free = receive
+        .data_dir
+        .as_deref()
+        .and_then(upload::free_disk_bytes);
+    let full = free.is_some_and(|free| free < receive.min_free_disk_bytes.max(1));
+    let mut body = serde_json::json!({ "status": if full { "storage-full" } else { "ok" } });
+    if let Some(free) = free {
+        body["free_disk_mb"] = (free / (1024 * 1024)).into();
+    }
+    if full {
+        body["message"] = "the disk is full: uploads are refused (507) until space is freed; \
+            reads and deletes work"
+            .into();
+    }
+    Ok(axum::Json(body))
 }
 
-fn cors_layer(origin: &str) -> CorsLayer {
-    let allow_origin = match origin {
-        "*" => AllowOrigin::any(),
-        one => HeaderValue::from_str(one)
-            .map(AllowOrigin::exact)
-            .unwrap_or_else(|_| AllowOrigin::any()),
+fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+    let allow_origin = match origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        // Validated at start-up; an origin that is not a header value cannot be listed.
+        CorsOrigins::List(list) => {
+            AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        }
     };
     CorsLayer::new()
         .allow_origin(allow_origin)

@@ -17,6 +17,7 @@ pub const INGEST_SECONDS: &str = "legato_ingest_duration_seconds";
 pub const CACHE_HITS: &str = "legato_segment_cache_hits_total";
 pub const CACHE_MISSES: &str = "legato_segment_cache_misses_total";
 pub const STORE_ERRORS: &str = "legato_store_errors_total";
+pub const CONNECTIONS_REFUSED: &str = "legato_http_connections_refused_total";
 
 /// The process-wide recorder; installed on first use (a process has one).
 pub fn handle() -> &'static PrometheusHandle {

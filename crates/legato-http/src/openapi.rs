@@ -99,7 +99,11 @@ pub struct Deleted {
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
+    /// `ok`, or `storage-full` when uploads are being refused for lack of disk (reads and
+    /// deletes still work).
     pub status: String,
+    /// Free disk in the data folder, in MB, when the server stores there.
+    pub free_disk_mb: Option<u64>,
 }
 
 /// Raw bytes (an audio file, a playlist, a segment).

@@ -17,6 +17,8 @@ pub struct AppState {
     pub ingests: Arc<tokio::sync::Semaphore>,
     /// Permits for loudness/waveform analyses running at once.
     pub analyses: Arc<tokio::sync::Semaphore>,
+    /// The receive budget: kibibytes of upload bodies in flight (see `upload::admit`).
+    pub receiving: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -28,8 +30,12 @@ impl AppState {
         let ingests = Arc::new(tokio::sync::Semaphore::new(
             config.max_concurrent_ingests.max(1),
         ));
+        let budget_kib = usize::try_from(config.receive.bytes_in_flight / 1024)
+            .unwrap_or(usize::MAX)
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Self {
             store,
+            receiving: Arc::new(tokio::sync::Semaphore::new(budget_kib)),
             config: Arc::new(config),
             segments,
             ingests,

@@ -40,6 +40,7 @@ const MAX_NAME_LEN: usize = 100;
         )),
         (status = 304, description = "not modified (If-None-Match)"),
         (status = 400, description = "not an id or not a chunk name", body = crate::openapi::ErrorBody),
+        (status = 401, description = "the library is private: send the API key, or use a signed URL", body = crate::openapi::ErrorBody),
         (status = 403, description = "a signed URL is needed or its signature is wrong", body = crate::openapi::ErrorBody),
         (status = 404, description = "no such track or chunk", body = crate::openapi::ErrorBody),
         (status = 410, description = "the signed URL has expired", body = crate::openapi::ErrorBody),
@@ -64,6 +65,12 @@ pub async fn chunk(
             query.get("exp").map(String::as_str),
             query.get("sig").map(String::as_str),
         )?),
+        // A private library without signed URLs: every playlist and segment needs the key,
+        // as every crud read does (a signed URL is the other way in).
+        None if state.config.private && !state.config.api_keys.is_empty() => {
+            crate::auth::check_key(&state.config.api_keys, &headers)?;
+            None
+        }
         None => None,
     };
     let content_type = content_type(&name);

@@ -5,6 +5,8 @@ use mongodb::error::{Error, ErrorKind, WriteFailure};
 use legato_store::StoreError;
 
 const DUPLICATE_KEY: i32 = 11000;
+/// MongoDB's OutOfDiskSpace: a full disk, not a passing failure.
+const OUT_OF_DISK_SPACE: i32 = 14031;
 
 /// Server codes meaning "not now": the node is stepping down, recovering, shutting down, or
 /// the operation ran out of time on the server (the SDAM spec's lists, and MaxTimeMSExpired,
@@ -25,6 +27,7 @@ pub fn map_err(err: Error) -> StoreError {
         | ErrorKind::DnsResolve { .. }
         | ErrorKind::Shutdown => StoreError::Unavailable(message),
         ErrorKind::InvalidArgument { .. } => StoreError::Invalid(message),
+        _ if code(&err) == Some(OUT_OF_DISK_SPACE) => StoreError::Full(message),
         _ if code(&err).is_some_and(|c| TRANSIENT_CODES.contains(&c)) => {
             StoreError::Unavailable(message)
         }

@@ -334,6 +334,7 @@ impl MongoStore {
             StoreError::Unavailable(m) => StoreError::Unavailable(scrub(m, secrets)),
             StoreError::Source(m) => StoreError::Source(scrub(m, secrets)),
             StoreError::Backend(m) => StoreError::Backend(scrub(m, secrets)),
+            StoreError::Full(m) => StoreError::Full(scrub(m, secrets)),
         }
     }
 

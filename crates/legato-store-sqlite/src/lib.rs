@@ -105,6 +105,7 @@ impl SqliteStore {
     pub fn open_file(path: &Path) -> Result<Self> {
         let writer = connect(path, true)?;
         migrate(&writer)?;
+        keep_reserve(&reserve_path(path));
         // One reader opened now (well under a millisecond) spares the first request the open.
         let reader = connect(path, false)?;
         let inner = Inner {
@@ -200,6 +201,39 @@ fn connect(path: &Path, writable: bool) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Disk kept aside next to the database so that tracks can still be deleted when the disk
+/// is full: SQLite needs to write (its journal) even to delete.
+const RESERVE_BYTES: usize = 8 * 1024 * 1024;
+
+fn reserve_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".reserve");
+    PathBuf::from(name)
+}
+
+/// Writes the reserve file (real blocks, not a sparse file) when it is missing and the
+/// disk has room for it several times over; a failure only costs the reserve.
+fn keep_reserve(reserve: &Path) {
+    if reserve.exists() {
+        return;
+    }
+    let roomy = rustix::fs::statvfs(reserve.parent().unwrap_or(Path::new(".")))
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize) > 4 * RESERVE_BYTES as u64)
+        .unwrap_or(false);
+    if !roomy {
+        return;
+    }
+    if let Err(err) = std::fs::write(reserve, vec![0u8; RESERVE_BYTES]) {
+        let _ = std::fs::remove_file(reserve);
+        tracing::warn!(error = %err, "could not keep a disk reserve for deletes");
+    }
+}
+
+/// Frees the reserve; true when there was one.
+fn release_reserve(reserve: &Path) -> bool {
+    std::fs::remove_file(reserve).is_ok()
+}
+
 fn migrate(conn: &Connection) -> Result<()> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
@@ -232,7 +266,9 @@ fn map_err(err: rusqlite::Error) -> StoreError {
             StoreError::Unavailable(err.to_string())
         }
         Some(ErrorCode::ConstraintViolation) => StoreError::Invalid(err.to_string()),
-        Some(ErrorCode::DiskFull | ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {
+        // Retrying does not help a full disk: it is its own error (507 at the API).
+        Some(ErrorCode::DiskFull) => StoreError::Full(err.to_string()),
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {
             StoreError::Unavailable(err.to_string())
         }
         _ => StoreError::Backend(err.to_string()),
@@ -530,17 +566,32 @@ impl Store for SqliteStore {
 
     async fn delete_track(&self, id: &TrackId) -> Result<()> {
         let id = *id;
+        let reserve = reserve_path(&self.path);
         self.write(move |conn| {
-            let tx = conn.transaction().map_err(map_err)?;
-            tx.execute("DELETE FROM chunks WHERE track_id = ?1", [id.to_string()])
-                .map_err(map_err)?;
-            let deleted = tx
-                .execute("DELETE FROM tracks WHERE id = ?1", [id.to_string()])
-                .map_err(map_err)?;
-            if deleted == 0 {
-                return Err(not_found(&id));
+            let delete = |conn: &mut Connection| {
+                let tx = conn.transaction().map_err(map_err)?;
+                tx.execute("DELETE FROM chunks WHERE track_id = ?1", [id.to_string()])
+                    .map_err(map_err)?;
+                let deleted = tx
+                    .execute("DELETE FROM tracks WHERE id = ?1", [id.to_string()])
+                    .map_err(map_err)?;
+                if deleted == 0 {
+                    return Err(not_found(&id));
+                }
+                tx.commit().map_err(map_err)
+            };
+            match delete(conn) {
+                // Even a delete writes (the journal): on a full disk, give up the reserve
+                // kept for this moment and try once more, so space can be freed.
+                Err(StoreError::Full(_)) if release_reserve(&reserve) => {
+                    tracing::warn!("the disk is full: released the reserve to delete a track");
+                    delete(conn)
+                }
+                other => {
+                    keep_reserve(&reserve);
+                    other
+                }
             }
-            tx.commit().map_err(map_err)
         })
         .await
     }

@@ -5,7 +5,11 @@ use anyhow::Context;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use legato_http::HttpConfig;
+use legato_http::{CorsOrigins, HttpConfig, ReceiveLimits};
+
+/// Bytes in a megabyte, as the flags count them. Every `*_mb` flag is bounded well below
+/// `u64::MAX / MB` by its parser.
+const MB: u64 = 1024 * 1024;
 use legato_http::auth::ApiKeys;
 use legato_http::signing::UrlSigner;
 
@@ -65,11 +69,13 @@ pub struct HttpArgs {
     #[arg(long, env = "LEGATO_MAX_UPLOAD_MB", default_value_t = 512,
           value_parser = clap::value_parser!(u64).range(1..=16_384))]
     pub max_upload_mb: u64,
-    /// Access-Control-Allow-Origin: `*` or one origin.
-    #[arg(long, env = "LEGATO_CORS_ORIGIN", default_value = "*")]
-    pub cors_origin: String,
-    /// Memory for cached segments, in megabytes.
-    #[arg(long, env = "LEGATO_CACHE_MB", default_value_t = 256)]
+    /// Origins allowed to call the API from a browser: `*`, or origins such as
+    /// `https://music.example`, separated by commas.
+    #[arg(long, env = "LEGATO_CORS_ORIGIN", default_value = "*", value_parser = parse_cors_origins)]
+    pub cors_origin: CorsOrigins,
+    /// Memory for cached segments, in megabytes (0 turns the cache off).
+    #[arg(long, env = "LEGATO_CACHE_MB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
     pub cache_mb: u64,
     /// File of API keys, one per line; writes then need `Authorization: Bearer <key>`.
     #[arg(long, env = "LEGATO_API_KEY_FILE")]
@@ -82,7 +88,7 @@ pub struct HttpArgs {
     pub stream_signing_key_file: Option<PathBuf>,
     /// How long a signed playback URL stays valid, in seconds.
     #[arg(long, env = "LEGATO_SIGNED_URL_SECONDS", default_value_t = 6 * 3600,
-          value_parser = clap::value_parser!(u64).range(10..))]
+          value_parser = clap::value_parser!(u64).range(10..=31_536_000))]
     pub signed_url_seconds: u64,
     /// Uploads processed at once; more are answered 429 (default: the number of cores).
     #[arg(long, env = "LEGATO_MAX_CONCURRENT_INGESTS",
@@ -93,12 +99,132 @@ pub struct HttpArgs {
     #[arg(long, env = "LEGATO_LADDER", default_value = "64,128,192", value_parser = parse_ladder)]
     pub ladder: Ladder,
     /// Processing that lasts longer than this answers 202 and goes on in the background.
-    #[arg(long, env = "LEGATO_SYNC_INGEST_SECONDS", default_value_t = 5.0)]
+    #[arg(long, env = "LEGATO_SYNC_INGEST_SECONDS", default_value_t = 5.0,
+          value_parser = parse_sync_seconds)]
     pub sync_ingest_seconds: f64,
     /// Seconds an upload may send nothing before it is dropped (408).
     #[arg(long, env = "LEGATO_UPLOAD_IDLE_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub upload_idle_seconds: u64,
+    /// Megabytes of upload bodies received at once, across all uploads; an upload that does
+    /// not fit is answered 429 before its body is read.
+    #[arg(long, env = "LEGATO_UPLOAD_BUDGET_MB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub upload_budget_mb: u64,
+    /// Slowest average an upload may keep (KiB/s) once its first idle period has passed; a
+    /// slower one is dropped (408). 0 turns the check off.
+    #[arg(long, env = "LEGATO_UPLOAD_MIN_KIB_PER_SECOND", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
+    pub upload_min_kib_per_second: u64,
+    /// Longest time an upload body may take to arrive, in seconds (408 after).
+    #[arg(long, env = "LEGATO_UPLOAD_MAX_SECONDS", default_value_t = 1800,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub upload_max_seconds: u64,
+    /// Free disk (MB) kept in the data folder and the temporary folder: an upload that would
+    /// leave less is refused (507) before its body is read.
+    #[arg(long, env = "LEGATO_MIN_FREE_DISK_MB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
+    pub min_free_disk_mb: u64,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// Limits on connections, whatever their requests.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Seconds a client has to send a request's headers, counted from when the connection
+    /// is ready for one; also how long an idle keep-alive connection is kept.
+    #[arg(long, env = "LEGATO_HEADER_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout_seconds: u64,
+    /// Seconds without a byte moving on a connection, either way, before it is closed.
+    #[arg(long, env = "LEGATO_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_seconds: u64,
+    /// Connections open at once; more are answered 503 and closed (default: 4096, or less
+    /// when the limit on open files is lower).
+    #[arg(long, env = "LEGATO_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: Option<u64>,
+}
+
+impl ConnectionArgs {
+    pub fn limits(&self) -> legato_http::ConnectionLimits {
+        legato_http::ConnectionLimits {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_seconds),
+            max_connections: self
+                .max_connections
+                .map_or_else(legato_http::connections::default_max_connections, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
+        }
+    }
+}
+
+/// `*`, or a comma-separated list of `scheme://host[:port]` origins.
+fn parse_cors_origins(value: &str) -> Result<CorsOrigins, String> {
+    if value.trim() == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    let mut origins = Vec::new();
+    for part in value.split(',') {
+        let origin = part.trim();
+        if origin.is_empty() {
+            continue;
+        }
+        if !is_origin(origin) {
+            return Err(format!(
+                "'{}' is not an origin: write `*` or origins such as https://music.example \
+                 or http://localhost:3000, separated by commas",
+                origin.escape_debug()
+            ));
+        }
+        origins.push(origin.trim_end_matches('/').to_ascii_lowercase());
+    }
+    if origins.is_empty() {
+        return Err("give `*` or at least one origin".into());
+    }
+    Ok(CorsOrigins::List(origins))
+}
+
+/// `http(s)://host[:port]`, with no path, query, credentials or stray characters.
+fn is_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && (host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+            || (host.starts_with('[')
+                && host.ends_with(']')
+                && host[1..host.len() - 1]
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':')));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    host_ok && port_ok
+}
+
+fn parse_sync_seconds(value: &str) -> Result<f64, String> {
+    let seconds: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{value}' is not a number of seconds"))?;
+    if seconds.is_finite() && (0.0..=3600.0).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(format!("'{value}' is not from 0 to 3600 seconds"))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -125,9 +251,10 @@ fn parse_ladder(value: &str) -> Result<Ladder, String> {
 
 fn parse_segment_seconds(value: &str) -> Result<f64, String> {
     let seconds: f64 = value
+        .trim()
         .parse()
         .map_err(|_| format!("'{value}' is not a number of seconds"))?;
-    if (1.0..=60.0).contains(&seconds) {
+    if seconds.is_finite() && (1.0..=60.0).contains(&seconds) {
         Ok(seconds)
     } else {
         Err("segments must last from 1 to 60 seconds".into())
@@ -195,13 +322,20 @@ impl HttpArgs {
                 .map_or(defaults.max_concurrent_ingests, |n| n as usize),
             upload_idle_timeout: std::time::Duration::from_secs(self.upload_idle_seconds),
             ladder_kbps: self.ladder.0.clone(),
-            sync_ingest_timeout: std::time::Duration::from_secs_f64(
-                self.sync_ingest_seconds.clamp(0.0, 3600.0),
-            ),
+            // Validated by the flag's parser: finite, 0 to 3600.
+            sync_ingest_timeout: std::time::Duration::try_from_secs_f64(self.sync_ingest_seconds)
+                .unwrap_or(defaults.sync_ingest_timeout),
             segment_seconds: self.segment_seconds,
-            max_upload_bytes: self.max_upload_mb * 1024 * 1024,
-            cors_origin: self.cors_origin.clone(),
-            cache_bytes: self.cache_mb * 1024 * 1024,
+            max_upload_bytes: self.max_upload_mb * MB,
+            cors_origins: self.cors_origin.clone(),
+            cache_bytes: self.cache_mb * MB,
+            receive: ReceiveLimits {
+                bytes_in_flight: self.upload_budget_mb * MB,
+                min_bytes_per_second: self.upload_min_kib_per_second * 1024,
+                max_duration: std::time::Duration::from_secs(self.upload_max_seconds),
+                min_free_disk_bytes: self.min_free_disk_mb * MB,
+                data_dir: None,
+            },
             api_keys,
             private: self.private,
             ..defaults

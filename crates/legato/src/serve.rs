@@ -5,7 +5,11 @@ use crate::cli::ServeArgs;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = crate::store::open(&args.store).await?;
-    let state = AppState::new(store, args.http.config(None, None)?);
+    let mut config = args.http.config(None, None)?;
+    // Free space is checked where the SQLite store writes (a MongoDB store has its own disk).
+    config.receive.data_dir = Some(args.store.data.clone());
+    let limits = args.http.connections.limits();
+    let state = AppState::new(store, config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -19,7 +23,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // One process owns this store: whatever was processing when it last stopped is over.
     legato_http::spawn_maintenance(&state, std::time::Duration::ZERO);
     let router = legato_http::app(state);
-    legato_http::serve(listener, router, shutdown_signal())
+    legato_http::serve_with_limits(listener, router, limits, shutdown_signal())
         .await
         .context("the server stopped with an error")?;
     tracing::info!("stopped");

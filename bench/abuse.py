@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Full-size forms of the hostile cases of issue 12, against a real `legato serve`.
+
+The test suite (crates/legato/tests/hardening.rs) runs each case scaled down; this script runs
+them at the sizes the hostile run used, and prints one summary block per case:
+
+* ``wav``: 8 uploads of a 20-minute WAV at once, each with ``Prefer: respond-async``, at
+  default settings. Reports the server's peak RSS (VmHWM), the wall time until every upload
+  is ``ready``/``failed`` or was refused, and the statuses. Target: peak RSS < 400 MB, no 5xx,
+  every upload processed or refused with 429/413/507.
+* ``json``: one seed-style JSON upload of ~680 MB (a ~48-minute WAV as base64), streamed
+  from disk by this script. Reports peak RSS. Target: < 150 MB, no 5xx.
+* ``connections``: 20,000 idle connections (the client raises its own open-file limit), then
+  checks that ``/healthz`` and a streaming playlist answer while they are held, and after the
+  header timeout; reports refusals and whether the log loops on "Too many open files".
+
+    python3 bench/abuse.py wav          # or json, connections, all
+    python3 bench/abuse.py json --bin target/release/legato
+
+The binary is --bin, else $LEGATO_BIN, else target/release/legato. Needs ffmpeg. Standard
+library only. Each case starts its own server on a free loopback port over a fresh folder.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import pathlib
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CACHE = pathlib.Path(os.environ.get("LEGATO_BENCH_AUDIO", tempfile.gettempdir())) / "legato-bench"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tone(seconds, ext, args):
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"tone-{seconds}.{ext}"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp." + ext)
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
+             "-i", f"sine=frequency=440:duration={seconds}:sample_rate=44100", "-ac", "2",
+             *args, str(tmp)],
+            check=True,
+        )
+        tmp.rename(path)
+    return path
+
+
+class Server:
+    def __init__(self, binary, flags=()):
+        self.dir = tempfile.TemporaryDirectory(prefix="legato-abuse-")
+        self.port = free_port()
+        self.log_path = pathlib.Path(self.dir.name) / "server.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+        env["LEGATO_LOG"] = "info"
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data",
+             str(pathlib.Path(self.dir.name) / "data"), *flags],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.log_path, "wb"), env=env,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"server exited: {self.log()}")
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        sys.exit("server did not start")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def conn(self, timeout=600):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def get(self, path, timeout=5):
+        c = self.conn(timeout)
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
+
+    def peak_rss_mb(self):
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return None
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def upload_file(server, path, headers, results, index):
+    size = path.stat().st_size
+    c = server.conn()
+    try:
+        c.putrequest("POST", "/function/crud?name=bench")
+        for k, v in {**headers, "Content-Length": str(size)}.items():
+            c.putheader(k, v)
+        c.endheaders()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                c.send(chunk)
+        r = c.getresponse()
+        body = r.read()
+        results[index] = (r.status, json.loads(body) if body else None)
+    except OSError as e:
+        results[index] = ("error", str(e))
+    finally:
+        c.close()
+
+
+def wait_terminal(server, ids, limit=3600):
+    deadline = time.time() + limit
+    states = {}
+    while time.time() < deadline:
+        for i in ids:
+            if states.get(i) in ("ready", "failed"):
+                continue
+            status, body = server.get(f"/function/crud/{i}")
+            if status == 200:
+                states[i] = json.loads(body)["status"]
+        if all(states.get(i) in ("ready", "failed") for i in ids):
+            return states
+        time.sleep(1)
+    return states
+
+
+def case_wav(args):
+    wav = tone(20 * 60, "wav", ["-c:a", "pcm_s16le"])
+    server = Server(args.bin)
+    started = time.time()
+    results = [None] * 8
+    threads = [
+        threading.Thread(target=upload_file, args=(
+            server, wav, {"Content-Type": "audio/wav", "Prefer": "respond-async"}, results, i))
+        for i in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [r[1]["id"] for r in results if r[0] in (201, 202)]
+    states = wait_terminal(server, ids)
+    wall = time.time() - started
+    statuses = [r[0] for r in results]
+    peak = server.peak_rss_mb()
+    five = [s for s in statuses if isinstance(s, int) and s >= 500]
+    refused_ok = all(s in (201, 202, 429, 413, 507) for s in statuses)
+    server.stop()
+    print("== 8 x 20-min WAV, Prefer: respond-async, default settings")
+    print(f"statuses: {statuses}")
+    print(f"final states: {sorted(states.values())}")
+    print(f"peak RSS: {peak:.0f} MB (target < 400)")
+    print(f"wall time: {wall:.1f} s")
+    print(f"5xx: {len(five)}; every upload processed or refused with 429/413/507: {refused_ok}")
+    return peak is not None and peak < 400 and not five and refused_ok
+
+
+def case_json(args):
+    # 680 MB of JSON is ~510 MB of audio: a 48-minute stereo 16-bit WAV.
+    wav = tone(48 * 60, "wav", ["-c:a", "pcm_s16le"])
+    size = wav.stat().st_size
+    prefix = b'{"name":"bench","author":"abuse","song_base64":"'
+    suffix = b'"}'
+    encoded_len = (size + 2) // 3 * 4
+    server = Server(args.bin)
+    c = server.conn(3600)
+    started = time.time()
+    c.putrequest("POST", "/function/crud")
+    c.putheader("Content-Type", "application/json")
+    c.putheader("Prefer", "respond-async")
+    c.putheader("Content-Length", str(len(prefix) + encoded_len + len(suffix)))
+    c.endheaders()
+    c.send(prefix)
+    with open(wav, "rb") as f:
+        while chunk := f.read(3 << 20):
+            c.send(base64.b64encode(chunk))
+    c.send(suffix)
+    r = c.getresponse()
+    body = r.read()
+    status = r.status
+    track = json.loads(body) if body else {}
+    states = wait_terminal(server, [track["id"]]) if status in (201, 202) else {}
+    peak = server.peak_rss_mb()
+    server.stop()
+    print(f"== seed JSON upload of {(len(prefix) + encoded_len + len(suffix)) / 1e6:.0f} MB")
+    print(f"status: {status}; final state: {list(states.values())}")
+    print(f"peak RSS: {peak:.0f} MB (target < 150)")
+    print(f"wall time: {time.time() - started:.1f} s")
+    return status < 500 and peak < 150
+
+
+def case_connections(args):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 25_000)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    song = tone(12, "mp3", ["-c:a", "libmp3lame", "-b:a", "128k"])
+    server = Server(args.bin, ["--ladder", "none"])
+    c = server.conn()
+    c.request("POST", "/function/crud", body=song.read_bytes(), headers={"Content-Type": "audio/mpeg"})
+    track = json.loads(c.getresponse().read())
+    c.close()
+    held, failed = [], 0
+    for _ in range(args.connections):
+        try:
+            held.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        except OSError:
+            failed += 1
+    time.sleep(1)
+    during = []
+    for path in ("/healthz", track["playlist"]):
+        try:
+            during.append(server.get(path)[0])
+        except OSError as e:
+            during.append(str(e))
+    # The idle ones are dropped at the header timeout (10 s by default).
+    time.sleep(12)
+    after = [server.get(p)[0] for p in ("/healthz", track["playlist"])]
+    closed = 0
+    for s in held:
+        s.setblocking(False)
+        try:
+            data = s.recv(4096)
+            if data == b"" or b"503" in data:
+                closed += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+        s.close()
+    log = server.log()
+    loops = log.count("Too many open files")
+    server.stop()
+    print(f"== {args.connections} idle connections")
+    print(f"opened: {len(held)}, failed to open: {failed}; closed or refused by the server: {closed}")
+    print(f"/healthz and playlist while held: {during}; after the header timeout: {after}")
+    print(f"'Too many open files' in the log: {loops}")
+    return after == [200, 200] and loops < 10
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("case", choices=["wav", "json", "connections", "all"])
+    default_bin = os.environ.get("LEGATO_BIN", str(ROOT / "target" / "release" / "legato"))
+    parser.add_argument("--bin", default=default_bin)
+    parser.add_argument("--connections", type=int, default=20_000)
+    args = parser.parse_args()
+    cases = {"wav": case_wav, "json": case_json, "connections": case_connections}
+    names = list(cases) if args.case == "all" else [args.case]
+    ok = True
+    for name in names:
+        ok = cases[name](args) and ok
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+//! Accepting connections with limits of our own, so that clients who open sockets and send
+//! nothing (or one byte now and then) cannot hold the server.
+//!
+//! `axum::serve` has no timeouts and no connection limit; this loop drives hyper directly:
+//! - the header read timeout (hyper's own) runs from the moment a connection is ready for a
+//!   request, so it also bounds how long an idle keep-alive connection waits for the next one;
+//! - a connection on which no byte moves either way for `idle_timeout` is asked to close
+//!   (requests in flight finish), then dropped after another `idle_timeout`;
+//! - beyond `max_connections` a new connection gets a short `503` and is closed at once,
+//!   rather than waiting in the kernel's backlog or exhausting file descriptors.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+/// Limits on connections, whatever their requests.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Time allowed to send a request's headers, counted from when the connection is ready
+    /// for a request (its opening, or the end of the previous response).
+    pub header_timeout: Duration,
+    /// A connection on which no byte moves for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// 4096, or less when the process may not open that many files (each connection is one,
+/// and the store, spool and ffmpeg need some too).
+pub fn default_max_connections() -> usize {
+    let wanted = 4096;
+    match open_files_limit() {
+        Some(limit) => wanted.min(limit.saturating_sub(256).max(16)),
+        None => wanted,
+    }
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (no libc call needed).
+pub fn open_files_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\n\
+retry-after: 1\r\n\
+connection: close\r\n\
+content-length: 92\r\n\r\n\
+{\"error\":{\"code\":\"too-many-connections\",\"message\":\"the server is at its connection limit\"}}\n";
+
+/// Serves `router` on `listener` within `limits` until `shutdown` resolves, then lets
+/// requests in flight finish.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Trailing slashes are trimmed before routing: `/function/crud/` is `/function/crud`.
+    let service = NormalizePathLayer::trim_trailing_slash().layer(router);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.idle_timeout))
+        .keep_alive_timeout(limits.header_timeout);
+    let builder = Arc::new(builder);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let (stream, _peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors (or another transient failure): wait rather
+                    // than spin and flood the log.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // Reap finished connection tasks so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
+            refuse(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(service.clone());
+        let builder = builder.clone();
+        let mut stop = stop_rx.clone();
+        let idle = limits.idle_timeout;
+        tasks.spawn(async move {
+            let _slot = slot;
+            let activity = Arc::new(Activity::new());
+            let io = TokioIo::new(Tracked {
+                inner: stream,
+                activity: activity.clone(),
+            });
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            let mut connection = std::pin::pin!(connection);
+            let mut closing_since: Option<Instant> = None;
+            loop {
+                let check = tokio::time::sleep(
+                    idle.min(Duration::from_secs(1))
+                        .max(Duration::from_millis(50)),
+                );
+                tokio::select! {
+                    _ = connection.as_mut() => break,
+                    _ = stop.changed() => {
+                        connection.as_mut().graceful_shutdown();
+                        // Finish what is in flight, within the idle timeout.
+                        let _ = tokio::time::timeout(idle, connection.as_mut()).await;
+                        break;
+                    }
+                    () = check => {
+                        if let Some(since) = closing_since {
+                            if since.elapsed() >= idle {
+                                break;
+                            }
+                        } else if activity.idle_for() >= idle {
+                            connection.as_mut().graceful_shutdown();
+                            closing_since = Some(Instant::now());
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Answers 503 to a connection over the limit without reading it, and closes it. The
+/// socket's send buffer is empty, so the short answer is written at once or not at all.
+fn refuse(stream: TcpStream) {
+    let _ = stream.try_write(REFUSAL);
+    drop(stream);
+}
+
+/// When a byte last moved on a connection.
+struct Activity {
+    started: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let now = self.started.elapsed();
+        now.saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// A stream that records when bytes move through it.
+struct Tracked {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_declares_its_exact_length() {
+        let text = std::str::from_utf8(REFUSAL).unwrap_or_default();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        assert!(serde_json::from_str::<serde_json::Value>(body).is_ok());
+    }
+}

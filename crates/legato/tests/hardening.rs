@@ -1,0 +1,546 @@
+//! The breaks found by a hostile run against `legato serve` (issue 12), each reproduced
+//! against the real binary and now held: connections, slow uploads, the receive budget,
+//! `--private` on streaming, start-up flags, security headers, PATCH, a full disk.
+//! The 20,000-connection and multi-GB cases are scaled down here; `bench/abuse.sh` runs
+//! them at full size.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use legato_test_support::process::{Server, run};
+use legato_test_support::raw::{self, RawConnection};
+use legato_test_support::{audio, wait};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_legato");
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn upload(server: &Server, audio: &[u8], key: Option<&str>) -> Value {
+    let mut request = client()
+        .post(server.url("/function/crud?name=Tone&author=Band"))
+        .header("content-type", "audio/mpeg")
+        .body(audio.to_vec());
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().unwrap();
+    assert_eq!(response.status(), 201, "{:?}", response.text());
+    response.json().unwrap()
+}
+
+fn code_of(response: reqwest::blocking::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+// Break 2: connections were never timed out.
+#[test]
+fn idle_half_sent_and_kept_alive_connections_are_closed() {
+    let server = Server::start(BIN, &["--header-timeout-seconds", "1"]);
+    let mut idle = RawConnection::open(server.addr);
+    let mut half = RawConnection::open(server.addr);
+    half.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    let mut kept = RawConnection::open(server.addr);
+    kept.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    // A header trickled a byte at a time is still cut at the header deadline.
+    let mut slow = RawConnection::open(server.addr);
+    let started = Instant::now();
+    let mut slow_closed = false;
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" {
+        if !slow.send(&[*byte]) {
+            slow_closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        slow_closed || slow.closed_within(Duration::from_secs(3)),
+        "a trickled header was not cut"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for (what, conn) in [("idle", &mut idle), ("half-sent", &mut half)] {
+        assert!(
+            conn.closed_within(Duration::from_secs(3)),
+            "{what} connection stayed open"
+        );
+    }
+    // The kept-alive connection got its answer, then was closed when it sent nothing more.
+    let answer = kept.read_to_close(Duration::from_secs(4));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+// Break 2, scaled down: beyond the limit, a clean 503; listeners are served once the
+// abuser's connections time out.
+#[test]
+fn connections_beyond_the_limit_are_refused_cleanly_and_streaming_recovers() {
+    let server = Server::start(
+        BIN,
+        &[
+            "--max-connections",
+            "20",
+            "--header-timeout-seconds",
+            "2",
+            "--ladder",
+            "none",
+        ],
+    );
+    let track = upload(&server, &audio::mp3(12.0), None);
+    let playlist = track["playlist"].as_str().unwrap().to_owned();
+    // The upload's connection closes on its own; wait until its slot is free.
+    let abusers: Vec<RawConnection> = (0..20).map(|_| RawConnection::open(server.addr)).collect();
+    let refused = wait::until(Duration::from_secs(5), "a refusal", || {
+        let answer = raw::request(
+            server.addr,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            Duration::from_secs(2),
+        );
+        answer.contains("503").then_some(answer)
+    });
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("too-many-connections"), "{refused}");
+    // The abusers send nothing: they are dropped at the header deadline and the player is
+    // served again, within a few seconds.
+    let served = wait::holds_within(Duration::from_secs(8), || {
+        raw::get_status(server.addr, &playlist, Duration::from_secs(2)) == 200
+    });
+    assert!(
+        served,
+        "streaming did not recover while the abuser held connections"
+    );
+    drop(abusers);
+}
+
+// Break 3: a trickling client held the only ingest slot.
+#[test]
+fn a_trickling_upload_holds_no_processing_slot_and_is_cut() {
+    let server = Server::start(
+        BIN,
+        &[
+            "--max-concurrent-ingests",
+            "1",
+            "--upload-idle-seconds",
+            "2",
+            "--upload-min-kib-per-second",
+            "8",
+            "--ladder",
+            "none",
+        ],
+    );
+    let mut trickler = RawConnection::open(server.addr);
+    trickler.send(
+        b"POST /function/crud HTTP/1.1\r\nHost: x\r\nContent-Type: audio/mpeg\r\n\
+          Content-Length: 100000\r\n\r\n",
+    );
+    let addr = server.addr;
+    let trickling = std::thread::spawn(move || {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if !trickler.send(b"x") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let answer = trickler.read_to_close(Duration::from_secs(5));
+        (started.elapsed(), answer, addr)
+    });
+    // Another upload is processed while the trickler sends.
+    let track = upload(&server, &audio::mp3(5.0), None);
+    assert_eq!(track["status"], "ready");
+    let (took, answer, _) = trickling.join().unwrap();
+    assert!(answer.contains(" 408 "), "{answer}");
+    assert!(answer.contains("upload-too-slow"), "{answer}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the trickler was cut after {took:?}"
+    );
+}
+
+// Receiving is bounded by bytes in flight: a declared body that does not fit is refused
+// before it is read.
+#[test]
+fn uploads_beyond_the_bytes_in_flight_are_refused_with_429() {
+    let server = Server::start(BIN, &["--upload-budget-mb", "1", "--ladder", "none"]);
+    let mut holder = RawConnection::open(server.addr);
+    holder.send(
+        b"POST /function/crud HTTP/1.1\r\nHost: x\r\nContent-Type: audio/mpeg\r\n\
+          Content-Length: 900000\r\n\r\nabc",
+    );
+    let refused = wait::until(Duration::from_secs(5), "a 429", || {
+        let response = client()
+            .post(server.url("/function/crud"))
+            .header("content-type", "audio/mpeg")
+            .body(vec![0u8; 300_000])
+            .send()
+            .unwrap();
+        let (status, code) = code_of(response);
+        (status == 429).then_some(code)
+    });
+    assert_eq!(refused, "too-many-uploads");
+    drop(holder);
+    // Once the holder is gone its share is back.
+    let song = audio::mp3(3.0);
+    let ok = wait::holds_within(Duration::from_secs(5), || {
+        client()
+            .post(server.url("/function/crud"))
+            .header("content-type", "audio/mpeg")
+            .body(song.clone())
+            .send()
+            .unwrap()
+            .status()
+            == 201
+    });
+    assert!(ok, "the budget was not given back");
+}
+
+// Break 6: --private did not cover streaming.
+#[test]
+fn private_covers_playlists_and_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "a-private-key-for-tests\n").unwrap();
+    let server = Server::start(
+        BIN,
+        &[
+            "--private",
+            "--api-key-file",
+            keys.to_str().unwrap(),
+            "--ladder",
+            "none",
+        ],
+    );
+    let track = upload(&server, &audio::mp3(12.0), Some("a-private-key-for-tests"));
+    let id = track["id"].as_str().unwrap();
+    for name in ["index.m3u8", "outputlist.m3u8", "seg000.ts"] {
+        let url = server.url(&format!("/function/streaming/{id}/{name}"));
+        let (status, code) = code_of(client().get(&url).send().unwrap());
+        assert_eq!((status, code.as_str()), (401, "unauthorized"), "{name}");
+        let wrong = client().get(&url).bearer_auth("nope").send().unwrap();
+        assert_eq!(wrong.status(), 401, "{name}");
+        let keyed = client()
+            .get(&url)
+            .bearer_auth("a-private-key-for-tests")
+            .send()
+            .unwrap();
+        assert_eq!(keyed.status(), 200, "{name}");
+    }
+}
+
+// Break 7: start-up flags.
+#[test]
+fn bad_flags_are_refused_with_exit_code_2_and_a_clear_error() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--sync-ingest-seconds", "NaN"], "from 0 to 3600"),
+        (&["--sync-ingest-seconds", "inf"], "from 0 to 3600"),
+        (&["--sync-ingest-seconds", "-1"], "from 0 to 3600"),
+        (&["--segment-seconds", "NaN"], "from 1 to 60"),
+        (&["--cache-mb", "17592186044416"], "--cache-mb"),
+        (&["--max-upload-mb", "0"], "--max-upload-mb"),
+        (&["--cors-origin", "bad origin"], "is not an origin"),
+        (
+            &["--cors-origin", "https://a.example\nx"],
+            "is not an origin",
+        ),
+        (
+            &["--cors-origin", "https://a.example/path"],
+            "is not an origin",
+        ),
+        (&["--cors-origin", "ftp://a.example"], "is not an origin"),
+        (&["--max-connections", "0"], "--max-connections"),
+        (
+            &["--header-timeout-seconds", "0"],
+            "--header-timeout-seconds",
+        ),
+        (&["--upload-budget-mb", "0"], "--upload-budget-mb"),
+        (&["--min-free-disk-mb", "-5"], "--min-free-disk-mb"),
+        (
+            &["--signed-url-seconds", "18446744073709551615"],
+            "--signed-url-seconds",
+        ),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data", "/nonexistent"];
+        args.extend_from_slice(flags);
+        let (code, _, stderr) = run(BIN, &args, None);
+        assert_eq!(code, 2, "{flags:?}: {stderr}");
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
+    }
+}
+
+#[test]
+fn several_cors_origins_are_allowed_and_others_are_not() {
+    let server = Server::start(
+        BIN,
+        &[
+            "--cors-origin",
+            "https://one.example, http://localhost:3000",
+        ],
+    );
+    for origin in ["https://one.example", "http://localhost:3000"] {
+        let response = client()
+            .get(server.url("/function/crud"))
+            .header("origin", origin)
+            .send()
+            .unwrap();
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            origin,
+            "{origin}"
+        );
+    }
+    let other = client()
+        .get(server.url("/function/crud"))
+        .header("origin", "https://evil.example")
+        .send()
+        .unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+}
+
+// Break 8: security headers.
+#[test]
+fn the_page_and_the_api_carry_security_headers() {
+    let server = Server::start(BIN, &[]);
+    let page = client().get(server.url("/")).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "worker-src 'self' blob:",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    // A revalidated page keeps the page's policy (a 304's headers replace the cached ones).
+    let etag = page.headers()["etag"].clone();
+    let again = client()
+        .get(server.url("/"))
+        .header("if-none-match", etag)
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["content-security-policy"], csp.as_str());
+    for path in [
+        "/",
+        "/app.js",
+        "/function/crud",
+        "/healthz",
+        "/no/such/path",
+    ] {
+        let response = client().get(server.url(path)).send().unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
+}
+
+// Break 9: PATCH, Preference-Applied.
+#[test]
+fn patch_validates_as_post_does_and_a_stalled_body_times_out() {
+    let server = Server::start(BIN, &["--upload-idle-seconds", "1", "--ladder", "none"]);
+    let track = upload(&server, &audio::mp3(3.0), None);
+    let url = server.url(&format!("/function/crud/{}", track["id"].as_str().unwrap()));
+    let patched: Value = client()
+        .patch(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"author":""}"#)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(patched["author"], "Unknown artist");
+    let duplicate = client()
+        .patch(&url)
+        .body(r#"{"name":"a","name":"b"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(code_of(duplicate), (400, "invalid-json".to_owned()));
+    let huge = client()
+        .patch(&url)
+        .body(format!(r#"{{"name":"{}"}}"#, "x".repeat(100_000)))
+        .send()
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+
+    let path = format!("/function/crud/{}", track["id"].as_str().unwrap());
+    let mut stalled = RawConnection::open(server.addr);
+    stalled.send(
+        format!(
+            "PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: 40\r\n\r\n{{\"name\":"
+        )
+        .as_bytes(),
+    );
+    let answer = stalled.read_to_close(Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("upload-timeout"), "{answer}");
+}
+
+#[test]
+fn preference_applied_only_when_prefer_was_sent() {
+    let server = Server::start(BIN, &["--sync-ingest-seconds", "0", "--ladder", "64"]);
+    let song = audio::mp3(20.0);
+    let plain = client()
+        .post(server.url("/function/crud"))
+        .header("content-type", "audio/mpeg")
+        .body(song.clone())
+        .send()
+        .unwrap();
+    assert_eq!(plain.status(), 202);
+    assert!(!plain.headers().contains_key("preference-applied"));
+    let asked = client()
+        .post(server.url("/function/crud"))
+        .header("content-type", "audio/mpeg")
+        .header("prefer", "respond-async")
+        .body(song)
+        .send()
+        .unwrap();
+    assert_eq!(asked.status(), 202);
+    assert_eq!(asked.headers()["preference-applied"], "respond-async");
+}
+
+/// A small tmpfs, mounted for one test (the tests run as root, as `make test` does).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, _, stderr) = run(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={megabytes}m"),
+                "tmpfs",
+                dir.path().to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(
+            code, 0,
+            "the disk-full test mounts a small tmpfs and needs root: {stderr}"
+        );
+        Self { dir }
+    }
+
+    /// Fills the disk to the last byte.
+    fn fill(&self) {
+        let mut filler = std::fs::File::create(self.dir.path().join("filler")).unwrap();
+        let block = vec![1u8; 64 * 1024];
+        while filler.write_all(&block).is_ok() {}
+        let small = [1u8; 512];
+        while filler.write_all(&small).is_ok() {}
+        let _ = filler.write_all(&[1u8]);
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = run("umount", &["-l", self.dir.path().to_str().unwrap()], None);
+    }
+}
+
+// Break 5: a full disk was a 503 "try again", /healthz said ok, and DELETE failed.
+#[test]
+fn a_full_disk_is_507_reported_by_healthz_and_deletes_still_work() {
+    let disk = SmallDisk::mount(48);
+    let data = disk.dir.path().join("data");
+    let song = audio::mp3(20.0);
+    let server = Server::start_in(
+        BIN,
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--min-free-disk-mb",
+            "1",
+            "--ladder",
+            "none",
+        ],
+        tempfile::tempdir().unwrap(),
+        &[],
+    );
+    assert!(
+        data.join("legato.sqlite3.reserve").exists(),
+        "no disk reserve was made"
+    );
+    let first = upload(&server, &song, None);
+    let second = upload(&server, &song, None);
+    disk.fill();
+
+    // Declared larger than the free disk: refused before it is read.
+    let response = client()
+        .post(server.url("/function/crud"))
+        .header("content-type", "audio/mpeg")
+        .body(song.clone())
+        .send()
+        .unwrap();
+    assert_eq!(code_of(response), (507, "storage-full".to_owned()));
+
+    // Sent without a length, it reaches the store, whose full disk is 507 too.
+    let song_path = audio::mp3_file(20.0);
+    let (code, answer, stderr) = run(
+        "curl",
+        &[
+            "-s",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "-H",
+            "Content-Type: audio/mpeg",
+            "--data-binary",
+            &format!("@{}", song_path.display()),
+            &server.url("/function/crud"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(answer.contains("storage-full"), "{answer}");
+
+    let health: Value = client()
+        .get(server.url("/healthz"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["status"], "storage-full", "{health}");
+
+    // Deleting works on the full disk, and what was stored is still there to read.
+    let deleted = client()
+        .delete(server.url(&format!("/function/crud/{}", first["id"].as_str().unwrap())))
+        .send()
+        .unwrap();
+    assert_eq!(deleted.status(), 200, "{:?}", deleted.text());
+    let kept = client()
+        .get(server.url(second["playlist"].as_str().unwrap()))
+        .send()
+        .unwrap();
+    assert_eq!(kept.status(), 200);
+    assert!(!server.log().contains("panicked"));
+}
