@@ -11,6 +11,8 @@ pub mod config;
 pub mod crud;
 pub mod error;
 pub mod ingest;
+pub mod jobs;
+pub mod layout;
 mod logging;
 pub mod metrics;
 pub mod openapi;
@@ -44,6 +46,7 @@ pub fn crud_router(state: AppState) -> Router {
             "/{id}",
             get(crud::show).patch(crud::update).delete(crud::delete),
         )
+        .route("/{id}/file", get(crud::download))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

@@ -17,6 +17,8 @@ pub struct AppState {
     pub ingests: Arc<tokio::sync::Semaphore>,
     /// Permits for loudness/waveform analyses running at once.
     pub analyses: Arc<tokio::sync::Semaphore>,
+    /// What this process's ingest workers share with the upload handler.
+    pub jobs: Arc<crate::jobs::JobHub>,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
             segments,
             ingests,
             analyses: Arc::new(tokio::sync::Semaphore::new(1)),
+            jobs: Arc::default(),
         }
     }
 }

@@ -101,6 +101,10 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         // Replicas share the store: only work older than any ingest can last is abandoned.
         legato_http::spawn_maintenance(&state, std::time::Duration::from_secs(3600));
     }
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    // Every crud replica works on the shared job queue.
+    let workers = matches!(args.function, FunctionName::Crud)
+        .then(|| legato_http::jobs::spawn_workers(&state, stopping));
     let router = match args.function {
         FunctionName::Crud => legato_http::crud_router(state.clone()),
         FunctionName::Streaming => legato_http::streaming_router(state.clone()),
@@ -115,9 +119,16 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         "listening on {}",
         args.listen
     );
-    legato_http::serve(listener, router, crate::serve::shutdown_signal())
+    let shutdown = async move {
+        crate::serve::shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    legato_http::serve(listener, router, shutdown)
         .await
         .context("the function stopped with an error")?;
+    if let Some(workers) = workers {
+        let _ = workers.await;
+    }
     Ok(())
 }
 
