@@ -34,6 +34,18 @@ pub struct HttpConfig {
     pub sync_ingest_timeout: Duration,
     /// Receiving uploads: the budget of bytes in flight, rate and time limits, free disk.
     pub receive: ReceiveLimits,
+    /// Jobs this process works on at once.
+    pub ingest_workers: usize,
+    /// Jobs waiting in the store (all processes together) beyond which uploads get 429.
+    pub max_queued_jobs: u64,
+    /// A claim lasts this long unless renewed (renewed every third of it while working).
+    pub job_lease: Duration,
+    /// Claims of one job before it is failed (crashes count; releases at shutdown do not).
+    pub job_max_attempts: u32,
+    /// How long a stopping process may finish its current job before releasing it.
+    pub job_shutdown_grace: Duration,
+    /// How often an idle worker looks for jobs queued by other processes.
+    pub job_poll_interval: Duration,
 }
 
 /// Origins allowed by CORS: any (`*`), or a list of exact origins.
@@ -94,6 +106,14 @@ impl Default for HttpConfig {
             ladder_kbps: vec![64, 128, 192],
             sync_ingest_timeout: Duration::from_secs(5),
             receive: ReceiveLimits::default(),
+            // Sized for a 2-core, 1 GB replica: one transcode at a time leaves a core for
+            // serving, and the memory of one long file.
+            ingest_workers: 1,
+            max_queued_jobs: 16,
+            job_lease: Duration::from_secs(30),
+            job_max_attempts: 3,
+            job_shutdown_grace: Duration::ZERO,
+            job_poll_interval: Duration::from_secs(1),
         }
     }
 }

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use legato_store::{ListQuery, SortKey, SortOrder, Track, TrackId, TrackPatch};
 use serde::Serialize;
 use serde_json::json;
@@ -52,8 +53,24 @@ pub struct TrackView {
     pub true_peak: Option<f64>,
     /// Waveform peaks in 0..1, once analysed.
     pub peaks: Option<Vec<f32>>,
+    /// The uploaded file, kept byte for byte (null for tracks stored before originals were
+    /// kept); download it from `/function/crud/{id}/file`.
+    pub source: Option<SourceView>,
     /// RFC 3339.
     pub created_at: String,
+}
+
+/// The original upload of a track.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SourceView {
+    /// `mp3`, `flac`, `wav`, `aiff`, `ogg`, `mp4` or `aac`.
+    pub format: String,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256 of the file, lowercase hex (also the download's ETag).
+    pub sha256: String,
+    /// The file name given at upload, if any.
+    pub file_name: Option<String>,
 }
 
 /// One rendition of a track.
@@ -87,8 +104,16 @@ impl TrackView {
             Some(a) => (a.loudness_lufs, a.true_peak_dbtp, Some(a.peaks)),
             None => (None, None, None),
         };
+        // The first generation's playlist (and the seed's) is asked for as `index.m3u8`;
+        // a reprocessed track's has its generation's name.
+        let playlist = if legato_store::PLAYLIST_NAMES.contains(&track.playlist.as_str()) {
+            legato_store::PLAYLIST_NAMES[0]
+        } else {
+            track.playlist.as_str()
+        };
+        let playlist = format!("{base}/{playlist}{query}");
         Self {
-            playlist: format!("{base}/index.m3u8{query}"),
+            playlist,
             id: track.id.to_string(),
             name: track.name,
             author: track.author,
@@ -120,6 +145,12 @@ impl TrackView {
                 p.into_iter()
                     .map(|v| (v * 1000.0).round() / 1000.0)
                     .collect()
+            }),
+            source: track.source.map(|s| SourceView {
+                format: s.format,
+                size: s.size,
+                sha256: s.sha256,
+                file_name: s.file_name,
             }),
             created_at: humantime::format_rfc3339_seconds(created).to_string(),
         }
@@ -153,7 +184,7 @@ pub fn parse_id(raw: &str) -> Result<TrackId, ApiError> {
         (status = 408, description = "the upload stalled", body = crate::openapi::ErrorBody),
         (status = 413, description = "larger than the limit", body = crate::openapi::ErrorBody),
         (status = 415, description = "not audio we can read", body = crate::openapi::ErrorBody),
-        (status = 429, description = "too many ingests at once, or too many bytes being received", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many ingests at once, too many bytes being received, or the processing queue is full (Retry-After says when to retry)", body = crate::openapi::ErrorBody),
         (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
         (status = 507, description = "not enough free disk for this upload", body = crate::openapi::ErrorBody),
     ),
@@ -172,6 +203,8 @@ pub async fn create(
         ));
     }
     let receiving = upload::admit(&state, request.headers())?;
+    // The processing queue is checked before the body is read too.
+    ingest::admit(&state).await?;
     let respond_async = request
         .headers()
         .get_all("prefer")
@@ -383,4 +416,185 @@ pub async fn delete(
     state.store.delete_track(&id).await?;
     state.segments.forget_track(id);
     Ok(Json(json!({ "deleted": 1 })))
+}
+
+/// The original file of a track, byte for byte.
+#[utoipa::path(get, path = "/function/crud/{id}/file", tag = "crud",
+    params(
+        ("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
+        ("Range" = Option<String>, Header, description = "one byte range"),
+    ),
+    responses(
+        (status = 200, description = "the uploaded file", content(
+            (crate::openapi::Binary = "audio/mpeg"),
+            (crate::openapi::Binary = "audio/flac"),
+            (crate::openapi::Binary = "audio/wav"),
+            (crate::openapi::Binary = "audio/aiff"),
+            (crate::openapi::Binary = "audio/ogg"),
+            (crate::openapi::Binary = "audio/mp4"),
+            (crate::openapi::Binary = "audio/aac"),
+        ), headers(
+            ("Content-Disposition" = String, description = "attachment with the file name"),
+            ("ETag" = String, description = "the file's SHA-256, quoted"),
+        )),
+        (status = 206, description = "a byte range of the file"),
+        (status = 304, description = "not modified (If-None-Match)"),
+        (status = 400, description = "not an id", body = crate::openapi::ErrorBody),
+        (status = 401, description = "the library is private", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such track (`not-found`), or it was stored before originals were kept (`source-unavailable`)", body = crate::openapi::ErrorBody),
+        (status = 416, description = "the range is outside the file", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+    ))]
+pub async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let track = state.store.get_track(&id).await?;
+    let Some(source) = track.source.clone() else {
+        return Err(ApiError::SourceUnavailable);
+    };
+    let etag = format!("\"{}\"", source.sha256);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(ingest::source_content_type(&source.format)),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&content_disposition(&track, &source)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=0"),
+    );
+    if let Some(candidates) = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        && candidates
+            .split(',')
+            .map(|c| c.trim().trim_start_matches("W/"))
+            .any(|c| c == "*" || c == etag)
+    {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+
+    let len = source.size;
+    let if_range_ok = request
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() == etag);
+    let mut status = StatusCode::OK;
+    let (mut start, mut end) = (0, len.saturating_sub(1));
+    if let Some(range) = request
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| if_range_ok)
+    {
+        match http_range_header::parse_range_header(range).map(|r| r.validate(len)) {
+            Ok(Ok(ranges)) if ranges.len() == 1 => {
+                (start, end) = (*ranges[0].start(), *ranges[0].end());
+                status = StatusCode::PARTIAL_CONTENT;
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                    headers.insert(header::CONTENT_RANGE, value);
+                }
+            }
+            Ok(Err(_)) => return Err(ApiError::RangeNotSatisfiable { len }),
+            // Several ranges or a header we cannot parse: the whole file is a valid answer.
+            _ => {}
+        }
+    }
+    let body_len = if len == 0 { 0 } else { end - start + 1 };
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+    if body_len == 0 {
+        return Ok((status, headers).into_response());
+    }
+    // Only the pieces the range covers are read, one at a time.
+    let piece = crate::layout::SOURCE_PIECE_BYTES as u64;
+    let first = u32::try_from(start / piece).unwrap_or(u32::MAX);
+    let last = u32::try_from(end / piece).unwrap_or(u32::MAX);
+    let store = state.store.clone();
+    let stream = futures_util::stream::iter(first..=last).then(move |index| {
+        let store = store.clone();
+        async move {
+            let bytes = store
+                .get_stored_chunk(&id, &crate::layout::source_piece(index))
+                .await
+                .map_err(std::io::Error::other)?;
+            let offset = u64::from(index) * piece;
+            let from = start.saturating_sub(offset) as usize;
+            let to = ((end + 1).saturating_sub(offset) as usize).min(bytes.len());
+            Ok::<_, std::io::Error>(bytes.slice(from.min(to)..to))
+        }
+    });
+    Ok((status, headers, axum::body::Body::from_stream(stream)).into_response())
+}
+
+/// `attachment` with the upload's file name, else "author - name.ext": an ASCII fallback
+/// and the exact name in RFC 5987 form.
+fn content_disposition(track: &Track, source: &legato_store::SourceInfo) -> String {
+    let name = source
+        .file_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| format!("{} - {}.{}", track.author, track.name, source.format));
+    // Only the last path component, whatever the client sent.
+    let name = name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%' | ';') || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_safe_in_both_forms() {
+        let track = legato_store::conformance::sample_track("Café", "Ana");
+        let mut source = legato_store::SourceInfo {
+            format: "flac".into(),
+            size: 1,
+            sha256: String::new(),
+            file_name: None,
+            pieces: 1,
+        };
+        assert_eq!(
+            content_disposition(&track, &source),
+            "attachment; filename=\"Ana - Caf_.flac\"; filename*=UTF-8''Ana%20-%20Caf%C3%A9.flac"
+        );
+        source.file_name = Some("../x\"y;\r\n.mp3".into());
+        let header = content_disposition(&track, &source);
+        assert!(HeaderValue::from_str(&header).is_ok(), "{header}");
+        assert!(
+            header.starts_with("attachment; filename=\"x_y___.mp3\""),
+            "{header}"
+        );
+    }
 }

@@ -34,6 +34,13 @@ pub enum ApiError {
     Expired,
     #[error("{0} uploads are being processed; try again in a few seconds")]
     TooManyIngests(usize),
+    #[error("{queued} uploads are waiting to be processed; try again in {retry_after} seconds")]
+    QueueFull { queued: u64, retry_after: u64 },
+    #[error(
+        "this track was stored before Legato kept original files: its upload cannot be \
+         downloaded or reprocessed"
+    )]
+    SourceUnavailable,
     #[error("the upload stalled: no data for {0} seconds")]
     UploadTimeout(u64),
     #[error("{0}")]
@@ -80,7 +87,8 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BadSignature(_) => StatusCode::FORBIDDEN,
             Self::Expired => StatusCode::GONE,
-            Self::TooManyIngests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyIngests(_) | Self::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::SourceUnavailable => StatusCode::NOT_FOUND,
             Self::UploadTimeout(_) | Self::UploadTooSlow(_) => StatusCode::REQUEST_TIMEOUT,
             Self::ReceiveBudgetFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::StorageFull(_) | Self::Store(StoreError::Full(_)) => {
@@ -120,6 +128,8 @@ impl ApiError {
             Self::BadSignature(_) => "bad-signature",
             Self::Expired => "expired",
             Self::TooManyIngests(_) => "too-many-ingests",
+            Self::QueueFull { .. } => "queue-full",
+            Self::SourceUnavailable => "source-unavailable",
             Self::UploadTimeout(_) => "upload-timeout",
             Self::UploadTooSlow(_) => "upload-too-slow",
             Self::ReceiveBudgetFull { .. } => "too-many-uploads",
@@ -178,7 +188,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        if let Self::QueueFull { retry_after, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        } else if status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

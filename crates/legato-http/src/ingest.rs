@@ -15,14 +15,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use legato_media::{
     Package, SegmentOptions, VariantEntry, master_playlist, package_mp3, package_mp3_like,
-    segment_name,
 };
-use legato_store::{Analysis, Chunk, ChunkSource, Track, TrackId, TrackStatus, Variant};
-use legato_transcode::{LadderOptions, Progress, SourceFormat, SourceInfo, Tags, Transcoded};
+use legato_store::{
+    Analysis, Chunk, ChunkSource, SourceInfo, Track, TrackId, TrackStatus, Variant,
+};
+use legato_transcode::{LadderOptions, Progress, SourceFormat};
+use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::layout::{self, Generation};
 use crate::state::AppState;
 use crate::upload::{Upload, clean_text};
 
@@ -43,6 +47,10 @@ pub enum Outcome {
     Accepted(Track),
 }
 
+/// Accepts an upload: probes it, stores it durably with a queued job, then waits up to
+/// `sync_ingest_seconds` (not at all with `Prefer: respond-async`) for a worker to finish
+/// it. The 202 is answered only once the source is stored, so an accepted upload survives
+/// the process.
 pub async fn ingest(
     state: &AppState,
     upload: Upload,
@@ -57,22 +65,17 @@ pub async fn ingest(
     } = upload;
     let audio = Arc::new(audio);
 
-    // Cheap checks first, so that a file we cannot read is refused before any 202.
+    // Cheap checks first, so that a file we cannot read is refused before anything is stored.
     let probe_audio = audio.clone();
-    let (format, tags) = blocking(move || {
+    let (format, tags, sha256) = blocking(move || {
         let format = legato_transcode::detect(&probe_audio)?;
-        Ok((format, legato_transcode::read_tags(&probe_audio)))
+        let tags = legato_transcode::read_tags(&probe_audio);
+        let sha256 = hex(&Sha256::digest(&probe_audio[..]));
+        Ok((format, tags, sha256))
     })
     .await?;
 
-    let cover = tags.cover.as_ref().map(|c| {
-        if c.mime == "image/png" {
-            "cover.png"
-        } else {
-            "cover.jpg"
-        }
-        .to_owned()
-    });
+    let pieces = audio.len().div_ceil(layout::SOURCE_PIECE_BYTES);
     let track = Track {
         id: TrackId::generate(),
         name: pick_name(name.as_deref(), tags.title.as_deref(), file_name.as_deref()),
@@ -94,7 +97,7 @@ pub async fn ingest(
         bitrate: None,
         sample_rate: None,
         channels: None,
-        size: None,
+        size: Some(audio.len() as u64),
         created_at: now_millis(),
         album: tags
             .album
@@ -105,67 +108,137 @@ pub async fn ingest(
         status: TrackStatus::Processing,
         error: None,
         variants: Vec::new(),
-        cover,
+        cover: None,
         analysis: None,
+        source: Some(SourceInfo {
+            format: source_format_name(format).to_owned(),
+            size: audio.len() as u64,
+            sha256,
+            file_name: file_name
+                .as_deref()
+                .map(clean_text)
+                .filter(|f| !f.is_empty()),
+            pieces: u32::try_from(pieces).unwrap_or(u32::MAX),
+        }),
     };
 
-    let job = BuildJob {
-        audio: audio.clone(),
-        format,
-        tags,
-        ladder: state.config.ladder_kbps.clone(),
-        segment_seconds: state.config.segment_seconds,
-        id: track.id,
-    };
-    let base = track.clone();
-    let mut work = tokio::task::spawn_blocking(move || job.build(base));
+    let mut finished = state.jobs.subscribe();
+    let piece_audio = audio.clone();
+    let source: ChunkSource = Box::new((0..pieces).map(move |i| {
+        let start = i * layout::SOURCE_PIECE_BYTES;
+        let end = (start + layout::SOURCE_PIECE_BYTES).min(piece_audio.len());
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        Ok(Chunk::new(
+            layout::source_piece(index),
+            Bytes::copy_from_slice(&piece_audio[start..end]),
+        ))
+    }));
+    drop(audio);
+    let pending = state.store.accept_track(track, source).await?;
+    let accepted_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(id = %pending.id, format = %format, accepted_ms, "upload stored; processing queued");
+    state.jobs.wake();
+
     let wait = if respond_async {
         Duration::ZERO
     } else {
         state.config.sync_ingest_timeout
     };
-
-    tokio::select! {
-        built = &mut work => {
-            let (track, chunks) = joined(built)?;
-            let stored = state.store.insert_track(track, chunks).await?;
-            finished(state, &stored, started, audio);
-            Ok(Outcome::Ready(stored))
-        }
-        () = tokio::time::sleep(wait) => {
-            let pending = state.store.insert_pending(track).await?;
-            tracing::info!(id = %pending.id, "processing in the background");
-            let background = state.clone();
-            let id = pending.id;
-            tokio::spawn(async move {
-                let result = match joined(work.await) {
-                    Ok((track, chunks)) => background
-                        .store
-                        .complete_track(track, chunks)
-                        .await
-                        .map_err(ApiError::from),
-                    Err(err) => Err(err),
-                };
-                match result {
-                    Ok(track) => finished(&background, &track, started, audio),
-                    Err(ApiError::Store(legato_store::StoreError::NotFound(_))) => {
-                        tracing::info!(%id, "the track was deleted while it was processing");
-                    }
-                    Err(err) => {
-                        tracing::warn!(%id, error = %err, "processing failed");
-                        if let Err(e) = background.store.fail_track(&id, &err.to_string()).await {
-                            tracing::warn!(%id, error = %e, "could not mark the track failed");
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        tokio::select! {
+            done = finished.recv() => match done {
+                Ok(done) if done.id == pending.id => {
+                    if let Some(err) = done.take_error() {
+                        // Failed within the wait: answered as an error, and nothing kept, as
+                        // for a file refused at once.
+                        if let Err(e) = state.store.delete_track(&pending.id).await {
+                            tracing::warn!(id = %pending.id, error = %e, "could not remove a failed upload");
                         }
+                        return Err(err);
                     }
+                    let track = state.store.get_track(&pending.id).await?;
+                    return Ok(outcome(track));
                 }
-            });
-            Ok(Outcome::Accepted(pending))
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            () = tokio::time::sleep_until(deadline) => break,
+            // Another process may have done the work.
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                let track = state.store.get_track(&pending.id).await?;
+                if track.status != TrackStatus::Processing {
+                    return Ok(outcome(track));
+                }
+            }
         }
+    }
+    tracing::info!(id = %pending.id, "processing in the background");
+    Ok(Outcome::Accepted(pending))
+}
+
+/// Refuses an upload when the processing queue (shared by every process on the store) is
+/// full, before its body is read; `Retry-After` is when a place should be free.
+pub async fn admit(state: &AppState) -> Result<(), ApiError> {
+    let counts = state.store.job_counts().await?;
+    if counts.queued < state.config.max_queued_jobs {
+        return Ok(());
+    }
+    // Jobs ahead of a new one, over the workers known to be busy, times a job's duration.
+    let ahead = counts.queued + 1 - state.config.max_queued_jobs;
+    let busy = counts.running.max(1) as f64;
+    let seconds = (ahead as f64 / busy * state.jobs.average_seconds()).ceil();
+    Err(ApiError::QueueFull {
+        queued: counts.queued,
+        retry_after: (seconds as u64).clamp(1, 3600),
+    })
+}
+
+fn outcome(track: Track) -> Outcome {
+    if track.status == TrackStatus::Ready {
+        Outcome::Ready(track)
+    } else {
+        Outcome::Accepted(track)
     }
 }
 
+/// The short name of a source format, as the track JSON and the download use it.
+pub fn source_format_name(format: SourceFormat) -> &'static str {
+    match format {
+        SourceFormat::Mp3 => "mp3",
+        SourceFormat::Wav => "wav",
+        SourceFormat::Flac => "flac",
+        SourceFormat::OggVorbis => "ogg",
+        SourceFormat::Mp4Aac => "mp4",
+        SourceFormat::Adts => "aac",
+        SourceFormat::Aiff => "aiff",
+    }
+}
+
+/// The MIME type of a source format name.
+pub fn source_content_type(format: &str) -> &'static str {
+    match format {
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "flac" => "audio/flac",
+        "ogg" => "audio/ogg",
+        "mp4" => "audio/mp4",
+        "aac" => "audio/aac",
+        "aiff" => "audio/aiff",
+        _ => "application/octet-stream",
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
 /// Logs the ingest, records its duration, and starts the analysis in the background.
-fn finished(state: &AppState, track: &Track, started: Instant, audio: Arc<Vec<u8>>) {
+pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio: Arc<Vec<u8>>) {
     let kind = if track.variants.is_empty() {
         "single"
     } else {
@@ -208,14 +281,23 @@ fn finished(state: &AppState, track: &Track, started: Instant, audio: Arc<Vec<u8
     });
 }
 
-/// The CPU-bound part of an ingest, run on the blocking pool.
-struct BuildJob {
-    audio: Arc<Vec<u8>>,
-    format: SourceFormat,
-    tags: Tags,
-    ladder: Vec<u32>,
-    segment_seconds: f64,
-    id: TrackId,
+/// The CPU-bound part of processing, run on the blocking pool: plan the renditions from
+/// the probed input, produce them, lay them out as chunks.
+pub(crate) struct BuildJob {
+    pub audio: Arc<Vec<u8>>,
+    pub ladder: Vec<u32>,
+    pub segment_seconds: f64,
+    pub generation: Generation,
+}
+
+/// What a build made: the track to publish and its chunks, produced lazily; `names`
+/// fills up with the name of each chunk as the store pulls it.
+pub(crate) struct Built {
+    pub track: Track,
+    pub chunks: ChunkSource,
+    pub names: Arc<std::sync::Mutex<Vec<String>>>,
+    pub decode_ms: f64,
+    pub encode_ms: f64,
 }
 
 /// One rendition ready to be stored.
@@ -225,169 +307,205 @@ struct Rendition {
     package: Package,
 }
 
+/// What the source is, as the track describes it.
+struct SourceDescription {
+    codec: String,
+    sample_rate: u32,
+    channels: u8,
+    bitrate_kbps: Option<u32>,
+}
+
 impl BuildJob {
-    fn build(self, mut track: Track) -> Result<(Track, ChunkSource), ApiError> {
-        let started = Instant::now();
+    pub fn build(self, mut track: Track) -> Result<Built, ApiError> {
         let options = SegmentOptions {
             target_seconds: self.segment_seconds,
         };
-        let id = self.id;
-        let last_logged = std::sync::Mutex::new(Instant::now());
-        let progress = move |p: Progress| {
-            if let Ok(mut last) = last_logged.lock()
-                && last.elapsed() >= Duration::from_secs(5)
-            {
-                *last = Instant::now();
-                tracing::info!(%id, stage = ?p.stage, percent = (p.fraction * 100.0).round(), "ingest progress");
-            }
-        };
-        // Without a ladder an MP3 is only repackaged; anything else still needs one rendition.
-        let rungs_kbps = match (self.ladder.is_empty(), self.format) {
+        let format = legato_transcode::detect(&self.audio)?;
+        let tags = legato_transcode::read_tags(&self.audio);
+        let id = track.id;
+
+        // Plan: without a ladder an MP3 is only repackaged; anything else needs one rendition.
+        let rungs_kbps = match (self.ladder.is_empty(), format) {
             (true, SourceFormat::Mp3) => Vec::new(),
             (true, _) => vec![FALLBACK_KBPS],
             (false, _) => self.ladder.clone(),
         };
-        let transcoded = if rungs_kbps.is_empty() {
+
+        // Produce. The reference rendition (first) sets the cut points: the original when
+        // there is one.
+        let mut renditions = Vec::new();
+        let (source, decode_ms, encode_ms) = if rungs_kbps.is_empty() {
             let package = package_mp3(&self.audio, &options)?;
             let info = package.info();
-            Transcoded {
-                source: SourceInfo {
-                    format: SourceFormat::Mp3,
-                    codec: "mp3".into(),
-                    sample_rate: info.sample_rate,
-                    channels: info.channels,
-                    bitrate_kbps: Some(info.bitrate_kbps),
-                    duration: info.duration,
-                },
+            let source = SourceDescription {
+                codec: "mp3".into(),
                 sample_rate: info.sample_rate,
                 channels: info.channels,
-                rungs: Vec::new(),
-                keep_original: true,
-                decode_ms: 0.0,
-                encode_ms: 0.0,
-            }
-        } else {
-            let ladder = LadderOptions { rungs_kbps };
-            legato_transcode::transcode(&self.audio, &ladder, &progress)?
-        };
-
-        // The reference rendition sets the cut points: the original when there is one.
-        let mut renditions = Vec::new();
-        if transcoded.keep_original {
-            let package = package_mp3(&self.audio, &options)?;
+                bitrate_kbps: Some(info.bitrate_kbps),
+            };
             renditions.push(Rendition {
                 name: "original".into(),
                 mp3: self.audio.clone(),
                 package,
             });
-        }
-        let mut rungs = transcoded.rungs.into_iter().rev();
-        if renditions.is_empty() {
-            let rung = rungs
-                .next()
-                .ok_or_else(|| ApiError::Internal("the transcoder produced no rendition".into()))?;
-            let package = package_mp3(&rung.mp3, &options)?;
-            renditions.push(Rendition {
-                name: rung.name,
-                mp3: Arc::new(rung.mp3),
-                package,
-            });
-        }
-        for rung in rungs {
-            let package = package_mp3_like(&rung.mp3, &renditions[0].package, &options)?;
-            renditions.push(Rendition {
-                name: rung.name,
-                mp3: Arc::new(rung.mp3),
-                package,
-            });
-        }
-        // Lowest bandwidth first in the master playlist.
-        let reference_info = renditions[0].package.info().clone();
-        let reference_segments = renditions[0].package.segment_count();
-        renditions.sort_by_key(|r| r.package.info().bitrate_kbps);
+            (source, 0.0, 0.0)
+        } else {
+            let last_logged = std::sync::Mutex::new(Instant::now());
+            let progress = move |p: Progress| {
+                if let Ok(mut last) = last_logged.lock()
+                    && last.elapsed() >= Duration::from_secs(5)
+                {
+                    *last = Instant::now();
+                    tracing::info!(%id, stage = ?p.stage, percent = (p.fraction * 100.0).round(), "ingest progress");
+                }
+            };
+            let ladder = LadderOptions { rungs_kbps };
+            let transcoded = legato_transcode::transcode(&self.audio, &ladder, &progress)?;
+            if transcoded.keep_original {
+                let package = package_mp3(&self.audio, &options)?;
+                renditions.push(Rendition {
+                    name: "original".into(),
+                    mp3: self.audio.clone(),
+                    package,
+                });
+            }
+            let mut rungs = transcoded.rungs.into_iter().rev();
+            if renditions.is_empty() {
+                let rung = rungs.next().ok_or_else(|| {
+                    ApiError::Internal("the transcoder produced no rendition".into())
+                })?;
+                let package = package_mp3(&rung.mp3, &options)?;
+                renditions.push(Rendition {
+                    name: rung.name,
+                    mp3: Arc::new(rung.mp3),
+                    package,
+                });
+            }
+            for rung in rungs {
+                let package = package_mp3_like(&rung.mp3, &renditions[0].package, &options)?;
+                renditions.push(Rendition {
+                    name: rung.name,
+                    mp3: Arc::new(rung.mp3),
+                    package,
+                });
+            }
+            let info = &transcoded.source;
+            let source = SourceDescription {
+                codec: info.codec.clone(),
+                sample_rate: info.sample_rate,
+                channels: info.channels,
+                bitrate_kbps: info.bitrate_kbps,
+            };
+            (source, transcoded.decode_ms, transcoded.encode_ms)
+        };
 
-        let source = &transcoded.source;
+        let reference_info = renditions[0].package.info().clone();
         track.duration = reference_info.duration;
-        track.segments = u32::try_from(reference_segments).unwrap_or(u32::MAX);
-        track.codec = Some(source.codec.clone());
+        track.segments = u32::try_from(renditions[0].package.segment_count()).unwrap_or(u32::MAX);
+        track.codec = Some(source.codec);
         track.bitrate = source.bitrate_kbps.or(Some(reference_info.bitrate_kbps));
         track.sample_rate = Some(source.sample_rate);
         track.channels = Some(source.channels);
         track.size = Some(self.audio.len() as u64);
         track.status = TrackStatus::Ready;
+        track.error = None;
+        // Lowest bandwidth first in the master playlist.
+        renditions.sort_by_key(|r| r.package.info().bitrate_kbps);
 
-        let mut chunks: Vec<
-            Box<dyn Iterator<Item = Result<Chunk, legato_store::StoreError>> + Send>,
-        > = Vec::new();
-        if let Some((name, cover)) = track.cover.clone().zip(self.tags.cover) {
-            chunks.push(Box::new(std::iter::once(Ok(Chunk::new(name, cover.bytes)))));
-        }
-        if renditions.len() == 1 {
-            let only = renditions.remove(0);
-            let playlist = only.package.media_playlist(&segment_name);
-            chunks.push(Box::new(std::iter::once(Ok(Chunk::new(
-                track.playlist.clone(),
-                playlist,
-            )))));
-            chunks.push(Box::new(
-                only.package
-                    .into_segments(ArcBytes(only.mp3))
-                    .enumerate()
-                    .map(|(i, bytes)| Ok(Chunk::new(segment_name(i), bytes))),
-            ));
-        } else {
-            let mut entries = Vec::new();
-            for rendition in renditions {
-                let (bandwidth, average_bandwidth) = rendition.package.bandwidths();
-                let playlist_name = format!("{}.m3u8", rendition.name);
-                let prefix = rendition.name.clone();
-                let segment_uri = move |i: usize| format!("{prefix}-{i:03}.ts");
-                let playlist = rendition.package.media_playlist(&segment_uri);
-                entries.push(VariantEntry {
-                    uri: playlist_name.clone(),
-                    bandwidth,
-                    average_bandwidth,
-                    codecs: MP3_CODECS.to_owned(),
-                });
-                track.variants.push(Variant {
-                    name: rendition.name.clone(),
-                    bitrate: rendition.package.info().bitrate_kbps,
-                    bandwidth,
-                    average_bandwidth,
-                    codecs: MP3_CODECS.to_owned(),
-                    playlist: playlist_name.clone(),
-                });
-                chunks.push(Box::new(std::iter::once(Ok(Chunk::new(
-                    playlist_name,
-                    playlist,
-                )))));
-                chunks.push(Box::new(
-                    rendition
-                        .package
-                        .into_segments(ArcBytes(rendition.mp3))
-                        .enumerate()
-                        .map(move |(i, bytes)| Ok(Chunk::new(segment_uri(i), bytes))),
-                ));
+        // Lay out.
+        let chunks = lay_out(&mut track, renditions, tags.cover, &self.generation);
+        let names = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = names.clone();
+        let chunks: ChunkSource = Box::new(chunks.inspect(move |chunk| {
+            if let (Ok(chunk), Ok(mut names)) = (chunk, recorded.lock()) {
+                names.push(chunk.name.clone());
             }
-            let master = master_playlist(&entries);
-            chunks.insert(
-                0,
-                Box::new(std::iter::once(Ok(Chunk::new(
-                    track.playlist.clone(),
-                    master,
-                )))),
-            );
-        }
-        tracing::info!(
-            id = %track.id,
-            format = %self.format,
-            decode_ms = transcoded.decode_ms,
-            encode_ms = transcoded.encode_ms,
-            package_ms = started.elapsed().as_secs_f64() * 1000.0 - transcoded.decode_ms - transcoded.encode_ms,
-            "media built"
-        );
-        Ok((track, Box::new(chunks.into_iter().flatten())))
+        }));
+        Ok(Built {
+            track,
+            chunks,
+            names,
+            decode_ms,
+            encode_ms,
+        })
     }
+}
+
+/// The chunks of a track's renditions, named by `generation`; fills in the track's
+/// playlist, variants and cover.
+fn lay_out(
+    track: &mut Track,
+    mut renditions: Vec<Rendition>,
+    cover: Option<legato_transcode::Cover>,
+    generation: &Generation,
+) -> ChunkSource {
+    let mut chunks: Vec<ChunkSource> = Vec::new();
+    track.playlist = generation.playlist();
+    track.variants = Vec::new();
+    track.cover = None;
+    if let Some(cover) = cover {
+        let name = generation.cover(cover.mime);
+        track.cover = Some(name.clone());
+        chunks.push(Box::new(std::iter::once(Ok(Chunk::new(name, cover.bytes)))));
+    }
+    if renditions.len() == 1 {
+        let only = renditions.remove(0);
+        let names = generation.clone();
+        let playlist = only.package.media_playlist(&|i| names.segment(i));
+        chunks.push(Box::new(std::iter::once(Ok(Chunk::new(
+            track.playlist.clone(),
+            playlist,
+        )))));
+        let names = generation.clone();
+        chunks.push(Box::new(
+            only.package
+                .into_segments(ArcBytes(only.mp3))
+                .enumerate()
+                .map(move |(i, bytes)| Ok(Chunk::new(names.segment(i), bytes))),
+        ));
+    } else {
+        let mut entries = Vec::new();
+        let mut media = Vec::new();
+        for rendition in renditions {
+            let (bandwidth, average_bandwidth) = rendition.package.bandwidths();
+            let playlist_name = generation.variant_playlist(&rendition.name);
+            let names = generation.clone();
+            let rung = rendition.name.clone();
+            let playlist = rendition
+                .package
+                .media_playlist(&|i| names.variant_segment(&rung, i));
+            entries.push(VariantEntry {
+                uri: playlist_name.clone(),
+                bandwidth,
+                average_bandwidth,
+                codecs: MP3_CODECS.to_owned(),
+            });
+            track.variants.push(Variant {
+                name: rendition.name.clone(),
+                bitrate: rendition.package.info().bitrate_kbps,
+                bandwidth,
+                average_bandwidth,
+                codecs: MP3_CODECS.to_owned(),
+                playlist: playlist_name.clone(),
+            });
+            media.push(
+                Box::new(std::iter::once(Ok(Chunk::new(playlist_name, playlist)))) as ChunkSource,
+            );
+            media.push(Box::new(
+                rendition
+                    .package
+                    .into_segments(ArcBytes(rendition.mp3))
+                    .enumerate()
+                    .map(move |(i, bytes)| Ok(Chunk::new(names.variant_segment(&rung, i), bytes))),
+            ));
+        }
+        chunks.push(Box::new(std::iter::once(Ok(Chunk::new(
+            track.playlist.clone(),
+            master_playlist(&entries),
+        )))));
+        chunks.extend(media);
+    }
+    Box::new(chunks.into_iter().flatten())
 }
 
 /// Shared audio bytes for the lazy segment muxer.
@@ -405,10 +523,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| ApiError::Internal(format!("an ingest task failed: {e}")))?
-}
-
-fn joined<T>(result: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
-    result.map_err(|e| ApiError::Internal(format!("the ingest task failed: {e}")))?
 }
 
 fn pick_name(name: Option<&str>, title: Option<&str>, file_name: Option<&str>) -> String {

@@ -13,6 +13,8 @@ pub mod crud;
 pub mod error;
 pub mod finish_body;
 pub mod ingest;
+pub mod jobs;
+pub mod layout;
 mod logging;
 pub mod metrics;
 pub mod openapi;
@@ -46,6 +48,7 @@ pub fn crud_router(state: AppState) -> Router {
             "/{id}",
             get(crud::show).patch(crud::update).delete(crud::delete),
         )
+        .route("/{id}/file", get(crud::download))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

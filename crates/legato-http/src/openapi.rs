@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::crud::{TrackView, VariantView};
+use crate::crud::{SourceView, TrackView, VariantView};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,10 +22,11 @@ use crate::crud::{TrackView, VariantView};
         crate::crud::show,
         crate::crud::update,
         crate::crud::delete,
+        crate::crud::download,
         crate::streaming::chunk,
         crate::healthz,
     ),
-    components(schemas(TrackView, VariantView, Binary, ErrorBody, ErrorDetail, SeedUpload, MultipartUpload, TrackPatchBody, Deleted, Health)),
+    components(schemas(TrackView, VariantView, SourceView, Binary, ErrorBody, ErrorDetail, SeedUpload, MultipartUpload, TrackPatchBody, Deleted, Health)),
     modifiers(&BearerAuth),
     tags(
         (name = "crud", description = "Add, list, show, edit and delete tracks"),

@@ -19,6 +19,8 @@ pub struct AppState {
     pub analyses: Arc<tokio::sync::Semaphore>,
     /// The receive budget: kibibytes of upload bodies in flight (see `upload::admit`).
     pub receiving: Arc<tokio::sync::Semaphore>,
+    /// What this process's ingest workers share with the upload handler.
+    pub jobs: Arc<crate::jobs::JobHub>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             segments,
             ingests,
             analyses: Arc::new(tokio::sync::Semaphore::new(1)),
+            jobs: Arc::default(),
         }
     }
 }

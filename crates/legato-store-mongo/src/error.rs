@@ -7,6 +7,8 @@ use legato_store::StoreError;
 const DUPLICATE_KEY: i32 = 11000;
 /// MongoDB's OutOfDiskSpace: a full disk, not a passing failure.
 const OUT_OF_DISK_SPACE: i32 = 14031;
+/// IndexOptionsConflict, IndexKeySpecsConflict: the index exists under another name.
+const INDEX_CONFLICT: [i32; 2] = [85, 86];
 
 /// Server codes meaning "not now": the node is stepping down, recovering, shutting down, or
 /// the operation ran out of time on the server (the SDAM spec's lists, and MaxTimeMSExpired,
@@ -48,6 +50,11 @@ fn code(err: &Error) -> Option<i32> {
             .or_else(|| e.write_concern_error.as_ref().map(|e| e.code)),
         _ => None,
     }
+}
+
+/// Whether creating an index failed because one with the same keys exists under another name.
+pub fn is_index_conflict(err: &Error) -> bool {
+    code(err).is_some_and(|c| INDEX_CONFLICT.contains(&c))
 }
 
 pub fn is_duplicate_key(err: &Error) -> bool {

@@ -43,14 +43,14 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Cursor, IndexModel};
 
 use legato_store::{
-    Analysis, Chunk, ChunkSource, ListQuery, Page, Result, SortKey, SortOrder, Store, StoreError,
-    Track, TrackId, TrackPatch,
+    Analysis, Chunk, ChunkSource, Job, JobCounts, ListQuery, Page, Result, SortKey, SortOrder,
+    Store, StoreError, Track, TrackId, TrackPatch,
 };
 
 pub use options::{DEFAULT_DATABASE, MongoOptions, redact_uri};
 
 use error::{is_duplicate_key, map_err};
-use schema::{CHUNKS, MUSICS, SEED_PLAYLIST};
+use schema::{CHUNKS, JOB_LOG, JOBS, MUSICS, SEED_PLAYLIST};
 
 /// A batch of chunks is inserted once it holds this many bytes…
 const BATCH_BYTES: usize = 2 << 20;
@@ -67,8 +67,6 @@ const MUSICS_INDEXES: [(&str, &str); 4] = [
     ("author", "author_id"),
     ("duration", "duration_id"),
 ];
-/// IndexOptionsConflict, IndexKeySpecsConflict: the index exists under another name.
-const INDEX_CONFLICT_CODES: [&str; 2] = ["code 85)", "code 86)"];
 
 /// The MongoDB-backed [`Store`]. Cheap to clone: clones share one client and its pool.
 #[derive(Clone)]
@@ -81,6 +79,8 @@ struct Inner {
     database: String,
     musics: Collection<Document>,
     chunks: Collection<Document>,
+    jobs: Collection<Document>,
+    job_log: Collection<Document>,
     /// The URI with its password redacted.
     shown_uri: String,
     /// Secrets to scrub from error messages built from the driver's.
@@ -160,6 +160,8 @@ impl MongoStore {
             inner: Arc::new(Inner {
                 musics: db.collection(MUSICS),
                 chunks: db.collection(CHUNKS),
+                jobs: db.collection(JOBS),
+                job_log: db.collection(JOB_LOG),
                 client,
                 database,
                 shown_uri,
@@ -214,21 +216,26 @@ impl MongoStore {
             .keys(doc! { "music_id": 1, "chunk_name": 1 })
             .options(unique)
             .build();
-        tolerate_existing(
-            self.timed(self.inner.chunks.create_index(chunks_index))
-                .await,
-            CHUNKS_INDEX,
-        )?;
+        self.tolerate_existing(self.inner.chunks.create_index(chunks_index), CHUNKS_INDEX)
+            .await?;
         for (key, name) in MUSICS_INDEXES {
             let index = IndexModel::builder()
                 .keys(doc! { key: 1, "_id": 1 })
                 .options(IndexOptions::builder().name(name.to_owned()).build())
                 .build();
-            tolerate_existing(
-                self.timed(self.inner.musics.create_index(index)).await,
-                name,
-            )?;
+            self.tolerate_existing(self.inner.musics.create_index(index), name)
+                .await?;
         }
+        let due = IndexModel::builder()
+            .keys(doc! { "state": 1, "lease_until": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("state_lease".to_owned())
+                    .build(),
+            )
+            .build();
+        self.tolerate_existing(self.inner.jobs.create_index(due), "state_lease")
+            .await?;
         self.inner.indexes_ready.store(true, Ordering::Release);
         Ok(())
     }
@@ -299,6 +306,44 @@ impl MongoStore {
             removed += result.deleted_count;
         }
         Ok(removed)
+    }
+
+    /// Creates an index, accepting one with the same keys under another name (the driver's
+    /// error code says so).
+    async fn tolerate_existing<T, F>(&self, create: F, name: &str) -> Result<()>
+    where
+        F: IntoFuture<Output = mongodb::error::Result<T>>,
+    {
+        let limit = self.inner.options.operation_timeout;
+        match tokio::time::timeout(limit, create).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if error::is_index_conflict(&e) => {
+                tracing::warn!(index = name, message = %map_err(e),
+                    "an index with these keys exists under another name; using it");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.scrubbed(map_err(e))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "MongoDB did not answer within {limit:?}"
+            ))),
+        }
+    }
+
+    /// Inserts `{_id: key, track, …fields}` into the job log; `false` when that key is
+    /// there already (another process recorded it first).
+    async fn record_once(&self, key: &str, track: &TrackId, mut fields: Document) -> Result<bool> {
+        fields.insert("_id", key);
+        fields.insert("track", track.to_string());
+        let limit = self.inner.options.operation_timeout;
+        match tokio::time::timeout(limit, self.inner.job_log.insert_one(fields).into_future()).await
+        {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) if is_duplicate_key(&e) => Ok(false),
+            Ok(Err(e)) => Err(self.scrubbed(map_err(e))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "MongoDB did not answer within {limit:?}"
+            ))),
+        }
     }
 
     /// Runs one driver operation within the operation timeout.
@@ -507,17 +552,9 @@ fn pull_batch(mut source: ChunkSource) -> Result<Pulled> {
     Ok((Some(source), batch))
 }
 
-fn tolerate_existing(result: Result<impl Sized>, name: &str) -> Result<()> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(StoreError::Backend(message))
-            if INDEX_CONFLICT_CODES.iter().any(|c| message.contains(c)) =>
-        {
-            tracing::warn!(index = name, %message, "an index with these keys exists under another name; using it");
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
+/// Claim counts are stored as 64-bit integers.
+fn claims_bson(claims: u64) -> i64 {
+    i64::try_from(claims).unwrap_or(i64::MAX)
 }
 
 fn scrub(mut message: String, secrets: &[String]) -> String {
@@ -601,17 +638,46 @@ impl Store for MongoStore {
             self.discard_chunks(&track.id, &written).await;
             return Err(e);
         }
-        // Publish last: the chunks are all there before the document says `ready`.
-        let replaced = self
-            .timed(self.inner.musics.replace_one(
-                doc! { "_id": oid, "status": "processing" },
-                schema::track_doc(&track),
-            ))
+        // Publish last: the chunks are all there before the document says `ready`. Of two
+        // processes racing on one job, the one that records the publication first publishes:
+        // an insert under a unique `_id` is atomic on MongoDB and FerretDB alike, where a
+        // conditional update is not atomic on FerretDB.
+        let still_processing = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one(doc! { "_id": oid, "status": "processing" })
+                    .projection(doc! { "_id": 1 }),
+            )
             .await;
+        let ours = match still_processing {
+            Ok(Some(_)) => {
+                self.record_once(&format!("{music_id}/publish"), &track.id, doc! {})
+                    .await
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        };
+        let replaced = match ours {
+            Ok(true) => {
+                self.timed(
+                    self.inner
+                        .musics
+                        .find_one_and_update(
+                            doc! { "_id": oid, "status": "processing" },
+                            doc! { "$set": schema::publish_set(&track) },
+                        )
+                        .return_document(ReturnDocument::After),
+                )
+                .await
+            }
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
         match replaced {
-            Ok(result) if result.matched_count == 1 => Ok(track),
-            Ok(_) => {
-                // Deleted (or failed) meanwhile: the chunks have no track to belong to.
+            Ok(Some(doc)) => self.track_from_doc(doc).await,
+            Ok(None) => {
+                // Deleted, failed or published meanwhile: these chunks belong to no track.
                 self.discard_chunks(&track.id, &written).await;
                 Err(not_found(&track.id))
             }
@@ -651,9 +717,20 @@ impl Store for MongoStore {
     }
 
     async fn fail_stale_processing(&self, before_ms: i64) -> Result<u64> {
+        let with_jobs: Vec<ObjectId> = self
+            .find_all(self.inner.jobs.find(doc! {}).projection(doc! { "_id": 1 }))
+            .await?
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok())
+            .filter_map(|hex| ObjectId::parse_str(hex).ok())
+            .collect();
         let result = self
             .timed(self.inner.musics.update_many(
-                doc! { "status": "processing", "created_at": { "$lt": before_ms } },
+                doc! {
+                    "status": "processing",
+                    "created_at": { "$lt": before_ms },
+                    "_id": { "$nin": with_jobs },
+                },
                 doc! { "$set": {
                     "status": "failed",
                     "error": "processing was interrupted (the server stopped); upload the file again",
@@ -756,6 +833,23 @@ impl Store for MongoStore {
         if deleted.deleted_count == 0 {
             return Err(not_found(id));
         }
+        if let Err(e) = self
+            .timed(
+                self.inner
+                    .job_log
+                    .delete_many(doc! { "track": id.to_string() }),
+            )
+            .await
+        {
+            tracing::warn!(track = %id, error = %e, "track deleted but not its job log");
+        }
+        if let Err(e) = self
+            .timed(self.inner.jobs.delete_one(doc! { "_id": id.to_string() }))
+            .await
+        {
+            tracing::warn!(track = %id, error = %e,
+                "track deleted but not its job; the job will find no track and end");
+        }
         // The track is gone for every reader now; chunks left by a failure here are garbage.
         if let Err(e) = self
             .timed(
@@ -788,6 +882,252 @@ impl Store for MongoStore {
             ))),
             _ => Err(StoreError::NotFound(format!("chunk {name} of track {id}"))),
         }
+    }
+
+    async fn accept_track(&self, track: Track, source: ChunkSource) -> Result<Track> {
+        self.ensure_indexes().await?;
+        let music_id = track.id.to_string();
+        let mut written = Vec::new();
+        if let Err(e) = self.write_chunks(&music_id, source, &mut written).await {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
+        // The job before the track: a crash between the two leaves a job whose track never
+        // appears (it ends on its own), never a processing track nobody will process.
+        let job = doc! {
+            "_id": &music_id,
+            "state": "queued",
+            "attempts": 0_i64,
+            "claims": 0_i64,
+            "lease_until": 0_i64,
+            "created_at": track.created_at,
+            "updated_at": track.created_at,
+        };
+        if let Err(e) = self.timed(self.inner.jobs.insert_one(job)).await {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
+        if let Err(e) = self
+            .timed(self.inner.musics.insert_one(schema::track_doc(&track)))
+            .await
+        {
+            // Whether the document was written is unknown on a timeout: keep the chunks and
+            // the job then; the job finds the track or ends.
+            if !matches!(e, StoreError::Unavailable(_)) {
+                let _ = self
+                    .timed(self.inner.jobs.delete_one(doc! { "_id": &music_id }))
+                    .await;
+                self.discard_chunks(&track.id, &written).await;
+            }
+            return Err(e);
+        }
+        Ok(track)
+    }
+
+    async fn get_stored_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
+        let exists = self.track_exists(schema::object_id(id));
+        let chunk = self.timed(
+            self.inner
+                .chunks
+                .find_one(doc! { "music_id": id.to_string(), "chunk_name": name })
+                .projection(doc! { "_id": 0, "chunk_bytes": 1 }),
+        );
+        let (exists, chunk) = tokio::try_join!(exists, chunk)?;
+        match (exists, chunk.and_then(|mut doc| doc.remove("chunk_bytes"))) {
+            (true, Some(Bson::Binary(binary))) => Ok(Bytes::from(binary.bytes)),
+            (true, Some(_)) => Err(StoreError::Backend(format!(
+                "chunk {name} of track {id} does not hold binary data"
+            ))),
+            _ => Err(StoreError::NotFound(format!("chunk {name} of track {id}"))),
+        }
+    }
+
+    async fn chunk_names(&self, id: &TrackId) -> Result<Vec<String>> {
+        Ok(self
+            .find_all(
+                self.inner
+                    .chunks
+                    .find(doc! { "music_id": id.to_string() })
+                    .projection(doc! { "_id": 0, "chunk_name": 1 }),
+            )
+            .await?
+            .iter()
+            .filter_map(|d| d.get_str("chunk_name").ok().map(str::to_owned))
+            .collect())
+    }
+
+    async fn delete_chunks(&self, id: &TrackId, names: Vec<String>) -> Result<()> {
+        for batch in names.chunks(ID_BATCH) {
+            self.timed(self.inner.chunks.delete_many(doc! {
+                "music_id": id.to_string(),
+                "chunk_name": { "$in": batch.to_vec() },
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn claim_job(&self, owner: &str, now_ms: i64, lease_until: i64) -> Result<Option<Job>> {
+        let due = doc! { "$or": [
+            { "state": "queued", "lease_until": { "$lte": now_ms } },
+            { "state": "running", "lease_until": { "$lt": now_ms } },
+        ] };
+        // A few candidates at most: another process may win each one.
+        for _ in 0..5 {
+            let Some(candidate) = self
+                .timed(
+                    self.inner
+                        .jobs
+                        .find_one(due.clone())
+                        .sort(doc! { "created_at": 1, "_id": 1 }),
+                )
+                .await?
+                .as_ref()
+                .and_then(schema::job_from_doc)
+            else {
+                return Ok(None);
+            };
+            let claims = candidate.claims + 1;
+            let id = candidate.track_id;
+            // The claim is the unique record of claim number `claims`: whoever inserts it
+            // holds the job (atomic on FerretDB too, where findAndModify is not).
+            let record = doc! { "claim": claims_bson(claims), "owner": owner, "at": now_ms };
+            if !self
+                .record_once(&format!("{id}/claim/{claims}"), &id, record)
+                .await?
+            {
+                continue;
+            }
+            self.timed(self.inner.jobs.update_one(
+                doc! { "_id": id.to_string() },
+                doc! {
+                    "$set": {
+                        "state": "running",
+                        "owner": owner,
+                        "lease_until": lease_until,
+                        "updated_at": now_ms,
+                        "claims": claims_bson(claims),
+                        "attempts": i64::from(candidate.attempts) + 1,
+                    },
+                },
+            ))
+            .await?;
+            return Ok(Some(Job {
+                state: legato_store::JobState::Running,
+                attempts: candidate.attempts + 1,
+                claims,
+                owner: Some(owner.to_owned()),
+                lease_until,
+                updated_at: now_ms,
+                ..candidate
+            }));
+        }
+        Ok(None)
+    }
+
+    async fn renew_job(&self, id: &TrackId, claims: u64, lease_until: i64) -> Result<bool> {
+        let result = self
+            .timed(self.inner.jobs.update_one(
+                doc! { "_id": id.to_string(), "claims": claims_bson(claims), "state": "running" },
+                doc! { "$set": { "lease_until": lease_until } },
+            ))
+            .await?;
+        Ok(result.matched_count == 1)
+    }
+
+    async fn release_job(
+        &self,
+        id: &TrackId,
+        claims: u64,
+        due_ms: i64,
+        error: Option<&str>,
+        counted: bool,
+    ) -> Result<()> {
+        let mut set = doc! {
+            "state": "queued",
+            "owner": Bson::Null,
+            "lease_until": due_ms,
+            "updated_at": due_ms,
+        };
+        if let Some(error) = error {
+            set.insert("last_error", error);
+        }
+        let mut update = doc! { "$set": set };
+        if !counted {
+            update.insert("$inc", doc! { "attempts": -1_i64 });
+        }
+        self.timed(self.inner.jobs.update_one(
+            doc! { "_id": id.to_string(), "claims": claims_bson(claims), "state": "running" },
+            update,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_job(&self, id: &TrackId, claims: u64) -> Result<()> {
+        self.timed(
+            self.inner
+                .jobs
+                .delete_one(doc! { "_id": id.to_string(), "claims": claims_bson(claims) }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, id: &TrackId, claims: u64, error: &str) -> Result<()> {
+        self.timed(self.inner.jobs.update_one(
+            doc! { "_id": id.to_string(), "claims": claims_bson(claims) },
+            doc! { "$set": { "state": "failed", "owner": Bson::Null, "last_error": error } },
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn enqueue_job(&self, id: &TrackId, now_ms: i64) -> Result<()> {
+        let existing = self
+            .timed(self.inner.jobs.find_one(doc! { "_id": id.to_string() }))
+            .await?;
+        match existing.as_ref().and_then(schema::job_from_doc) {
+            Some(job) if job.state != legato_store::JobState::Failed => Ok(()),
+            Some(_) => {
+                self.timed(self.inner.jobs.update_one(
+                    doc! { "_id": id.to_string(), "state": "failed" },
+                    doc! { "$set": {
+                        "state": "queued", "attempts": 0_i64, "owner": Bson::Null,
+                        "lease_until": 0_i64, "last_error": Bson::Null, "updated_at": now_ms,
+                    } },
+                ))
+                .await?;
+                Ok(())
+            }
+            None => {
+                let job = doc! {
+                    "_id": id.to_string(), "state": "queued", "attempts": 0_i64,
+                    "claims": 0_i64, "lease_until": 0_i64,
+                    "created_at": now_ms, "updated_at": now_ms,
+                };
+                match self.timed(self.inner.jobs.insert_one(job)).await {
+                    // Queued by another process meanwhile: that is what we wanted.
+                    Ok(_) | Err(StoreError::Invalid(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    async fn get_job(&self, id: &TrackId) -> Result<Option<Job>> {
+        Ok(self
+            .timed(self.inner.jobs.find_one(doc! { "_id": id.to_string() }))
+            .await?
+            .as_ref()
+            .and_then(schema::job_from_doc))
+    }
+
+    async fn job_counts(&self) -> Result<JobCounts> {
+        let queued = self.timed(self.inner.jobs.count_documents(doc! { "state": "queued" }));
+        let running = self.timed(self.inner.jobs.count_documents(doc! { "state": "running" }));
+        let (queued, running) = tokio::try_join!(queued, running)?;
+        Ok(JobCounts { queued, running })
     }
 
     async fn ping(&self) -> Result<()> {

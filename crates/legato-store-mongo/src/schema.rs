@@ -16,6 +16,11 @@ use legato_store::{Analysis, Chunk, Track, TrackId, TrackStatus};
 
 pub const MUSICS: &str = "musics";
 pub const CHUNKS: &str = "chunks";
+/// Durable ingest jobs, one document per track (`_id`: the track id's hex).
+pub const JOBS: &str = "jobs";
+/// One document per claim (`<track>/claim/<n>`) and per publication (`<track>/publish`) of a
+/// job: the unique `_id` is what makes each happen once, and the documents are the job log.
+pub const JOB_LOG: &str = "job_log";
 
 /// The seed's playlist name, assumed for a track document that names none.
 pub const SEED_PLAYLIST: &str = "outputlist.m3u8";
@@ -77,7 +82,54 @@ pub fn track_doc(track: &Track) -> Document {
     if let Some(analysis) = track.analysis.as_ref().and_then(analysis_bson) {
         doc.insert("analysis", analysis);
     }
+    if let Some(source) = track
+        .source
+        .as_ref()
+        .and_then(|s| mongodb::bson::to_bson(s).ok())
+    {
+        doc.insert("source", source);
+    }
     doc
+}
+
+/// The `$set` that publishes a processed track: its media fields only, so that a rename
+/// made while it was processing stays.
+pub fn publish_set(track: &Track) -> Document {
+    let mut set = track_doc(track);
+    for kept in [
+        "_id",
+        "name",
+        "author",
+        "created_at",
+        "album",
+        "year",
+        "analysis",
+        "source",
+    ] {
+        set.remove(kept);
+    }
+    set
+}
+
+pub fn job_from_doc(doc: &Document) -> Option<legato_store::Job> {
+    let track_id = doc.get_str("_id").ok()?.parse().ok()?;
+    Some(legato_store::Job {
+        track_id,
+        state: text(doc.get("state"))
+            .and_then(|s| legato_store::JobState::parse(&s))
+            .unwrap_or(legato_store::JobState::Queued),
+        attempts: integer(doc.get("attempts"))
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
+        claims: integer(doc.get("claims"))
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        owner: text(doc.get("owner")),
+        lease_until: integer(doc.get("lease_until")).unwrap_or(0),
+        last_error: text(doc.get("last_error")),
+        created_at: integer(doc.get("created_at")).unwrap_or(0),
+        updated_at: integer(doc.get("updated_at")).unwrap_or(0),
+    })
 }
 
 pub fn analysis_bson(analysis: &Analysis) -> Option<Bson> {
@@ -146,6 +198,7 @@ pub fn track_from_doc(doc: &Document, playlist: Option<&[u8]>) -> Option<Track> 
         variants: decoded(doc.get("variants")).unwrap_or_default(),
         cover: text(doc.get("cover")),
         analysis: decoded(doc.get("analysis")),
+        source: decoded(doc.get("source")),
     })
 }
 

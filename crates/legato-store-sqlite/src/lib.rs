@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use legato_store::{
-    Analysis, ChunkSource, ListQuery, Page, Result, SortKey, SortOrder, Store, StoreError, Track,
-    TrackId, TrackPatch, TrackStatus,
+    Analysis, ChunkSource, Job, JobCounts, JobState, ListQuery, Page, Result, SortKey, SortOrder,
+    Store, StoreError, Track, TrackId, TrackPatch, TrackStatus,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
@@ -27,7 +27,7 @@ pub const DATABASE_FILE: &str = "legato.sqlite3";
 /// Read connections kept open; more readers than this wait for one to come back.
 const READERS: usize = 8;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Bytes of the database file each connection may map into memory.
 const MMAP_BYTES: i64 = 1 << 30;
@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     error       TEXT,
     variants    TEXT,
     cover       TEXT,
-    analysis    TEXT
+    analysis    TEXT,
+    source      TEXT
 );
 CREATE INDEX IF NOT EXISTS tracks_created_at ON tracks (created_at);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -61,11 +62,26 @@ CREATE TABLE IF NOT EXISTS chunks (
     bytes    BLOB NOT NULL,
     UNIQUE (track_id, name)
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    track_id    TEXT PRIMARY KEY NOT NULL,
+    state       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    claims      INTEGER NOT NULL DEFAULT 0,
+    owner       TEXT,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, lease_until);
 ";
+
+const JOB_COLUMNS: &str =
+    "track_id, state, attempts, claims, owner, lease_until, last_error, created_at, updated_at";
 
 const TRACK_COLUMNS: &str = "id, name, author, duration, segments, playlist, codec, bitrate, \
                              sample_rate, channels, size, created_at, album, year, status, error, \
-                             variants, cover, analysis";
+                             variants, cover, analysis, source";
 
 /// Columns added by schema version 2 (adaptive bitrate, tags, async ingest, analysis).
 const V2_COLUMNS: [&str; 7] = [
@@ -145,6 +161,22 @@ impl SqliteStore {
                 readers.push(conn);
             }
             result
+        })
+        .await
+    }
+
+    async fn chunk(&self, id: &TrackId, name: &str, sql: &'static str) -> Result<Bytes> {
+        let (id, name) = (*id, name.to_owned());
+        self.read(move |conn| {
+            conn.prepare_cached(sql)
+                .map_err(map_err)?
+                .query_row(params![id.to_string(), name], |row| {
+                    row.get::<_, Vec<u8>>(0)
+                })
+                .optional()
+                .map_err(map_err)?
+                .map(Bytes::from)
+                .ok_or_else(|| StoreError::NotFound(format!("chunk {name} of track {id}")))
         })
         .await
     }
@@ -254,6 +286,12 @@ fn migrate(conn: &Connection) -> Result<()> {
                 .map_err(map_err)?;
         }
     }
+    // Version 3: originals kept (`tracks.source`) and durable ingest jobs (`jobs`, created by
+    // SCHEMA below).
+    if (1..3).contains(&version) {
+        conn.execute_batch("ALTER TABLE tracks ADD COLUMN source TEXT")
+            .map_err(map_err)?;
+    }
     conn.execute_batch(SCHEMA).map_err(map_err)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(map_err)?;
@@ -306,7 +344,31 @@ fn track_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
         variants: json_column(row, 16)?.unwrap_or_default(),
         cover: row.get(17)?,
         analysis: json_column(row, 18)?,
+        source: json_column(row, 19)?,
     })
+}
+
+fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    let id: String = row.get(0)?;
+    let track_id = id.parse::<TrackId>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let state: String = row.get(1)?;
+    Ok(Job {
+        track_id,
+        state: JobState::parse(&state).unwrap_or(JobState::Queued),
+        attempts: row.get(2)?,
+        claims: row.get::<_, i64>(3)?.max(0) as u64,
+        owner: row.get(4)?,
+        lease_until: row.get(5)?,
+        last_error: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+    })
+}
+
+fn claims_param(claims: u64) -> i64 {
+    i64::try_from(claims).unwrap_or(i64::MAX)
 }
 
 fn json_column<T: serde::de::DeserializeOwned>(
@@ -335,10 +397,11 @@ fn insert_row(conn: &Connection, track: &Track) -> Result<()> {
         .then(|| to_json(&track.variants))
         .transpose()?;
     let analysis = track.analysis.as_ref().map(to_json).transpose()?;
+    let source = track.source.as_ref().map(to_json).transpose()?;
     conn.execute(
         &format!(
             "INSERT INTO tracks ({TRACK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
         ),
         params![
             track.id.to_string(),
@@ -360,10 +423,43 @@ fn insert_row(conn: &Connection, track: &Track) -> Result<()> {
             variants,
             track.cover,
             analysis,
+            source,
         ],
     )
     .map_err(map_err)?;
     Ok(())
+}
+
+/// Writes the media fields of a processing track and makes it ready (inside the caller's
+/// transaction); `false` when it is no longer processing (deleted, or published by another
+/// process). Name and author are left alone: a rename made meanwhile stays.
+fn publish_row(conn: &Connection, track: &Track) -> Result<bool> {
+    let variants = (!track.variants.is_empty())
+        .then(|| to_json(&track.variants))
+        .transpose()?;
+    let changed = conn
+        .execute(
+            "UPDATE tracks SET duration = ?2, segments = ?3, playlist = ?4, codec = ?5, \
+             bitrate = ?6, sample_rate = ?7, channels = ?8, size = ?9, status = ?10, \
+             error = ?11, variants = ?12, cover = ?13 WHERE id = ?1 AND status = 'processing'",
+            params![
+                track.id.to_string(),
+                track.duration,
+                track.segments,
+                track.playlist,
+                track.codec,
+                track.bitrate,
+                track.sample_rate,
+                track.channels,
+                track.size.map(|s| s.min(i64::MAX as u64) as i64),
+                track.status.as_str(),
+                track.error,
+                variants,
+                track.cover,
+            ],
+        )
+        .map_err(map_err)?;
+    Ok(changed == 1)
 }
 
 /// Writes every chunk the source yields (inside the caller's transaction).
@@ -429,19 +525,208 @@ impl Store for SqliteStore {
     async fn complete_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
         self.write(move |conn| {
             let tx = conn.transaction().map_err(map_err)?;
-            let removed = tx
-                .execute(
-                    "DELETE FROM tracks WHERE id = ?1 AND status = 'processing'",
-                    [track.id.to_string()],
-                )
-                .map_err(map_err)?;
-            if removed == 0 {
+            // The condition first: a process that lost the race writes no chunk.
+            if !publish_row(&tx, &track)? {
                 return Err(not_found(&track.id));
             }
-            insert_row(&tx, &track)?;
             insert_chunks(&tx, &track.id, chunks)?;
+            let published = select_track(&tx, &track.id)?;
+            tx.commit().map_err(map_err)?;
+            Ok(published)
+        })
+        .await
+    }
+
+    async fn accept_track(&self, track: Track, source: ChunkSource) -> Result<Track> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            insert_row(&tx, &track)?;
+            insert_chunks(&tx, &track.id, source)?;
+            tx.execute(
+                "INSERT INTO jobs (track_id, state, created_at, updated_at, lease_until) \
+                 VALUES (?1, 'queued', ?2, ?2, 0)",
+                params![track.id.to_string(), track.created_at],
+            )
+            .map_err(map_err)?;
             tx.commit().map_err(map_err)?;
             Ok(track)
+        })
+        .await
+    }
+
+    async fn get_stored_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
+        self.chunk(
+            id,
+            name,
+            "SELECT bytes FROM chunks WHERE track_id = ?1 AND name = ?2",
+        )
+        .await
+    }
+
+    async fn chunk_names(&self, id: &TrackId) -> Result<Vec<String>> {
+        let id = *id;
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT name FROM chunks WHERE track_id = ?1")
+                .map_err(map_err)?
+                .query_map([id.to_string()], |row| row.get(0))
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn delete_chunks(&self, id: &TrackId, names: Vec<String>) -> Result<()> {
+        let id = *id;
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            {
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM chunks WHERE track_id = ?1 AND name = ?2")
+                    .map_err(map_err)?;
+                for name in &names {
+                    delete
+                        .execute(params![id.to_string(), name])
+                        .map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn claim_job(&self, owner: &str, now_ms: i64, lease_until: i64) -> Result<Option<Job>> {
+        let owner = owner.to_owned();
+        // One writer connection: the select and the update cannot interleave with another
+        // claim of this process, and SQLite's write lock orders claims of other processes.
+        self.write(move |conn| {
+            conn.prepare_cached(&format!(
+                "UPDATE jobs SET state = 'running', owner = ?1, lease_until = ?3, \
+                 attempts = attempts + 1, claims = claims + 1, updated_at = ?2 \
+                 WHERE track_id = (SELECT track_id FROM jobs \
+                     WHERE (state = 'queued' AND lease_until <= ?2) \
+                        OR (state = 'running' AND lease_until < ?2) \
+                     ORDER BY created_at, rowid LIMIT 1) \
+                 RETURNING {JOB_COLUMNS}"
+            ))
+            .map_err(map_err)?
+            .query_row(params![owner, now_ms, lease_until], job_from_row)
+            .optional()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn renew_job(&self, id: &TrackId, claims: u64, lease_until: i64) -> Result<bool> {
+        let id = *id;
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE jobs SET lease_until = ?3 \
+                     WHERE track_id = ?1 AND claims = ?2 AND state = 'running'",
+                    params![id.to_string(), claims_param(claims), lease_until],
+                )
+                .map_err(map_err)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn release_job(
+        &self,
+        id: &TrackId,
+        claims: u64,
+        due_ms: i64,
+        error: Option<&str>,
+        counted: bool,
+    ) -> Result<()> {
+        let (id, error) = (*id, error.map(str::to_owned));
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE jobs SET state = 'queued', owner = NULL, lease_until = ?3, \
+                 last_error = COALESCE(?4, last_error), updated_at = ?3, \
+                 attempts = attempts - (CASE WHEN ?5 THEN 0 ELSE 1 END) \
+                 WHERE track_id = ?1 AND claims = ?2 AND state = 'running'",
+                params![id.to_string(), claims_param(claims), due_ms, error, counted],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn finish_job(&self, id: &TrackId, claims: u64) -> Result<()> {
+        let id = *id;
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM jobs WHERE track_id = ?1 AND claims = ?2",
+                params![id.to_string(), claims_param(claims)],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fail_job(&self, id: &TrackId, claims: u64, error: &str) -> Result<()> {
+        let (id, error) = (*id, error.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE jobs SET state = 'failed', owner = NULL, last_error = ?3 \
+                 WHERE track_id = ?1 AND claims = ?2",
+                params![id.to_string(), claims_param(claims), error],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn enqueue_job(&self, id: &TrackId, now_ms: i64) -> Result<()> {
+        let id = *id;
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO jobs (track_id, state, created_at, updated_at, lease_until) \
+                 VALUES (?1, 'queued', ?2, ?2, 0) \
+                 ON CONFLICT (track_id) DO UPDATE SET state = 'queued', attempts = 0, \
+                 owner = NULL, lease_until = 0, last_error = NULL, updated_at = ?2 \
+                 WHERE state = 'failed'",
+                params![id.to_string(), now_ms],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_job(&self, id: &TrackId) -> Result<Option<Job>> {
+        let id = *id;
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE track_id = ?1"
+            ))
+            .map_err(map_err)?
+            .query_row([id.to_string()], job_from_row)
+            .optional()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn job_counts(&self) -> Result<JobCounts> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT COALESCE(SUM(state = 'queued'), 0), COALESCE(SUM(state = 'running'), 0) \
+                 FROM jobs",
+            )
+            .map_err(map_err)?
+            .query_row([], |row| {
+                Ok(JobCounts {
+                    queued: row.get::<_, i64>(0)?.max(0) as u64,
+                    running: row.get::<_, i64>(1)?.max(0) as u64,
+                })
+            })
+            .map_err(map_err)
         })
         .await
     }
@@ -487,7 +772,8 @@ impl Store for SqliteStore {
                 .execute(
                     "UPDATE tracks SET status = 'failed', \
                      error = 'processing was interrupted (the server stopped); upload the file again' \
-                     WHERE status = 'processing' AND created_at < ?1",
+                     WHERE status = 'processing' AND created_at < ?1 \
+                     AND id NOT IN (SELECT track_id FROM jobs)",
                     [before_ms],
                 )
                 .map_err(map_err)?;
@@ -572,6 +858,8 @@ impl Store for SqliteStore {
                 let tx = conn.transaction().map_err(map_err)?;
                 tx.execute("DELETE FROM chunks WHERE track_id = ?1", [id.to_string()])
                     .map_err(map_err)?;
+                tx.execute("DELETE FROM jobs WHERE track_id = ?1", [id.to_string()])
+                    .map_err(map_err)?;
                 let deleted = tx
                     .execute("DELETE FROM tracks WHERE id = ?1", [id.to_string()])
                     .map_err(map_err)?;
@@ -597,18 +885,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
-        let (id, name) = (*id, name.to_owned());
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT bytes FROM chunks WHERE track_id = ?1 AND name = ?2")
-                .map_err(map_err)?
-                .query_row(params![id.to_string(), name], |row| {
-                    row.get::<_, Vec<u8>>(0)
-                })
-                .optional()
-                .map_err(map_err)?
-                .map(Bytes::from)
-                .ok_or_else(|| StoreError::NotFound(format!("chunk {name} of track {id}")))
-        })
+        // Only a ready track is streamed (a processing one holds its source already).
+        self.chunk(
+            id,
+            name,
+            "SELECT c.bytes FROM chunks c JOIN tracks t ON t.id = c.track_id \
+             WHERE c.track_id = ?1 AND c.name = ?2 AND t.status = 'ready'",
+        )
         .await
     }
 

@@ -33,6 +33,9 @@ macro_rules! conformance_tests {
             completing_a_deleted_pending_track_keeps_nothing,
             stale_processing_is_failed,
             analysis_is_attached,
+            accepted_upload_is_durable_with_its_job,
+            claims_are_exclusive_and_leases_expire,
+            only_one_of_two_racing_publishes_wins,
         );
     };
     (@stories $make:expr; $($story:ident),* $(,)?) => {
@@ -85,6 +88,7 @@ pub fn sample_track(name: &str, author: &str) -> Track {
         ],
         cover: Some("cover.jpg".to_owned()),
         analysis: None,
+        source: None,
     }
 }
 
@@ -568,4 +572,196 @@ pub async fn analysis_is_attached(store: DynStore) {
         store.set_analysis(&TrackId::generate(), &analysis).await,
         "analysis of an unknown track",
     );
+}
+
+pub async fn accepted_upload_is_durable_with_its_job(store: DynStore) {
+    let mut track = pending("Kept");
+    track.source = Some(crate::SourceInfo {
+        format: "flac".into(),
+        size: 5,
+        sha256: "ab".repeat(32),
+        file_name: Some("kept.flac".into()),
+        pieces: 2,
+    });
+    let pieces = vec![
+        Chunk::new("source/0000", vec![1u8, 2, 3]),
+        Chunk::new("source/0001", vec![4u8, 5]),
+    ];
+    let accepted = store
+        .accept_track(track.clone(), source(pieces))
+        .await
+        .unwrap();
+    assert_eq!(store.get_track(&accepted.id).await.unwrap(), track);
+    assert_eq!(
+        &store
+            .get_stored_chunk(&track.id, "source/0001")
+            .await
+            .unwrap()[..],
+        &[4, 5],
+        "the source is readable while processing"
+    );
+    assert_not_found(
+        store.get_chunk(&track.id, "source/0000").await,
+        "a processing track is not streamed",
+    );
+    let job = store.get_job(&track.id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.attempts, job.claims),
+        (crate::JobState::Queued, 0, 0)
+    );
+    assert_eq!(store.job_counts().await.unwrap().queued, 1);
+    let mut names = store.chunk_names(&track.id).await.unwrap();
+    names.sort();
+    assert_eq!(names, ["source/0000", "source/0001"]);
+    assert_eq!(
+        store.fail_stale_processing(i64::MAX).await.unwrap(),
+        0,
+        "a track with a job is not stale"
+    );
+    store.delete_track(&track.id).await.unwrap();
+    assert!(
+        store.get_job(&track.id).await.unwrap().is_none(),
+        "deleted with its track"
+    );
+    assert!(store.chunk_names(&track.id).await.unwrap().is_empty());
+}
+
+pub async fn claims_are_exclusive_and_leases_expire(store: DynStore) {
+    let track = pending("Queued");
+    store
+        .accept_track(track.clone(), source(Vec::new()))
+        .await
+        .unwrap();
+    let now = 1_000_000;
+    let first = store
+        .claim_job("a", now, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.track_id, first.attempts, first.claims),
+        (track.id, 1, 1)
+    );
+    assert_eq!(first.owner.as_deref(), Some("a"));
+    assert!(
+        store
+            .claim_job("b", now + 1, now + 30_001)
+            .await
+            .unwrap()
+            .is_none(),
+        "a held claim is not given twice"
+    );
+    assert!(store.renew_job(&track.id, 1, now + 60_000).await.unwrap());
+    assert!(
+        store
+            .claim_job("b", now + 40_000, now + 70_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The lease lapses (the holder died): another process takes the job over.
+    let second = store
+        .claim_job("b", now + 60_001, now + 90_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.attempts, second.claims), (2, 2));
+    assert!(
+        !store.renew_job(&track.id, 1, now + 99_000).await.unwrap(),
+        "the old claim is fenced off"
+    );
+    // A release at shutdown gives the attempt back and makes the job due at once.
+    store
+        .release_job(&track.id, 2, now + 61_000, None, false)
+        .await
+        .unwrap();
+    let job = store.get_job(&track.id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (crate::JobState::Queued, 1));
+    let third = store
+        .claim_job("c", now + 61_000, now + 91_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((third.attempts, third.claims), (2, 3));
+    store.fail_job(&track.id, 3, "broken").await.unwrap();
+    let job = store.get_job(&track.id).await.unwrap().unwrap();
+    assert_eq!(job.state, crate::JobState::Failed);
+    assert_eq!(job.last_error.as_deref(), Some("broken"));
+    assert!(
+        store
+            .claim_job("d", now + 200_000, now + 300_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.enqueue_job(&track.id, now + 200_000).await.unwrap();
+    let again = store
+        .claim_job("d", now + 200_001, now + 300_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.attempts, again.claims),
+        (1, 4),
+        "claims never go back"
+    );
+    store.finish_job(&track.id, 4).await.unwrap();
+    assert!(store.get_job(&track.id).await.unwrap().is_none());
+}
+
+pub async fn only_one_of_two_racing_publishes_wins(store: DynStore) {
+    let track = pending("Raced");
+    let pieces = vec![Chunk::new("source/0000", vec![9u8; 10])];
+    store
+        .accept_track(track.clone(), source(pieces))
+        .await
+        .unwrap();
+    store
+        .update_track(
+            &track.id,
+            &TrackPatch {
+                name: Some("Renamed meanwhile".into()),
+                author: None,
+            },
+        )
+        .await
+        .unwrap();
+    let ready = |prefix: &str| Track {
+        status: TrackStatus::Ready,
+        duration: 20.0,
+        segments: 2,
+        playlist: format!("{prefix}index.m3u8"),
+        ..track.clone()
+    };
+    let chunks = |prefix: &str| {
+        source(vec![
+            Chunk::new(format!("{prefix}index.m3u8"), b"#EXTM3U".to_vec()),
+            Chunk::new(format!("{prefix}seg000.ts"), vec![1u8; 100]),
+        ])
+    };
+    let (a, b) = tokio::join!(
+        store.complete_track(ready(""), chunks("")),
+        store.complete_track(ready("g2-"), chunks("g2-")),
+    );
+    let (winner, loser) = match (a, b) {
+        (Ok(t), Err(e)) | (Err(e), Ok(t)) => (t, e),
+        other => panic!("exactly one publish must win: {other:?}"),
+    };
+    assert!(matches!(loser, StoreError::NotFound(_)), "{loser:?}");
+    assert_eq!(
+        winner.name, "Renamed meanwhile",
+        "a rename made meanwhile stays"
+    );
+    assert_eq!(winner.status, TrackStatus::Ready);
+    assert_eq!(store.get_track(&track.id).await.unwrap(), winner);
+    let prefix = winner.playlist.trim_end_matches("index.m3u8").to_owned();
+    let mut names = store.chunk_names(&track.id).await.unwrap();
+    names.sort();
+    let mut expected = vec![
+        format!("{prefix}index.m3u8"),
+        format!("{prefix}seg000.ts"),
+        "source/0000".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(names, expected, "the loser's chunks are not kept");
 }

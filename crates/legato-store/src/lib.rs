@@ -25,8 +25,8 @@ use bytes::Bytes;
 pub use error::StoreError;
 pub use id::{InvalidTrackId, TrackId};
 pub use model::{
-    Analysis, Chunk, ChunkSource, ListQuery, Page, SortKey, SortOrder, Track, TrackPatch,
-    TrackStatus, Variant,
+    Analysis, Chunk, ChunkSource, Job, JobCounts, JobState, ListQuery, Page, SortKey, SortOrder,
+    SourceInfo, Track, TrackPatch, TrackStatus, Variant,
 };
 
 /// Result of every store operation.
@@ -50,8 +50,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_pending(&self, track: Track) -> Result<Track>;
 
     /// Stores the chunks of a pending track and then publishes `track` (status `Ready`) in
-    /// its place, publish-last as [`insert_track`](Store::insert_track). `NotFound` when the
-    /// pending track is gone (deleted meanwhile); its chunks are then not kept.
+    /// its place, publish-last as [`insert_track`](Store::insert_track). Only the media
+    /// fields are written (a rename made meanwhile stays). The publish is conditional on the
+    /// track still processing, so of two processes racing on one job only one publishes.
+    /// `NotFound` when the pending track is gone (deleted, or published by another process
+    /// meanwhile); its chunks are then not kept.
     async fn complete_track(&self, track: Track, chunks: ChunkSource) -> Result<Track>;
 
     /// Marks a pending track failed, with the reason.
@@ -60,8 +63,9 @@ pub trait Store: Send + Sync + 'static {
     /// Attaches loudness and waveform to a track.
     async fn set_analysis(&self, id: &TrackId, analysis: &Analysis) -> Result<()>;
 
-    /// Marks failed every track still processing that was created before `before_ms`
-    /// (work a crash or restart left unfinished); returns how many.
+    /// Marks failed every track still processing that was created before `before_ms` and
+    /// has no job (work of a version without durable jobs that a crash left unfinished);
+    /// returns how many.
     async fn fail_stale_processing(&self, before_ms: i64) -> Result<u64>;
 
     /// Tracks matching the query, with the number of matches before paging.
@@ -78,6 +82,54 @@ pub trait Store: Send + Sync + 'static {
 
     /// The bytes of one chunk of a ready track; [`StoreError::NotFound`] otherwise.
     async fn get_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes>;
+
+    /// Records an accepted upload durably: the pending track (status `Processing`), the
+    /// chunks of its source, and a queued job to process it. Once this returns, the upload
+    /// survives the process.
+    async fn accept_track(&self, track: Track, source: ChunkSource) -> Result<Track>;
+
+    /// The bytes of one chunk of a track whatever its status (its source while processing).
+    async fn get_stored_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes>;
+
+    /// Names of every chunk stored for a track.
+    async fn chunk_names(&self, id: &TrackId) -> Result<Vec<String>>;
+
+    /// Removes these chunks of a track (those that exist).
+    async fn delete_chunks(&self, id: &TrackId, names: Vec<String>) -> Result<()>;
+
+    /// Claims the oldest job that is queued (and due) or whose lease ended before `now_ms`,
+    /// atomically: two processes never get the same claim. The claim's `claims` count is
+    /// its fencing token.
+    async fn claim_job(&self, owner: &str, now_ms: i64, lease_until: i64) -> Result<Option<Job>>;
+
+    /// Extends a claim; `false` when the claim is no longer ours (taken over or removed).
+    async fn renew_job(&self, id: &TrackId, claims: u64, lease_until: i64) -> Result<bool>;
+
+    /// Gives a claimed job back to the queue, due at `due_ms`. A release for a shutdown
+    /// (`counted` false) does not use up an attempt.
+    async fn release_job(
+        &self,
+        id: &TrackId,
+        claims: u64,
+        due_ms: i64,
+        error: Option<&str>,
+        counted: bool,
+    ) -> Result<()>;
+
+    /// Removes a finished job, if the claim is still ours.
+    async fn finish_job(&self, id: &TrackId, claims: u64) -> Result<()>;
+
+    /// Marks a claimed job failed for good, with the reason.
+    async fn fail_job(&self, id: &TrackId, claims: u64, error: &str) -> Result<()>;
+
+    /// Queues a job for a track (reprocessing); an existing job is queued again.
+    async fn enqueue_job(&self, id: &TrackId, now_ms: i64) -> Result<()>;
+
+    /// The job of a track, if any.
+    async fn get_job(&self, id: &TrackId) -> Result<Option<Job>>;
+
+    /// Jobs waiting and running across every process sharing the store.
+    async fn job_counts(&self) -> Result<JobCounts>;
 
     /// Cheap round trip to the backend, for readiness checks.
     async fn ping(&self) -> Result<()>;

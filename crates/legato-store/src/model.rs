@@ -39,6 +39,82 @@ pub struct Track {
     pub cover: Option<String>,
     /// Loudness and waveform, once computed.
     pub analysis: Option<Analysis>,
+    /// The uploaded file, kept byte for byte; `None` for tracks stored before originals
+    /// were kept (they cannot be downloaded or reprocessed).
+    #[serde(default)]
+    pub source: Option<SourceInfo>,
+}
+
+/// The original upload of a track, stored as chunks beside its renditions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// `mp3`, `flac`, `wav`, `aiff`, `ogg`, `mp4` or `aac`.
+    pub format: String,
+    /// Bytes of the file.
+    pub size: u64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+    /// The file name the client gave, if any.
+    pub file_name: Option<String>,
+    /// Number of pieces it is stored in (the layout names them).
+    pub pieces: u32,
+}
+
+/// Where a durable ingest job is in its life. A job that succeeds is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for a worker (or for its retry time, `lease_until`).
+    Queued,
+    /// Claimed by `owner` until `lease_until`; claimable again once that has passed.
+    Running,
+    /// Given up: `last_error` says why.
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// The processing of one track, recorded in the store so that any process can finish it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub track_id: TrackId,
+    pub state: JobState,
+    /// Claims of the current run; bounded, so a file that kills its process cannot loop.
+    pub attempts: u32,
+    /// Claims ever made on this track's jobs: the fencing token of the current claim, and
+    /// what makes the chunk names of each attempt unique.
+    pub claims: u64,
+    /// Who holds the claim (host and process).
+    pub owner: Option<String>,
+    /// Milliseconds since the epoch: end of the claim's lease, or a queued job's retry time.
+    pub lease_until: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// How many jobs wait and run, for admission.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    pub queued: u64,
+    pub running: u64,
 }
 
 /// Where a track is in its life.

@@ -102,6 +102,26 @@ pub struct HttpArgs {
     #[arg(long, env = "LEGATO_SYNC_INGEST_SECONDS", default_value_t = 5.0,
           value_parser = parse_sync_seconds)]
     pub sync_ingest_seconds: f64,
+    /// Ingest jobs this process works on at once.
+    #[arg(long, env = "LEGATO_INGEST_WORKERS", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub ingest_workers: u64,
+    /// Jobs waiting in the store beyond which uploads are answered 429 with Retry-After.
+    #[arg(long, env = "LEGATO_MAX_QUEUED_JOBS", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_queued_jobs: u64,
+    /// Seconds a job's claim lasts unless renewed; a dead process's job is taken over after it.
+    #[arg(long, env = "LEGATO_JOB_LEASE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub job_lease_seconds: u64,
+    /// Claims of one job before it is given up (a crash counts, a shutdown does not).
+    #[arg(long, env = "LEGATO_JOB_MAX_ATTEMPTS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub job_max_attempts: u32,
+    /// Seconds a stopping process may finish its current job; 0 releases it at once.
+    #[arg(long, env = "LEGATO_JOB_SHUTDOWN_GRACE_SECONDS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub job_shutdown_grace_seconds: u64,
     /// Seconds an upload may send nothing before it is dropped (408).
     #[arg(long, env = "LEGATO_UPLOAD_IDLE_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -338,6 +358,11 @@ impl HttpArgs {
             },
             api_keys,
             private: self.private,
+            ingest_workers: usize::try_from(self.ingest_workers).unwrap_or(1),
+            max_queued_jobs: self.max_queued_jobs,
+            job_lease: std::time::Duration::from_secs(self.job_lease_seconds),
+            job_max_attempts: self.job_max_attempts,
+            job_shutdown_grace: std::time::Duration::from_secs(self.job_shutdown_grace_seconds),
             ..defaults
         })
     }

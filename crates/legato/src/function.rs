@@ -156,6 +156,10 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         // Replicas share the store: only work older than any ingest can last is abandoned.
         legato_http::spawn_maintenance(&state, std::time::Duration::from_secs(3600));
     }
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    // Every crud replica works on the shared job queue.
+    let workers = matches!(args.function, FunctionName::Crud)
+        .then(|| legato_http::jobs::spawn_workers(&state, stopping));
     let router = match args.function {
         FunctionName::Crud => legato_http::crud_router(state.clone()),
         FunctionName::Streaming => legato_http::streaming_router(state.clone()),
@@ -173,6 +177,9 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
     let delay = args.shutdown_delay();
     let shutdown = async move {
         crate::serve::shutdown_signal().await;
+        // Workers stop claiming at once and release (or finish) their jobs, so another
+        // replica takes them while this one drains.
+        let _ = stop.send(true);
         if !delay.is_zero() {
             // The watchdog still routes requests here until its health check has turned:
             // stopping now would turn them into 500s.
@@ -187,6 +194,9 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
     legato_http::serve(listener, router, shutdown)
         .await
         .context("the function stopped with an error")?;
+    if let Some(workers) = workers {
+        let _ = workers.await;
+    }
     Ok(())
 }
 

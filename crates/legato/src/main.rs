@@ -24,13 +24,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli.run()) {
+    let code = match runtime.block_on(cli.run()) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("legato: {err:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // A transcode abandoned at shutdown (its job released to another process) must not hold
+    // the exit: blocking threads are not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
 
 fn init_logging() {

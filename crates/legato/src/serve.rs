@@ -20,12 +20,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store = %state.store.describe(),
         "listening on http://{address}/ (web player at /, functions under /function/)"
     );
-    // One process owns this store: whatever was processing when it last stopped is over.
+    // Tracks of a version without durable jobs that a stop left processing are over; those
+    // with a job are taken up again by the workers.
     legato_http::spawn_maintenance(&state, std::time::Duration::ZERO);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let workers = legato_http::jobs::spawn_workers(&state, stopping);
     let router = legato_http::app(state);
-    legato_http::serve_with_limits(listener, router, limits, shutdown_signal())
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Workers stop claiming and release (or finish) their jobs while requests drain.
+        let _ = stop.send(true);
+    };
+    legato_http::serve_with_limits(listener, router, limits, shutdown)
         .await
         .context("the server stopped with an error")?;
+    let _ = workers.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -39,11 +39,15 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let workers = legato_http::jobs::spawn_workers(&state, stopping);
         let task = tokio::spawn(legato_http::serve(
             listener,
             legato_http::app(state),
-            async {
+            async move {
                 let _ = rx.await;
+                let _ = stop.send(true);
+                let _ = workers.await;
             },
         ));
         Self {

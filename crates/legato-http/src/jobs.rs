@@ -1,0 +1,351 @@
+//! Durable ingest jobs and the workers that run them.
+//!
+//! An accepted upload is a pending track, its stored source and a queued job, all in the
+//! store. A fixed number of workers per process claim jobs with an atomic conditional update
+//! (any process sharing the store: `legato serve`, every replica of the crud function), renew
+//! the claim's lease while they work, and publish the result only if the track is still
+//! processing, so two processes racing on one job never both publish. A process that dies
+//! stops renewing: once the lease has passed, another process claims the job and starts over
+//! from the stored source. Each claim counts as an attempt, so a file that kills its process
+//! cannot loop forever; a release at shutdown does not count. A failure that is the file's
+//! (it cannot be decoded) fails the track at once.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use legato_store::{Job, StoreError, Track, TrackId, TrackStatus};
+use tokio::sync::{Notify, broadcast, watch};
+
+use crate::error::ApiError;
+use crate::ingest::{BuildJob, Built, finished, now_millis};
+use crate::layout::{self, Generation};
+use crate::state::AppState;
+
+/// A job whose track is not there yet may be a MongoDB accept between its two writes; after
+/// this long the track is not coming.
+const MISSING_TRACK_PATIENCE_MS: i64 = 60_000;
+/// Retry delay after a failure that is not the file's (the store was unreachable…).
+const RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// What the workers of this process share with the upload handler.
+pub struct JobHub {
+    wake: Notify,
+    finished: broadcast::Sender<JobDone>,
+    /// Seconds a job takes, smoothed, for Retry-After.
+    average_seconds: Mutex<f64>,
+}
+
+/// A job this process finished, announced to an upload waiting for it.
+#[derive(Clone)]
+pub struct JobDone {
+    pub id: TrackId,
+    error: Arc<Mutex<Option<ApiError>>>,
+}
+
+impl JobDone {
+    /// The error the job failed with, for the one waiter that answers with it.
+    pub fn take_error(&self) -> Option<ApiError> {
+        self.error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl Default for JobHub {
+    fn default() -> Self {
+        Self {
+            wake: Notify::new(),
+            finished: broadcast::channel(64).0,
+            average_seconds: Mutex::new(30.0),
+        }
+    }
+}
+
+impl JobHub {
+    /// Tells an idle worker of this process that a job is queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<JobDone> {
+        self.finished.subscribe()
+    }
+
+    pub fn average_seconds(&self) -> f64 {
+        *self
+            .average_seconds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, seconds: f64) {
+        let mut average = self
+            .average_seconds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *average = *average * 0.7 + seconds * 0.3;
+    }
+
+    fn announce(&self, id: TrackId, error: Option<ApiError>) {
+        let _ = self.finished.send(JobDone {
+            id,
+            error: Arc::new(Mutex::new(error)),
+        });
+    }
+}
+
+/// Starts the workers of this process; they stop claiming once `shutdown` turns true, and
+/// the returned task ends when each has finished or released its job.
+pub fn spawn_workers(
+    state: &AppState,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let workers: Vec<_> = (0..state.config.ingest_workers.max(1))
+        .map(|index| {
+            let owner = format!("{}:{}:{index}", hostname(), std::process::id());
+            tokio::spawn(worker(state.clone(), owner, shutdown.clone()))
+        })
+        .collect();
+    tokio::spawn(async move {
+        for worker in workers {
+            let _ = worker.await;
+        }
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+async fn worker(state: AppState, owner: String, mut shutdown: watch::Receiver<bool>) {
+    let poll = state.config.job_poll_interval;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let now = now_millis();
+        let lease = millis(state.config.job_lease);
+        match state.store.claim_job(&owner, now, now + lease).await {
+            Ok(Some(job)) => run(&state, &owner, job, &mut shutdown).await,
+            Ok(None) => {
+                tokio::select! {
+                    () = state.jobs.wake.notified() => {}
+                    () = tokio::time::sleep(poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for ingest jobs");
+                tokio::select! {
+                    () = tokio::time::sleep(poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Receiver<bool>) {
+    let id = job.track_id;
+    let claims = job.claims;
+    let started = Instant::now();
+    tracing::info!(%id, attempt = job.attempts, claim = claims, %owner, "job claimed");
+    let max_attempts = state.config.job_max_attempts;
+    if job.attempts > max_attempts {
+        let why = format!(
+            "processing was interrupted {} times (the process working on it died or was \
+             stopped); giving up: upload the file again or reprocess it",
+            job.attempts - 1
+        );
+        fail(state, &job, &why, None).await;
+        return;
+    }
+    let track = match state.store.get_track(&id).await {
+        Ok(track) => track,
+        Err(StoreError::NotFound(_)) => {
+            if now_millis() - job.created_at < MISSING_TRACK_PATIENCE_MS {
+                release(state, &job, RETRY_DELAY, None, false).await;
+            } else {
+                tracing::info!(%id, "the job's track is gone; ending the job");
+                let _ = state.store.finish_job(&id, claims).await;
+            }
+            return;
+        }
+        Err(e) => {
+            release(state, &job, RETRY_DELAY, Some(&e.to_string()), false).await;
+            return;
+        }
+    };
+    if track.status != TrackStatus::Processing {
+        // Published by a process whose claim had lapsed: nothing left to do.
+        let _ = state.store.finish_job(&id, claims).await;
+        return;
+    }
+    let audio = match read_source(state, &track).await {
+        Ok(audio) => Arc::new(audio),
+        Err(e) => {
+            release(state, &job, RETRY_DELAY, Some(&e.to_string()), true).await;
+            return;
+        }
+    };
+
+    let build = BuildJob {
+        audio: audio.clone(),
+        ladder: state.config.ladder_kbps.clone(),
+        segment_seconds: state.config.segment_seconds,
+        generation: Generation::new(claims),
+    };
+    let base = track.clone();
+    let mut work = tokio::task::spawn_blocking(move || build.build(base));
+    let renew_every = state.config.job_lease / 3;
+    let mut renew =
+        tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+    let built = loop {
+        tokio::select! {
+            built = &mut work => break built,
+            _ = renew.tick() => {
+                let until = now_millis() + millis(state.config.job_lease);
+                match state.store.renew_job(&id, claims, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Taken over (our lease lapsed) or deleted: whoever holds it now
+                        // publishes; our result would lose the race anyway.
+                        tracing::warn!(%id, claim = claims, "the job's claim was lost; abandoning this attempt");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(%id, error = %e, "could not renew the job's lease"),
+                }
+            }
+            _ = shutdown.changed(), if !*shutdown.borrow() => {
+                let grace = state.config.job_shutdown_grace;
+                if !grace.is_zero() {
+                    tracing::info!(%id, ?grace, "shutting down: finishing the current job first");
+                    if let Ok(built) = tokio::time::timeout(grace, &mut work).await {
+                        break built;
+                    }
+                }
+                tracing::info!(%id, "shutting down: releasing the current job to another process");
+                release(state, &job, Duration::ZERO, None, false).await;
+                return;
+            }
+        }
+    };
+    let built = match built {
+        Ok(built) => built,
+        Err(e) => Err(ApiError::Internal(format!("the ingest task failed: {e}"))),
+    };
+    match built {
+        Ok(built) => publish(state, &job, built, started, audio).await,
+        Err(err) if inherent(&err) => {
+            tracing::info!(%id, error = %err, "processing failed: the file cannot be processed");
+            fail(state, &job, &err.to_string(), Some(err)).await;
+        }
+        Err(err) => {
+            tracing::warn!(%id, error = %err, "processing failed; will retry");
+            if job.attempts >= max_attempts {
+                fail(state, &job, &err.to_string(), Some(err)).await;
+            } else {
+                release(state, &job, RETRY_DELAY, Some(&err.to_string()), true).await;
+            }
+        }
+    }
+}
+
+async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, audio: Arc<Vec<u8>>) {
+    let id = job.track_id;
+    let Built {
+        track,
+        chunks,
+        names,
+        decode_ms,
+        encode_ms,
+    } = built;
+    match state.store.complete_track(track, chunks).await {
+        Ok(track) => {
+            let published =
+                std::mem::take(&mut *names.lock().unwrap_or_else(PoisonError::into_inner));
+            // What earlier attempts of this track left: no longer referenced by anything.
+            match state.store.chunk_names(&id).await {
+                Ok(all) => {
+                    let unused = layout::unused(all, &published);
+                    if !unused.is_empty() {
+                        tracing::info!(%id, chunks = unused.len(), "removing chunks of earlier attempts");
+                        if let Err(e) = state.store.delete_chunks(&id, unused).await {
+                            tracing::warn!(%id, error = %e, "could not remove chunks of earlier attempts");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(%id, error = %e, "could not list the track's chunks"),
+            }
+            if let Err(e) = state.store.finish_job(&id, job.claims).await {
+                tracing::warn!(%id, error = %e, "published, but the job could not be removed");
+            }
+            state.jobs.record(started.elapsed().as_secs_f64());
+            tracing::info!(%id, claim = job.claims, decode_ms, encode_ms, "job done");
+            finished(state, &track, started, audio);
+            state.jobs.announce(id, None);
+        }
+        Err(StoreError::NotFound(_)) => {
+            tracing::info!(%id, "the track was deleted or published elsewhere while processing");
+        }
+        Err(e) => {
+            tracing::warn!(%id, error = %e, "could not store the processed track; will retry");
+            release(state, job, RETRY_DELAY, Some(&e.to_string()), true).await;
+        }
+    }
+}
+
+/// Whether the file itself is to blame: trying again would fail again.
+fn inherent(err: &ApiError) -> bool {
+    match err {
+        ApiError::Media(_) => true,
+        ApiError::Transcode(e) => e.is_input_error(),
+        _ => false,
+    }
+}
+
+async fn fail(state: &AppState, job: &Job, why: &str, err: Option<ApiError>) {
+    let id = job.track_id;
+    if let Err(e) = state.store.fail_track(&id, why).await {
+        tracing::warn!(%id, error = %e, "could not mark the track failed");
+    }
+    if let Err(e) = state.store.fail_job(&id, job.claims, why).await {
+        tracing::warn!(%id, error = %e, "could not mark the job failed");
+    }
+    state.jobs.announce(id, err);
+}
+
+async fn release(state: &AppState, job: &Job, delay: Duration, error: Option<&str>, counted: bool) {
+    let due = now_millis() + millis(delay);
+    if let Err(e) = state
+        .store
+        .release_job(&job.track_id, job.claims, due, error, counted)
+        .await
+    {
+        // The lease runs out by itself: another process takes the job then.
+        tracing::warn!(id = %job.track_id, error = %e, "could not release the job");
+    }
+}
+
+/// The stored source of a track, whole.
+pub async fn read_source(state: &AppState, track: &Track) -> Result<Vec<u8>, ApiError> {
+    let source = track.source.as_ref().ok_or(ApiError::SourceUnavailable)?;
+    let mut audio = Vec::with_capacity(usize::try_from(source.size).unwrap_or(0));
+    for index in 0..source.pieces {
+        let piece = state
+            .store
+            .get_stored_chunk(&track.id, &layout::source_piece(index))
+            .await?;
+        audio.extend_from_slice(&piece);
+    }
+    Ok(audio)
+}

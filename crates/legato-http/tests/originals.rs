@@ -1,0 +1,326 @@
+//! Accepted means kept: every upload is stored byte for byte and given back by
+//! `GET /function/crud/{id}/file`, with its type, name, hash and ranges; tracks stored before
+//! originals were kept say so; a full processing queue answers 429 with Retry-After.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use legato_http::HttpConfig;
+use legato_store::Store;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use util::{TestServer, ffmpeg};
+
+fn config() -> HttpConfig {
+    HttpConfig {
+        ladder_kbps: vec![64],
+        ..HttpConfig::default()
+    }
+}
+
+fn make(dir: &std::path::Path, name: &str, args: &[&str]) -> Vec<u8> {
+    let path = dir.join(name);
+    let status = Command::new(ffmpeg())
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("sine=frequency=440:duration=7:sample_rate=44100")
+        .args(["-ac", "2"])
+        .args(args)
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg could not make {name}");
+    std::fs::read(path).unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn post(server: &TestServer, bytes: &[u8], file_name: &str) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new().part(
+        "song",
+        reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(file_name.to_owned()),
+    );
+    server
+        .client
+        .post(server.crud())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_format_comes_back_byte_for_byte() {
+    let server = TestServer::start_with(config()).await;
+    let dir = server.dir.path().to_owned();
+    let inputs: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "a.mp3",
+            "audio/mpeg",
+            make(&dir, "a.mp3", &["-c:a", "libmp3lame", "-b:a", "128k"]),
+        ),
+        (
+            "a.flac",
+            "audio/flac",
+            make(&dir, "a.flac", &["-c:a", "flac"]),
+        ),
+        (
+            "a.wav",
+            "audio/wav",
+            make(&dir, "a.wav", &["-c:a", "pcm_s16le"]),
+        ),
+        (
+            "a.aiff",
+            "audio/aiff",
+            make(&dir, "a.aiff", &["-c:a", "pcm_s16be"]),
+        ),
+        (
+            "a.ogg",
+            "audio/ogg",
+            make(&dir, "a.ogg", &["-c:a", "libvorbis"]),
+        ),
+        ("a.m4a", "audio/mp4", make(&dir, "a.m4a", &["-c:a", "aac"])),
+        (
+            "a.aac",
+            "audio/aac",
+            make(&dir, "a.aac", &["-c:a", "aac", "-f", "adts"]),
+        ),
+    ];
+    for (file_name, content_type, bytes) in inputs {
+        let response = post(&server, &bytes, file_name).await;
+        assert_eq!(response.status(), 201, "{file_name}");
+        let track: Value = response.json().await.unwrap();
+        let hash = sha256(&bytes);
+        assert_eq!(track["source"]["sha256"], hash.as_str(), "{file_name}");
+        assert_eq!(track["source"]["size"], bytes.len(), "{file_name}");
+        assert_eq!(track["source"]["file_name"], file_name);
+        let url = server.url(&format!(
+            "/function/crud/{}/file",
+            track["id"].as_str().unwrap()
+        ));
+
+        let download = server.client.get(&url).send().await.unwrap();
+        assert_eq!(download.status(), 200, "{file_name}");
+        let headers = download.headers().clone();
+        assert_eq!(headers["content-type"], content_type, "{file_name}");
+        assert_eq!(headers["etag"], format!("\"{hash}\"").as_str());
+        assert_eq!(headers["accept-ranges"], "bytes");
+        let disposition = headers["content-disposition"].to_str().unwrap();
+        assert!(
+            disposition.starts_with(&format!("attachment; filename=\"{file_name}\"")),
+            "{disposition}"
+        );
+        let body = download.bytes().await.unwrap();
+        assert_eq!(sha256(&body), hash, "{file_name} comes back exact");
+
+        let head = server.client.head(&url).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(
+            head.headers()["content-length"],
+            bytes.len().to_string().as_str()
+        );
+
+        let part = server
+            .client
+            .get(&url)
+            .header("range", "bytes=10-99")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 206);
+        assert_eq!(
+            part.headers()["content-range"],
+            format!("bytes 10-99/{}", bytes.len()).as_str()
+        );
+        assert_eq!(&part.bytes().await.unwrap()[..], &bytes[10..100]);
+
+        let outside = server
+            .client
+            .get(&url)
+            .header("range", format!("bytes={}-", bytes.len() + 5))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(outside.status(), 416);
+
+        let cached = server
+            .client
+            .get(&url)
+            .header("if-none-match", format!("\"{hash}\""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), 304);
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_of_several_pieces_and_a_range_across_them() {
+    let server = TestServer::start_with(config()).await;
+    let dir = server.dir.path().to_owned();
+    // 100 s of 48 kHz stereo 24-bit WAV: about 28.8 MB, four pieces of 8 MiB.
+    let path = dir.join("big.wav");
+    let status = Command::new(ffmpeg())
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("sine=frequency=220:duration=100:sample_rate=48000")
+        .args(["-ac", "2", "-c:a", "pcm_s24le"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&path).unwrap();
+    let response = server
+        .client
+        .post(server.crud())
+        .header("prefer", "respond-async")
+        .header("content-type", "audio/wav")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let track: Value = response.json().await.unwrap();
+    assert!(track["source"]["file_name"].is_null());
+    let url = server.url(&format!(
+        "/function/crud/{}/file",
+        track["id"].as_str().unwrap()
+    ));
+    // Downloadable at once, while it is processing.
+    let body = server
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(sha256(&body), sha256(&bytes));
+    let (start, end) = (8 * 1024 * 1024 - 3, 16 * 1024 * 1024 + 2);
+    let part = server
+        .client
+        .get(&url)
+        .header("range", format!("bytes={start}-{end}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(&part.bytes().await.unwrap()[..], &bytes[start..=end]);
+    let disposition =
+        server.client.head(&url).send().await.unwrap().headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+    assert!(
+        disposition.contains("filename=\"Unknown artist - Untitled.wav\""),
+        "{disposition}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_track_stored_before_originals_were_kept_says_so() {
+    let server = TestServer::start_with(config()).await;
+    let store = Arc::new(legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap());
+    let track = legato_store::Track {
+        source: None,
+        ..legato_store::conformance::sample_track("Old", "Timer")
+    };
+    let id = track.id;
+    store
+        .insert_track(track, Box::new(std::iter::empty()))
+        .await
+        .unwrap();
+    let response = server
+        .client
+        .get(server.url(&format!("/function/crud/{id}/file")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "source-unavailable");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("before"),
+        "{body}"
+    );
+    let shown: Value = server
+        .client
+        .get(server.url(&format!("/function/crud/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(shown["source"].is_null());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_429_with_retry_after() {
+    let server = TestServer::start_with(HttpConfig {
+        max_queued_jobs: 2,
+        ..config()
+    })
+    .await;
+    // Two jobs whose tracks never appear stay queued (the workers wait for their tracks).
+    let store = Arc::new(legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for _ in 0..2 {
+        store
+            .enqueue_job(&legato_store::TrackId::generate(), now)
+            .await
+            .unwrap();
+    }
+    let wav = make(server.dir.path(), "q.wav", &["-c:a", "pcm_s16le"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let response = loop {
+        let response = post(&server, &wav, "q.wav").await;
+        // A worker may hold one of them for a moment.
+        if response.status() == 429 || std::time::Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "queue-full");
+    server.stop().await;
+}

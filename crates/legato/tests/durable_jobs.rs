@@ -1,0 +1,479 @@
+//! Accepted means kept, with real processes: `legato serve` and `legato function crud` are
+//! killed (-9) or stopped (SIGTERM) in the middle of transcoding a long WAV, and another
+//! process on the same store finishes the track. The result decodes with ffmpeg to the
+//! source's duration, no chunk is left that the track does not use, and the job log (each
+//! process's "job claimed" lines) shows one claim per attempt. SQLite and FerretDB (the
+//! MongoDB tests read `LEGATO_TEST_MONGODB_URI`, and fail without it).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use legato_store::{DynStore, TrackId, TrackStatus};
+
+const BIN: &str = env!("CARGO_BIN_EXE_legato");
+/// Short, so that a takeover is quick to test; renewed every second while working.
+const LEASE_SECONDS: &str = "3";
+const LADDER: &str = "64,128";
+/// Long enough that a process is surely mid-work a second after it claimed the job.
+const WAV_SECONDS: u32 = 600;
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Serve,
+    Crud,
+}
+
+struct Proc {
+    child: Child,
+    port: u16,
+    kind: Kind,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Proc {
+    fn start(kind: Kind, store: &str) -> Self {
+        let port = free_port();
+        let mut command = Command::new(BIN);
+        command.env_clear();
+        match kind {
+            Kind::Serve => {
+                command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+            }
+            Kind::Crud => {
+                command
+                    .args(["function", "crud"])
+                    .env("LEGATO_LISTEN", format!("127.0.0.1:{port}"))
+                    .env("LEGATO_SECRETS_DIR", "/nonexistent")
+                    .env("LEGATO_ALLOW_ANONYMOUS_WRITES", "true");
+            }
+        }
+        command
+            .env("LEGATO_STORE", store)
+            .env("LEGATO_LADDER", LADDER)
+            .env("LEGATO_JOB_LEASE_SECONDS", LEASE_SECONDS)
+            .env("LEGATO_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let proc = Self {
+            child,
+            port,
+            kind,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = reqwest::blocking::Client::new();
+        while Instant::now() < deadline {
+            if client
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .send()
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return proc;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{kind:?} did not become ready: {:?}",
+            proc.log.lock().unwrap()
+        );
+    }
+
+    fn crud(&self) -> String {
+        match self.kind {
+            Kind::Serve => format!("http://127.0.0.1:{}/function/crud", self.port),
+            Kind::Crud => format!("http://127.0.0.1:{}", self.port),
+        }
+    }
+
+    fn logged(&self, needle: &str, id: &TrackId) -> bool {
+        let id = id.to_string();
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle) && l.contains(&id))
+    }
+
+    /// The claim numbers this process logged for the track.
+    fn claims(&self, id: &TrackId) -> Vec<u64> {
+        let id = id.to_string();
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("job claimed") && l.contains(&id))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("claim="))
+                    .and_then(|n| n.parse().ok())
+            })
+            .collect()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit within {within:?}: {:?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ffmpeg() -> &'static str {
+    let path = "/usr/bin/ffmpeg";
+    assert!(
+        Path::new(path).exists(),
+        "ffmpeg is needed: run `make test`"
+    );
+    path
+}
+
+/// A long WAV of tone, made once per test binary run.
+fn long_wav() -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tone-{WAV_SECONDS}s.wav"));
+    if !path.exists() {
+        let tmp = path.with_extension(format!("{}.tmp.wav", std::process::id()));
+        let status = Command::new(ffmpeg())
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg(format!(
+                "sine=frequency=440:duration={WAV_SECONDS}:sample_rate=44100"
+            ))
+            .args(["-ac", "1", "-c:a", "pcm_s16le"])
+            .arg(&tmp)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    std::fs::read(path).unwrap()
+}
+
+fn upload_async(proc: &Proc, wav: &[u8]) -> TrackId {
+    let started = Instant::now();
+    let response = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+        .post(proc.crud())
+        .header("prefer", "respond-async")
+        .header("content-type", "audio/wav")
+        .body(wav.to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    eprintln!(
+        "upload of {} bytes to 202: {:?}",
+        wav.len(),
+        started.elapsed()
+    );
+    let track: serde_json::Value = response.json().unwrap();
+    track["id"].as_str().unwrap().parse().unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn open(store: &str) -> DynStore {
+    if store.starts_with("mongodb://") {
+        Arc::new(
+            legato_store_mongo::MongoStore::connect(
+                store,
+                legato_store_mongo::MongoOptions::default(),
+            )
+            .await
+            .unwrap(),
+        )
+    } else {
+        let path = store.trim_start_matches("sqlite:");
+        Arc::new(legato_store_sqlite::SqliteStore::open_file(Path::new(path)).unwrap())
+    }
+}
+
+/// Polls until the track is processing in `proc` (claimed, and not yet done).
+fn wait_mid_work(proc: &Proc, id: &TrackId) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !proc.logged("job claimed", id) {
+        assert!(
+            Instant::now() < deadline,
+            "never claimed: {:?}",
+            proc.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !proc.logged("job done", id),
+        "the job finished before the fault"
+    );
+}
+
+/// Waits for the track to be ready, then checks it: playable to the source's duration by
+/// ffmpeg, every chunk used, no job left.
+fn check_finished(store_uri: &str, id: &TrackId, since: Instant, what: &str) {
+    let rt = runtime();
+    rt.block_on(async {
+        let store = open(store_uri).await;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let track = loop {
+            let track = store.get_track(id).await.unwrap();
+            match track.status {
+                TrackStatus::Ready => break track,
+                TrackStatus::Failed => panic!("{what}: failed: {:?}", track.error),
+                TrackStatus::Processing => {}
+            }
+            assert!(Instant::now() < deadline, "{what}: not finished in time");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        eprintln!(
+            "{what}: from the fault to the job's completion: {:?}",
+            since.elapsed()
+        );
+        assert!(
+            store.get_job(id).await.unwrap().is_none(),
+            "the job is removed"
+        );
+
+        // Every chunk the published track refers to, written out for ffmpeg.
+        let dir = tempfile::tempdir().unwrap();
+        let mut used = BTreeSet::new();
+        let mut playlists = vec![track.playlist.clone()];
+        while let Some(name) = playlists.pop() {
+            let bytes = store.get_chunk(id, &name).await.unwrap();
+            std::fs::write(dir.path().join(&name), &bytes).unwrap();
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                if line.ends_with(".m3u8") {
+                    playlists.push(line.to_owned());
+                } else {
+                    let segment = store.get_chunk(id, line).await.unwrap();
+                    std::fs::write(dir.path().join(line), &segment).unwrap();
+                    used.insert(line.to_owned());
+                }
+            }
+            used.insert(name);
+        }
+        let source = track.source.as_ref().unwrap();
+        for i in 0..source.pieces {
+            used.insert(format!("source/{i:04}"));
+        }
+        let stored: BTreeSet<String> = store.chunk_names(id).await.unwrap().into_iter().collect();
+        assert_eq!(stored, used, "{what}: no orphaned chunks");
+
+        let output = Command::new(ffmpeg())
+            .args(["-hide_banner", "-loglevel", "error", "-i"])
+            .arg(dir.path().join(&track.playlist))
+            .args(["-f", "s16le", "-ac", "1", "-ar", "8000", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let seconds = output.stdout.len() as f64 / 2.0 / 8000.0;
+        assert!(
+            (seconds - f64::from(WAV_SECONDS)).abs() < 0.2,
+            "{what}: decodes to {seconds} s, not {WAV_SECONDS} s"
+        );
+        track
+    });
+}
+
+/// One claim per attempt: each claim number logged once, by one process, with no gap, the
+/// last one the winner's.
+fn check_claims(procs: &[&Proc], id: &TrackId, expected: u64) {
+    let mut all: Vec<u64> = procs.iter().flat_map(|p| p.claims(id)).collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=expected).collect::<Vec<_>>(),
+        "the job log: {all:?}"
+    );
+}
+
+enum Fault {
+    Kill,
+    Term,
+}
+
+/// `first` takes the upload and is stopped mid-transcode by `fault`; `second` (started
+/// before the fault when `together`, as OpenFaaS runs replicas) finishes it.
+fn fault_story(store: &str, first: Kind, fault: Fault, second: Kind, together: bool) {
+    let wav = long_wav();
+    let a = Proc::start(first, store);
+    let b_early = together.then(|| Proc::start(second, store));
+    let id = upload_async(&a, &wav);
+    // With both running, either may claim it; the one that did is the one to stop.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let a_has_it = loop {
+        if a.logged("job claimed", &id) {
+            break true;
+        }
+        if b_early
+            .as_ref()
+            .is_some_and(|b| b.logged("job claimed", &id))
+        {
+            break false;
+        }
+        assert!(Instant::now() < deadline, "nobody claimed the job");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut victim, survivor) = match (a_has_it, b_early) {
+        (true, b) => (a, b),
+        (false, Some(b)) => (b, Some(a)),
+        (false, None) => unreachable!(),
+    };
+    wait_mid_work(&victim, &id);
+    let what = format!(
+        "{:?} {} → {:?}",
+        victim.kind,
+        match fault {
+            Fault::Kill => "kill -9",
+            Fault::Term => "SIGTERM",
+        },
+        second
+    );
+    let at = Instant::now();
+    match fault {
+        Fault::Kill => {
+            victim.signal("-KILL");
+            victim.wait_exit(Duration::from_secs(5));
+        }
+        Fault::Term => {
+            victim.signal("-TERM");
+            let status = victim.wait_exit(Duration::from_secs(10));
+            assert!(status.success(), "{what}: exit {status:?}");
+            eprintln!("{what}: exited {:?} after SIGTERM", at.elapsed());
+            assert!(victim.logged("releasing the current job", &id));
+        }
+    }
+    let survivor = survivor.unwrap_or_else(|| Proc::start(second, store));
+    check_finished(store, &id, at, &what);
+    // A kill costs an attempt; a release at SIGTERM does not, but every claim is logged.
+    check_claims(&[&victim, &survivor], &id, 2);
+    assert!(survivor.logged("job done", &id));
+}
+
+fn sqlite_store() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:{}", dir.path().join("legato.sqlite3").display());
+    (dir, uri)
+}
+
+#[test]
+fn sqlite_serve_killed_mid_transcode_a_crud_function_finishes() {
+    let (_dir, store) = sqlite_store();
+    fault_story(&store, Kind::Serve, Fault::Kill, Kind::Crud, false);
+}
+
+#[test]
+fn sqlite_crud_stopped_mid_transcode_releases_and_serve_finishes() {
+    let (_dir, store) = sqlite_store();
+    fault_story(&store, Kind::Crud, Fault::Term, Kind::Serve, false);
+}
+
+#[test]
+fn sqlite_two_crud_functions_one_killed_the_other_takes_over() {
+    let (_dir, store) = sqlite_store();
+    fault_story(&store, Kind::Crud, Fault::Kill, Kind::Crud, true);
+}
+
+#[test]
+fn sqlite_serve_stopped_mid_transcode_the_next_start_finishes() {
+    let (_dir, store) = sqlite_store();
+    fault_story(&store, Kind::Serve, Fault::Term, Kind::Serve, false);
+}
+
+fn mongo_store() -> String {
+    let uri = std::env::var("LEGATO_TEST_MONGODB_URI").unwrap_or_else(|_| {
+        panic!(
+            "LEGATO_TEST_MONGODB_URI is not set: start FerretDB with scripts/ferretdb.sh and \
+             export the URI it prints"
+        )
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let database = format!("legato_jobs_{}_{nanos}", std::process::id());
+    let base = uri.trim_end_matches('/');
+    // The database goes in the path, before any query.
+    match base.split_once('?') {
+        Some((hosts, query)) => format!("{}/{database}?{query}", hosts.trim_end_matches('/')),
+        None => format!("{base}/{database}"),
+    }
+}
+
+#[test]
+fn mongo_two_crud_functions_one_killed_the_other_takes_over() {
+    fault_story(&mongo_store(), Kind::Crud, Fault::Kill, Kind::Crud, true);
+}
+
+#[test]
+fn mongo_crud_stopped_mid_transcode_another_replica_finishes() {
+    fault_story(&mongo_store(), Kind::Crud, Fault::Term, Kind::Crud, true);
+}
+
+#[test]
+fn mongo_serve_killed_mid_transcode_a_crud_function_finishes() {
+    fault_story(&mongo_store(), Kind::Serve, Fault::Kill, Kind::Crud, false);
+}
