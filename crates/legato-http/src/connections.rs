@@ -123,8 +123,18 @@ pub async fn serve_with_limits(
         let builder = builder.clone();
         let mut stop = stop_rx.clone();
         let idle = limits.idle_timeout;
+        let header_timeout = limits.header_timeout;
         tasks.spawn(async move {
             let _slot = slot;
+            // hyper's header timer starts once the protocol is known, which needs a first
+            // byte: a connection that sends nothing at all is timed out here.
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(header_timeout, stream.peek(&mut first)).await,
+                Ok(Ok(1))
+            ) {
+                return;
+            }
             let activity = Arc::new(Activity::new());
             let io = TokioIo::new(Tracked {
                 inner: stream,

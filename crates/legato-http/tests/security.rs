@@ -250,8 +250,11 @@ fn start_slow_upload(base: &str, audio: &[u8]) -> std::net::TcpStream {
     stream
 }
 
+// Receiving a body holds no processing slot (issue 12, break 3): with one slot, a client
+// sending half its file and pausing does not keep another upload out. (The 429 of a full
+// processing queue belongs to the job queue.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ingests_beyond_the_bound_get_429_and_streaming_goes_on() {
+async fn a_slow_upload_holds_no_ingest_slot_and_streaming_goes_on() {
     let server = TestServer::start_with(HttpConfig {
         max_concurrent_ingests: 1,
         ..util::config()
@@ -260,9 +263,8 @@ async fn ingests_beyond_the_bound_get_429_and_streaming_goes_on() {
     let ready = server.upload(&song(12.0), "Ready", "x").await;
     let audio = song(12.0);
     let mut slow = start_slow_upload(&server.base, &audio);
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let refused = server
+    let other = server
         .client
         .post(server.crud())
         .header("content-type", "audio/mpeg")
@@ -270,9 +272,7 @@ async fn ingests_beyond_the_bound_get_429_and_streaming_goes_on() {
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), 429);
-    assert_eq!(refused.headers()["retry-after"], "5");
-    assert_eq!(status_and_code(refused).await.1, "too-many-ingests");
+    assert_eq!(other.status(), 201);
 
     let started = Instant::now();
     let segment = server

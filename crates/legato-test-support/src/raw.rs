@@ -12,10 +12,13 @@ pub struct RawConnection {
 
 impl RawConnection {
     pub fn open(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-        stream.set_nodelay(true).unwrap();
-        Self { stream }
+        Self::try_open(addr).unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"))
+    }
+
+    pub fn try_open(addr: SocketAddr) -> std::io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream })
     }
 
     /// Sends `bytes`; false when the server has closed the connection.
@@ -71,8 +74,11 @@ impl RawConnection {
 
 /// Sends one request as written and returns the whole answer (the server closes, or
 /// `within` passes).
+/// An empty answer when the connection cannot be made.
 pub fn request(addr: SocketAddr, bytes: &[u8], within: Duration) -> String {
-    let mut conn = RawConnection::open(addr);
+    let Ok(mut conn) = RawConnection::try_open(addr) else {
+        return String::new();
+    };
     conn.send(bytes);
     conn.read_to_close(within)
 }

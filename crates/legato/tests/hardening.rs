@@ -242,7 +242,7 @@ fn bad_flags_are_refused_with_exit_code_2_and_a_clear_error() {
     let cases: &[(&[&str], &str)] = &[
         (&["--sync-ingest-seconds", "NaN"], "from 0 to 3600"),
         (&["--sync-ingest-seconds", "inf"], "from 0 to 3600"),
-        (&["--sync-ingest-seconds", "-1"], "from 0 to 3600"),
+        (&["--sync-ingest-seconds=-1"], "from 0 to 3600"),
         (&["--segment-seconds", "NaN"], "from 1 to 60"),
         (&["--cache-mb", "17592186044416"], "--cache-mb"),
         (&["--max-upload-mb", "0"], "--max-upload-mb"),
@@ -262,7 +262,7 @@ fn bad_flags_are_refused_with_exit_code_2_and_a_clear_error() {
             "--header-timeout-seconds",
         ),
         (&["--upload-budget-mb", "0"], "--upload-budget-mb"),
-        (&["--min-free-disk-mb", "-5"], "--min-free-disk-mb"),
+        (&["--min-free-disk-mb=-5"], "--min-free-disk-mb"),
         (
             &["--signed-url-seconds", "18446744073709551615"],
             "--signed-url-seconds",
@@ -479,8 +479,9 @@ fn a_full_disk_is_507_reported_by_healthz_and_deletes_still_work() {
         &[
             "--data",
             data.to_str().unwrap(),
+            // 0: the upload without a length below reaches the store and its full disk.
             "--min-free-disk-mb",
-            "1",
+            "0",
             "--ladder",
             "none",
         ],
@@ -537,6 +538,10 @@ fn a_full_disk_is_507_reported_by_healthz_and_deletes_still_work() {
         .send()
         .unwrap();
     assert_eq!(deleted.status(), 200, "{:?}", deleted.text());
+    assert!(
+        !data.join("legato.sqlite3.reserve").exists(),
+        "the delete did not need the reserve: the disk was not full"
+    );
     let kept = client()
         .get(server.url(second["playlist"].as_str().unwrap()))
         .send()
