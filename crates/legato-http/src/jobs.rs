@@ -190,13 +190,22 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
         let _ = state.store.finish_job(&id, claims).await;
         return;
     }
-    let audio = match read_source(state, &track).await {
+    let read = tokio::select! {
+        read = read_source(state, &track) => read,
+        () = stopped(shutdown) => {
+            tracing::info!(%id, "shutting down: releasing the current job to another process");
+            release(state, &job, Duration::ZERO, None, false).await;
+            return;
+        }
+    };
+    let audio = match read {
         Ok(audio) => Arc::new(audio),
         Err(e) => {
             release(state, &job, RETRY_DELAY, Some(&e.to_string()), true).await;
             return;
         }
     };
+    tracing::info!(%id, bytes = audio.len(), "source read; processing");
 
     let build = BuildJob {
         audio: audio.clone(),
@@ -225,7 +234,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
                     Err(e) => tracing::warn!(%id, error = %e, "could not renew the job's lease"),
                 }
             }
-            _ = shutdown.changed(), if !*shutdown.borrow() => {
+            _ = stopped(shutdown) => {
                 let grace = state.config.job_shutdown_grace;
                 if !grace.is_zero() {
                     tracing::info!(%id, ?grace, "shutting down: finishing the current job first");
@@ -311,6 +320,12 @@ fn inherent(err: &ApiError) -> bool {
         ApiError::Transcode(e) => e.is_input_error(),
         _ => false,
     }
+}
+
+/// Resolves once the process is stopping, at once if it already is.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone: the process is stopping too.
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 async fn fail(state: &AppState, job: &Job, why: &str, err: Option<ApiError>) {
