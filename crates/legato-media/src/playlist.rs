@@ -16,6 +16,9 @@ use m3u8_rs::{ExtTag, MediaPlaylist, MediaPlaylistType, MediaSegment};
 
 /// The HLS protocol version: 3 allows decimal `#EXTINF` durations.
 const HLS_VERSION: usize = 3;
+/// The version that allows `#EXT-X-MAP` in a playlist without I-frames only (RFC 8216 §7):
+/// what fragmented MP4 segments need.
+pub const FMP4_HLS_VERSION: usize = 7;
 
 /// What the playlist needs to know of one segment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +42,25 @@ pub fn target_duration(entries: &[PlaylistEntry]) -> u64 {
 
 /// Writes a complete VOD media playlist; `segment_uri(i)` names segment `i`.
 pub fn media_playlist(entries: &[PlaylistEntry], segment_uri: &dyn Fn(usize) -> String) -> String {
+    write_media_playlist(entries, None, segment_uri)
+}
+
+/// Writes a complete VOD media playlist of fragmented MP4 segments: `#EXT-X-VERSION:7`,
+/// `#EXT-X-INDEPENDENT-SEGMENTS` (every segment starts with a frame that decodes on its own)
+/// and `#EXT-X-MAP` naming the init segment `init_uri` before the first segment.
+pub fn fmp4_media_playlist(
+    entries: &[PlaylistEntry],
+    init_uri: &str,
+    segment_uri: &dyn Fn(usize) -> String,
+) -> String {
+    write_media_playlist(entries, Some(init_uri), segment_uri)
+}
+
+fn write_media_playlist(
+    entries: &[PlaylistEntry],
+    init_uri: Option<&str>,
+    segment_uri: &dyn Fn(usize) -> String,
+) -> String {
     let segments = entries
         .iter()
         .enumerate()
@@ -46,6 +68,10 @@ pub fn media_playlist(entries: &[PlaylistEntry], segment_uri: &dyn Fn(usize) -> 
             uri: segment_uri(index),
             duration: entry.duration as f32,
             discontinuity: entry.discontinuity,
+            map: init_uri.filter(|_| index == 0).map(|uri| m3u8_rs::Map {
+                uri: uri.to_owned(),
+                ..m3u8_rs::Map::default()
+            }),
             unknown_tags: if index == 0 {
                 vec![ExtTag {
                     tag: "X-MEDIA-SEQUENCE".to_owned(),
@@ -58,7 +84,12 @@ pub fn media_playlist(entries: &[PlaylistEntry], segment_uri: &dyn Fn(usize) -> 
         })
         .collect();
     let playlist = MediaPlaylist {
-        version: Some(HLS_VERSION),
+        version: Some(if init_uri.is_some() {
+            FMP4_HLS_VERSION
+        } else {
+            HLS_VERSION
+        }),
+        independent_segments: init_uri.is_some(),
         target_duration: target_duration(entries),
         media_sequence: 0,
         segments,
@@ -157,15 +188,28 @@ pub struct VariantEntry {
     pub bandwidth: u64,
     /// Average bit/s, container included.
     pub average_bandwidth: u64,
-    /// RFC 6381 codecs, `mp4a.40.34` for MPEG audio.
+    /// RFC 6381 codecs: `mp4a.40.34` for MPEG audio, `mp4a.40.2` for AAC-LC, `fLaC` for
+    /// FLAC.
     pub codecs: String,
 }
 
+/// RFC 6381 `CODECS` of an AAC-LC rendition.
+pub const CODECS_AAC_LC: &str = "mp4a.40.2";
+/// `CODECS` of a FLAC rendition (in fragmented MP4), as hls.js and Apple's spec spell it.
+pub const CODECS_FLAC: &str = "fLaC";
+
 /// Writes a master playlist over `variants` (lowest bandwidth first, as players expect the
 /// first entry to be a safe start).
+///
+/// The version is the one the media playlists need: 7 as soon as one variant is fMP4 (AAC or
+/// FLAC), so that an old client that only knows version 3 stops at the master playlist rather
+/// than failing on `#EXT-X-MAP` later.
 pub fn master_playlist(variants: &[VariantEntry]) -> String {
+    let fmp4 = variants
+        .iter()
+        .any(|v| v.codecs == CODECS_AAC_LC || v.codecs == CODECS_FLAC);
     let playlist = m3u8_rs::MasterPlaylist {
-        version: Some(HLS_VERSION),
+        version: Some(if fmp4 { FMP4_HLS_VERSION } else { HLS_VERSION }),
         independent_segments: true,
         variants: variants
             .iter()
