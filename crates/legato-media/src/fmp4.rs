@@ -23,8 +23,11 @@
 //!   (e.g. 2048 samples for libfdk-aac) and lasting the source's length (movie timescale =
 //!   sample rate too) tells a decoder which samples to present, so the track plays back the
 //!   source's exact length: the fMP4 answer to "MP3 decodes 33–46 ms longer". `mehd` and the
-//!   playlist's durations give the same presentation length. An `iTunSMPB` comment isn't
-//!   written: it describes non-fragmented files.
+//!   playlist's durations give the same presentation length. For decoders that ignore edit
+//!   lists in fragmented files (ffmpeg 5.1, so mpv and other ffmpeg-based players), an AAC
+//!   track's init segment also carries Apple's `iTunSMPB` gapless comment (priming,
+//!   padding, length), from which ffmpeg skips the priming. mp4-atom 0.17 has no iTunes
+//!   `----` item, so those boxes are the one part of the init segment written by hand.
 //! * **Every sample is a sync sample** (`trex` default flags: depends on no other sample), so
 //!   each segment decodes on its own: `#EXT-X-INDEPENDENT-SEGMENTS` holds.
 //! * **Pure**: no I/O; errors, never panics, for any input ([`MediaError::UnpackableTrack`]).
@@ -317,7 +320,22 @@ impl Fmp4Track {
         };
         let mut out = Vec::with_capacity(1024);
         ftyp.encode(&mut out).map_err(box_error)?;
+        let moov_start = out.len();
         moov.encode(&mut out).map_err(box_error)?;
+        if let AudioCodec::AacLc { .. } = info.codec {
+            // After the trak: ffmpeg applies it to the last track it has read.
+            let padding = total_decode.saturating_sub(u64::from(info.priming) + info.valid_samples);
+            out.extend(itunes_gapless_udta(
+                info.priming,
+                padding,
+                info.valid_samples,
+            ));
+            let moov_len = u32::try_from(out.len() - moov_start)
+                .map_err(|_| MediaError::UnpackableTrack("the moov box is too large"))?;
+            if let Some(size) = out.get_mut(moov_start..moov_start + 4) {
+                size.copy_from_slice(&moov_len.to_be_bytes());
+            }
+        }
         Ok(out)
     }
 
@@ -514,6 +532,41 @@ impl Fmp4Track {
         };
         Some((peak.max(average).ceil() as u64, average.ceil() as u64))
     }
+}
+
+/// `udta/meta/ilst/----` holding Apple's `iTunSMPB` gapless comment: priming, padding and
+/// valid samples in hexadecimal, as iTunes writes them.
+fn itunes_gapless_udta(priming: u32, padding: u64, valid: u64) -> Vec<u8> {
+    fn boxed(kind: &[u8; 4], full: bool, body: &[u8]) -> Vec<u8> {
+        let header = if full { 12 } else { 8 };
+        let mut out = Vec::with_capacity(header + body.len());
+        let len = u32::try_from(header + body.len()).unwrap_or(u32::MAX);
+        out.extend(len.to_be_bytes());
+        out.extend(kind);
+        if full {
+            out.extend([0; 4]); // version and flags
+        }
+        out.extend(body);
+        out
+    }
+    let value = format!(
+        " 00000000 {priming:08X} {:08X} {valid:016X} 00000000 00000000 00000000 00000000 \
+         00000000 00000000 00000000 00000000",
+        padding.min(u64::from(u32::MAX))
+    );
+    let mut data = vec![0, 0, 0, 1, 0, 0, 0, 0]; // type 1 (UTF-8), locale 0
+    data.extend(value.as_bytes());
+    let mut item = boxed(b"mean", true, b"com.apple.iTunes");
+    item.extend(boxed(b"name", true, b"iTunSMPB"));
+    item.extend(boxed(b"data", false, &data));
+    let ilst = boxed(b"ilst", false, &boxed(b"----", false, &item));
+    // hdlr: pre_defined, handler "mdir", reserved "appl" and 8 zero bytes, empty name.
+    let mut hdlr = vec![0, 0, 0, 0];
+    hdlr.extend(b"mdirappl");
+    hdlr.extend([0; 9]);
+    let mut meta = boxed(b"hdlr", true, &hdlr);
+    meta.extend(ilst);
+    boxed(b"udta", false, &boxed(b"meta", true, &meta))
 }
 
 /// An `mdat` header with a 32-bit size.

@@ -83,30 +83,32 @@ fn aac_package(rung: &AacTrack, cut: Cut<'_>) -> Fmp4Track {
     .unwrap()
 }
 
-/// Decodes an AAC track through its playlist with ffmpeg and applies the edit list as a
-/// player that honours it does: ffmpeg 5.1 ignores edit lists in fragmented MP4 (checked
-/// here, so a newer ffmpeg that applies them shows up), so the trimming is done on its
-/// output, with the edit list as mp4box.js reads it when node is there.
+/// Decodes an AAC track through its playlist with ffmpeg, then trims the end as the edit list
+/// says. ffmpeg 5.1 ignores edit lists in fragmented MP4 but skips the priming that the
+/// `iTunSMPB` comment declares, so it gives the source within one AAC frame (the padding of
+/// the last access unit is left): checked here. The end is then cut to the edit list's
+/// duration, as read by mp4box.js when node is there, as a player that honours it does.
 fn decode_aac(rung: &AacTrack, cut: Cut<'_>) -> Vec<i16> {
     let track = aac_package(rung, cut);
     let dir = tempfile::tempdir().unwrap();
     let playlist = write_hls(dir.path(), &track, &rung.data);
     let raw = pcm_of(&playlist);
+    let padding =
+        rung.frame_lens.len() as u64 * 1024 - u64::from(rung.priming) - rung.valid_samples;
     assert_eq!(
-        raw.len() / 2,
-        rung.frame_lens.len() * 1024,
-        "ffmpeg decodes every access unit, untrimmed"
+        raw.len() as u64 / 2,
+        rung.valid_samples + padding,
+        "ffmpeg skips the priming and decodes the rest"
     );
+    assert!(padding < 1024, "within one AAC frame of the source");
     let (skip, keep) = match mp4box_modules() {
         Some(modules) => {
             let read = mp4box_read(&modules, dir.path(), 0);
             let edit = &read["init"]["elst"][0];
-            (
-                edit["mediaTime"].as_u64().unwrap() as usize,
-                edit["duration"].as_u64().unwrap() as usize,
-            )
+            assert_eq!(edit["mediaTime"], rung.priming);
+            (0, edit["duration"].as_u64().unwrap() as usize)
         }
-        None => (rung.priming as usize, rung.valid_samples as usize),
+        None => (0, rung.valid_samples as usize),
     };
     raw[skip * 2..(skip + keep) * 2].to_vec()
 }
@@ -308,11 +310,19 @@ fn check_with_parsers(dir: &Path, track: &Fmp4Track, codec: &str, priming: u64) 
         return;
     };
     let read = mp4box_read(&modules, dir, track.segment_count());
-    assert_eq!(
-        read["errors"],
-        serde_json::json!([]),
-        "mp4box.js logged errors"
-    );
+    // mp4box.js 0.5.4 knows no iTunes `ilst` (the `iTunSMPB` comment): its one expected
+    // warning. Anything else it logs is a failure.
+    let unexpected: Vec<&serde_json::Value> = read["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|message| {
+            !message
+                .as_str()
+                .is_some_and(|text| text.ends_with("Unknown box type: 'ilst'"))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "mp4box.js logged {unexpected:?}");
     assert_eq!(read["init"]["codec"], codec, "{read}");
     assert_eq!(read["init"]["fragmented"], true);
     assert_eq!(read["init"]["timescale"], track.info().sample_rate);
