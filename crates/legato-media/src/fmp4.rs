@@ -657,3 +657,118 @@ pub fn flac_track(data: &[u8], cut: Cut<'_>) -> Result<Fmp4Track, MediaError> {
     let samples = scan.frames.iter().map(|frame| frame.samples).collect();
     Fmp4Track::new(info, frames, samples, data.len(), cut)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        reason = "in tests a failed unwrap is a failed test"
+    )]
+
+    use mp4_atom::{Any, ReadFrom};
+
+    use super::*;
+
+    fn track() -> (Fmp4Track, Vec<u8>) {
+        // 100 access units of 3..=102 bytes, each byte its unit's index.
+        let lens: Vec<u32> = (3..103).collect();
+        let data: Vec<u8> = lens
+            .iter()
+            .enumerate()
+            .flat_map(|(index, &len)| std::iter::repeat_n(index as u8, len as usize))
+            .collect();
+        let valid = 100 * 1024 - 2048 - 300;
+        let track = aac_track(
+            vec![0x12, 0x10],
+            44_100,
+            2,
+            &lens,
+            2048,
+            valid,
+            128,
+            Cut::Target(0.5),
+        )
+        .unwrap();
+        (track, data)
+    }
+
+    #[test]
+    fn segments_carry_their_frames_at_the_data_offset_with_a_running_tfdt() {
+        let (track, data) = track();
+        assert!(track.segment_count() > 3);
+        let mut decode_time = 0;
+        for (index, range) in track.plan().iter().enumerate() {
+            let segment = track.media_segment(&data, index).unwrap();
+            let mut reader = segment.as_slice();
+            let mut moof_start = 0;
+            let mut moof = None;
+            while !reader.is_empty() {
+                let at = segment.len() - reader.len();
+                match Any::read_from(&mut reader).unwrap() {
+                    Any::Moof(found) => {
+                        moof_start = at;
+                        moof = Some(found);
+                    }
+                    Any::Styp(_) | Any::Mdat(_) => {}
+                    other => panic!("unexpected box {other:?}"),
+                }
+            }
+            let moof = moof.unwrap();
+            assert_eq!(moof.mfhd.sequence_number as usize, index + 1);
+            let traf = &moof.traf[0];
+            assert_eq!(
+                traf.tfdt.as_ref().unwrap().base_media_decode_time,
+                decode_time
+            );
+            let trun = &traf.trun[0];
+            assert_eq!(trun.samples.len(), range.len());
+            decode_time += 1024 * range.len() as u64;
+            // The first sample's bytes are where the data offset points.
+            let first = moof_start + trun.data_offset.unwrap() as usize;
+            let expected = &data[track.frames[range.start].clone()];
+            assert_eq!(&segment[first..first + expected.len()], expected);
+        }
+        assert_eq!(
+            track.segment_samples().iter().sum::<u64>(),
+            track.info().valid_samples
+        );
+    }
+
+    #[test]
+    fn the_init_segment_decodes_with_its_edit_list() {
+        let (track, _) = track();
+        let init = track.init_segment().unwrap();
+        let mut reader = init.as_slice();
+        assert!(matches!(Any::read_from(&mut reader).unwrap(), Any::Ftyp(_)));
+        let Any::Moov(moov) = Any::read_from(&mut reader).unwrap() else {
+            panic!("no moov")
+        };
+        let trak = &moov.trak[0];
+        let edit = &trak.edts.as_ref().unwrap().elst.as_ref().unwrap().entries[0];
+        assert_eq!(edit.media_time, Some(2048));
+        assert_eq!(edit.segment_duration, track.info().valid_samples);
+        assert_eq!(trak.mdia.mdhd.timescale, 44_100);
+        let Codec::Mp4a(mp4a) = &trak.mdia.minf.stbl.stsd.codecs[0] else {
+            panic!("not mp4a")
+        };
+        let specific = mp4a.esds.es_desc.dec_config.dec_specific.as_ref().unwrap();
+        assert_eq!(
+            (specific.profile, specific.freq_index, specific.chan_conf),
+            (2, 4, 2)
+        );
+        assert!(init.windows(8).any(|w| w == b"iTunSMPB"));
+    }
+
+    #[test]
+    fn bad_descriptions_are_refused() {
+        let cut = Cut::Target(1.0);
+        assert!(aac_track(vec![0x12, 0x10], 44_100, 2, &[], 0, 0, 128, cut).is_err());
+        assert!(aac_track(vec![0x12, 0x10], 0, 2, &[10], 0, 0, 128, cut).is_err());
+        assert!(aac_track(vec![0x12, 0x10], 44_100, 2, &[10], 1000, 100, 128, cut).is_err());
+        let (track, data) = track();
+        assert!(track.media_segment(&data[1..], 0).is_none());
+        assert!(track.media_segment(&data, 999).is_none());
+        let bad = aac_track(vec![0x12], 44_100, 2, &[10], 0, 1024, 128, cut).unwrap();
+        assert!(bad.init_segment().is_err());
+    }
+}

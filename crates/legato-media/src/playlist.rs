@@ -168,6 +168,49 @@ mod tests {
     }
 
     #[test]
+    fn fmp4_playlists_have_version_7_a_map_and_independent_segments() {
+        let text = fmp4_media_playlist(&entries()[..2], "init.mp4", &|i| format!("seg{i:03}.m4s"));
+        let expected = "#EXTM3U\n\
+            #EXT-X-VERSION:7\n\
+            #EXT-X-INDEPENDENT-SEGMENTS\n\
+            #EXT-X-TARGETDURATION:12\n\
+            #EXT-X-PLAYLIST-TYPE:VOD\n\
+            #EXT-X-MAP:URI=\"init.mp4\"\n\
+            #EXT-X-MEDIA-SEQUENCE:0\n\
+            #EXTINF:9.978776,\n\
+            seg000.m4s\n\
+            #EXTINF:11.284898,\n\
+            seg001.m4s\n\
+            #EXT-X-ENDLIST\n";
+        assert_eq!(text, expected);
+        let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(parsed.segments[0].map.as_ref().unwrap().uri, "init.mp4");
+        assert!(parsed.independent_segments);
+    }
+
+    #[test]
+    fn a_master_with_fmp4_variants_is_version_7() {
+        let variant = |codecs: &str| VariantEntry {
+            uri: "x.m3u8".to_owned(),
+            bandwidth: 140_000,
+            average_bandwidth: 131_000,
+            codecs: codecs.to_owned(),
+        };
+        let mp3_only = master_playlist(&[variant("mp4a.40.34")]);
+        assert!(mp3_only.contains("#EXT-X-VERSION:3"));
+        for codecs in [CODECS_AAC_LC, CODECS_FLAC] {
+            let text = master_playlist(&[variant(codecs), variant("mp4a.40.34")]);
+            assert!(text.contains("#EXT-X-VERSION:7"), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "BANDWIDTH=140000,AVERAGE-BANDWIDTH=131000,CODECS=\"{codecs}\""
+                )),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn target_duration_is_the_ceiling_of_the_longest() {
         let entry = |duration| PlaylistEntry {
             duration,
