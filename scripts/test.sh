@@ -28,6 +28,9 @@ need_apt() {
 need_apt ffmpeg ffmpeg
 need_apt python3 python3
 need_apt curl curl
+# An independent ISO BMFF parser for the fMP4 tests (the other, mp4box.js 0.5.4 from npm, is
+# installed by those tests into $LEGATO_TOOLS/mp4box-0.5.4 when node is there).
+need_apt mediainfo mediainfo
 
 step "formatting and lints"
 cargo fmt --all -- --check

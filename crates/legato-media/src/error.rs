@@ -22,6 +22,17 @@ pub enum MediaError {
     /// [`SegmentOptions::target_seconds`](crate::SegmentOptions) is not a finite number above 0.
     #[error("the segment target duration must be a finite number of seconds above 0, not {0}")]
     InvalidSegmentTarget(f64),
+    /// No `fLaC` marker followed by a STREAMINFO block.
+    #[error("not a FLAC file: no fLaC marker and STREAMINFO block found")]
+    NotFlac,
+    /// A FLAC frame header is missing or a frame fails its CRC at this byte offset, or the
+    /// frames do not add up to the stream's declared length.
+    #[error("the FLAC file is damaged at byte {offset}: a frame is missing or fails its checksum")]
+    CorruptFlac { offset: u64 },
+    /// What was given to the fMP4 packager cannot be described in an MP4 track (a sample rate
+    /// of 0, no samples, a codec configuration too large...).
+    #[error("the audio cannot be packaged as fragmented MP4: {0}")]
+    UnpackableTrack(&'static str),
 }
 
 impl MediaError {
@@ -32,6 +43,9 @@ impl MediaError {
             Self::NotMpegAudio => "not-audio",
             Self::TooShort => "too-short",
             Self::InvalidSegmentTarget(_) => "invalid-segment-target",
+            Self::NotFlac => "not-audio",
+            Self::CorruptFlac { .. } => "corrupt-audio",
+            Self::UnpackableTrack(_) => "unpackable-track",
         }
     }
 }
@@ -47,6 +61,9 @@ mod tests {
             MediaError::NotMpegAudio,
             MediaError::TooShort,
             MediaError::InvalidSegmentTarget(0.0),
+            MediaError::NotFlac,
+            MediaError::CorruptFlac { offset: 0 },
+            MediaError::UnpackableTrack("x"),
         ];
         let codes: Vec<&str> = all.iter().map(MediaError::code).collect();
         assert_eq!(
@@ -55,7 +72,10 @@ mod tests {
                 "empty-file",
                 "not-audio",
                 "too-short",
-                "invalid-segment-target"
+                "invalid-segment-target",
+                "not-audio",
+                "corrupt-audio",
+                "unpackable-track",
             ]
         );
         for code in codes {

@@ -39,7 +39,10 @@
 //! [`mpeg`] (frame headers), [`tags`] (ID3/APE/Lyrics3), [`scan`] (frames of a file),
 //! [`segment`] (the planner), [`ts`] (the MPEG-TS muxer) and [`playlist`].
 
+pub mod cmaf_plan;
 mod error;
+pub mod flac;
+pub mod fmp4;
 pub mod mpeg;
 mod package;
 pub mod playlist;
@@ -58,7 +61,7 @@ pub use mpeg::{ChannelMode, FrameHeader, Layer, MpegVersion};
 pub use package::{
     FIRST_PTS, Package, SegmentOptions, Segments, StreamInfo, package_mp3, package_mp3_like,
 };
-pub use playlist::{VariantEntry, master_playlist};
+pub use playlist::{CODECS_AAC_LC, CODECS_FLAC, VariantEntry, master_playlist};
 
 /// The file name of segment `index`: "seg000.ts", "seg001.ts", … ("seg1000.ts" past 999).
 pub fn segment_name(index: usize) -> String {

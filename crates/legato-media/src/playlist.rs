@@ -16,6 +16,9 @@ use m3u8_rs::{ExtTag, MediaPlaylist, MediaPlaylistType, MediaSegment};
 
 /// The HLS protocol version: 3 allows decimal `#EXTINF` durations.
 const HLS_VERSION: usize = 3;
+/// The version that allows `#EXT-X-MAP` in a playlist without I-frames only (RFC 8216 §7):
+/// what fragmented MP4 segments need.
+pub const FMP4_HLS_VERSION: usize = 7;
 
 /// What the playlist needs to know of one segment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +42,25 @@ pub fn target_duration(entries: &[PlaylistEntry]) -> u64 {
 
 /// Writes a complete VOD media playlist; `segment_uri(i)` names segment `i`.
 pub fn media_playlist(entries: &[PlaylistEntry], segment_uri: &dyn Fn(usize) -> String) -> String {
+    write_media_playlist(entries, None, segment_uri)
+}
+
+/// Writes a complete VOD media playlist of fragmented MP4 segments: `#EXT-X-VERSION:7`,
+/// `#EXT-X-INDEPENDENT-SEGMENTS` (every segment starts with a frame that decodes on its own)
+/// and `#EXT-X-MAP` naming the init segment `init_uri` before the first segment.
+pub fn fmp4_media_playlist(
+    entries: &[PlaylistEntry],
+    init_uri: &str,
+    segment_uri: &dyn Fn(usize) -> String,
+) -> String {
+    write_media_playlist(entries, Some(init_uri), segment_uri)
+}
+
+fn write_media_playlist(
+    entries: &[PlaylistEntry],
+    init_uri: Option<&str>,
+    segment_uri: &dyn Fn(usize) -> String,
+) -> String {
     let segments = entries
         .iter()
         .enumerate()
@@ -46,6 +68,10 @@ pub fn media_playlist(entries: &[PlaylistEntry], segment_uri: &dyn Fn(usize) -> 
             uri: segment_uri(index),
             duration: entry.duration as f32,
             discontinuity: entry.discontinuity,
+            map: init_uri.filter(|_| index == 0).map(|uri| m3u8_rs::Map {
+                uri: uri.to_owned(),
+                ..m3u8_rs::Map::default()
+            }),
             unknown_tags: if index == 0 {
                 vec![ExtTag {
                     tag: "X-MEDIA-SEQUENCE".to_owned(),
@@ -58,7 +84,12 @@ pub fn media_playlist(entries: &[PlaylistEntry], segment_uri: &dyn Fn(usize) -> 
         })
         .collect();
     let playlist = MediaPlaylist {
-        version: Some(HLS_VERSION),
+        version: Some(if init_uri.is_some() {
+            FMP4_HLS_VERSION
+        } else {
+            HLS_VERSION
+        }),
+        independent_segments: init_uri.is_some(),
         target_duration: target_duration(entries),
         media_sequence: 0,
         segments,
@@ -137,6 +168,49 @@ mod tests {
     }
 
     #[test]
+    fn fmp4_playlists_have_version_7_a_map_and_independent_segments() {
+        let text = fmp4_media_playlist(&entries()[..2], "init.mp4", &|i| format!("seg{i:03}.m4s"));
+        let expected = "#EXTM3U\n\
+            #EXT-X-VERSION:7\n\
+            #EXT-X-INDEPENDENT-SEGMENTS\n\
+            #EXT-X-TARGETDURATION:12\n\
+            #EXT-X-PLAYLIST-TYPE:VOD\n\
+            #EXT-X-MAP:URI=\"init.mp4\"\n\
+            #EXT-X-MEDIA-SEQUENCE:0\n\
+            #EXTINF:9.978776,\n\
+            seg000.m4s\n\
+            #EXTINF:11.284898,\n\
+            seg001.m4s\n\
+            #EXT-X-ENDLIST\n";
+        assert_eq!(text, expected);
+        let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(parsed.segments[0].map.as_ref().unwrap().uri, "init.mp4");
+        assert!(parsed.independent_segments);
+    }
+
+    #[test]
+    fn a_master_with_fmp4_variants_is_version_7() {
+        let variant = |codecs: &str| VariantEntry {
+            uri: "x.m3u8".to_owned(),
+            bandwidth: 140_000,
+            average_bandwidth: 131_000,
+            codecs: codecs.to_owned(),
+        };
+        let mp3_only = master_playlist(&[variant("mp4a.40.34")]);
+        assert!(mp3_only.contains("#EXT-X-VERSION:3"));
+        for codecs in [CODECS_AAC_LC, CODECS_FLAC] {
+            let text = master_playlist(&[variant(codecs), variant("mp4a.40.34")]);
+            assert!(text.contains("#EXT-X-VERSION:7"), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "BANDWIDTH=140000,AVERAGE-BANDWIDTH=131000,CODECS=\"{codecs}\""
+                )),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn target_duration_is_the_ceiling_of_the_longest() {
         let entry = |duration| PlaylistEntry {
             duration,
@@ -157,15 +231,28 @@ pub struct VariantEntry {
     pub bandwidth: u64,
     /// Average bit/s, container included.
     pub average_bandwidth: u64,
-    /// RFC 6381 codecs, `mp4a.40.34` for MPEG audio.
+    /// RFC 6381 codecs: `mp4a.40.34` for MPEG audio, `mp4a.40.2` for AAC-LC, `fLaC` for
+    /// FLAC.
     pub codecs: String,
 }
 
+/// RFC 6381 `CODECS` of an AAC-LC rendition.
+pub const CODECS_AAC_LC: &str = "mp4a.40.2";
+/// `CODECS` of a FLAC rendition (in fragmented MP4), as hls.js and Apple's spec spell it.
+pub const CODECS_FLAC: &str = "fLaC";
+
 /// Writes a master playlist over `variants` (lowest bandwidth first, as players expect the
 /// first entry to be a safe start).
+///
+/// The version is the one the media playlists need: 7 as soon as one variant is fMP4 (AAC or
+/// FLAC), so that an old client that only knows version 3 stops at the master playlist rather
+/// than failing on `#EXT-X-MAP` later.
 pub fn master_playlist(variants: &[VariantEntry]) -> String {
+    let fmp4 = variants
+        .iter()
+        .any(|v| v.codecs == CODECS_AAC_LC || v.codecs == CODECS_FLAC);
     let playlist = m3u8_rs::MasterPlaylist {
-        version: Some(HLS_VERSION),
+        version: Some(if fmp4 { FMP4_HLS_VERSION } else { HLS_VERSION }),
         independent_segments: true,
         variants: variants
             .iter()

@@ -212,3 +212,134 @@ fn check_whatever_comes(data: &[u8]) -> Result<(), TestCaseError> {
     }
     Ok(())
 }
+
+/// FLAC streams built from frames with constant subframes (valid headers, CRC-8 and CRC-16).
+mod flac {
+    use super::*;
+    use crate::flac::{StreamInfo, crc8, crc16, scan_flac};
+    use crate::fmp4::{Cut, flac_track};
+
+    /// FLAC's coded frame number.
+    fn coded(number: u32) -> Vec<u8> {
+        match number {
+            0..=0x7F => vec![number as u8],
+            0x80..=0x7FF => vec![0xC0 | (number >> 6) as u8, 0x80 | (number & 0x3F) as u8],
+            _ => vec![
+                0xE0 | (number >> 12) as u8,
+                0x80 | ((number >> 6) & 0x3F) as u8,
+                0x80 | (number & 0x3F) as u8,
+            ],
+        }
+    }
+
+    /// A stereo 16-bit 44.1 kHz frame of `block` samples, both channels at `value`.
+    fn frame(number: u32, block: u16, value: i16) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xF8, 0x79, 0x18];
+        out.extend(coded(number));
+        out.extend((block - 1).to_be_bytes());
+        out.push(crc8(&out));
+        for _ in 0..2 {
+            out.push(0x00); // constant subframe, no wasted bits
+            out.extend(value.to_be_bytes());
+        }
+        let crc = crc16(&out);
+        out.extend(crc.to_be_bytes());
+        out
+    }
+
+    fn stream(blocks: &[(u16, i16)], declare_total: bool) -> (Vec<u8>, Vec<usize>) {
+        let total: u64 = blocks.iter().map(|&(block, _)| u64::from(block)).sum();
+        let info = StreamInfo {
+            min_block_size: 16,
+            max_block_size: u16::MAX,
+            min_frame_size: 0,
+            max_frame_size: 0,
+            sample_rate: 44_100,
+            channels: 2,
+            bits_per_sample: 16,
+            total_samples: if declare_total { total } else { 0 },
+            md5: [0; 16],
+        };
+        let mut out = b"fLaC\x80\x00\x00\x22".to_vec();
+        out.extend(info.to_bytes());
+        let mut offsets = Vec::new();
+        for (number, &(block, value)) in blocks.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend(frame(number as u32, block, value));
+        }
+        (out, offsets)
+    }
+
+    fn blocks() -> impl Strategy<Value = Vec<(u16, i16)>> {
+        vec((16u16..=8192, any::<i16>()), 1..40)
+    }
+
+    proptest! {
+        #[test]
+        fn every_frame_is_found(blocks in blocks(), declare in any::<bool>(), tag in any::<bool>()) {
+            let (mut data, offsets) = stream(&blocks, declare);
+            let payload_end = data.len();
+            if tag && declare {
+                // An ID3v1 tag after the last frame: found as trailing bytes, not a frame.
+                data.extend(b"TAG");
+                data.extend([b' '; 125]);
+            }
+            let scan = scan_flac(&data).unwrap();
+            let found: Vec<usize> = scan.frames.iter().map(|frame| frame.offset).collect();
+            prop_assert_eq!(&found, &offsets);
+            prop_assert_eq!(scan.frames.last().map(|f| f.offset + f.len), Some(payload_end));
+            let total: u64 = blocks.iter().map(|&(block, _)| u64::from(block)).sum();
+            prop_assert_eq!(scan.total_samples, total);
+
+            // Packaged: durations add up, and the segments carry every frame byte.
+            let track = flac_track(&data, Cut::Target(0.5)).unwrap();
+            prop_assert_eq!(track.segment_samples().iter().sum::<u64>(), total);
+            prop_assert!(track.init_segment().is_ok());
+            let carried: usize = (0..track.segment_count())
+                .map(|index| track.media_segment(&data, index).unwrap().len())
+                .sum();
+            prop_assert!(carried >= payload_end - offsets[0]);
+        }
+
+        #[test]
+        fn damaged_flac_never_panics(blocks in blocks(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let (mut data, _) = stream(&blocks, true);
+            let index = at.index(data.len());
+            data[index] = byte;
+            if let Ok(scan) = scan_flac(&data) {
+                for frame in &scan.frames {
+                    prop_assert_eq!(crc16(frame.bytes(&data).unwrap()), 0);
+                }
+                let _ = flac_track(&data, Cut::Target(1.0));
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_after_the_marker_never_panic(tail in vec(any::<u8>(), 0..2000)) {
+            let mut data = b"fLaC".to_vec();
+            data.extend(tail);
+            let _ = scan_flac(&data);
+            let _ = flac_track(&data, Cut::Target(1.0));
+        }
+
+        #[test]
+        fn any_track_description_is_packaged_or_refused(
+            lens in vec(0u32..3000, 0..60),
+            samples in 1u32..5000,
+            priming in 0u32..5000,
+            valid in 0u64..200_000,
+            target in 0.01f64..20.0,
+        ) {
+            let track = crate::fmp4::aac_track(vec![0x12, 0x10], 44_100, 2, &lens, priming, valid, 128, Cut::Target(target));
+            let _ = samples;
+            if let Ok(track) = track {
+                let data = vec![0u8; lens.iter().map(|&l| l as usize).sum()];
+                prop_assert_eq!(track.segment_samples().iter().sum::<u64>(), valid);
+                prop_assert!(track.init_segment().is_ok());
+                for index in 0..track.segment_count() {
+                    prop_assert!(track.media_segment(&data, index).is_some());
+                }
+            }
+        }
+    }
+}

@@ -120,6 +120,8 @@ pub(crate) struct Decoder<'a> {
     skipped: u64,
     consecutive_errors: u32,
     ended_early: Option<String>,
+    /// The bit depth of integer PCM of at most 24 bits (what a lossless rung can carry).
+    pcm_bits: Option<u8>,
 }
 
 impl<'a> Decoder<'a> {
@@ -184,6 +186,7 @@ impl<'a> Decoder<'a> {
             }
         }
         let track_id = track.id;
+        let pcm_bits = integer_pcm_bits(params.codec);
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(params, &AudioDecoderOptions::default())
             .map_err(|error| match error {
@@ -212,6 +215,7 @@ impl<'a> Decoder<'a> {
             skipped: 0,
             consecutive_errors: 0,
             ended_early: None,
+            pcm_bits,
         })
     }
 
@@ -228,6 +232,12 @@ impl<'a> Decoder<'a> {
     pub fn declared_seconds(&self) -> Option<f64> {
         let (rate, _) = self.spec?;
         Some(self.declared_frames? as f64 / f64::from(rate))
+    }
+
+    /// The bit depth of the source if it is integer PCM of 8, 16 or 24 bits (whose samples
+    /// the `f32` planes hold exactly), else `None`.
+    pub fn pcm_bits(&self) -> Option<u8> {
+        self.pcm_bits
     }
 
     /// The sample rate and channel count of the source (known after the first chunk).
@@ -375,6 +385,32 @@ impl<'a> Decoder<'a> {
 
 /// Conforms a decoded chunk to the output channel count: mono to both sides, or stereo
 /// averaged to mono (a stream that changes its channel mode part way).
+/// The container width of integer PCM codecs of at most 24 bits.
+fn integer_pcm_bits(codec: AudioCodecId) -> Option<u8> {
+    match codec {
+        CODEC_ID_PCM_S24LE
+        | CODEC_ID_PCM_S24LE_PLANAR
+        | CODEC_ID_PCM_S24BE
+        | CODEC_ID_PCM_S24BE_PLANAR
+        | CODEC_ID_PCM_U24LE
+        | CODEC_ID_PCM_U24LE_PLANAR
+        | CODEC_ID_PCM_U24BE
+        | CODEC_ID_PCM_U24BE_PLANAR => Some(24),
+        CODEC_ID_PCM_S16LE
+        | CODEC_ID_PCM_S16LE_PLANAR
+        | CODEC_ID_PCM_S16BE
+        | CODEC_ID_PCM_S16BE_PLANAR
+        | CODEC_ID_PCM_U16LE
+        | CODEC_ID_PCM_U16LE_PLANAR
+        | CODEC_ID_PCM_U16BE
+        | CODEC_ID_PCM_U16BE_PLANAR => Some(16),
+        CODEC_ID_PCM_S8 | CODEC_ID_PCM_S8_PLANAR | CODEC_ID_PCM_U8 | CODEC_ID_PCM_U8_PLANAR => {
+            Some(8)
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn conform<'a>(
     planes: &'a [Vec<f32>],
     channels: usize,

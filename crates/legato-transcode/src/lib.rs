@@ -40,11 +40,14 @@
 //! The only `unsafe` code is one call in `lame_ffi.rs`: the bit-reservoir setting that
 //! mp3lame-encoder does not expose.
 
+mod aac;
 mod analyze;
 mod decode;
 mod detect;
 mod encode;
 mod error;
+mod flac_enc;
+mod fmp4_ladder;
 mod ladder;
 mod lame_ffi;
 mod resample;
@@ -53,7 +56,9 @@ mod tags;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub use aac::{AAC_BITRATES, AAC_FRAME_SAMPLES, AacTrack};
 pub use error::TranscodeError;
+pub use flac_enc::FLAC_BLOCK_SIZE;
 
 /// The longest audio accepted, in seconds (3 hours).
 pub const MAX_DURATION_SECONDS: f64 = 3.0 * 3600.0;
@@ -266,6 +271,72 @@ pub fn transcode(
     let sniffed = sniff(data)?;
     guarded(sniffed.format, || {
         ladder::transcode(data, sniffed, options, progress)
+    })
+}
+
+/// Which fMP4 renditions [`transcode_fmp4`] makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fmp4Options {
+    /// AAC-LC bitrates in kbit/s, each one of [`AAC_BITRATES`]. Default: 64, 128, 256
+    /// (Apple's HLS authoring spec's stereo AAC-LC ladder tops out at 160 for most content;
+    /// 256 is the iTunes Plus rate, for listeners on good links).
+    pub aac_rungs_kbps: Vec<u32>,
+    /// Whether to encode a lossless FLAC rung from an integer PCM (WAV, AIFF) upload.
+    pub lossless: bool,
+}
+
+impl Default for Fmp4Options {
+    fn default() -> Self {
+        Fmp4Options {
+            aac_rungs_kbps: vec![64, 128, 256],
+            lossless: true,
+        }
+    }
+}
+
+/// The result of [`transcode_fmp4`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fmp4Renditions {
+    pub source: SourceInfo,
+    /// The sample rate of the AAC rungs (the FLAC rung keeps the source's).
+    pub sample_rate: u32,
+    /// The channel count of every rung: 1 or 2.
+    pub channels: u8,
+    /// AAC-LC rungs, ascending by bitrate, each with its encoder delay for the edit list.
+    pub aac: Vec<AacTrack>,
+    /// A complete FLAC stream of the source's samples, bit for bit, for a WAV or AIFF upload
+    /// of integer PCM (8, 16 or 24-bit, mono or stereo) when asked for; `None` otherwise. A
+    /// FLAC upload is not re-encoded: package its own frames
+    /// ([`legato_media::flac::scan_flac`]).
+    pub flac: Option<Vec<u8>>,
+    /// Wall time of decoding and encoding, ms.
+    pub elapsed_ms: f64,
+}
+
+/// Decodes the upload once and encodes the AAC-LC rungs (libfdk-aac, in parallel) and, for
+/// a WAV or AIFF upload, a lossless FLAC rung (flacenc), for packaging as fragmented MP4
+/// ([`legato_media::fmp4`]). The output rate and channels follow the MP3 ladder's rules
+/// (see [`transcode`]), so the renditions of a track share its timeline.
+///
+/// # Errors
+/// The input errors of [`transcode`]; [`TranscodeError::InvalidOptions`] for a bitrate that
+/// is not in [`AAC_BITRATES`]; [`TranscodeError::Encoder`] if an encoder fails.
+pub fn transcode_fmp4(
+    data: &[u8],
+    options: &Fmp4Options,
+) -> Result<Fmp4Renditions, TranscodeError> {
+    if let Some(bad) = options
+        .aac_rungs_kbps
+        .iter()
+        .find(|kbps| !AAC_BITRATES.contains(kbps))
+    {
+        return Err(TranscodeError::InvalidOptions(format!(
+            "{bad} kbit/s is not an AAC-LC rung; use one of {AAC_BITRATES:?}"
+        )));
+    }
+    let sniffed = sniff(data)?;
+    guarded(sniffed.format, || {
+        fmp4_ladder::transcode(data, sniffed, options)
     })
 }
 

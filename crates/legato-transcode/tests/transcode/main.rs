@@ -8,6 +8,7 @@
 
 mod analysis;
 mod errors;
+mod fmp4;
 mod formats;
 mod hostile;
 mod mp3_sources;
