@@ -742,7 +742,11 @@ impl Store for SqliteStore {
                 order,
                 fts,
             } = sql;
+            // A full list reads every row once: through the memory map those pages would all
+            // count toward the process's resident memory (the whole table, for a big library);
+            // through SQLite's page cache they stay within its small bound.
             let result = (|| {
+                conn.pragma_update(None, "mmap_size", 0).map_err(map_err)?;
                 let mut statement = conn
                     .prepare(&format!("{select} {filter} {order} LIMIT -1 OFFSET ?2"))
                     .map_err(map_err)?;
@@ -760,7 +764,10 @@ impl Store for SqliteStore {
             if let Err(e) = result {
                 let _ = sender.blocking_send(Err(e));
             }
-            inner.give_back(conn);
+            // Pooled again only with its memory map back, for segment reads.
+            if conn.pragma_update(None, "mmap_size", MMAP_BYTES).is_ok() {
+                inner.give_back(conn);
+            }
         });
         Ok(Box::pin(futures_util::stream::unfold(
             receiver,
