@@ -9,9 +9,12 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List
 
+import requests
 from helpers import run_server
 
 # Copied verbatim from the seed's README (/work/shared/seed/README.md).
@@ -138,3 +141,51 @@ def test_seed_readme_example(tmp_path: Path, make_mp3) -> None:
 def _settled(track: dict) -> dict:
     """A track without the fields the server fills in after the upload (its analysis)."""
     return {k: v for k, v in track.items() if k not in ("loudness", "true_peak", "peaks")}
+
+
+LARGE = 1_200  # more than the server's largest page (1,000)
+
+
+def test_seed_example_sees_a_large_library(tmp_path: Path, make_mp3) -> None:
+    """The seed's example, unchanged, on a library larger than any page: its list sees every
+    track (the seed's list had no paging, and neither has its MusicApi)."""
+    script = "from legato import MusicApi\n" + textwrap.dedent(SEED_EXAMPLE)
+    for _, _, seed_path, freq, duration in SONGS:
+        script = script.replace(repr(seed_path), repr(str(make_mp3(frequency=freq, duration=duration))))
+    script_path = tmp_path / "seed_example.py"
+    script_path.write_text(script)
+    tiny = make_mp3(frequency=660, duration=1).read_bytes()
+
+    # Passthrough only: a thousand tiny MP3s need no ladder.
+    with run_server(tmp_path / "server", ["--ladder", "none"]) as server:
+        def add(i: int) -> str:
+            for _ in range(200):
+                r = requests.post(server.crud_url, params={"name": "Filler %04d" % i, "author": "Bulk"},
+                                  data=tiny, headers={"Content-Type": "audio/mpeg"}, timeout=60)
+                if r.status_code != 429:  # the server bounds ingests in flight: back off, retry
+                    break
+                time.sleep(0.05)
+            assert r.status_code == 201, r.text
+            return r.json()["id"]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            filler = set(pool.map(add, range(LARGE)))
+        assert len(filler) == LARGE
+
+        env = dict(os.environ, FUNCTION_URL=server.crud_url)
+        env.pop("LEGATO_URL", None)
+        done = subprocess.run([sys.executable, str(script_path)], env=env, capture_output=True, text=True,
+                              timeout=600, cwd=str(tmp_path))
+        assert done.returncode == 0, "stdout:\n%s\nstderr:\n%s" % (done.stdout[-3000:], done.stderr)
+        # What the server says is left: nothing.
+        left = requests.get(server.crud_url, timeout=60)
+        assert left.status_code == 200 and left.json() == []
+    added, listed, shown, missing, deleted, listed_after = split_sections(done.stdout)
+    assert len(added) == 4
+    inserted = {json.loads(line)["id"] for line in added}
+    listed_ids = [ast.literal_eval(line)["id"] for line in listed]
+    assert len(listed_ids) == LARGE + 4 and set(listed_ids) == filler | inserted
+    assert len(shown) == LARGE + 4
+    assert missing == ["{}", "{}", "{}"]
+    assert len(deleted) == LARGE + 4 and all(json.loads(line) == {"deleted": 1} for line in deleted)
+    assert listed_after == []

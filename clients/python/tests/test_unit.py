@@ -294,6 +294,15 @@ def test_music_api_list_walks_every_page(stub) -> None:
 
     stub.handler = pages
     assert json.loads(legato.MusicApi(stub.url).list()) == items
+    # One request without limit (the seed's list); a server that still pages is walked.
     assert [urlsplit(r["path"]).query for r in stub.requests] == [
-        "limit=1000", "limit=1000&offset=3", "limit=1000&offset=6"]
+        "", "limit=1000&offset=3", "limit=1000&offset=6"]
     assert [t.id for t in legato.Client(stub.url).iter_tracks(page_size=3)] == [i["id"] for i in items]
+
+
+def test_music_api_list_is_one_request_to_a_server_that_sends_everything(stub) -> None:
+    items = [{"id": "%024x" % i, "name": "n%d" % i, "author": "a"} for i in range(1500)]
+    stub.handler = lambda req: (200, {"Content-Type": "application/json", "X-Total-Count": "1500"},
+                                json.dumps(items).encode())
+    assert json.loads(legato.MusicApi(stub.url).list()) == items
+    assert len(stub.requests) == 1 and "?" not in stub.requests[0]["path"]

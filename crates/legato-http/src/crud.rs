@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -51,8 +52,11 @@ pub struct TrackView {
     pub loudness: Option<f64>,
     /// True peak in dBTP, once analysed.
     pub true_peak: Option<f64>,
-    /// Waveform peaks in 0..1, once analysed.
-    pub peaks: Option<Vec<f32>>,
+    /// Waveform peaks in 0..1, once analysed (null before). Absent from list entries unless
+    /// the list asks for it with `include=peaks`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<f32>>)]
+    pub peaks: Option<Option<Vec<f32>>>,
     /// The uploaded file, kept byte for byte (null for tracks stored before originals were
     /// kept); download it from `/function/crud/{id}/file`.
     pub source: Option<SourceView>,
@@ -94,6 +98,15 @@ impl TrackView {
             .map(|s| format!("?{}", s.sign(&track.id).query()))
             .unwrap_or_default();
         Self::new(track, &state.config.streaming_path, &query)
+    }
+
+    /// A list entry: without the waveform unless asked for.
+    fn entry(track: Track, state: &AppState, with_peaks: bool) -> Self {
+        let mut view = Self::of(track, state);
+        if !with_peaks {
+            view.peaks = None;
+        }
+        view
     }
 
     pub fn new(track: Track, streaming_path: &str, query: &str) -> Self {
@@ -141,11 +154,11 @@ impl TrackView {
             cover: track.cover.map(|c| format!("{base}/{c}{query}")),
             loudness: loudness.map(|l| (l * 100.0).round() / 100.0),
             true_peak: true_peak.map(|p| (p * 100.0).round() / 100.0),
-            peaks: peaks.map(|p| {
+            peaks: Some(peaks.map(|p| {
                 p.into_iter()
                     .map(|v| (v * 1000.0).round() / 1000.0)
                     .collect()
-            }),
+            })),
             source: track.source.map(|s| SourceView {
                 format: s.format,
                 size: s.size,
@@ -239,17 +252,19 @@ pub async fn create(
     Ok((status, headers, Json(view)).into_response())
 }
 
-/// Lists tracks, newest last, with search and paging.
+/// Lists tracks, oldest first by default, with search and paging. Without `limit`, every
+/// matching track (the seed's list), streamed.
 #[utoipa::path(get, path = "/function/crud", tag = "crud",
     params(
-        ("q" = Option<String>, Query, description = "case-insensitive substring of name or author"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
+        ("q" = Option<String>, Query, description = "words, each the start of a word of the name or the author (case and accents ignored)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size; without it, every matching track from `offset` on"),
         ("offset" = Option<u64>, Query, maximum = 9_223_372_036_854_775_807_u64, description = "tracks to skip"),
         ("sort" = Option<String>, Query, description = "created_at, name, author or duration"),
         ("order" = Option<String>, Query, description = "asc or desc"),
+        ("include" = Option<String>, Query, description = "`peaks`: entries carry their waveform"),
     ),
     responses(
-        (status = 200, description = "a page of tracks", body = Vec<TrackView>,
+        (status = 200, description = "the matching tracks (a page of them with `limit`)", body = Vec<TrackView>,
             headers(("X-Total-Count" = u64, description = "tracks matching q"))),
         (status = 400, description = "a bad parameter", body = crate::openapi::ErrorBody),
         (status = 401, description = "the library is private", body = crate::openapi::ErrorBody),
@@ -259,20 +274,76 @@ pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let query = list_query(&params)?;
-    let page = state.store.list_tracks(&query).await?;
-    let views: Vec<TrackView> = page
-        .tracks
-        .into_iter()
-        .map(|t| TrackView::of(t, &state))
-        .collect();
+    let (query, paged) = list_query(&params)?;
+    let with_peaks = query.peaks;
     let mut headers = HeaderMap::new();
-    headers.insert("x-total-count", HeaderValue::from(page.total));
-    Ok((headers, Json(views)).into_response())
+    if paged {
+        let page = state.store.list_tracks(&query).await?;
+        let views: Vec<TrackView> = page
+            .tracks
+            .into_iter()
+            .map(|t| TrackView::entry(t, &state, with_peaks))
+            .collect();
+        headers.insert("x-total-count", HeaderValue::from(page.total));
+        return Ok((headers, Json(views)).into_response());
+    }
+    // The seed's list: everything, written as it is read so memory stays flat.
+    let total = state
+        .store
+        .list_tracks(&ListQuery {
+            limit: 0,
+            ..query.clone()
+        })
+        .await?
+        .total;
+    let mut tracks = state.store.stream_tracks(&query).await?;
+    // A failure before the first track is still an error answer; later ones cut the body
+    // short (the client sees a truncated array, never a complete-looking one).
+    let first = match tracks.next().await {
+        Some(Err(e)) => return Err(e.into()),
+        first => first,
+    };
+    let empty = first.is_none();
+    if empty {
+        // The store's stream has ended; it must not be polled again.
+        tracks = Box::pin(futures_util::stream::empty());
+    }
+    let mut started = false;
+    let entries = futures_util::stream::iter(first)
+        .chain(tracks)
+        .ready_chunks(LIST_BATCH)
+        .map(move |batch| {
+            let mut buf = Vec::with_capacity(batch.len() * 768);
+            for track in batch {
+                let track = track.inspect_err(|e| {
+                    tracing::warn!(error = %e, "listing failed after the answer began; cut short");
+                })?;
+                buf.push(if started { b',' } else { b'[' });
+                started = true;
+                serde_json::to_writer(&mut buf, &TrackView::entry(track, &state, with_peaks))
+                    .map_err(|e| legato_store::StoreError::Backend(e.to_string()))?;
+            }
+            Ok::<_, legato_store::StoreError>(Bytes::from(buf))
+        });
+    let end: &'static [u8] = if empty { b"[]" } else { b"]" };
+    let body = entries.chain(futures_util::stream::once(async move {
+        Ok(Bytes::from_static(end))
+    }));
+    headers.insert("x-total-count", HeaderValue::from(total));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok((headers, Body::from_stream(body)).into_response())
 }
 
-fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
+/// Tracks serialised into one piece of a streamed list.
+const LIST_BATCH: usize = 64;
+
+/// The query of a list, and whether it asks for a page (`limit`) rather than everything.
+fn list_query(params: &HashMap<String, String>) -> Result<(ListQuery, bool), ApiError> {
     let mut query = ListQuery::default();
+    let mut paged = false;
     for (key, value) in params {
         match key.as_str() {
             "q" => {
@@ -290,6 +361,19 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
                             ListQuery::MAX_LIMIT
                         ))
                     })?;
+                paged = true;
+            }
+            "include" => {
+                for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    match part {
+                        "peaks" => query.peaks = true,
+                        _ => {
+                            return Err(ApiError::InvalidParameter(format!(
+                                "include takes peaks, not '{part}'"
+                            )));
+                        }
+                    }
+                }
             }
             "offset" => {
                 // Bounded by what every backend can skip (a signed 64-bit count).
@@ -326,7 +410,7 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
             _ => {}
         }
     }
-    Ok(query)
+    Ok((query, paged))
 }
 
 /// One track.

@@ -16,6 +16,16 @@
 //! leaves between two such steps is chunks no track refers to, which
 //! [`MongoStore::collect_garbage`] removes (it runs once in the background at start-up).
 //!
+//! # Search and order
+//!
+//! Collation would give case-insensitive order, but FerretDB has none, and FerretDB uses no
+//! index at all. So every `musics` document carries keys our code computes
+//! ([`legato_store::keys`], the same as the SQLite store's): `name_key` and `author_key` (the
+//! folded name and author, sorted by plain binary comparison) and `words` (the distinct words
+//! of both, searched by anchored prefix). They are written with the document and on every
+//! rename; a document without them (the seed's, or one written before them) gets them before
+//! the next list reads the collection ([`MongoStore::backfill_keys`]).
+//!
 //! # Failures
 //!
 //! One pooled client serves the whole process. It connects lazily, selects a server for at
@@ -37,14 +47,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt, stream::TryChunksError};
 use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Cursor, IndexModel};
 
 use legato_store::{
     Analysis, Chunk, ChunkSource, Job, JobCounts, ListQuery, Page, Result, SortKey, SortOrder,
-    Store, StoreError, Track, TrackId, TrackPatch,
+    Store, StoreError, Track, TrackId, TrackPatch, TrackStream, keys,
 };
 
 pub use options::{DEFAULT_DATABASE, MongoOptions, redact_uri};
@@ -61,12 +71,15 @@ const ID_BATCH: usize = 1000;
 
 /// Index names; an index with the same keys under another name is accepted too.
 const CHUNKS_INDEX: &str = "music_id_chunk_name";
-const MUSICS_INDEXES: [(&str, &str); 4] = [
+const MUSICS_INDEXES: [(&str, &str); 5] = [
     ("created_at", "created_at_id"),
-    ("name", "name_id"),
-    ("author", "author_id"),
+    ("name_key", "name_key_id"),
+    ("author_key", "author_key_id"),
     ("duration", "duration_id"),
+    ("words", "words_id"),
 ];
+/// Tracks converted at a time from a streaming list's cursor.
+const STREAM_BATCH: usize = 256;
 
 /// The MongoDB-backed [`Store`]. Cheap to clone: clones share one client and its pool.
 #[derive(Clone)]
@@ -344,6 +357,95 @@ impl MongoStore {
                 "MongoDB did not answer within {limit:?}"
             ))),
         }
+    }
+
+    /// Writes the search and sort keys of documents that lack them (written by the seed, or
+    /// before the keys existed); returns how many. Run before each list, so it costs one
+    /// indexed query when there is nothing to do.
+    pub async fn backfill_keys(&self) -> Result<u64> {
+        let missing = doc! { "name_key": null };
+        let mut done = 0;
+        loop {
+            let docs = self
+                .find_all(
+                    self.inner
+                        .musics
+                        .find(missing.clone())
+                        .projection(doc! { "_id": 1, "name": 1, "author": 1 })
+                        .limit(ID_BATCH as i64),
+                )
+                .await?;
+            if docs.is_empty() {
+                return Ok(done);
+            }
+            for doc in &docs {
+                let Some(id) = doc.get("_id") else { continue };
+                let text = |field| match doc.get(field) {
+                    Some(Bson::String(s)) => s.as_str(),
+                    _ => "",
+                };
+                let result = self
+                    .timed(self.inner.musics.update_one(
+                        doc! { "_id": id.clone(), "name_key": null },
+                        doc! { "$set": schema::key_fields(text("name"), text("author")) },
+                    ))
+                    .await?;
+                done += result.modified_count;
+            }
+            if docs.len() < ID_BATCH {
+                if done > 0 {
+                    tracing::info!(
+                        tracks = done,
+                        "wrote the search keys of tracks that had none"
+                    );
+                }
+                return Ok(done);
+            }
+        }
+    }
+
+    /// The filter of a list query; `None` when the search can match nothing.
+    fn list_filter(query: &ListQuery) -> Option<Document> {
+        let Some(search) = query.search.as_deref() else {
+            return Some(doc! {});
+        };
+        let words = keys::query_words(search);
+        if words.is_empty() {
+            return None;
+        }
+        let all: Vec<Document> = words
+            .iter()
+            .map(|w| doc! { "words": { "$regex": format!("^{}", schema::literal_regex(w)) } })
+            .collect();
+        Some(doc! { "$and": all })
+    }
+
+    fn list_find(
+        &self,
+        filter: Document,
+        query: &ListQuery,
+    ) -> mongodb::action::Find<'_, Document> {
+        let direction = match query.order {
+            SortOrder::Asc => 1,
+            SortOrder::Desc => -1,
+        };
+        let key = match query.sort {
+            SortKey::CreatedAt => "created_at",
+            SortKey::Name => "name_key",
+            SortKey::Author => "author_key",
+            SortKey::Duration => "duration",
+        };
+        let projection = if query.peaks {
+            doc! { "words": 0, "name_key": 0, "author_key": 0 }
+        } else {
+            doc! { "words": 0, "name_key": 0, "author_key": 0, "analysis.peaks": 0 }
+        };
+        self.inner
+            .musics
+            .find(filter)
+            .sort(doc! { key: direction, "_id": direction })
+            .skip(query.offset.min(i64::MAX as u64))
+            .projection(projection)
     }
 
     /// Runs one driver operation within the operation timeout.
@@ -741,25 +843,12 @@ impl Store for MongoStore {
     }
 
     async fn list_tracks(&self, query: &ListQuery) -> Result<Page> {
-        let filter = match query.search.as_deref() {
-            Some(needle) if !needle.is_empty() => {
-                let pattern = schema::literal_regex(needle);
-                doc! { "$or": [
-                    { "name": { "$regex": &pattern, "$options": "i" } },
-                    { "author": { "$regex": &pattern, "$options": "i" } },
-                ] }
-            }
-            _ => doc! {},
-        };
-        let direction = match query.order {
-            SortOrder::Asc => 1,
-            SortOrder::Desc => -1,
-        };
-        let key = match query.sort {
-            SortKey::CreatedAt => "created_at",
-            SortKey::Name => "name",
-            SortKey::Author => "author",
-            SortKey::Duration => "duration",
+        self.backfill_keys().await?;
+        let Some(filter) = Self::list_filter(query) else {
+            return Ok(Page {
+                tracks: Vec::new(),
+                total: 0,
+            });
         };
         let count = self.timed(self.inner.musics.count_documents(filter.clone()));
         let page = async {
@@ -768,11 +857,7 @@ impl Store for MongoStore {
                 return Ok(Vec::new());
             }
             self.find_all(
-                self.inner
-                    .musics
-                    .find(filter.clone())
-                    .sort(doc! { key: direction, "_id": direction })
-                    .skip(query.offset.min(i64::MAX as u64))
+                self.list_find(filter.clone(), query)
                     .limit(i64::from(query.limit)),
             )
             .await
@@ -782,6 +867,32 @@ impl Store for MongoStore {
             tracks: self.tracks_from_docs(docs).await?,
             total,
         })
+    }
+
+    async fn stream_tracks(&self, query: &ListQuery) -> Result<TrackStream> {
+        self.backfill_keys().await?;
+        let Some(filter) = Self::list_filter(query) else {
+            return Ok(Box::pin(futures_util::stream::empty()));
+        };
+        let cursor = self
+            .timed(
+                self.list_find(filter, query)
+                    .batch_size(STREAM_BATCH as u32),
+            )
+            .await?;
+        let store = self.clone();
+        let tracks = cursor
+            .map_err(map_err)
+            .try_chunks(STREAM_BATCH)
+            .map_err(|TryChunksError(_, e)| e)
+            .and_then(move |docs| {
+                let store = store.clone();
+                async move { store.tracks_from_docs(docs).await }
+            })
+            .map_ok(|tracks| futures_util::stream::iter(tracks.into_iter().map(Ok)))
+            .try_flatten();
+        let store = self.clone();
+        Ok(tracks.map_err(move |e| store.scrubbed(e)).boxed())
     }
 
     async fn get_track(&self, id: &TrackId) -> Result<Track> {
@@ -800,11 +911,26 @@ impl Store for MongoStore {
         if patch.is_empty() {
             return self.get_track(id).await;
         }
-        let mut set = Document::new();
-        if let Some(name) = &patch.name {
+        // The keys depend on both fields: read the other one first (a rename racing another
+        // rename of the same track may leave keys of the older name, which the next rename
+        // mends; the seed never renames).
+        let current = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one(doc! { "_id": schema::object_id(id) })
+                    .projection(doc! { "name": 1, "author": 1 }),
+            )
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let old = |field| current.get_str(field).unwrap_or_default().to_owned();
+        let name = patch.name.clone().unwrap_or_else(|| old("name"));
+        let author = patch.author.clone().unwrap_or_else(|| old("author"));
+        let mut set = schema::key_fields(&name, &author);
+        if patch.name.is_some() {
             set.insert("name", name);
         }
-        if let Some(author) = &patch.author {
+        if patch.author.is_some() {
             set.insert("author", author);
         }
         let doc = self

@@ -12,7 +12,7 @@
 
 use mongodb::bson::{Binary, Bson, Document, doc, oid::ObjectId, spec::BinarySubtype};
 
-use legato_store::{Analysis, Chunk, Track, TrackId, TrackStatus};
+use legato_store::{Analysis, Chunk, Track, TrackId, TrackStatus, keys};
 
 pub const MUSICS: &str = "musics";
 pub const CHUNKS: &str = "chunks";
@@ -36,6 +36,13 @@ pub fn track_id(oid: &ObjectId) -> TrackId {
     TrackId::from_bytes(oid.bytes())
 }
 
+/// The search and sort keys of a track (see `legato_store::keys`).
+pub fn key_fields(name: &str, author: &str) -> Document {
+    let (name_key, author_key) = (keys::fold(name), keys::fold(author));
+    let words = keys::track_words(&name_key, &author_key);
+    doc! { "name_key": name_key, "author_key": author_key, "words": words }
+}
+
 pub fn track_doc(track: &Track) -> Document {
     let mut doc = doc! {
         "_id": object_id(&track.id),
@@ -46,6 +53,7 @@ pub fn track_doc(track: &Track) -> Document {
         "playlist": &track.playlist,
         "created_at": track.created_at,
     };
+    doc.extend(key_fields(&track.name, &track.author));
     if let Some(codec) = &track.codec {
         doc.insert("codec", codec);
     }

@@ -8,6 +8,15 @@
 //!
 //! An insert is one transaction: the track row and every chunk commit together or not at
 //! all, so a crash or a failing chunk source never leaves a half-stored track.
+//!
+//! # Lists of any size
+//!
+//! Each track row carries `name_key` and `author_key` ([`legato_store::keys::fold`]: the
+//! same keys the MongoDB store keeps, so both order and match alike). Every order the API
+//! offers has an index `(key, id)`, and paging skips through that index alone before reading
+//! the rows of the page. Search goes through `tracks_fts`, an FTS5 index over the two keys
+//! kept in step by triggers; a query becomes word prefixes (`"beyon"*`). The waveform lives in
+//! its own table, `track_peaks`, so listing never reads it unless asked to.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,9 +26,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use legato_store::{
     Analysis, ChunkSource, Job, JobCounts, JobState, ListQuery, Page, Result, SortKey, SortOrder,
-    Store, StoreError, Track, TrackId, TrackPatch, TrackStatus,
+    Store, StoreError, Track, TrackId, TrackPatch, TrackStatus, TrackStream, keys,
 };
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 /// File name of the database inside the data folder.
 pub const DATABASE_FILE: &str = "legato.sqlite3";
@@ -27,7 +38,10 @@ pub const DATABASE_FILE: &str = "legato.sqlite3";
 /// Read connections kept open; more readers than this wait for one to come back.
 const READERS: usize = 8;
 
-const SCHEMA_VERSION: i64 = 3;
+/// Tracks read ahead of a streaming list's client.
+const STREAM_BUFFER: usize = 256;
+
+const SCHEMA_VERSION: i64 = 4;
 
 /// Bytes of the database file each connection may map into memory.
 const MMAP_BYTES: i64 = 1 << 30;
@@ -82,6 +96,51 @@ const JOB_COLUMNS: &str =
 const TRACK_COLUMNS: &str = "id, name, author, duration, segments, playlist, codec, bitrate, \
                              sample_rate, channels, size, created_at, album, year, status, error, \
                              variants, cover, analysis, source";
+
+/// Schema version 4: search and sort keys, their indexes, the full-text index and the waveform
+/// apart. The tokenizer sees keys we folded already (see `legato_store::keys`); its own
+/// folding only repeats ours, and its categories are the characters our words are made of.
+const V4_SCHEMA: &str = "
+ALTER TABLE tracks ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE tracks ADD COLUMN author_key TEXT NOT NULL DEFAULT '';
+CREATE TABLE track_peaks (
+    track_id TEXT PRIMARY KEY NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
+    peaks    TEXT NOT NULL
+);
+INSERT INTO track_peaks (track_id, peaks)
+    SELECT id, json_extract(analysis, '$.peaks') FROM tracks
+    WHERE json_valid(analysis) AND json_type(analysis, '$.peaks') = 'array';
+UPDATE tracks SET analysis = json_remove(analysis, '$.peaks')
+    WHERE json_valid(analysis) AND json_type(analysis, '$.peaks') IS NOT NULL;
+DROP INDEX IF EXISTS tracks_created_at;
+CREATE INDEX tracks_by_created_at ON tracks (created_at, id);
+CREATE INDEX tracks_by_duration ON tracks (duration, id);
+";
+
+/// Created once the keys of existing rows are filled in.
+const V4_INDEXES: &str = "
+CREATE INDEX tracks_by_name ON tracks (name_key, id);
+CREATE INDEX tracks_by_author ON tracks (author_key, id);
+CREATE VIRTUAL TABLE tracks_fts USING fts5 (
+    name_key, author_key, content = 'tracks', content_rowid = 'rowid',
+    tokenize = \"unicode61 remove_diacritics 2 categories 'L* N* Co M*'\", prefix = '1 2 3'
+);
+CREATE TRIGGER tracks_fts_insert AFTER INSERT ON tracks BEGIN
+    INSERT INTO tracks_fts (rowid, name_key, author_key)
+        VALUES (new.rowid, new.name_key, new.author_key);
+END;
+CREATE TRIGGER tracks_fts_delete AFTER DELETE ON tracks BEGIN
+    INSERT INTO tracks_fts (tracks_fts, rowid, name_key, author_key)
+        VALUES ('delete', old.rowid, old.name_key, old.author_key);
+END;
+CREATE TRIGGER tracks_fts_update AFTER UPDATE OF name_key, author_key ON tracks BEGIN
+    INSERT INTO tracks_fts (tracks_fts, rowid, name_key, author_key)
+        VALUES ('delete', old.rowid, old.name_key, old.author_key);
+    INSERT INTO tracks_fts (rowid, name_key, author_key)
+        VALUES (new.rowid, new.name_key, new.author_key);
+END;
+INSERT INTO tracks_fts (tracks_fts) VALUES ('rebuild');
+";
 
 /// Columns added by schema version 2 (adaptive bitrate, tags, async ingest, analysis).
 const V2_COLUMNS: [&str; 7] = [
@@ -146,20 +205,9 @@ impl SqliteStore {
     {
         let inner = self.inner.clone();
         blocking(move || {
-            let conn = match inner
-                .readers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop()
-            {
-                Some(conn) => conn,
-                None => connect(&inner.path, false)?,
-            };
+            let conn = inner.take_reader()?;
             let result = work(&conn);
-            let mut readers = inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
-            if readers.len() < READERS {
-                readers.push(conn);
-            }
+            inner.give_back(conn);
             result
         })
         .await
@@ -192,6 +240,28 @@ impl SqliteStore {
             work(&mut conn)
         })
         .await
+    }
+}
+
+impl Inner {
+    /// A read connection from the pool, or a new one when all are in use.
+    fn take_reader(&self) -> Result<Connection> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => connect(&self.path, false),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < READERS {
+            readers.push(conn);
+        }
     }
 }
 
@@ -280,22 +350,49 @@ fn migrate(conn: &Connection) -> Result<()> {
         // Up to date: no write at start-up.
         return Ok(());
     }
+    // All steps in one transaction: a crash halfway leaves the previous version intact.
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(map_err)?;
     if version == 1 {
         for column in V2_COLUMNS {
-            conn.execute_batch(&format!("ALTER TABLE tracks ADD COLUMN {column}"))
+            tx.execute_batch(&format!("ALTER TABLE tracks ADD COLUMN {column}"))
                 .map_err(map_err)?;
         }
     }
     // Version 3: originals kept (`tracks.source`) and durable ingest jobs (`jobs`, created by
     // SCHEMA below).
     if (1..3).contains(&version) {
-        conn.execute_batch("ALTER TABLE tracks ADD COLUMN source TEXT")
+        tx.execute_batch("ALTER TABLE tracks ADD COLUMN source TEXT")
             .map_err(map_err)?;
     }
-    conn.execute_batch(SCHEMA).map_err(map_err)?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+    tx.execute_batch(SCHEMA).map_err(map_err)?;
+    if version < 4 {
+        migrate_to_v4(&tx)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(map_err)?;
-    Ok(())
+    tx.commit().map_err(map_err)
+}
+
+fn migrate_to_v4(conn: &Connection) -> Result<()> {
+    conn.execute_batch(V4_SCHEMA).map_err(map_err)?;
+    {
+        let mut rows = conn
+            .prepare("SELECT rowid, name, author FROM tracks")
+            .map_err(map_err)?;
+        let mut update = conn
+            .prepare("UPDATE tracks SET name_key = ?2, author_key = ?3 WHERE rowid = ?1")
+            .map_err(map_err)?;
+        let mut rows = rows.query([]).map_err(map_err)?;
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let rowid: i64 = row.get(0).map_err(map_err)?;
+            let name: String = row.get(1).map_err(map_err)?;
+            let author: String = row.get(2).map_err(map_err)?;
+            update
+                .execute(params![rowid, keys::fold(&name), keys::fold(&author)])
+                .map_err(map_err)?;
+        }
+    }
+    conn.execute_batch(V4_INDEXES).map_err(map_err)
 }
 
 fn map_err(err: rusqlite::Error) -> StoreError {
@@ -315,6 +412,18 @@ fn map_err(err: rusqlite::Error) -> StoreError {
 
 fn not_found(id: &TrackId) -> StoreError {
     StoreError::NotFound(format!("track {id}"))
+}
+
+/// A track from a row of [`TRACK_COLUMNS`], followed by `peaks` when `with_peaks`.
+fn track_from_row_with(row: &rusqlite::Row<'_>, with_peaks: bool) -> rusqlite::Result<Track> {
+    let mut track = track_from_row(row)?;
+    if with_peaks
+        && let Some(analysis) = track.analysis.as_mut()
+        && let Some(peaks) = json_column::<Vec<f32>>(row, 19)?
+    {
+        analysis.peaks = peaks;
+    }
+    Ok(track)
 }
 
 fn track_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
@@ -391,17 +500,55 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
+/// The analysis as stored in the track row (without the waveform) and the waveform, which
+/// has a table of its own.
+fn split_analysis(analysis: &Analysis) -> Result<(String, Option<String>)> {
+    let small = Analysis {
+        peaks: Vec::new(),
+        ..analysis.clone()
+    };
+    let mut small = serde_json::to_value(&small).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    if let Some(object) = small.as_object_mut() {
+        object.remove("peaks");
+    }
+    let peaks = (!analysis.peaks.is_empty())
+        .then(|| to_json(&analysis.peaks))
+        .transpose()?;
+    Ok((small.to_string(), peaks))
+}
+
+fn write_peaks(conn: &Connection, id: &TrackId, peaks: Option<&str>) -> Result<()> {
+    match peaks {
+        Some(peaks) => conn
+            .prepare_cached("INSERT OR REPLACE INTO track_peaks (track_id, peaks) VALUES (?1, ?2)")
+            .map_err(map_err)?
+            .execute(params![id.to_string(), peaks]),
+        None => conn
+            .prepare_cached("DELETE FROM track_peaks WHERE track_id = ?1")
+            .map_err(map_err)?
+            .execute([id.to_string()]),
+    }
+    .map_err(map_err)?;
+    Ok(())
+}
+
 /// Inserts the track row (inside the caller's transaction).
 fn insert_row(conn: &Connection, track: &Track) -> Result<()> {
     let variants = (!track.variants.is_empty())
         .then(|| to_json(&track.variants))
         .transpose()?;
-    let analysis = track.analysis.as_ref().map(to_json).transpose()?;
+    let (analysis, peaks) = match &track.analysis {
+        Some(analysis) => {
+            let (small, peaks) = split_analysis(analysis)?;
+            (Some(small), peaks)
+        }
+        None => (None, None),
+    };
     let source = track.source.as_ref().map(to_json).transpose()?;
     conn.execute(
         &format!(
-            "INSERT INTO tracks ({TRACK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+            "INSERT INTO tracks ({TRACK_COLUMNS}, name_key, author_key) VALUES (?1, ?2, ?3, ?4, \
+             ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
         ),
         params![
             track.id.to_string(),
@@ -424,9 +571,14 @@ fn insert_row(conn: &Connection, track: &Track) -> Result<()> {
             track.cover,
             analysis,
             source,
+            keys::fold(&track.name),
+            keys::fold(&track.author),
         ],
     )
     .map_err(map_err)?;
+    if peaks.is_some() {
+        write_peaks(conn, &track.id, peaks.as_deref())?;
+    }
     Ok(())
 }
 
@@ -478,26 +630,77 @@ fn insert_chunks(conn: &Connection, id: &TrackId, chunks: ChunkSource) -> Result
 }
 
 fn select_track(conn: &Connection, id: &TrackId) -> Result<Track> {
-    conn.prepare_cached(&format!("SELECT {TRACK_COLUMNS} FROM tracks WHERE id = ?1"))
-        .map_err(map_err)?
-        .query_row([id.to_string()], track_from_row)
-        .optional()
-        .map_err(map_err)?
-        .ok_or_else(|| not_found(id))
+    conn.prepare_cached(&format!(
+        "SELECT {TRACK_COLUMNS}, peaks FROM tracks LEFT JOIN track_peaks ON track_id = id \
+         WHERE id = ?1"
+    ))
+    .map_err(map_err)?
+    .query_row([id.to_string()], |row| track_from_row_with(row, true))
+    .optional()
+    .map_err(map_err)?
+    .ok_or_else(|| not_found(id))
 }
 
-/// `%needle%` for LIKE with the wildcards in `needle` escaped, so search is literal.
-fn like_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
+/// An FTS5 query for the words of a search: each a quoted prefix (so nothing in it is read as
+/// an operator), all required. `None` when the search has no words: it matches nothing.
+fn fts_query(search: &str) -> Option<String> {
+    let words = keys::query_words(search);
+    (!words.is_empty()).then(|| {
+        words
+            .iter()
+            .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+/// The pieces of SQL a list query is made of.
+struct ListSql {
+    /// `SELECT … FROM …`, the track columns (and the waveform when asked).
+    select: String,
+    /// `WHERE` filter on `tracks` (empty for none), reading the FTS query as `?1`.
+    filter: &'static str,
+    /// `ORDER BY …`, total thanks to the id.
+    order: String,
+    /// The FTS query, when searching.
+    fts: Option<String>,
+}
+
+impl ListSql {
+    /// `None` when the search can match nothing.
+    fn new(query: &ListQuery) -> Option<Self> {
+        let fts = match query.search.as_deref() {
+            Some(search) => Some(fts_query(search)?),
+            None => None,
+        };
+        let direction = match query.order {
+            SortOrder::Asc => "ASC",
+            SortOrder::Desc => "DESC",
+        };
+        let column = match query.sort {
+            SortKey::CreatedAt => "created_at",
+            SortKey::Name => "name_key",
+            SortKey::Author => "author_key",
+            SortKey::Duration => "duration",
+        };
+        let select = if query.peaks {
+            format!(
+                "SELECT {TRACK_COLUMNS}, peaks FROM tracks LEFT JOIN track_peaks ON track_id = id"
+            )
+        } else {
+            format!("SELECT {TRACK_COLUMNS} FROM tracks")
+        };
+        Some(Self {
+            select,
+            filter: if fts.is_some() {
+                "WHERE tracks.rowid IN (SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ?1)"
+            } else {
+                "WHERE ?1 IS NULL"
+            },
+            order: format!("ORDER BY {column} {direction}, id {direction}"),
+            fts,
+        })
     }
-    pattern.push('%');
-    pattern
 }
 
 #[async_trait]
@@ -750,9 +953,10 @@ impl Store for SqliteStore {
 
     async fn set_analysis(&self, id: &TrackId, analysis: &Analysis) -> Result<()> {
         let id = *id;
-        let analysis = to_json(analysis)?;
+        let (analysis, peaks) = split_analysis(analysis)?;
         self.write(move |conn| {
-            let changed = conn
+            let tx = conn.transaction().map_err(map_err)?;
+            let changed = tx
                 .execute(
                     "UPDATE tracks SET analysis = ?2 WHERE id = ?1",
                     params![id.to_string(), analysis],
@@ -761,7 +965,8 @@ impl Store for SqliteStore {
             if changed == 0 {
                 return Err(not_found(&id));
             }
-            Ok(())
+            write_peaks(&tx, &id, peaks.as_deref())?;
+            tx.commit().map_err(map_err)
         })
         .await
     }
@@ -783,48 +988,112 @@ impl Store for SqliteStore {
     }
 
     async fn list_tracks(&self, query: &ListQuery) -> Result<Page> {
-        let query = query.clone();
+        let Some(sql) = ListSql::new(query) else {
+            return Ok(Page {
+                tracks: Vec::new(),
+                total: 0,
+            });
+        };
+        let (limit, offset, peaks) = (
+            query.limit,
+            i64::try_from(query.offset).unwrap_or(i64::MAX),
+            query.peaks,
+        );
         self.read(move |conn| {
-            let filter = if query.search.is_some() {
-                "WHERE name LIKE ?1 ESCAPE '\\' OR author LIKE ?1 ESCAPE '\\'"
-            } else {
-                "WHERE ?1 IS NULL"
-            };
-            let pattern = query.search.as_deref().map(like_pattern);
-            let direction = match query.order {
-                SortOrder::Asc => "ASC",
-                SortOrder::Desc => "DESC",
-            };
-            let column = match query.sort {
-                SortKey::CreatedAt => "created_at",
-                SortKey::Name => "name COLLATE NOCASE",
-                SortKey::Author => "author COLLATE NOCASE",
-                SortKey::Duration => "duration",
-            };
-            // rowid breaks ties in insertion order, so paging is stable.
-            let sql = format!(
-                "SELECT {TRACK_COLUMNS} FROM tracks {filter} \
-                 ORDER BY {column} {direction}, rowid {direction} LIMIT ?2 OFFSET ?3"
+            let ListSql {
+                select,
+                filter,
+                order,
+                fts,
+            } = sql;
+            // The page is found on the order's index alone (skipping `offset` entries there is
+            // cheap), then only its rows are read.
+            let page = format!(
+                "{select} WHERE tracks.rowid IN (SELECT rowid FROM tracks {filter} {order} \
+                 LIMIT ?2 OFFSET ?3) {order}"
             );
-            let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
             let tracks = conn
-                .prepare_cached(&sql)
+                .prepare_cached(&page)
                 .map_err(map_err)?
-                .query_map(params![pattern, query.limit, offset], track_from_row)
+                .query_map(params![fts, limit, offset], |row| {
+                    track_from_row_with(row, peaks)
+                })
                 .map_err(map_err)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_err)?;
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT COUNT(*) FROM tracks {filter}"))
-                .map_err(map_err)?
-                .query_row([pattern], |row| row.get(0))
-                .map_err(map_err)?;
+            let total: i64 = match &fts {
+                Some(fts) => conn
+                    .prepare_cached("SELECT COUNT(*) FROM tracks_fts WHERE tracks_fts MATCH ?1")
+                    .map_err(map_err)?
+                    .query_row([fts], |row| row.get(0)),
+                None => conn
+                    .prepare_cached("SELECT COUNT(*) FROM tracks")
+                    .map_err(map_err)?
+                    .query_row([], |row| row.get(0)),
+            }
+            .map_err(map_err)?;
             Ok(Page {
                 tracks,
                 total: total.max(0) as u64,
             })
         })
         .await
+    }
+
+    async fn stream_tracks(&self, query: &ListQuery) -> Result<TrackStream> {
+        let Some(sql) = ListSql::new(query) else {
+            return Ok(Box::pin(futures_util::stream::empty()));
+        };
+        let (offset, peaks) = (i64::try_from(query.offset).unwrap_or(i64::MAX), query.peaks);
+        // A bounded channel: the reading thread waits while the client is slow, so at most
+        // this many tracks are held whatever the library's size.
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Track>>(STREAM_BUFFER);
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner.take_reader() {
+                Ok(conn) => conn,
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(e));
+                    return;
+                }
+            };
+            let ListSql {
+                select,
+                filter,
+                order,
+                fts,
+            } = sql;
+            // A full list reads every row once: through the memory map those pages would all
+            // count toward the process's resident memory (the whole table, for a big library);
+            // through SQLite's page cache they stay within its small bound.
+            let result = (|| {
+                conn.pragma_update(None, "mmap_size", 0).map_err(map_err)?;
+                let mut statement = conn
+                    .prepare(&format!("{select} {filter} {order} LIMIT -1 OFFSET ?2"))
+                    .map_err(map_err)?;
+                let rows = statement
+                    .query_map(params![fts, offset], |row| track_from_row_with(row, peaks))
+                    .map_err(map_err)?;
+                for track in rows {
+                    if sender.blocking_send(track.map_err(map_err)).is_err() {
+                        // The client went away.
+                        break;
+                    }
+                }
+                Ok(())
+            })();
+            if let Err(e) = result {
+                let _ = sender.blocking_send(Err(e));
+            }
+            // Pooled again only with its memory map back, for segment reads.
+            if conn.pragma_update(None, "mmap_size", MMAP_BYTES).is_ok() {
+                inner.give_back(conn);
+            }
+        });
+        Ok(Box::pin(futures_util::stream::unfold(
+            receiver,
+            |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+        )))
     }
 
     async fn get_track(&self, id: &TrackId) -> Result<Track> {
@@ -837,9 +1106,16 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let changed = conn
                 .execute(
-                    "UPDATE tracks SET name = COALESCE(?2, name), author = COALESCE(?3, author) \
+                    "UPDATE tracks SET name = COALESCE(?2, name), author = COALESCE(?3, author), \
+                     name_key = COALESCE(?4, name_key), author_key = COALESCE(?5, author_key) \
                      WHERE id = ?1",
-                    params![id.to_string(), patch.name, patch.author],
+                    params![
+                        id.to_string(),
+                        patch.name,
+                        patch.author,
+                        patch.name.as_deref().map(keys::fold),
+                        patch.author.as_deref().map(keys::fold),
+                    ],
                 )
                 .map_err(map_err)?;
             if changed == 0 {
@@ -911,8 +1187,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn like_pattern_escapes_wildcards() {
-        assert_eq!(like_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
+    fn fts_queries_are_quoted_word_prefixes() {
+        assert_eq!(
+            fts_query("Beyoncé AND \"x\" NEAR(*)").as_deref(),
+            Some("\"beyonce\"* \"and\"* \"x\"* \"near\"*")
+        );
+        assert_eq!(fts_query(" -%* "), None);
     }
 
     #[tokio::test]
@@ -946,6 +1226,132 @@ mod tests {
             &store.get_chunk(&id, "index.m3u8").await.unwrap()[..],
             b"\x23\x45"
         );
+    }
+
+    #[tokio::test]
+    async fn upgrades_a_version_2_database_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = Connection::open(&path).unwrap();
+        // Version 2 as it shipped: SCHEMA, with the waveform inside `analysis`.
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tracks (id, name, author, duration, segments, playlist, created_at, \
+             analysis) VALUES \
+             ('65a1f0c2e4b0a1b2c3d4e5f6', 'Déjà Vu', 'BEYONCÉ', 240.5, 24, 'index.m3u8', 2, \
+              '{\"loudness_lufs\":-9.5,\"true_peak_dbtp\":-0.5,\"peaks\":[0.25,0.5]}'), \
+             ('65a1f0c2e4b0a1b2c3d4e5f7', 'zebra', 'Abba', 10.0, 1, 'index.m3u8', 1, NULL), \
+             ('65a1f0c2e4b0a1b2c3d4e5f8', 'Apple', 'Zed', 20.0, 2, 'index.m3u8', 3, NULL);
+             INSERT INTO chunks VALUES ('65a1f0c2e4b0a1b2c3d4e5f6', 'index.m3u8', x'2345');
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open_file(&path).unwrap();
+        let id: TrackId = "65a1f0c2e4b0a1b2c3d4e5f6".parse().unwrap();
+        let track = store.get_track(&id).await.unwrap();
+        assert_eq!(
+            track.analysis,
+            Some(Analysis {
+                loudness_lufs: Some(-9.5),
+                true_peak_dbtp: Some(-0.5),
+                peaks: vec![0.25, 0.5],
+            })
+        );
+        let search = |q: &str| ListQuery {
+            search: Some(q.into()),
+            ..ListQuery::default()
+        };
+        let found = store.list_tracks(&search("beyonce deja")).await.unwrap();
+        assert_eq!(found.total, 1);
+        assert_eq!(found.tracks[0].id, id);
+        assert!(found.tracks[0].analysis.as_ref().unwrap().peaks.is_empty());
+        assert_eq!(store.list_tracks(&search("ab")).await.unwrap().total, 1);
+        let by_name = store
+            .list_tracks(&ListQuery {
+                sort: SortKey::Name,
+                ..ListQuery::default()
+            })
+            .await
+            .unwrap();
+        let names: Vec<_> = by_name.tracks.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["Apple", "Déjà Vu", "zebra"]);
+        assert_eq!(
+            &store.get_chunk(&id, "index.m3u8").await.unwrap()[..],
+            b"\x23\x45"
+        );
+        // Written after the upgrade: indexed by the triggers.
+        let mut track = legato_store::conformance::sample_track("Ünïcode", "x");
+        track.id = TrackId::generate();
+        store
+            .insert_track(track, Box::new(std::iter::empty()))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.list_tracks(&search("UNICODE")).await.unwrap().total,
+            1
+        );
+        drop(store);
+        // Opened again: already at version 4, nothing to do.
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(conn);
+        let store = SqliteStore::open_file(&path).unwrap();
+        assert_eq!(store.list_tracks(&search("zed")).await.unwrap().total, 1);
+    }
+
+    #[test]
+    fn list_paths_use_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        drop(SqliteStore::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        for sort in [
+            SortKey::CreatedAt,
+            SortKey::Name,
+            SortKey::Author,
+            SortKey::Duration,
+        ] {
+            for search in [None, Some("abc".to_owned())] {
+                let sql = ListSql::new(&ListQuery {
+                    sort,
+                    search: search.clone(),
+                    ..ListQuery::default()
+                })
+                .unwrap();
+                let inner = format!(
+                    "SELECT rowid FROM tracks {} {} LIMIT 50 OFFSET 10",
+                    sql.filter, sql.order
+                );
+                let plan: Vec<String> = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {inner}"))
+                    .unwrap()
+                    .query_map([sql.fts.as_deref()], |row| row.get::<_, String>(3))
+                    .unwrap()
+                    .collect::<rusqlite::Result<_>>()
+                    .unwrap();
+                // No step reads the whole table: the page comes from an index.
+                assert!(
+                    plan.iter().all(|step| step != "SCAN tracks"),
+                    "{sort:?} {search:?}: {plan:?}"
+                );
+                if search.is_none() {
+                    assert!(
+                        plan.iter().any(|s| s.contains("COVERING INDEX tracks_by_"))
+                            && plan.iter().all(|s| !s.contains("TEMP B-TREE")),
+                        "{sort:?}: {plan:?}"
+                    );
+                } else {
+                    assert!(
+                        plan.iter().any(|s| s.contains("VIRTUAL TABLE INDEX")),
+                        "{sort:?}: {plan:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

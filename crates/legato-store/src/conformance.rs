@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
+use futures_util::TryStreamExt;
 
 use crate::{
     Analysis, Chunk, ChunkSource, DynStore, ListQuery, SortKey, SortOrder, StoreError, Track,
@@ -22,6 +23,10 @@ macro_rules! conformance_tests {
             insert_then_get_and_stream,
             list_search_sort_and_page,
             search_is_literal,
+            search_and_order_ignore_case_and_accents,
+            stream_lists_everything_in_order,
+            waveform_only_when_asked,
+            renamed_tracks_are_found_by_their_new_name,
             update_changes_only_given_fields,
             delete_removes_track_and_chunks,
             missing_ids_are_not_found,
@@ -200,7 +205,10 @@ pub async fn list_search_sort_and_page(store: DynStore) {
         })
         .await
         .unwrap();
-    assert_eq!(by_name.total, 10, "search matches a substring of the name");
+    assert_eq!(
+        by_name.total, 10,
+        "search matches word prefixes of the name"
+    );
 
     let by_name_desc = store
         .list_tracks(&ListQuery {
@@ -242,17 +250,31 @@ pub async fn search_is_literal(store: DynStore) {
     insert(&store, sample_track("100% Pure", "under_score")).await;
     insert(&store, sample_track("1000 Pure", "underXscore")).await;
     insert(&store, sample_track("Dot.Star", "(group) [x]")).await;
+    // Punctuation only separates words, and no query syntax (FTS5's, regular expressions')
+    // is ever read as such.
     for (needle, expected) in [
-        ("100%", 1),
-        ("under_", 1),
-        ("0%", 1),
-        ("%", 1),
+        ("100%", 2),
+        ("1000", 1),
+        ("under_", 2),
+        ("under_score", 1),
+        ("0%", 0),
+        ("%", 0),
         (".*", 0),
         ("(group)", 1),
         ("[x]", 1),
         ("'", 0),
         ("\"", 0),
         ("\\", 0),
+        ("dot*", 1),
+        ("^dot", 1),
+        ("d.s", 1),
+        ("pure OR dot", 0),
+        ("pure AND 100", 0),
+        ("NEAR(pure 100)", 0),
+        ("pure -1000", 1),
+        ("star\"", 1),
+        ("name_key:dot", 0),
+        ("{author_key}: x", 0),
     ] {
         let page = store
             .list_tracks(&ListQuery {
@@ -572,6 +594,304 @@ pub async fn analysis_is_attached(store: DynStore) {
         store.set_analysis(&TrackId::generate(), &analysis).await,
         "analysis of an unknown track",
     );
+}
+
+/// Names and authors in several scripts: what each search finds and the order by name are
+/// fixed, so every backend answers the same.
+pub async fn search_and_order_ignore_case_and_accents(store: DynStore) {
+    let library = [
+        ("Crazy in Love", "Beyoncé"),
+        ("Déjà Vu", "BEYONCÉ"),
+        ("Ærøskøbing", "Sigur Rós"),
+        ("Straße", "Kraftwerk"),
+        ("Лебединое озеро", "Чайковский"),
+        ("Οδύσσεια", "ΒΑΓΓΕΛΗΣ"),
+        ("坂本龍一", "戦場のメリークリスマス"),
+        ("नमस्ते", "Ravi Shankar"),
+        ("강남스타일", "싸이"),
+        ("İstanbul", "Sezen Aksu"),
+        ("zebra", "abba"),
+        ("Zulu", "ABBA"),
+    ];
+    for (i, (name, author)) in library.iter().enumerate() {
+        let mut track = sample_track(name, author);
+        track.created_at += i as i64;
+        insert(&store, track).await;
+    }
+    let found = |needle: &'static str| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .list_tracks(&ListQuery {
+                    search: Some(needle.into()),
+                    sort: SortKey::Name,
+                    ..ListQuery::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(page.total as usize, page.tracks.len(), "{needle}");
+            page.tracks.into_iter().map(|t| t.name).collect::<Vec<_>>()
+        }
+    };
+    for (needle, expected) in [
+        ("beyonce", &["Crazy in Love", "Déjà Vu"][..]),
+        ("BEYONCÉ", &["Crazy in Love", "Déjà Vu"]),
+        ("Beyoncé love", &["Crazy in Love"]),
+        ("déjà", &["Déjà Vu"]),
+        ("DEJA VU", &["Déjà Vu"]),
+        ("aeroskobing", &["Ærøskøbing"]),
+        ("ærø", &["Ærøskøbing"]),
+        ("ros", &["Ærøskøbing"]),
+        ("strasse", &["Straße"]),
+        ("STRASSE", &["Straße"]),
+        ("чайк", &["Лебединое озеро"]),
+        ("ЧАЙКОВСКИЙ", &["Лебединое озеро"]),
+        ("озеро лебед", &["Лебединое озеро"]),
+        ("οδυσσεια", &["Οδύσσεια"]),
+        ("ΟΔΎΣΣΕΙΑ", &["Οδύσσεια"]),
+        ("βαγγελης", &["Οδύσσεια"]),
+        ("坂本", &["坂本龍一"]),
+        ("戦場", &["坂本龍一"]),
+        ("नमस्ते", &["नमस्ते"]),
+        ("강남", &["강남스타일"]),
+        ("istanbul", &["İstanbul"]),
+        ("İSTANBUL", &["İstanbul"]),
+        ("abba", &["zebra", "Zulu"]),
+        ("z", &["zebra", "Zulu"]),
+        ("love beyonce crazy", &["Crazy in Love"]),
+        ("eyonce", &[]),
+        ("beyonces", &[]),
+    ] {
+        assert_eq!(found(needle).await, expected, "search for {needle:?}");
+    }
+
+    // By name: case and accents ignored, then code point order across scripts.
+    let by_name = store
+        .list_tracks(&ListQuery {
+            sort: SortKey::Name,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    let names: Vec<_> = by_name.tracks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Ærøskøbing",
+            "Crazy in Love",
+            "Déjà Vu",
+            "İstanbul",
+            "Straße",
+            "zebra",
+            "Zulu",
+            "Οδύσσεια",
+            "Лебединое озеро",
+            "नमस्ते",
+            "강남스타일",
+            "坂本龍一",
+        ]
+    );
+    // By author, descending: equal keys (abba, ABBA) fall back on the id, descending too.
+    let by_author = store
+        .list_tracks(&ListQuery {
+            sort: SortKey::Author,
+            order: SortOrder::Desc,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    let tail: Vec<_> = by_author.tracks[by_author.tracks.len() - 2..].to_vec();
+    assert!(tail.iter().all(|t| t.author.eq_ignore_ascii_case("abba")));
+    assert!(tail[0].id > tail[1].id, "ties by id, descending");
+}
+
+/// A list without a limit: every track, in the query's order, however many.
+pub async fn stream_lists_everything_in_order(store: DynStore) {
+    const N: usize = 1_100;
+    let mut inserted = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut track = pending(&format!("Item {:04}", N - i));
+        track.author = format!("Band {:02}", i % 50);
+        track.created_at = 1_700_000_000_000 + i as i64;
+        track.duration = (i % 7) as f64;
+        inserted.push(store.insert_pending(track).await.unwrap());
+    }
+    let all: Vec<Track> = store
+        .stream_tracks(&ListQuery::default())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), N);
+    assert_eq!(all, inserted, "oldest first, each once");
+
+    // Any order, any search, from an offset: the same tracks as the pages.
+    for query in [
+        ListQuery {
+            sort: SortKey::Name,
+            order: SortOrder::Desc,
+            offset: 10,
+            ..ListQuery::default()
+        },
+        ListQuery {
+            sort: SortKey::Duration,
+            search: Some("band 07".into()),
+            ..ListQuery::default()
+        },
+        ListQuery {
+            sort: SortKey::Author,
+            offset: 2_000,
+            ..ListQuery::default()
+        },
+        ListQuery {
+            search: Some("-".into()),
+            ..ListQuery::default()
+        },
+    ] {
+        let streamed: Vec<Track> = store
+            .stream_tracks(&query)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut paged = Vec::new();
+        loop {
+            let page = store
+                .list_tracks(&ListQuery {
+                    limit: 1000,
+                    offset: query.offset + paged.len() as u64,
+                    ..query.clone()
+                })
+                .await
+                .unwrap();
+            if page.tracks.is_empty() {
+                break;
+            }
+            paged.extend(page.tracks);
+        }
+        assert_eq!(streamed, paged, "{query:?}");
+    }
+    let names: Vec<Track> = store
+        .stream_tracks(&ListQuery {
+            sort: SortKey::Name,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(names.first().unwrap().name, "Item 0001");
+    assert_eq!(names.last().unwrap().name, format!("Item {N:04}"));
+
+    // A client that stops reading early leaves the store usable.
+    let mut stream = store.stream_tracks(&ListQuery::default()).await.unwrap();
+    assert!(stream.try_next().await.unwrap().is_some());
+    drop(stream);
+    store.ping().await.unwrap();
+}
+
+/// The waveform is the bulk of a track's metadata: lists carry it only when asked.
+pub async fn waveform_only_when_asked(store: DynStore) {
+    let track = insert(&store, sample_track("Wave", "Form")).await;
+    let analysis = Analysis {
+        loudness_lufs: Some(-9.5),
+        true_peak_dbtp: Some(-0.25),
+        peaks: (0..400).map(|i| i as f32 / 400.0).collect(),
+    };
+    store.set_analysis(&track.id, &analysis).await.unwrap();
+    let compact = Analysis {
+        peaks: Vec::new(),
+        ..analysis.clone()
+    };
+    let listed = store.list_tracks(&ListQuery::default()).await.unwrap();
+    assert_eq!(listed.tracks[0].analysis, Some(compact.clone()));
+    let streamed: Vec<Track> = store
+        .stream_tracks(&ListQuery::default())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed[0].analysis, Some(compact));
+    let asked = ListQuery {
+        peaks: true,
+        ..ListQuery::default()
+    };
+    let listed = store.list_tracks(&asked).await.unwrap();
+    assert_eq!(listed.tracks[0].analysis, Some(analysis.clone()));
+    let streamed: Vec<Track> = store
+        .stream_tracks(&asked)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed[0].analysis, Some(analysis.clone()));
+    assert_eq!(
+        store.get_track(&track.id).await.unwrap().analysis,
+        Some(analysis)
+    );
+}
+
+pub async fn renamed_tracks_are_found_by_their_new_name(store: DynStore) {
+    let track = insert(&store, sample_track("Old Title", "Somebody")).await;
+    insert(&store, sample_track("Middle", "Nobody")).await;
+    let search = |needle: &str| ListQuery {
+        search: Some(needle.into()),
+        ..ListQuery::default()
+    };
+    store
+        .update_track(
+            &track.id,
+            &TrackPatch {
+                name: Some("Über Neu".into()),
+                author: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_tracks(&search("old")).await.unwrap().total, 0);
+    assert_eq!(store.list_tracks(&search("uber")).await.unwrap().total, 1);
+    assert_eq!(
+        store
+            .list_tracks(&search("somebody neu"))
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    store
+        .update_track(
+            &track.id,
+            &TrackPatch {
+                name: None,
+                author: Some("Zed".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_tracks(&search("somebody")).await.unwrap().total,
+        0
+    );
+    assert_eq!(
+        store.list_tracks(&search("zed über")).await.unwrap().total,
+        1
+    );
+    let by_name = store
+        .list_tracks(&ListQuery {
+            sort: SortKey::Name,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    let names: Vec<_> = by_name.tracks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["Middle", "Über Neu"]);
+    store.delete_track(&track.id).await.unwrap();
+    assert_eq!(store.list_tracks(&search("zed")).await.unwrap().total, 0);
 }
 
 pub async fn accepted_upload_is_durable_with_its_job(store: DynStore) {

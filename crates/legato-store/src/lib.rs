@@ -12,6 +12,7 @@
 
 mod error;
 mod id;
+pub mod keys;
 mod model;
 
 #[cfg(feature = "conformance")]
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_core::stream::BoxStream;
 
 pub use error::StoreError;
 pub use id::{InvalidTrackId, TrackId};
@@ -69,7 +71,15 @@ pub trait Store: Send + Sync + 'static {
     async fn fail_stale_processing(&self, before_ms: i64) -> Result<u64>;
 
     /// Tracks matching the query, with the number of matches before paging.
+    ///
+    /// Every order is total: ties are broken by id, in the query's direction. Names and
+    /// authors are ordered by their [`keys::fold`]ed form, compared as bytes.
     async fn list_tracks(&self, query: &ListQuery) -> Result<Page>;
+
+    /// Every track matching the query from its `offset` on, in its order, with no limit: read
+    /// from the backend as the stream is polled, so memory stays flat whatever the library's
+    /// size. An error ends the stream.
+    async fn stream_tracks(&self, query: &ListQuery) -> Result<TrackStream>;
 
     /// One track; [`StoreError::NotFound`] when there is none with this id.
     async fn get_track(&self, id: &TrackId) -> Result<Track>;
@@ -137,6 +147,9 @@ pub trait Store: Send + Sync + 'static {
     /// A short human description of the backend for logs, with any secret redacted.
     fn describe(&self) -> String;
 }
+
+/// Tracks as a backend reads them, for [`Store::stream_tracks`].
+pub type TrackStream = BoxStream<'static, Result<Track>>;
 
 /// The shared handle handlers hold.
 pub type DynStore = Arc<dyn Store>;

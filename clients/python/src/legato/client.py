@@ -234,11 +234,13 @@ class Client:
         sort: Optional[str] = None,
         order: Optional[str] = None,
     ) -> List[Track]:
-        """Return one page of tracks.
+        """Return the tracks matching ``q``: all of them, or one page with ``limit``.
 
         Args:
-            q: case-insensitive substring of the name or the author.
-            limit: page size (server default 100, max 1000).
+            q: words, each the start of a word of the name or the author (case and accents
+                ignored).
+            limit: page size (max 1000); ``None``: every matching track from ``offset`` on
+                (the server streams them in one response).
             offset: tracks to skip.
             sort: ``created_at`` (default), ``name``, ``author`` or ``duration``.
             order: ``asc`` (default) or ``desc``.

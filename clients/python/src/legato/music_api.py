@@ -7,8 +7,8 @@ response text). Differences from the seed, all caused by the new server:
   text it returns is the new track as JSON (the seed's server answered
   ``Record inserted: <id>``).
 * ``remove`` returns ``{"deleted": 1}`` (the seed: ``Total records deleted: 1``).
-* ``list`` returns every track, fetching page after page when there are more than
-  the server sends at once.
+* ``list`` entries carry more fields than the seed's ``{id, name, author}`` (the
+  waveform only when asked for, so the list stays compact).
 
 Like the seed, HTTP error statuses do not raise: the error's text is returned, and
 ``get`` returns ``"{}"`` for a missing or malformed id. An unreachable server raises
@@ -25,8 +25,7 @@ from .client import CRUD_PATH, DEFAULT_URL, Client
 
 __all__ = ["MusicApi"]
 
-_PAGE = 1000  # the server's maximum page size
-
+_PAGE = 1000  # the server's largest page, for servers that page lists without a limit
 
 class MusicApi:
     """The seed's music API wrapper, on top of :class:`legato.Client`.
@@ -69,9 +68,14 @@ class MusicApi:
         return response.text
 
     def list(self) -> str:
-        """Return the JSON array of every song (``json.loads`` gives dicts with ``"id"``)."""
+        """Return the JSON array of every song (``json.loads`` gives dicts with ``"id"``).
+
+        As the seed's ``list``: one request without ``limit``, which the server answers with
+        every track (streamed, so even a large library is one response). An older server that
+        answers one page only (fewer tracks than its ``X-Total-Count``) is walked page by page.
+        """
         client = self.client
-        response = client._send("GET", client.crud_url, params={"limit": _PAGE})
+        response = client._send("GET", client.crud_url)
         total_header = response.headers.get("X-Total-Count")
         if response.status_code != 200 or total_header is None:
             return response.text
@@ -82,7 +86,6 @@ class MusicApi:
             return response.text
         if not isinstance(items, list) or len(items) >= total:
             return response.text
-        # More tracks than one page: fetch the rest and join them into one array.
         while len(items) < total:
             page = client._send("GET", client.crud_url, params={"limit": _PAGE, "offset": len(items)})
             if page.status_code != 200:

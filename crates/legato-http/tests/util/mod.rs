@@ -33,7 +33,11 @@ impl TestServer {
     }
 
     pub async fn start_with(config: HttpConfig) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), config).await
+    }
+
+    /// Serves the SQLite store in `dir`, which may hold tracks already.
+    pub async fn start_in(dir: TempDir, config: HttpConfig) -> Self {
         let store = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
         let state = AppState::new(store, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
