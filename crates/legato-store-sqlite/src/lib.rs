@@ -414,12 +414,15 @@ fn not_found(id: &TrackId) -> StoreError {
     StoreError::NotFound(format!("track {id}"))
 }
 
+/// Where `peaks` stands in a row of [`TRACK_COLUMNS`] followed by `peaks`.
+const PEAKS_COLUMN: usize = 20;
+
 /// A track from a row of [`TRACK_COLUMNS`], followed by `peaks` when `with_peaks`.
 fn track_from_row_with(row: &rusqlite::Row<'_>, with_peaks: bool) -> rusqlite::Result<Track> {
     let mut track = track_from_row(row)?;
     if with_peaks
         && let Some(analysis) = track.analysis.as_mut()
-        && let Some(peaks) = json_column::<Vec<f32>>(row, 19)?
+        && let Some(peaks) = json_column::<Vec<f32>>(row, PEAKS_COLUMN)?
     {
         analysis.peaks = peaks;
     }
