@@ -438,11 +438,20 @@ impl Fmp4Track {
         let frames = self.frames.get(range.clone())?;
         let samples = self.frame_samples.get(range.clone())?;
         let payload_len: usize = frames.iter().map(ExactSizeIterator::len).sum();
+        // One duration for every sample (AAC, fixed-size FLAC blocks but the last) goes once
+        // in the tfhd: 4 bytes less per sample, 2 % of a 64 kbit/s AAC stream.
+        let uniform = samples
+            .first()
+            .filter(|&&first| samples.iter().all(|&d| d == first));
         let entries = frames
             .iter()
             .zip(samples)
             .map(|(frame, &duration)| TrunEntry {
-                duration: Some(duration),
+                duration: if uniform.is_some() {
+                    None
+                } else {
+                    Some(duration)
+                },
                 size: u32::try_from(frame.len()).ok(),
                 flags: None,
                 cts: None,
@@ -455,6 +464,7 @@ impl Fmp4Track {
             traf: vec![Traf {
                 tfhd: Tfhd {
                     track_id: TRACK_ID,
+                    default_sample_duration: uniform.copied(),
                     default_base_is_moof: true,
                     ..Tfhd::default()
                 },

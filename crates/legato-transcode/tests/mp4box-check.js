@@ -67,7 +67,12 @@ for (const path of segmentPaths) {
     sequence: moof ? moof.mfhd.sequence_number : null,
     tfdt: traf && traf.tfdt ? traf.tfdt.baseMediaDecodeTime : null,
     samples: trun ? trun.sample_count : null,
-    duration: trun ? trun.sample_duration.reduce((a, b) => a + b, 0) : null,
+    // Per-sample durations, or the track fragment's default for every sample.
+    duration: trun
+      ? (trun.sample_duration && trun.sample_duration.length
+        ? trun.sample_duration.reduce((a, b) => a + b, 0)
+        : trun.sample_count * traf.tfhd.default_sample_duration)
+      : null,
     bytes: trun ? trun.sample_size.reduce((a, b) => a + b, 0) : null,
     mdat: mdat ? mdat.size - mdat.hdr_size : null,
     styp: Boolean(parsed.styp || (parsed.boxes || []).some((b) => b.type === 'styp')),
