@@ -359,6 +359,9 @@ pub fn scan_flac(data: &[u8]) -> Result<FlacScan, MediaError> {
     })
 }
 
+/// Tags that may follow a FLAC stream's last frame (ID3v1, APEv2, ID3v2).
+const TRAILERS: [&[u8]; 3] = [b"TAG", b"APETAGEX", b"ID3"];
+
 fn scan_frames(data: &[u8], first: usize, info: &StreamInfo) -> Result<Vec<Frame>, MediaError> {
     let mut frames = Vec::new();
     let mut at = first;
@@ -412,6 +415,13 @@ fn scan_frames(data: &[u8], first: usize, info: &StreamInfo) -> Result<Vec<Frame
                 end = Some(index);
                 break;
             }
+            // A CRC-16 can hold by chance inside the last frame; where a tag follows the
+            // real end, that end wins over the first fit.
+            let rest = data.get(index..).unwrap_or_default();
+            if complete && TRAILERS.iter().any(|tag| rest.starts_with(tag)) {
+                end = Some(index);
+                break;
+            }
             if complete && first_fit.is_none() {
                 first_fit = Some(index);
             }
@@ -429,8 +439,8 @@ fn scan_frames(data: &[u8], first: usize, info: &StreamInfo) -> Result<Vec<Frame
         });
         samples_before = samples_after;
         expected = Some((header.variable_block_size, follows));
-        if Some(end) == first_fit {
-            // Trailing tags after the last frame.
+        if complete {
+            // Every declared sample is in: what follows is trailing tags.
             break;
         }
         at = end;
