@@ -1236,8 +1236,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let conn = Connection::open(&path).unwrap();
-        // Version 2 as it shipped: SCHEMA, with the waveform inside `analysis`.
+        // Version 2 as it shipped: SCHEMA without what version 3 added (`source`, `jobs`),
+        // with the waveform inside `analysis`.
         conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch("ALTER TABLE tracks DROP COLUMN source; DROP TABLE jobs;")
+            .unwrap();
         conn.execute_batch(
             "INSERT INTO tracks (id, name, author, duration, segments, playlist, created_at, \
              analysis) VALUES \
