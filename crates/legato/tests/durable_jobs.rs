@@ -179,7 +179,12 @@ fn ffmpeg() -> &'static str {
 fn long_wav(seconds: u32) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tone-{seconds}s.wav"));
     if !path.exists() {
-        let tmp = path.with_extension(format!("{}.tmp.wav", std::process::id()));
+        // Tests run in parallel: each writes its own file, then renames it into place.
+        let tmp = path.with_extension(format!(
+            "{}.{:?}.tmp.wav",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let status = Command::new(ffmpeg())
             .args([
                 "-hide_banner",
@@ -365,7 +370,15 @@ enum Fault {
 
 /// `first` takes the upload and is stopped mid-transcode by `fault`; `second` (started
 /// before the fault when `together`, as OpenFaaS runs replicas) finishes it.
+/// One fault story at a time: each transcodes minutes of audio in two processes, and run
+/// side by side on two cores they starve each other's lease renewals, which is a test of
+/// the machine, not of the jobs.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn fault_story(store: &str, first: Kind, fault: Fault, second: Kind, together: bool) {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let seconds = if store.starts_with("mongodb://") {
         MONGO_WAV_SECONDS
     } else {
@@ -416,7 +429,11 @@ fn fault_story(store: &str, first: Kind, fault: Fault, second: Kind, together: b
             let status = victim.wait_exit(Duration::from_secs(10));
             assert!(status.success(), "{what}: exit {status:?}");
             eprintln!("{what}: exited {:?} after SIGTERM", at.elapsed());
-            assert!(victim.logged("releasing the current job", &id));
+            assert!(
+                victim.logged("releasing the current job", &id),
+                "{what}: {:?}",
+                victim.log.lock().unwrap()
+            );
         }
     }
     let survivor = survivor.unwrap_or_else(|| Proc::start(second, store));

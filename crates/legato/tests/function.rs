@@ -376,7 +376,10 @@ fn sigterm_finishes_the_request_in_flight() {
                 break;
             }
             assert_ne!(track["status"], "failed", "{track}");
-            assert!(std::time::Instant::now() < deadline, "never finished: {track}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never finished: {track}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
