@@ -21,7 +21,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
 use legato_http::HttpConfig;
-use legato_http::upload::read_upload;
+use legato_http::upload::{Receiving, read_upload};
 use libfuzzer_sys::fuzz_target;
 
 /// The multipart boundary of the seed corpus.
@@ -100,7 +100,9 @@ fuzz_target!(|data: &[u8]| {
         .body(Body::from(body.to_vec()))
         .expect("a valid request");
 
-    let result = RUNTIME.block_on(read_upload(request, &query, &CONFIG));
+    // A budget far over the limit: the fuzzed decoding, not the budget, is under test.
+    let receiving = Receiving::standalone(64 * MAX_UPLOAD_BYTES);
+    let result = RUNTIME.block_on(read_upload(request, &query, &CONFIG, receiving));
     if *VERBOSE {
         match &result {
             Ok(upload) => eprintln!(

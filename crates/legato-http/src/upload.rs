@@ -73,6 +73,20 @@ pub struct Receiving {
 use std::sync::Arc;
 
 impl Receiving {
+    /// A share of a budget of its own, `budget_bytes` large, for reading a body outside a
+    /// running server (the upload fuzz target).
+    pub fn standalone(budget_bytes: u64) -> Self {
+        let units = usize::try_from(budget_bytes / BUDGET_UNIT)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        Self {
+            budget: Arc::new(Semaphore::new(units)),
+            held: None,
+            covered: 0,
+            budget_mb: budget_bytes.div_ceil(1024 * 1024),
+        }
+    }
+
     /// Makes sure `total` bytes received are covered by the budget, taking more of it (in
     /// whole mebibytes) when a body without a declared length grows.
     fn cover(&mut self, total: u64) -> Result<(), ApiError> {
