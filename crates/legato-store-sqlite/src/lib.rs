@@ -35,16 +35,31 @@ use rusqlite::{
 /// File name of the database inside the data folder.
 pub const DATABASE_FILE: &str = "legato.sqlite3";
 
-/// Read connections kept open; more readers than this wait for one to come back.
+/// Read connections kept open per pool; beyond this, a connection is opened for one read
+/// and closed after it.
 const READERS: usize = 8;
 
 /// Tracks read ahead of a streaming list's client.
 const STREAM_BUFFER: usize = 256;
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
-/// Bytes of the database file each connection may map into memory.
+/// Bytes of the database file each media connection may map into memory.
 const MMAP_BYTES: i64 = 1 << 30;
+
+/// What a connection is for, which decides whether it maps the file into memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    /// Writes: through SQLite's page cache.
+    Writer,
+    /// Track rows, lists, searches, jobs: through SQLite's small page cache. Mapped, every
+    /// page an index walk or a scan touched would stay in the process's resident memory, once
+    /// per connection (a 100,000-track library took 440 MB that way).
+    Metadata,
+    /// Chunk blobs (segments, playlists, originals): through the memory map, which saves a
+    /// system call per page of a 100-300 KB segment.
+    Media,
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tracks (
@@ -142,6 +157,19 @@ END;
 INSERT INTO tracks_fts (tracks_fts) VALUES ('rebuild');
 ";
 
+/// Schema version 5: tracks still processing found without reading the table (the check at
+/// start-up read all of a 100,000-track library).
+const V5_SCHEMA: &str = "
+CREATE INDEX tracks_processing ON tracks (created_at) WHERE status = 'processing';
+";
+
+/// Tracks left `processing` by a server that stopped, without a durable job to finish them
+/// (uploads made before version 3).
+const FAIL_STALE_PROCESSING: &str = "UPDATE tracks SET status = 'failed', \
+     error = 'processing was interrupted (the server stopped); upload the file again' \
+     WHERE status = 'processing' AND created_at < ?1 \
+     AND id NOT IN (SELECT track_id FROM jobs)";
+
 /// Columns added by schema version 2 (adaptive bitrate, tags, async ingest, analysis).
 const V2_COLUMNS: [&str; 7] = [
     "album TEXT",
@@ -162,6 +190,7 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    media_readers: Mutex<Vec<Connection>>,
 }
 
 impl SqliteStore {
@@ -178,15 +207,16 @@ impl SqliteStore {
 
     /// Opens (creating when missing) the database file at `path`.
     pub fn open_file(path: &Path) -> Result<Self> {
-        let writer = connect(path, true)?;
+        let writer = connect(path, Role::Writer)?;
         migrate(&writer)?;
         keep_reserve(&reserve_path(path));
-        // One reader opened now (well under a millisecond) spares the first request the open.
-        let reader = connect(path, false)?;
+        // One reader of each kind opened now (well under a millisecond) spares the first
+        // requests the open.
         let inner = Inner {
             path: path.to_owned(),
             writer: Mutex::new(writer),
-            readers: Mutex::new(vec![reader]),
+            readers: Mutex::new(vec![connect(path, Role::Metadata)?]),
+            media_readers: Mutex::new(vec![connect(path, Role::Media)?]),
         };
         Ok(Self {
             path: path.to_owned(),
@@ -203,11 +233,19 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.read_as(Role::Metadata, work).await
+    }
+
+    async fn read_as<T, F>(&self, role: Role, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let inner = self.inner.clone();
         blocking(move || {
-            let conn = inner.take_reader()?;
+            let conn = inner.take_reader(role)?;
             let result = work(&conn);
-            inner.give_back(conn);
+            inner.give_back(role, conn);
             result
         })
         .await
@@ -215,7 +253,7 @@ impl SqliteStore {
 
     async fn chunk(&self, id: &TrackId, name: &str, sql: &'static str) -> Result<Bytes> {
         let (id, name) = (*id, name.to_owned());
-        self.read(move |conn| {
+        self.read_as(Role::Media, move |conn| {
             conn.prepare_cached(sql)
                 .map_err(map_err)?
                 .query_row(params![id.to_string(), name], |row| {
@@ -244,21 +282,31 @@ impl SqliteStore {
 }
 
 impl Inner {
-    /// A read connection from the pool, or a new one when all are in use.
-    fn take_reader(&self) -> Result<Connection> {
+    fn pool(&self, role: Role) -> &Mutex<Vec<Connection>> {
+        match role {
+            Role::Media => &self.media_readers,
+            Role::Metadata | Role::Writer => &self.readers,
+        }
+    }
+
+    /// A read connection from the role's pool, or a new one when all are in use.
+    fn take_reader(&self, role: Role) -> Result<Connection> {
         let pooled = self
-            .readers
+            .pool(role)
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
         match pooled {
             Some(conn) => Ok(conn),
-            None => connect(&self.path, false),
+            None => connect(&self.path, role),
         }
     }
 
-    fn give_back(&self, conn: Connection) {
-        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+    fn give_back(&self, role: Role, conn: Connection) {
+        let mut readers = self
+            .pool(role)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if readers.len() < READERS {
             readers.push(conn);
         }
@@ -275,7 +323,8 @@ where
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
 }
 
-fn connect(path: &Path, writable: bool) -> Result<Connection> {
+fn connect(path: &Path, role: Role) -> Result<Connection> {
+    let writable = role == Role::Writer;
     let flags = if writable {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
     } else {
@@ -285,10 +334,10 @@ fn connect(path: &Path, writable: bool) -> Result<Connection> {
         StoreError::Unavailable(format!("cannot open the database {}: {e}", path.display()))
     })?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
-    // Segments are blobs of 100-300 KB: reading them through a memory map saves a system
-    // call per page, which is most of a cold segment read.
-    conn.pragma_update(None, "mmap_size", MMAP_BYTES)
-        .map_err(map_err)?;
+    if role == Role::Media {
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)
+            .map_err(map_err)?;
+    }
     if writable {
         // Bigger pages mean fewer overflow pages per blob; only takes effect on a new file.
         conn.pragma_update(None, "page_size", 16_384)
@@ -367,6 +416,9 @@ fn migrate(conn: &Connection) -> Result<()> {
     tx.execute_batch(SCHEMA).map_err(map_err)?;
     if version < 4 {
         migrate_to_v4(&tx)?;
+    }
+    if version < 5 {
+        tx.execute_batch(V5_SCHEMA).map_err(map_err)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(map_err)?;
@@ -977,13 +1029,7 @@ impl Store for SqliteStore {
     async fn fail_stale_processing(&self, before_ms: i64) -> Result<u64> {
         self.write(move |conn| {
             let changed = conn
-                .execute(
-                    "UPDATE tracks SET status = 'failed', \
-                     error = 'processing was interrupted (the server stopped); upload the file again' \
-                     WHERE status = 'processing' AND created_at < ?1 \
-                     AND id NOT IN (SELECT track_id FROM jobs)",
-                    [before_ms],
-                )
+                .execute(FAIL_STALE_PROCESSING, [before_ms])
                 .map_err(map_err)?;
             Ok(changed as u64)
         })
@@ -1053,7 +1099,7 @@ impl Store for SqliteStore {
         let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Track>>(STREAM_BUFFER);
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = match inner.take_reader() {
+            let conn = match inner.take_reader(Role::Metadata) {
                 Ok(conn) => conn,
                 Err(e) => {
                     let _ = sender.blocking_send(Err(e));
@@ -1066,11 +1112,7 @@ impl Store for SqliteStore {
                 order,
                 fts,
             } = sql;
-            // A full list reads every row once: through the memory map those pages would all
-            // count toward the process's resident memory (the whole table, for a big library);
-            // through SQLite's page cache they stay within its small bound.
             let result = (|| {
-                conn.pragma_update(None, "mmap_size", 0).map_err(map_err)?;
                 let mut statement = conn
                     .prepare(&format!("{select} {filter} {order} LIMIT -1 OFFSET ?2"))
                     .map_err(map_err)?;
@@ -1088,10 +1130,7 @@ impl Store for SqliteStore {
             if let Err(e) = result {
                 let _ = sender.blocking_send(Err(e));
             }
-            // Pooled again only with its memory map back, for segment reads.
-            if conn.pragma_update(None, "mmap_size", MMAP_BYTES).is_ok() {
-                inner.give_back(conn);
-            }
+            inner.give_back(Role::Metadata, conn);
         });
         Ok(Box::pin(futures_util::stream::unfold(
             receiver,
@@ -1298,7 +1337,7 @@ mod tests {
             1
         );
         drop(store);
-        // Opened again: already at version 4, nothing to do.
+        // Opened again: already at the current version, nothing to do.
         let conn = Connection::open(&path).unwrap();
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
@@ -1358,6 +1397,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[tokio::test]
+    async fn upgrades_a_version_4_database_and_finds_interrupted_processing_by_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        drop(SqliteStore::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX tracks_processing; \
+             INSERT INTO tracks (id, name, author, duration, segments, playlist, created_at, \
+             status) VALUES ('65a1f0c2e4b0a1b2c3d4e5f6', 'Stuck', 'X', 1.0, 0, 'index.m3u8', 5, \
+             'processing'); \
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open_file(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {FAIL_STALE_PROCESSING}"))
+            .unwrap()
+            .query_map([0], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|s| s.contains("INDEX tracks_processing"))
+                && plan.iter().all(|s| s != "SCAN tracks"),
+            "{plan:?}"
+        );
+        assert_eq!(store.fail_stale_processing(10).await.unwrap(), 1);
+        let id: TrackId = "65a1f0c2e4b0a1b2c3d4e5f6".parse().unwrap();
+        assert_eq!(
+            store.get_track(&id).await.unwrap().status,
+            TrackStatus::Failed
+        );
     }
 
     #[test]
