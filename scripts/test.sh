@@ -56,6 +56,9 @@ cargo test --workspace --locked
 step "building the legato binary for the client and browser tests"
 cargo build -p legato --locked
 export LEGATO_BIN="$root/target/debug/legato"
+# Fills a store with a large library through the store API (the 100,000-track page test).
+cargo build -p legato-store-mongo --example library --locked
+export LEGATO_LIBRARY_BIN="$root/target/debug/examples/library"
 
 step "soak test, short form (30 s of mixed traffic; bench/soak.py --seconds 600 is the long one)"
 python3 bench/soak.py --seconds "${LEGATO_SOAK_SECONDS:-30}" --bin "$LEGATO_BIN"

@@ -37,6 +37,24 @@ export function legatoBin() {
   return bin;
 }
 
+/**
+ * A SQLite data folder holding a library of `tracks` tracks, filled through the store API by
+ * the `library` example of legato-store-mongo (metadata and waveforms, no audio; see its
+ * doc comment for the names it gives). Removed by `stop()` of the server started on it.
+ */
+export function makeLibrary(tracks) {
+  const bin = process.env.LEGATO_LIBRARY_BIN || path.join(REPO_DIR, 'target', 'debug', 'examples', 'library');
+  if (!fs.existsSync(bin)) {
+    throw new Error(
+      `library example not found at ${bin}. Build it with \`cargo build -p legato-store-mongo --example library\` ` +
+        'or point LEGATO_LIBRARY_BIN at a built one.',
+    );
+  }
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'legato-ui-library-'));
+  execFileSync(bin, [dataDir, String(tracks)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return dataDir;
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -52,12 +70,12 @@ export function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Starts `legato serve --listen 127.0.0.1:<free port> --data <fresh tmp dir>` and waits until it
+ * Starts `legato serve --listen 127.0.0.1:<free port> --data <dataDir, else a fresh tmp dir>` and waits until it
  * answers. Returns `{url, dataDir, stop(), log()}`; `stop()` kills it and removes the data.
  */
-export async function startServer({ args = [] } = {}) {
+export async function startServer({ args = [], dataDir: given } = {}) {
   const bin = legatoBin();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'legato-ui-test-'));
+  const dataDir = given || fs.mkdtempSync(path.join(os.tmpdir(), 'legato-ui-test-'));
   let lastError = null;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     const port = await freePort();
