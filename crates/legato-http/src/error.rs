@@ -98,11 +98,10 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Media(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Transcode(err) => match err.code() {
-                "too-long" => StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid-options" | "encoder-failed" => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            },
+            Self::Transcode(TranscodeError::TooLong { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            // The server's configuration or the encoder, not the file.
+            Self::Transcode(err) if !err.is_input_error() => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Transcode(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
@@ -214,5 +213,37 @@ fn store_error_kind(err: &StoreError) -> &'static str {
         StoreError::Source(_) => "source",
         StoreError::Backend(_) => "backend",
         StoreError::Full(_) => "full",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transcode_errors_map_by_variant() {
+        let status = |e: TranscodeError| ApiError::Transcode(e).status();
+        assert_eq!(
+            status(TranscodeError::TooLong {
+                limit_seconds: 60.0
+            }),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            status(TranscodeError::NotAudio("looks like text")),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(
+            status(TranscodeError::UnsupportedSampleRate(1)),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(
+            status(TranscodeError::Encoder("x".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(TranscodeError::InvalidOptions("x".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

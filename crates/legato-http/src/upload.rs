@@ -204,7 +204,7 @@ pub async fn read_upload(
             let first = loop {
                 match limits.next(stream.next()).await? {
                     Some(chunk) => {
-                        let chunk = chunk.map_err(|e| body_error(e, &limits))?;
+                        let chunk = chunk.map_err(|e| body_error(e))?;
                         limits.received(chunk.len())?;
                         head.extend_from_slice(&chunk);
                         if let Some(&b) = head.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -395,7 +395,7 @@ where
         return Err(refused_mid_body(err, &mut stream, limits).await);
     }
     while let Some(chunk) = limits.next(stream.next()).await? {
-        let chunk = chunk.map_err(|e| body_error(e, limits))?;
+        let chunk = chunk.map_err(|e| body_error(e))?;
         limits.received(chunk.len())?;
         if let Err(err) = reader.feed(&chunk) {
             return Err(refused_mid_body(err, &mut stream, limits).await);
@@ -838,13 +838,10 @@ fn multipart_error(err: axum::extract::multipart::MultipartError, limit_mb: u64)
     }
 }
 
-fn body_error(err: impl std::fmt::Display, limits: &Limits) -> ApiError {
-    let text = err.to_string();
-    if text.contains("length limit") {
-        limits.too_large()
-    } else {
-        ApiError::UploadFailed(text)
-    }
+/// The body stream broke (the client went away, the connection failed). The size limit is
+/// ours, counted as the bytes arrive (`Limits::received`): no body reaching here is limited.
+fn body_error(err: impl std::fmt::Display) -> ApiError {
+    ApiError::UploadFailed(err.to_string())
 }
 
 /// Streams a body into an anonymous temporary file, refusing more than the limit. The
@@ -862,7 +859,7 @@ where
     let mut written = 0u64;
     let mut first = counted;
     while let Some(chunk) = limits.next(stream.next()).await? {
-        let chunk = chunk.map_err(|e| body_error(e, limits))?;
+        let chunk = chunk.map_err(|e| body_error(e))?;
         // The first chunk of a sniffed body was counted when it was read.
         if !std::mem::take(&mut first) {
             limits.received(chunk.len())?;

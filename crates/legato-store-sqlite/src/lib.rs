@@ -35,9 +35,16 @@ use rusqlite::{
 /// File name of the database inside the data folder.
 pub const DATABASE_FILE: &str = "legato.sqlite3";
 
-/// Read connections kept open per pool; beyond this, a connection is opened for one read
-/// and closed after it.
-const READERS: usize = 8;
+/// Media read connections kept open; beyond this, a connection is opened for one read and
+/// closed after it.
+const MEDIA_READERS: usize = 8;
+
+/// Metadata read connections kept open (each with its own page cache).
+const METADATA_READERS: usize = 4;
+
+/// SQLite's page cache per metadata connection, in KiB: the order indexes of a 100,000-track
+/// library fit, so a page deep in a list reads no page twice from the OS.
+const METADATA_CACHE_KIB: i64 = 16 * 1024;
 
 /// Tracks read ahead of a streaming list's client.
 const STREAM_BUFFER: usize = 256;
@@ -52,9 +59,10 @@ const MMAP_BYTES: i64 = 1 << 30;
 enum Role {
     /// Writes: through SQLite's page cache.
     Writer,
-    /// Track rows, lists, searches, jobs: through SQLite's small page cache. Mapped, every
-    /// page an index walk or a scan touched would stay in the process's resident memory, once
-    /// per connection (a 100,000-track library took 440 MB that way).
+    /// Track rows, lists, searches, jobs: through SQLite's page cache, bounded per connection
+    /// ([`METADATA_CACHE_KIB`]). Mapped, every page an index walk or a scan touched would stay
+    /// in the process's resident memory, once per connection (a 100,000-track library took
+    /// 440 MB that way).
     Metadata,
     /// Chunk blobs (segments, playlists, originals): through the memory map, which saves a
     /// system call per page of a 100-300 KB segment.
@@ -303,11 +311,15 @@ impl Inner {
     }
 
     fn give_back(&self, role: Role, conn: Connection) {
+        let kept = match role {
+            Role::Media => MEDIA_READERS,
+            Role::Metadata | Role::Writer => METADATA_READERS,
+        };
         let mut readers = self
             .pool(role)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if readers.len() < READERS {
+        if readers.len() < kept {
             readers.push(conn);
         }
     }
@@ -334,10 +346,13 @@ fn connect(path: &Path, role: Role) -> Result<Connection> {
         StoreError::Unavailable(format!("cannot open the database {}: {e}", path.display()))
     })?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
-    if role == Role::Media {
-        conn.pragma_update(None, "mmap_size", MMAP_BYTES)
-            .map_err(map_err)?;
+    match role {
+        Role::Media => conn.pragma_update(None, "mmap_size", MMAP_BYTES),
+        // Negative: a size in KiB rather than in pages.
+        Role::Metadata => conn.pragma_update(None, "cache_size", -METADATA_CACHE_KIB),
+        Role::Writer => Ok(()),
     }
+    .map_err(map_err)?;
     if writable {
         // Bigger pages mean fewer overflow pages per blob; only takes effect on a new file.
         conn.pragma_update(None, "page_size", 16_384)
