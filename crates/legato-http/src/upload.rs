@@ -204,7 +204,7 @@ pub async fn read_upload(
             let first = loop {
                 match limits.next(stream.next()).await? {
                     Some(chunk) => {
-                        let chunk = chunk.map_err(|e| body_error(e))?;
+                        let chunk = chunk.map_err(body_error)?;
                         limits.received(chunk.len())?;
                         head.extend_from_slice(&chunk);
                         if let Some(&b) = head.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -395,7 +395,7 @@ where
         return Err(refused_mid_body(err, &mut stream, limits).await);
     }
     while let Some(chunk) = limits.next(stream.next()).await? {
-        let chunk = chunk.map_err(|e| body_error(e))?;
+        let chunk = chunk.map_err(body_error)?;
         limits.received(chunk.len())?;
         if let Err(err) = reader.feed(&chunk) {
             return Err(refused_mid_body(err, &mut stream, limits).await);
@@ -859,7 +859,7 @@ where
     let mut written = 0u64;
     let mut first = counted;
     while let Some(chunk) = limits.next(stream.next()).await? {
-        let chunk = chunk.map_err(|e| body_error(e))?;
+        let chunk = chunk.map_err(body_error)?;
         // The first chunk of a sniffed body was counted when it was read.
         if !std::mem::take(&mut first) {
             limits.received(chunk.len())?;
