@@ -6,7 +6,7 @@
     cargo run --release -p legato-store-mongo --example library -- /tmp/lib 100000
     python3 bench/library.py --data /tmp/lib [--tracks 100000] [--runs 50]
     # MongoDB (FerretDB): fill the URI's database instead, then
-    python3 bench/library.py --store mongodb://127.0.0.1:27017/libbench --tracks 5000
+    python3 bench/library.py --store mongodb://127.0.0.1:27017/libbench --tracks 1000 --runs 3   # FerretDB scans: see README
 
 For each order (created_at, name, author, duration) a page of 50 at offset 0 and at
 offset TRACKS-50; searches matching 1, 100 and TRACKS/10 tracks (the names the `library`

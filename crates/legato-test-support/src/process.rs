@@ -167,3 +167,26 @@ pub fn run(bin: &str, args: &[&str], cwd: Option<&Path>) -> (i32, String, String
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A fresh database on the MongoDB-protocol server named by `LEGATO_TEST_MONGODB_URI`
+/// (`make test` starts FerretDB and sets it), as a URI with the database in its path:
+/// `<prefix>_<pid>_<nanos>`. Panics with how to start one when the variable is unset.
+pub fn mongo_test_uri(prefix: &str) -> String {
+    let uri = std::env::var("LEGATO_TEST_MONGODB_URI").unwrap_or_else(|_| {
+        panic!(
+            "LEGATO_TEST_MONGODB_URI is not set: start FerretDB with scripts/ferretdb.sh and \
+             export the URI it prints (make test does both)"
+        )
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let database = format!("{prefix}_{}_{nanos}", std::process::id());
+    let base = uri.trim_end_matches('/');
+    // The database goes in the path, before any query.
+    match base.split_once('?') {
+        Some((hosts, query)) => format!("{}/{database}?{query}", hosts.trim_end_matches('/')),
+        None => format!("{base}/{database}"),
+    }
+}
