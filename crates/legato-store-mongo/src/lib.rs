@@ -1108,7 +1108,9 @@ impl Store for MongoStore {
                     self.inner
                         .jobs
                         .find_one(due.clone())
-                        .sort(doc! { "created_at": 1, "_id": 1 }),
+                        // Uploads first: a job without a kind is an ingest, and sorts
+                        // before "ingest" < "reprocess".
+                        .sort(doc! { "kind": 1, "created_at": 1, "_id": 1 }),
                 )
                 .await?
                 .as_ref()
@@ -1445,7 +1447,9 @@ impl Store for MongoStore {
     }
 
     async fn job_counts(&self) -> Result<JobCounts> {
-        let queued = self.timed(self.inner.jobs.count_documents(doc! { "state": "queued" }));
+        let queued = self.timed(self.inner.jobs.count_documents(
+            doc! { "state": "queued", "kind": { "$ne": JobKind::Reprocess.as_str() } },
+        ));
         let running = self.timed(self.inner.jobs.count_documents(doc! { "state": "running" }));
         let (queued, running) = tokio::try_join!(queued, running)?;
         Ok(JobCounts { queued, running })

@@ -919,6 +919,7 @@ impl Store for SqliteStore {
         let owner = owner.to_owned();
         // One writer connection: the select and the update cannot interleave with another
         // claim of this process, and SQLite's write lock orders claims of other processes.
+        // Uploads first ('ingest' < 'reprocess'): a `reprocess --all` never delays them.
         self.write(move |conn| {
             conn.prepare_cached(&format!(
                 "UPDATE jobs SET state = 'running', owner = ?1, lease_until = ?3, \
@@ -926,7 +927,7 @@ impl Store for SqliteStore {
                  WHERE track_id = (SELECT track_id FROM jobs \
                      WHERE (state = 'queued' AND lease_until <= ?2) \
                         OR (state = 'running' AND lease_until < ?2) \
-                     ORDER BY created_at, rowid LIMIT 1) \
+                     ORDER BY kind, created_at, rowid LIMIT 1) \
                  RETURNING {JOB_COLUMNS}"
             ))
             .map_err(map_err)?
@@ -1148,8 +1149,8 @@ impl Store for SqliteStore {
     async fn job_counts(&self) -> Result<JobCounts> {
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT COALESCE(SUM(state = 'queued'), 0), COALESCE(SUM(state = 'running'), 0) \
-                 FROM jobs",
+                "SELECT COALESCE(SUM(state = 'queued' AND kind = 'ingest'), 0), \
+                 COALESCE(SUM(state = 'running'), 0) FROM jobs",
             )
             .map_err(map_err)?
             .query_row([], |row| {

@@ -1144,6 +1144,27 @@ pub async fn reprocessing_replaces_renditions_at_once(store: DynStore) {
             .unwrap(),
         crate::Enqueued::Pending
     );
+    assert_eq!(
+        store.job_counts().await.unwrap().queued,
+        0,
+        "reprocessings do not count against uploads"
+    );
+    // An upload queued later is still claimed first.
+    let upload = pending("Uploaded later");
+    store
+        .accept_track(upload.clone(), source(Vec::new()))
+        .await
+        .unwrap();
+    let first_claim = store
+        .claim_job("b", now + 5, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first_claim.track_id, first_claim.kind),
+        (upload.id, crate::JobKind::Ingest)
+    );
+    store.delete_track(&upload.id).await.unwrap();
     let job = store
         .claim_job("b", now + 10, now + 30_000)
         .await

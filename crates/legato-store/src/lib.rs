@@ -178,7 +178,9 @@ pub trait Store: Send + Sync + 'static {
     /// The job of a track, if any.
     async fn get_job(&self, id: &TrackId) -> Result<Option<Job>>;
 
-    /// Jobs waiting and running across every process sharing the store.
+    /// Jobs waiting and running across every process sharing the store; `queued` counts
+    /// only ingests (uploads are admitted by it, and a `reprocess --all` must not refuse
+    /// them). Claims take ingests before reprocessings.
     async fn job_counts(&self) -> Result<JobCounts>;
 
     /// Cheap round trip to the backend, for readiness checks.
