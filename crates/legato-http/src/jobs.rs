@@ -382,7 +382,8 @@ pub async fn retire_due(state: &AppState) -> Result<usize, StoreError> {
             removed += old.len();
             tracing::info!(%id, chunks = old.len(), generation = due.generation,
                 "removing the renditions a reprocessing replaced");
-            state.store.delete_chunks(&id, old).await?;
+            state.store.delete_chunks(&id, old.clone()).await?;
+            state.segments.forget(id, &old).await;
         }
         state.store.end_retirement(&id, due.after_ms).await?;
     }
