@@ -226,6 +226,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     tracing::info!(%id, bytes = audio.len(), kind = job.kind.as_str(), "source read; processing");
     // What a reprocessing replaces: kept for players until its duration and the grace passed.
     let old_duration = track.duration;
+    let old_generation = layout::generation_of(&track.playlist).unwrap_or(0);
 
     let build = BuildJob {
         audio: audio.clone(),
@@ -274,7 +275,8 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     };
     match built {
         Ok(built) if job.kind == JobKind::Reprocess => {
-            replace(state, &job, built, started, old_duration).await;
+            let old = (old_duration, old_generation);
+            replace(state, &job, built, started, old).await;
         }
         Ok(built) => publish(state, &job, built, started, audio).await,
         Err(err) if inherent(&err) => {
@@ -338,7 +340,9 @@ async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, au
 
 /// Publishes a reprocessing: the new generation replaces the old at once; the old one is
 /// retired (removed by [`retire_due`] once players holding its playlists are done).
-async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, old_duration: f64) {
+/// `old` is the replaced renditions' duration and generation.
+async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, old: (f64, u64)) {
+    let (old_duration, old_generation) = old;
     let id = job.track_id;
     let Built { track, chunks, .. } = built;
     let keep = Duration::from_secs_f64(old_duration.max(0.0)) + state.config.retire_grace;
@@ -349,6 +353,27 @@ async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, ol
         .await
     {
         Ok(track) => {
+            // Attempts of this job that died mid-write (MongoDB stores chunks before the
+            // switch) left generations between the old one and ours: never published, so no
+            // player holds them.
+            match state.store.chunk_names(&id).await {
+                Ok(all) => {
+                    let dead: Vec<String> = all
+                        .into_iter()
+                        .filter(|name| {
+                            layout::generation_of(name)
+                                .is_some_and(|g| g > old_generation && g < job.claims)
+                        })
+                        .collect();
+                    if !dead.is_empty() {
+                        tracing::info!(%id, chunks = dead.len(), "removing chunks of earlier attempts");
+                        if let Err(e) = state.store.delete_chunks(&id, dead).await {
+                            tracing::warn!(%id, error = %e, "could not remove chunks of earlier attempts");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(%id, error = %e, "could not list the track's chunks"),
+            }
             if let Err(e) = state.store.finish_job(&id, job.claims).await {
                 tracing::warn!(%id, error = %e, "published, but the job could not be removed");
             }
