@@ -331,3 +331,91 @@ fn mongo_store() -> String {
 fn mongo_reprocess_all_gains_the_new_rungs_without_a_playback_error() {
     story(Some(&mongo_store()));
 }
+
+/// A reprocessing is a durable job like an upload's: the process working on it is killed
+/// (-9) mid-transcode, the track stays ready and playable on its old renditions, and the next
+/// process on the store finishes it under a fresh generation.
+#[test]
+fn sqlite_a_reprocessing_killed_mid_work_is_finished_by_the_next_process() {
+    let seconds = 180.0;
+    let wav = audio::wav(seconds);
+    let first = Server::start_in(
+        BIN,
+        &["--ladder", "64", "--sync-ingest-seconds", "120"],
+        tempfile::tempdir().unwrap(),
+        &[],
+    );
+    let (code, stdout, stderr) = run(
+        BIN,
+        &["add", wav.to_str().unwrap(), "--url", &first.url("")],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let id = stdout.trim().to_owned();
+    let mut first = first;
+    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().unwrap());
+    assert!(first.stop(Duration::from_secs(30)).success());
+
+    let ladder = ["--ladder", "64,128,192", "--job-lease-seconds", "3"];
+    let mut victim = Server::start_in(BIN, &ladder, dir, &[]);
+    let (code, _, stderr) = run(BIN, &["reprocess", &id, "--url", &victim.url("")], None);
+    assert_eq!(code, 0, "{stderr}");
+    wait::until(Duration::from_secs(60), "the reprocessing to start", || {
+        victim
+            .log()
+            .contains("source read; processing")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !victim
+            .log()
+            .contains("reprocessed: the new renditions are published"),
+        "finished before the fault"
+    );
+    victim.kill9();
+    let dir = std::mem::replace(&mut victim.dir, tempfile::tempdir().unwrap());
+    drop(victim);
+
+    let survivor = Server::start_in(BIN, &ladder, dir, &[]);
+    let client = reqwest::blocking::Client::new();
+    let plain = survivor.url(&format!("/function/streaming/{id}/index.m3u8"));
+    // Until the survivor takes the job over (the lease runs out), the old renditions play.
+    let track: Value = serde_json::from_slice(
+        &get(&client, &survivor.url(&format!("/function/crud/{id}"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(track["status"], "ready");
+    assert!(get(&client, &plain).is_ok());
+    let done: Value = wait::until(Duration::from_secs(300), "the takeover", || {
+        let track: Value = serde_json::from_slice(
+            &get(&client, &survivor.url(&format!("/function/crud/{id}"))).ok()?,
+        )
+        .ok()?;
+        assert_eq!(track["status"], "ready", "{track}");
+        (track["variants"].as_array()?.len() == 3 && track.get("job").is_none()).then_some(track)
+    });
+    // The killed attempt was claim 2, the takeover claim 3.
+    assert!(
+        done["playlist"]
+            .as_str()
+            .unwrap()
+            .ends_with("/g3-index.m3u8"),
+        "{done}"
+    );
+    let decoded = seconds_of(&plain);
+    assert!((decoded - seconds).abs() < 0.1, "decoded {decoded}");
+    assert!(
+        survivor
+            .log()
+            .contains("reprocessed: the new renditions are published")
+    );
+    runtime().block_on(async {
+        let store = open(None, &survivor.data_dir()).await;
+        let names = store.chunk_names(&id.parse().unwrap()).await.unwrap();
+        assert!(
+            names.iter().all(|n| !n.starts_with("g2-")),
+            "nothing of the killed attempt is left"
+        );
+    });
+}
