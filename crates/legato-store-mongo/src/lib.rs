@@ -1374,16 +1374,14 @@ impl Store for MongoStore {
             return Err(e);
         }
         // Publish last: one document update switches every media field at once.
+        let set = schema::replace_set(&track, generation, retire_after_ms);
         let replaced = self
             .timed(
                 self.inner
                     .musics
                     .find_one_and_update(
                         replaceable,
-                        doc! {
-                            "$set": schema::replace_set(&track, generation, retire_after_ms),
-                            "$unset": { "error": "" },
-                        },
+                        doc! { "$set": &set, "$unset": schema::replace_unset(&set) },
                     )
                     .return_document(ReturnDocument::After),
             )

@@ -157,6 +157,27 @@ pub fn replace_set(track: &Track, generation: i64, retire_after: i64) -> Documen
     set
 }
 
+/// The `$unset` that goes with [`replace_set`]: the optional media fields the new renditions
+/// do not have (a ladder that became one rendition has no variants), and the error.
+pub fn replace_unset(set: &Document) -> Document {
+    let mut unset = Document::new();
+    for field in [
+        "variants",
+        "cover",
+        "codec",
+        "bitrate",
+        "sample_rate",
+        "channels",
+        "size",
+        "error",
+    ] {
+        if !set.contains_key(field) {
+            unset.insert(field, "");
+        }
+    }
+    unset
+}
+
 pub fn analysis_bson(analysis: &Analysis) -> Option<Bson> {
     mongodb::bson::to_bson(analysis).ok()
 }

@@ -1338,6 +1338,31 @@ pub async fn reprocessing_replaces_renditions_at_once(store: DynStore) {
         .unwrap()
         .unwrap();
     assert_eq!(fourth.claims, 4, "claims never go back");
+    // A replacement with one rendition and no cover drops the variants and the cover.
+    let single = Track {
+        playlist: "g4-index.m3u8".into(),
+        segments: 1,
+        variants: Vec::new(),
+        cover: None,
+        ..second.clone()
+    };
+    let single_chunks = vec![
+        Chunk::new("g4-index.m3u8", b"#EXTM3U\n# media".to_vec()),
+        Chunk::new("g4-seg000.ts", vec![5u8; 100]),
+    ];
+    let replaced = store
+        .replace_renditions(single, source(single_chunks), 4, 70_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            replaced.playlist.as_str(),
+            replaced.variants.len(),
+            replaced.cover.as_deref()
+        ),
+        ("g4-index.m3u8", 0, None)
+    );
+    assert_eq!(store.get_track(&track.id).await.unwrap(), replaced);
     store.delete_track(&track.id).await.unwrap();
     assert!(store.get_job(&track.id).await.unwrap().is_none());
 }
