@@ -252,6 +252,17 @@ impl MongoStore {
             .build();
         self.tolerate_existing(self.inner.jobs.create_index(due), "state_lease")
             .await?;
+        // A reprocessing starts its claims after the track's highest logged claim.
+        let claims = IndexModel::builder()
+            .keys(doc! { "track": 1, "claim": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("track_claim".to_owned())
+                    .build(),
+            )
+            .build();
+        self.tolerate_existing(self.inner.job_log.create_index(claims), "track_claim")
+            .await?;
         self.inner.indexes_ready.store(true, Ordering::Release);
         Ok(())
     }
