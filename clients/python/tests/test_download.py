@@ -67,3 +67,16 @@ def test_download_of_a_missing_track_is_not_found(client: legato.Client, tmp_pat
     with pytest.raises(legato.NotFound):
         client.download("0123456789abcdef01234567", tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reprocess_keeps_the_track_playable_and_queues_a_job(
+    client: legato.Client, make_mp3, tag: str, cleanup: List[str]
+) -> None:
+    t = client.add(make_mp3(frequency=660, duration=5), name="Reprocess " + tag, author="Tester")
+    cleanup.append(t.id)
+    queued = client.reprocess(t.id)
+    assert queued.status == "ready"
+    assert queued.extra["job"]["kind"] == "reprocess"
+    with pytest.raises(legato.NotFound) as missing:
+        client.reprocess("65a1f0c2e4b0a1b2c3d4e5f6")
+    assert missing.value.code == "not-found"

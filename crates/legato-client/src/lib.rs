@@ -200,6 +200,20 @@ impl Client {
         Ok(())
     }
 
+    /// Asks the server to rebuild the track's renditions from its original file with its
+    /// current settings (a new `--ladder`…), and returns the track (its `job` entry in
+    /// [`Track::extra`] says where the work is). The track stays playable meanwhile; asking
+    /// again while a reprocessing is pending changes nothing. Needs the API key when the
+    /// server has keys. Refusals are [`ClientError::Api`] with the code `not-found`,
+    /// `source-unavailable` (stored before originals were kept) or `still-processing`.
+    pub async fn reprocess(&self, id: &str) -> Result<Track> {
+        let mut url = self.track_url(id)?;
+        url.path_segments_mut()
+            .map_err(|()| ClientError::InvalidId(id.to_owned()))?
+            .push("reprocess");
+        json(self.send(self.http.post(url)).await?).await
+    }
+
     /// Downloads the track's original file, exactly as it was uploaded, into `out`, and
     /// returns its name, type, size and SHA-256. The bytes are checked against the server's
     /// SHA-256 (its ETag), so a file that arrives altered is an error. `progress` sees the

@@ -44,8 +44,12 @@ pub struct HttpConfig {
     pub job_max_attempts: u32,
     /// How long a stopping process may finish its current job before releasing it.
     pub job_shutdown_grace: Duration,
-    /// How often an idle worker looks for jobs queued by other processes.
+    /// How often an idle worker looks for jobs queued by other processes (and replaced
+    /// renditions due for removal).
     pub job_poll_interval: Duration,
+    /// How long the renditions a reprocessing replaced are kept beyond the old track's
+    /// duration, for players that loaded their playlists before the switch.
+    pub retire_grace: Duration,
 }
 
 /// Origins allowed by CORS: any (`*`), or a list of exact origins.
@@ -114,6 +118,7 @@ impl Default for HttpConfig {
             job_max_attempts: 3,
             job_shutdown_grace: Duration::ZERO,
             job_poll_interval: Duration::from_secs(1),
+            retire_grace: Duration::from_secs(600),
         }
     }
 }

@@ -62,6 +62,36 @@ pub struct TrackView {
     pub source: Option<SourceView>,
     /// RFC 3339.
     pub created_at: String,
+    /// The track's processing job, when it has one (queued, running, or failed with its
+    /// error): shown by `GET /function/crud/{id}` and the reprocess answer, absent from
+    /// lists. A failed reprocessing leaves the track `ready` on its old renditions, with the
+    /// reason here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobView>,
+}
+
+/// A track's processing job.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobView {
+    /// `ingest` (the first processing of an upload) or `reprocess`.
+    pub kind: String,
+    /// `queued`, `running` or `failed`.
+    pub state: String,
+    /// Claims of the current run (a crash of the process working on it counts).
+    pub attempts: u32,
+    /// Why the last attempt failed, if it did.
+    pub error: Option<String>,
+}
+
+impl JobView {
+    fn of(job: &legato_store::Job) -> Self {
+        Self {
+            kind: job.kind.as_str().to_owned(),
+            state: job.state.as_str().to_owned(),
+            attempts: job.attempts,
+            error: job.last_error.clone(),
+        }
+    }
 }
 
 /// The original upload of a track.
@@ -166,6 +196,7 @@ impl TrackView {
                 file_name: s.file_name,
             }),
             created_at: humantime::format_rfc3339_seconds(created).to_string(),
+            job: None,
         }
     }
 }
@@ -429,7 +460,67 @@ pub async fn show(
 ) -> Result<Json<TrackView>, ApiError> {
     let id = parse_id(&id)?;
     let track = state.store.get_track(&id).await?;
-    Ok(Json(TrackView::of(track, &state)))
+    let job = state.store.get_job(&id).await?;
+    let mut view = TrackView::of(track, &state);
+    view.job = job.as_ref().map(JobView::of);
+    Ok(Json(view))
+}
+
+/// Rebuilds a track's renditions from its stored original with the server's current
+/// settings (ladder, segment length), as a durable job any process may run. The track stays
+/// playable on its current renditions meanwhile; the new set replaces them at once, and the
+/// old one is removed after a grace period. Asking again while a reprocessing is queued or
+/// running changes nothing.
+#[utoipa::path(post, path = "/function/crud/{id}/reprocess", tag = "crud",
+    params(("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$")),
+    responses(
+        (status = 202, description = "queued (or queued already); `job` says where it is", body = TrackView,
+            headers(("Location" = String, description = "poll it for the job"))),
+        (status = 400, description = "not an id", body = crate::openapi::ErrorBody),
+        (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such track (`not-found`), or it was stored before originals were kept (`source-unavailable`)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the track is still being processed (`still-processing`)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 507, description = "the disk is full", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+pub async fn reprocess(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&raw)?;
+    let track = state.store.get_track(&id).await?;
+    if track.source.is_none() {
+        return Err(ApiError::SourceUnavailable);
+    }
+    if track.status == legato_store::TrackStatus::Processing {
+        return Err(ApiError::StillProcessing(id.to_string()));
+    }
+    // Past every generation the track's chunks were named with: the new one's names are
+    // fresh (chunks are immutable per name).
+    let names = state.store.chunk_names(&id).await?;
+    let after = crate::layout::highest_generation(&names);
+    match state
+        .store
+        .enqueue_reprocess(&id, ingest::now_millis(), after)
+        .await
+    {
+        Ok(enqueued) => tracing::info!(%id, ?enqueued, "reprocessing requested"),
+        Err(legato_store::StoreError::Invalid(_)) => {
+            return Err(ApiError::StillProcessing(id.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.jobs.wake();
+    let job = state.store.get_job(&id).await?;
+    let location = format!("/function/crud/{id}");
+    let mut view = TrackView::of(track, &state);
+    view.job = job.as_ref().map(JobView::of);
+    let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
 }
 
 /// Changes the name or the author.

@@ -41,6 +41,10 @@ pub enum ApiError {
          downloaded or reprocessed"
     )]
     SourceUnavailable,
+    #[error(
+        "track {0} is still being processed: it can be reprocessed once it is ready (or failed)"
+    )]
+    StillProcessing(String),
     #[error("the upload stalled: no data for {0} seconds")]
     UploadTimeout(u64),
     #[error("{0}")]
@@ -89,6 +93,7 @@ impl ApiError {
             Self::Expired => StatusCode::GONE,
             Self::TooManyIngests(_) | Self::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::SourceUnavailable => StatusCode::NOT_FOUND,
+            Self::StillProcessing(_) => StatusCode::CONFLICT,
             Self::UploadTimeout(_) | Self::UploadTooSlow(_) => StatusCode::REQUEST_TIMEOUT,
             Self::ReceiveBudgetFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::StorageFull(_) | Self::Store(StoreError::Full(_)) => {
@@ -129,6 +134,7 @@ impl ApiError {
             Self::TooManyIngests(_) => "too-many-ingests",
             Self::QueueFull { .. } => "queue-full",
             Self::SourceUnavailable => "source-unavailable",
+            Self::StillProcessing(_) => "still-processing",
             Self::UploadTimeout(_) => "upload-timeout",
             Self::UploadTooSlow(_) => "upload-too-slow",
             Self::ReceiveBudgetFull { .. } => "too-many-uploads",

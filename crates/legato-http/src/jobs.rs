@@ -9,11 +9,21 @@
 //! from the stored source. Each claim counts as an attempt, so a file that kills its process
 //! cannot loop forever; a release at shutdown does not count. A failure that is the file's
 //! (it cannot be decoded) fails the track at once.
+//!
+//! A *reprocessing* job ([`JobKind::Reprocess`]) is the same work on a track that is ready:
+//! it rebuilds the renditions from the stored source with this process's settings, under
+//! the names of its claim's generation, and publishes them with one fenced store operation
+//! ([`Store::replace_renditions`](legato_store::Store::replace_renditions)). The track stays
+//! playable on its old renditions all along; if the work fails, it stays on them and the
+//! job keeps the error. The replaced renditions are retired, not deleted: players may hold
+//! their media playlists, so their chunks are removed only once the old track's duration
+//! plus `retire_grace` has passed ([`retire_due`], run by every process, from the store's
+//! durable record, so a restart still removes them).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use legato_store::{Job, StoreError, Track, TrackId, TrackStatus};
+use legato_store::{Job, JobKind, StoreError, Track, TrackId, TrackStatus};
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::error::ApiError;
@@ -101,12 +111,13 @@ pub fn spawn_workers(
     state: &AppState,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let workers: Vec<_> = (0..state.config.ingest_workers.max(1))
+    let mut workers: Vec<_> = (0..state.config.ingest_workers.max(1))
         .map(|index| {
             let owner = format!("{}:{}:{index}", hostname(), std::process::id());
             tokio::spawn(worker(state.clone(), owner, shutdown.clone()))
         })
         .collect();
+    workers.push(tokio::spawn(retirer(state.clone(), shutdown)));
     tokio::spawn(async move {
         for worker in workers {
             let _ = worker.await;
@@ -185,8 +196,10 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
             return;
         }
     };
-    if track.status != TrackStatus::Processing {
-        // Published by a process whose claim had lapsed: nothing left to do.
+    let processing = track.status == TrackStatus::Processing;
+    if processing != (job.kind == JobKind::Ingest) {
+        // An ingest published by a process whose claim had lapsed: nothing left to do. (A
+        // reprocessing is never queued for a track still processing.)
         let _ = state.store.finish_job(&id, claims).await;
         return;
     }
@@ -200,12 +213,20 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     };
     let audio = match read {
         Ok(audio) => Arc::new(audio),
+        // No source, or a piece of it missing: no attempt can do better.
+        Err(e @ (ApiError::SourceUnavailable | ApiError::Store(StoreError::NotFound(_)))) => {
+            fail(state, &job, &e.to_string(), Some(e)).await;
+            return;
+        }
         Err(e) => {
             release(state, &job, RETRY_DELAY, Some(&e.to_string()), true).await;
             return;
         }
     };
-    tracing::info!(%id, bytes = audio.len(), "source read; processing");
+    tracing::info!(%id, bytes = audio.len(), kind = job.kind.as_str(), "source read; processing");
+    // What a reprocessing replaces: kept for players until its duration and the grace passed.
+    let old_duration = track.duration;
+    let old_generation = layout::generation_of(&track.playlist).unwrap_or(0);
 
     let build = BuildJob {
         audio: audio.clone(),
@@ -253,6 +274,10 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
         Err(e) => Err(ApiError::Internal(format!("the ingest task failed: {e}"))),
     };
     match built {
+        Ok(built) if job.kind == JobKind::Reprocess => {
+            let old = (old_duration, old_generation);
+            replace(state, &job, built, started, old).await;
+        }
         Ok(built) => publish(state, &job, built, started, audio).await,
         Err(err) if inherent(&err) => {
             tracing::info!(%id, error = %err, "processing failed: the file cannot be processed");
@@ -313,6 +338,100 @@ async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, au
     }
 }
 
+/// Publishes a reprocessing: the new generation replaces the old at once; the old one is
+/// retired (removed by [`retire_due`] once players holding its playlists are done).
+/// `old` is the replaced renditions' duration and generation.
+async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, old: (f64, u64)) {
+    let (old_duration, old_generation) = old;
+    let id = job.track_id;
+    let Built { track, chunks, .. } = built;
+    let keep = Duration::from_secs_f64(old_duration.max(0.0)) + state.config.retire_grace;
+    let retire_after = now_millis().saturating_add(millis(keep));
+    match state
+        .store
+        .replace_renditions(track, chunks, job.claims, retire_after)
+        .await
+    {
+        Ok(track) => {
+            // Attempts of this job that died mid-write (MongoDB stores chunks before the
+            // switch) left generations between the old one and ours: never published, so no
+            // player holds them.
+            match state.store.chunk_names(&id).await {
+                Ok(all) => {
+                    let dead: Vec<String> = all
+                        .into_iter()
+                        .filter(|name| {
+                            layout::generation_of(name)
+                                .is_some_and(|g| g > old_generation && g < job.claims)
+                        })
+                        .collect();
+                    if !dead.is_empty() {
+                        tracing::info!(%id, chunks = dead.len(), "removing chunks of earlier attempts");
+                        if let Err(e) = state.store.delete_chunks(&id, dead).await {
+                            tracing::warn!(%id, error = %e, "could not remove chunks of earlier attempts");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(%id, error = %e, "could not list the track's chunks"),
+            }
+            if let Err(e) = state.store.finish_job(&id, job.claims).await {
+                tracing::warn!(%id, error = %e, "published, but the job could not be removed");
+            }
+            state.jobs.record(started.elapsed().as_secs_f64());
+            tracing::info!(%id, claim = job.claims, playlist = %track.playlist,
+                variants = track.variants.len(), seconds = started.elapsed().as_secs_f64(),
+                retire_in_s = keep.as_secs(), "reprocessed: the new renditions are published");
+            metrics::histogram!(crate::metrics::INGEST_SECONDS, "kind" => "reprocess")
+                .record(started.elapsed().as_secs_f64());
+            state.jobs.announce(id, None);
+        }
+        Err(StoreError::NotFound(_)) => {
+            tracing::info!(%id, claim = job.claims,
+                "the claim was lost or the track deleted while reprocessing; nothing published");
+        }
+        Err(e) => {
+            tracing::warn!(%id, error = %e, "could not store the reprocessed renditions; will retry");
+            release(state, job, RETRY_DELAY, Some(&e.to_string()), true).await;
+        }
+    }
+}
+
+/// Removes the renditions reprocessings replaced whose grace period is over; returns how
+/// many chunks went. Any process may run it (removing a chunk twice is harmless).
+pub async fn retire_due(state: &AppState) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    for due in state.store.due_retirements(now_millis(), 100).await? {
+        let id = due.track_id;
+        let old = layout::retired(state.store.chunk_names(&id).await?, due.generation);
+        if !old.is_empty() {
+            removed += old.len();
+            tracing::info!(%id, chunks = old.len(), generation = due.generation,
+                "removing the renditions a reprocessing replaced");
+            state.store.delete_chunks(&id, old.clone()).await?;
+            state.segments.forget(id, &old).await;
+        }
+        state.store.end_retirement(&id, due.after_ms).await?;
+    }
+    Ok(removed)
+}
+
+/// Runs [`retire_due`] every poll interval until shutdown.
+async fn retirer(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let every = state
+        .config
+        .job_poll_interval
+        .max(Duration::from_millis(100));
+    loop {
+        if let Err(e) = retire_due(&state).await {
+            tracing::warn!(error = %e, "could not remove replaced renditions; will retry");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
 /// Whether the file itself is to blame: trying again would fail again.
 fn inherent(err: &ApiError) -> bool {
     match err {
@@ -330,8 +449,34 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 
 async fn fail(state: &AppState, job: &Job, why: &str, err: Option<ApiError>) {
     let id = job.track_id;
-    if let Err(e) = state.store.fail_track(&id, why).await {
-        tracing::warn!(%id, error = %e, "could not mark the track failed");
+    match job.kind {
+        JobKind::Ingest => {
+            if let Err(e) = state.store.fail_track(&id, why).await {
+                tracing::warn!(%id, error = %e, "could not mark the track failed");
+            }
+        }
+        // The track stays as it was, playable on its current renditions; the job keeps the
+        // error. Whatever this attempt stored is no use (MongoDB writes chunks before the
+        // switch).
+        JobKind::Reprocess => {
+            tracing::info!(%id, error = why, "reprocessing failed; the track keeps its renditions");
+            match state.store.chunk_names(&id).await {
+                Ok(all) => {
+                    // Claim 1 names the first generation: never a reprocessing's own.
+                    let ours = if job.claims > 1 {
+                        layout::of_generation(all, job.claims)
+                    } else {
+                        Vec::new()
+                    };
+                    if !ours.is_empty()
+                        && let Err(e) = state.store.delete_chunks(&id, ours).await
+                    {
+                        tracing::warn!(%id, error = %e, "could not remove a failed attempt's chunks");
+                    }
+                }
+                Err(e) => tracing::warn!(%id, error = %e, "could not list the track's chunks"),
+            }
+        }
     }
     if let Err(e) = state.store.fail_job(&id, job.claims, why).await {
         tracing::warn!(%id, error = %e, "could not mark the job failed");

@@ -70,6 +70,49 @@ impl Generation {
     }
 }
 
+/// The generation a rendition chunk belongs to: `N` for `gN-…`, 1 for a plain name (the
+/// first generation, and the seed's names); `None` for the source.
+pub fn generation_of(name: &str) -> Option<u64> {
+    if is_source(name) {
+        return None;
+    }
+    let numbered = name
+        .strip_prefix('g')
+        .and_then(|rest| rest.split_once('-'))
+        .and_then(|(digits, _)| {
+            (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| digits.parse().ok())
+                .flatten()
+        });
+    Some(numbered.unwrap_or(1))
+}
+
+/// The highest generation any of these chunks was named with (0 when there is none): a
+/// reprocessing claims past it, so its names were never used for this track.
+pub fn highest_generation<S: AsRef<str>>(names: &[S]) -> u64 {
+    names
+        .iter()
+        .filter_map(|n| generation_of(n.as_ref()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Chunks of generations before `current`: the renditions a reprocessing replaced, removed
+/// once their grace period is over. Later generations (an attempt in flight) and the source
+/// are kept.
+pub fn retired(all: Vec<String>, current: u64) -> Vec<String> {
+    all.into_iter()
+        .filter(|name| generation_of(name).is_some_and(|g| g < current))
+        .collect()
+}
+
+/// Chunks of exactly `generation` (what one attempt wrote).
+pub fn of_generation(all: Vec<String>, generation: u64) -> Vec<String> {
+    all.into_iter()
+        .filter(|name| generation_of(name) == Some(generation))
+        .collect()
+}
+
 /// Chunks of a track that its published renditions do not use and that are not its source:
 /// what an attempt that lost a race or died left behind.
 pub fn unused(all: Vec<String>, published: &[String]) -> Vec<String> {
@@ -92,6 +135,33 @@ mod tests {
         assert_ne!(first.segment(0), third.segment(0));
         assert_eq!(source_piece(12), "source/0012");
         assert!(is_source(&source_piece(0)) && !is_source(&first.playlist()));
+    }
+
+    #[test]
+    fn generations_are_read_back_from_names() {
+        let third = Generation::new(3);
+        assert_eq!(generation_of(&third.variant_segment("64k", 2)), Some(3));
+        assert_eq!(generation_of(&Generation::new(12).playlist()), Some(12));
+        assert_eq!(generation_of("index.m3u8"), Some(1));
+        assert_eq!(generation_of("outputlist0.ts"), Some(1));
+        assert_eq!(generation_of("gx-index.m3u8"), Some(1));
+        assert_eq!(generation_of(&source_piece(0)), None);
+        let names = [
+            "source/0000",
+            "index.m3u8",
+            "seg000.ts",
+            "g3-index.m3u8",
+            "g4-64k-000.ts",
+        ];
+        assert_eq!(highest_generation(&names), 4);
+        assert_eq!(highest_generation(&["source/0000"]), 0);
+        let all: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        assert_eq!(
+            retired(all.clone(), 3),
+            ["index.m3u8", "seg000.ts"],
+            "the source, the current and a later generation stay"
+        );
+        assert_eq!(of_generation(all, 4), ["g4-64k-000.ts"]);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{CorsOrigins, HttpConfig, ReceiveLimits};
@@ -49,6 +49,7 @@ pub fn crud_router(state: AppState) -> Router {
             get(crud::show).patch(crud::update).delete(crud::delete),
         )
         .route("/{id}/file", get(crud::download))
+        .route("/{id}/reprocess", post(crud::reprocess))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

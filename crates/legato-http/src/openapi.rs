@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::crud::{SourceView, TrackView, VariantView};
+use crate::crud::{JobView, SourceView, TrackView, VariantView};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,13 +23,14 @@ use crate::crud::{SourceView, TrackView, VariantView};
         crate::crud::update,
         crate::crud::delete,
         crate::crud::download,
+        crate::crud::reprocess,
         crate::streaming::chunk,
         crate::healthz,
     ),
-    components(schemas(TrackView, VariantView, SourceView, Binary, ErrorBody, ErrorDetail, SeedUpload, MultipartUpload, TrackPatchBody, Deleted, Health)),
+    components(schemas(TrackView, VariantView, SourceView, JobView, Binary, ErrorBody, ErrorDetail, SeedUpload, MultipartUpload, TrackPatchBody, Deleted, Health)),
     modifiers(&BearerAuth),
     tags(
-        (name = "crud", description = "Add, list, show, edit and delete tracks"),
+        (name = "crud", description = "Add, list, show, edit, reprocess and delete tracks"),
         (name = "streaming", description = "Playlists and segments for HLS players"),
         (name = "operations", description = "Probes"),
     )

@@ -91,6 +91,15 @@ impl SegmentCache {
         &self.inner
     }
 
+    /// Drops these cached chunks of a track (the renditions a reprocessing replaced, once
+    /// removed). Other processes' copies expire after [`Self::TIME_TO_LIVE`]: their bytes
+    /// are still right, and no current playlist names them.
+    pub async fn forget(&self, id: TrackId, names: &[String]) {
+        for name in names {
+            self.inner.invalidate(&(id, Arc::from(name.as_str()))).await;
+        }
+    }
+
     /// Drops every cached segment of a track (after a delete in this process).
     pub fn forget_track(&self, id: TrackId) {
         // Only fails when closures are not supported, which `new` enables.

@@ -16,6 +16,9 @@ use crate::signing::sign_playlist;
 use crate::state::{AppState, ServedChunk};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// The plain playlist names (`index.m3u8`, `outputlist.m3u8`) resolve to the track's current
+/// playlist, which reprocessing changes: caches revalidate them (the ETag makes that cheap).
+const REVALIDATE: &str = "public, no-cache";
 const MAX_NAME_LEN: usize = 100;
 
 /// A playlist (`index.m3u8`, alias `outputlist.m3u8`) or a segment of a track.
@@ -74,6 +77,11 @@ pub async fn chunk(
         None => None,
     };
     let content_type = content_type(&name);
+    let cache = if PLAYLIST_NAMES.contains(&name.as_str()) {
+        REVALIDATE
+    } else {
+        IMMUTABLE
+    };
     let served = if name.ends_with(".m3u8") {
         // Playlists are read from the store every time: they are small, asked for once per
         // play, and reading them is how a track deleted elsewhere stops being playable.
@@ -90,7 +98,7 @@ pub async fn chunk(
         let key = (id, Arc::<str>::from(name.as_str()));
         if let Some(hit) = state.segments.inner().get(&key).await {
             metrics::counter!(crate::metrics::CACHE_HITS).increment(1);
-            return Ok(respond(&hit, content_type, &headers));
+            return Ok(respond(&hit, content_type, cache, &headers));
         }
         metrics::counter!(crate::metrics::CACHE_MISSES).increment(1);
         state
@@ -102,25 +110,31 @@ pub async fn chunk(
             .await
             .map_err(unshare)?
     };
-    Ok(respond(&served, content_type, &headers))
+    Ok(respond(&served, content_type, cache, &headers))
 }
 
+/// A playlist by name. `index.m3u8` and the seed's `outputlist.m3u8` are the names players
+/// know: both always answer the track's *current* playlist (`track.playlist`), which is
+/// `gN-index.m3u8` once the track was processed again (a takeover after a crash, a
+/// reprocessing), whatever older generation is still stored under the plain names.
 async fn playlist(state: &AppState, id: &TrackId, name: &str) -> Result<bytes::Bytes, ApiError> {
-    match state.store.get_chunk(id, name).await {
-        // `index.m3u8` and the seed's `outputlist.m3u8` name the same playlist.
-        Err(StoreError::NotFound(_)) if PLAYLIST_NAMES.contains(&name) => {
-            let other = PLAYLIST_NAMES
-                .iter()
-                .find(|&&n| n != name)
-                .copied()
-                .unwrap_or(name);
-            match state.store.get_chunk(id, other).await {
-                Err(StoreError::NotFound(_)) => Err(ApiError::NotFound(format!(
-                    "no playlist {name} for track {id}: the track does not exist (any more)"
-                ))),
-                other => Ok(other?),
-            }
+    let gone = || {
+        ApiError::NotFound(format!(
+            "no playlist {name} for track {id}: the track does not exist (any more) or is not \
+             ready"
+        ))
+    };
+    let current = if PLAYLIST_NAMES.contains(&name) {
+        match state.store.get_track(id).await {
+            Ok(track) => track.playlist,
+            Err(StoreError::NotFound(_)) => return Err(gone()),
+            Err(e) => return Err(e.into()),
         }
+    } else {
+        name.to_owned()
+    };
+    match state.store.get_chunk(id, &current).await {
+        Err(StoreError::NotFound(_)) if current != name => Err(gone()),
         other => Ok(other?),
     }
 }
@@ -151,10 +165,15 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-fn respond(served: &ServedChunk, content_type: &'static str, request: &HeaderMap) -> Response {
+fn respond(
+    served: &ServedChunk,
+    content_type: &'static str,
+    cache: &'static str,
+    request: &HeaderMap,
+) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(etag) = HeaderValue::from_str(&served.etag) {
         headers.insert(header::ETAG, etag);

@@ -22,11 +22,9 @@ async fn playlist_and_segment_headers() {
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "application/vnd.apple.mpegurl");
     assert_eq!(headers["access-control-allow-origin"], "*");
-    assert!(
-        headers["cache-control"]
-            .to_str()
-            .unwrap()
-            .contains("immutable")
+    assert_eq!(
+        headers["cache-control"], "public, no-cache",
+        "the plain name follows the track's current playlist: revalidated, never immutable"
     );
     let playlist = response.text().await.unwrap();
     assert_eq!(
@@ -77,6 +75,13 @@ async fn playlist_and_segment_headers() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "video/mp2t");
     assert_eq!(response.headers()["accept-ranges"], "bytes");
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable"),
+        "a segment's bytes never change for its name"
+    );
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     assert!(
         etag.starts_with('"') && !etag.starts_with("W/"),

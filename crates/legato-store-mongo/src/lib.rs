@@ -53,8 +53,9 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Cursor, IndexModel};
 
 use legato_store::{
-    Analysis, Chunk, ChunkSource, Job, JobCounts, ListQuery, Page, Result, SortKey, SortOrder,
-    Store, StoreError, Track, TrackId, TrackPatch, TrackStream, keys,
+    Analysis, Chunk, ChunkSource, Enqueued, Job, JobCounts, JobKind, JobState, ListQuery, Page,
+    Result, Retirement, SortKey, SortOrder, Store, StoreError, Track, TrackId, TrackPatch,
+    TrackStatus, TrackStream, keys,
 };
 
 pub use options::{DEFAULT_DATABASE, MongoOptions, redact_uri};
@@ -71,12 +72,14 @@ const ID_BATCH: usize = 1000;
 
 /// Index names; an index with the same keys under another name is accepted too.
 const CHUNKS_INDEX: &str = "music_id_chunk_name";
-const MUSICS_INDEXES: [(&str, &str); 5] = [
+const MUSICS_INDEXES: [(&str, &str); 6] = [
     ("created_at", "created_at_id"),
     ("name_key", "name_key_id"),
     ("author_key", "author_key_id"),
     ("duration", "duration_id"),
     ("words", "words_id"),
+    // Tracks whose replaced renditions wait to be removed (reprocessing).
+    ("retire_after", "retire_after_id"),
 ];
 /// Tracks converted at a time from a streaming list's cursor.
 const STREAM_BATCH: usize = 256;
@@ -248,6 +251,17 @@ impl MongoStore {
             )
             .build();
         self.tolerate_existing(self.inner.jobs.create_index(due), "state_lease")
+            .await?;
+        // A reprocessing starts its claims after the track's highest logged claim.
+        let claims = IndexModel::builder()
+            .keys(doc! { "track": 1, "claim": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("track_claim".to_owned())
+                    .build(),
+            )
+            .build();
+        self.tolerate_existing(self.inner.job_log.create_index(claims), "track_claim")
             .await?;
         self.inner.indexes_ready.store(true, Ordering::Release);
         Ok(())
@@ -1105,7 +1119,9 @@ impl Store for MongoStore {
                     self.inner
                         .jobs
                         .find_one(due.clone())
-                        .sort(doc! { "created_at": 1, "_id": 1 }),
+                        // Uploads first: a job without a kind is an ingest, and sorts
+                        // before "ingest" < "reprocess".
+                        .sort(doc! { "kind": 1, "created_at": 1, "_id": 1 }),
                 )
                 .await?
                 .as_ref()
@@ -1241,6 +1257,196 @@ impl Store for MongoStore {
         }
     }
 
+    async fn enqueue_reprocess(
+        &self,
+        id: &TrackId,
+        now_ms: i64,
+        after_claims: u64,
+    ) -> Result<Enqueued> {
+        self.ensure_indexes().await?;
+        let status = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one(doc! { "_id": schema::object_id(id) })
+                    .projection(doc! { "status": 1 }),
+            )
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if status.get_str("status").ok() == Some(TrackStatus::Processing.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "track {id} is still processing"
+            )));
+        }
+        // Claim numbers already in the job log cannot be claimed again (each claim is a
+        // unique log entry): the new job starts after the highest.
+        let logged = self
+            .timed(
+                self.inner
+                    .job_log
+                    .find_one(doc! { "track": id.to_string(), "claim": { "$exists": true } })
+                    .sort(doc! { "claim": -1 })
+                    .projection(doc! { "claim": 1 }),
+            )
+            .await?
+            .and_then(|doc| match doc.get("claim") {
+                Some(Bson::Int64(n)) => u64::try_from(*n).ok(),
+                Some(Bson::Int32(n)) => u64::try_from(*n).ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let existing = self
+            .timed(self.inner.jobs.find_one(doc! { "_id": id.to_string() }))
+            .await?;
+        match existing.as_ref().and_then(schema::job_from_doc) {
+            Some(job) if job.state != JobState::Failed => Ok(Enqueued::Pending),
+            Some(job) => {
+                let claims = job.claims.max(after_claims).max(logged);
+                let result = self
+                    .timed(self.inner.jobs.update_one(
+                        doc! { "_id": id.to_string(), "state": "failed" },
+                        doc! { "$set": {
+                            "state": "queued", "kind": JobKind::Reprocess.as_str(),
+                            "attempts": 0_i64, "owner": Bson::Null, "lease_until": 0_i64,
+                            "last_error": Bson::Null, "claims": claims_bson(claims),
+                            "created_at": now_ms, "updated_at": now_ms,
+                        } },
+                    ))
+                    .await?;
+                Ok(if result.matched_count == 1 {
+                    Enqueued::Queued
+                } else {
+                    Enqueued::Pending
+                })
+            }
+            None => {
+                let claims = after_claims.max(logged);
+                let job = doc! {
+                    "_id": id.to_string(), "state": "queued",
+                    "kind": JobKind::Reprocess.as_str(), "attempts": 0_i64,
+                    "claims": claims_bson(claims), "lease_until": 0_i64,
+                    "created_at": now_ms, "updated_at": now_ms,
+                };
+                match self.timed(self.inner.jobs.insert_one(job)).await {
+                    Ok(_) => Ok(Enqueued::Queued),
+                    // Queued by another process meanwhile.
+                    Err(StoreError::Invalid(_)) => Ok(Enqueued::Pending),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    async fn replace_renditions(
+        &self,
+        track: Track,
+        chunks: ChunkSource,
+        claims: u64,
+        retire_after_ms: i64,
+    ) -> Result<Track> {
+        let oid = schema::object_id(&track.id);
+        let music_id = track.id.to_string();
+        let generation = claims_bson(claims);
+        // The fence, checked before any chunk is written: the claim is the running one, and
+        // no later claim has published. MongoDB has no transaction across the two
+        // collections (and FerretDB's conditional updates are not atomic): the track
+        // document's `generation` condition is what keeps an older claim from ever replacing
+        // a newer one's renditions.
+        let running = self
+            .timed(self.inner.jobs.find_one(doc! {
+                "_id": &music_id, "claims": generation, "state": "running",
+            }))
+            .await?
+            .is_some();
+        let replaceable = doc! {
+            "_id": oid,
+            "status": { "$ne": TrackStatus::Processing.as_str() },
+            "$or": [
+                { "generation": { "$exists": false } },
+                { "generation": { "$lt": generation } },
+            ],
+        };
+        if !running
+            || self
+                .timed(
+                    self.inner
+                        .musics
+                        .find_one(replaceable.clone())
+                        .projection(doc! { "_id": 1 }),
+                )
+                .await?
+                .is_none()
+        {
+            return Err(not_found(&track.id));
+        }
+        let mut written = Vec::new();
+        if let Err(e) = self.write_chunks(&music_id, chunks, &mut written).await {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
+        // Publish last: one document update switches every media field at once.
+        let set = schema::replace_set(&track, generation, retire_after_ms);
+        let replaced = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one_and_update(
+                        replaceable,
+                        doc! { "$set": &set, "$unset": schema::replace_unset(&set) },
+                    )
+                    .return_document(ReturnDocument::After),
+            )
+            .await;
+        match replaced {
+            Ok(Some(doc)) => self.track_from_doc(doc).await,
+            Ok(None) => {
+                self.discard_chunks(&track.id, &written).await;
+                Err(not_found(&track.id))
+            }
+            Err(e) => {
+                self.discard_chunks(&track.id, &written).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn due_retirements(&self, now_ms: i64, limit: u32) -> Result<Vec<Retirement>> {
+        let docs = self
+            .find_all(
+                self.inner
+                    .musics
+                    .find(doc! { "retire_after": { "$lte": now_ms } })
+                    .sort(doc! { "retire_after": 1 })
+                    .limit(i64::from(limit))
+                    .projection(doc! { "_id": 1, "generation": 1, "retire_after": 1 }),
+            )
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|doc| {
+                let number = |key: &str| match doc.get(key) {
+                    Some(Bson::Int64(n)) => Some(*n),
+                    Some(Bson::Int32(n)) => Some(i64::from(*n)),
+                    _ => None,
+                };
+                Some(Retirement {
+                    track_id: schema::track_id(&doc.get_object_id("_id").ok()?),
+                    generation: u64::try_from(number("generation").unwrap_or(0)).unwrap_or(0),
+                    after_ms: number("retire_after")?,
+                })
+            })
+            .collect())
+    }
+
+    async fn end_retirement(&self, id: &TrackId, after_ms: i64) -> Result<()> {
+        self.timed(self.inner.musics.update_one(
+            doc! { "_id": schema::object_id(id), "retire_after": after_ms },
+            doc! { "$unset": { "retire_after": "" } },
+        ))
+        .await?;
+        Ok(())
+    }
+
     async fn get_job(&self, id: &TrackId) -> Result<Option<Job>> {
         Ok(self
             .timed(self.inner.jobs.find_one(doc! { "_id": id.to_string() }))
@@ -1250,7 +1456,9 @@ impl Store for MongoStore {
     }
 
     async fn job_counts(&self) -> Result<JobCounts> {
-        let queued = self.timed(self.inner.jobs.count_documents(doc! { "state": "queued" }));
+        let queued = self.timed(self.inner.jobs.count_documents(
+            doc! { "state": "queued", "kind": { "$ne": JobKind::Reprocess.as_str() } },
+        ));
         let running = self.timed(self.inner.jobs.count_documents(doc! { "state": "running" }));
         let (queued, running) = tokio::try_join!(queued, running)?;
         Ok(JobCounts { queued, running })

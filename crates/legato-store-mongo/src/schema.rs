@@ -137,7 +137,45 @@ pub fn job_from_doc(doc: &Document) -> Option<legato_store::Job> {
         last_error: text(doc.get("last_error")),
         created_at: integer(doc.get("created_at")).unwrap_or(0),
         updated_at: integer(doc.get("updated_at")).unwrap_or(0),
+        kind: text(doc.get("kind"))
+            .and_then(|s| legato_store::JobKind::parse(&s))
+            .unwrap_or_default(),
     })
+}
+
+/// The `$set` of a reprocessing's publication: the media fields of `track` (not its name,
+/// author or their keys, which a rename may have changed meanwhile), ready, and the
+/// generation that made them.
+pub fn replace_set(track: &Track, generation: i64, retire_after: i64) -> Document {
+    let mut set = publish_set(track);
+    for kept in ["name_key", "author_key", "words", "error"] {
+        set.remove(kept);
+    }
+    set.insert("status", TrackStatus::Ready.as_str());
+    set.insert("generation", generation);
+    set.insert("retire_after", retire_after);
+    set
+}
+
+/// The `$unset` that goes with [`replace_set`]: the optional media fields the new renditions
+/// do not have (a ladder that became one rendition has no variants), and the error.
+pub fn replace_unset(set: &Document) -> Document {
+    let mut unset = Document::new();
+    for field in [
+        "variants",
+        "cover",
+        "codec",
+        "bitrate",
+        "sample_rate",
+        "channels",
+        "size",
+        "error",
+    ] {
+        if !set.contains_key(field) {
+            unset.insert(field, "");
+        }
+    }
+    unset
 }
 
 pub fn analysis_bson(analysis: &Analysis) -> Option<Bson> {

@@ -25,8 +25,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use legato_store::{
-    Analysis, ChunkSource, Job, JobCounts, JobState, ListQuery, Page, Result, SortKey, SortOrder,
-    Store, StoreError, Track, TrackId, TrackPatch, TrackStatus, TrackStream, keys,
+    Analysis, ChunkSource, Enqueued, Job, JobCounts, JobKind, JobState, ListQuery, Page, Result,
+    Retirement, SortKey, SortOrder, Store, StoreError, Track, TrackId, TrackPatch, TrackStatus,
+    TrackStream, keys,
 };
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -49,7 +50,7 @@ const METADATA_CACHE_KIB: i64 = 16 * 1024;
 /// Tracks read ahead of a streaming list's client.
 const STREAM_BUFFER: usize = 256;
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Bytes of the database file each media connection may map into memory.
 const MMAP_BYTES: i64 = 1 << 30;
@@ -113,8 +114,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, lease_until);
 ";
 
-const JOB_COLUMNS: &str =
-    "track_id, state, attempts, claims, owner, lease_until, last_error, created_at, updated_at";
+const JOB_COLUMNS: &str = "track_id, state, attempts, claims, owner, lease_until, last_error, \
+                           created_at, updated_at, kind";
 
 const TRACK_COLUMNS: &str = "id, name, author, duration, segments, playlist, codec, bitrate, \
                              sample_rate, channels, size, created_at, album, year, status, error, \
@@ -169,6 +170,16 @@ INSERT INTO tracks_fts (tracks_fts) VALUES ('rebuild');
 /// start-up read all of a 100,000-track library).
 const V5_SCHEMA: &str = "
 CREATE INDEX tracks_processing ON tracks (created_at) WHERE status = 'processing';
+";
+
+/// Schema version 6: reprocessing. A job has a kind; a track records the generation (claim)
+/// of its current renditions, the fence of the next replacement, and until when the
+/// renditions it replaced are kept (`retire_after`, NULL once they are removed).
+const V6_SCHEMA: &str = "
+ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'ingest';
+ALTER TABLE tracks ADD COLUMN generation INTEGER;
+ALTER TABLE tracks ADD COLUMN retire_after INTEGER;
+CREATE INDEX tracks_retiring ON tracks (retire_after) WHERE retire_after IS NOT NULL;
 ";
 
 /// Tracks left `processing` by a server that stopped, without a durable job to finish them
@@ -435,6 +446,9 @@ fn migrate(conn: &Connection) -> Result<()> {
     if version < 5 {
         tx.execute_batch(V5_SCHEMA).map_err(map_err)?;
     }
+    if version < 6 {
+        tx.execute_batch(V6_SCHEMA).map_err(map_err)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(map_err)?;
     tx.commit().map_err(map_err)
@@ -543,6 +557,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         last_error: row.get(6)?,
         created_at: row.get(7)?,
         updated_at: row.get(8)?,
+        kind: JobKind::parse(&row.get::<_, String>(9)?).unwrap_or_default(),
     })
 }
 
@@ -678,6 +693,53 @@ fn publish_row(conn: &Connection, track: &Track) -> Result<bool> {
                 track.error,
                 variants,
                 track.cover,
+            ],
+        )
+        .map_err(map_err)?;
+    Ok(changed == 1)
+}
+
+/// Switches the media fields of a track that is not processing to `track`'s (inside the
+/// caller's transaction), for the claim `claims`: `false` when that claim is not the running
+/// job of the track, the track is processing or gone, or a later claim published already.
+fn replace_row(conn: &Connection, track: &Track, claims: u64, retire_after: i64) -> Result<bool> {
+    let running: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE track_id = ?1 AND claims = ?2 \
+             AND state = 'running')",
+        )
+        .map_err(map_err)?
+        .query_row(params![track.id.to_string(), claims_param(claims)], |row| {
+            row.get(0)
+        })
+        .map_err(map_err)?;
+    if !running {
+        return Ok(false);
+    }
+    let variants = (!track.variants.is_empty())
+        .then(|| to_json(&track.variants))
+        .transpose()?;
+    let changed = conn
+        .execute(
+            "UPDATE tracks SET duration = ?2, segments = ?3, playlist = ?4, codec = ?5, \
+             bitrate = ?6, sample_rate = ?7, channels = ?8, size = ?9, status = 'ready', \
+             error = NULL, variants = ?10, cover = ?11, generation = ?12, \
+             retire_after = MAX(COALESCE(retire_after, 0), ?13) \
+             WHERE id = ?1 AND status != 'processing' AND COALESCE(generation, 0) < ?12",
+            params![
+                track.id.to_string(),
+                track.duration,
+                track.segments,
+                track.playlist,
+                track.codec,
+                track.bitrate,
+                track.sample_rate,
+                track.channels,
+                track.size.map(|s| s.min(i64::MAX as u64) as i64),
+                variants,
+                track.cover,
+                claims_param(claims),
+                retire_after,
             ],
         )
         .map_err(map_err)?;
@@ -881,6 +943,7 @@ impl Store for SqliteStore {
         let owner = owner.to_owned();
         // One writer connection: the select and the update cannot interleave with another
         // claim of this process, and SQLite's write lock orders claims of other processes.
+        // Uploads first ('ingest' < 'reprocess'): a `reprocess --all` never delays them.
         self.write(move |conn| {
             conn.prepare_cached(&format!(
                 "UPDATE jobs SET state = 'running', owner = ?1, lease_until = ?3, \
@@ -888,7 +951,7 @@ impl Store for SqliteStore {
                  WHERE track_id = (SELECT track_id FROM jobs \
                      WHERE (state = 'queued' AND lease_until <= ?2) \
                         OR (state = 'running' AND lease_until < ?2) \
-                     ORDER BY created_at, rowid LIMIT 1) \
+                     ORDER BY kind, created_at, rowid LIMIT 1) \
                  RETURNING {JOB_COLUMNS}"
             ))
             .map_err(map_err)?
@@ -981,6 +1044,118 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn enqueue_reprocess(
+        &self,
+        id: &TrackId,
+        now_ms: i64,
+        after_claims: u64,
+    ) -> Result<Enqueued> {
+        let id = *id;
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let status: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM tracks WHERE id = ?1",
+                    [id.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            match status.as_deref() {
+                None => return Err(not_found(&id)),
+                Some("processing") => {
+                    return Err(StoreError::Invalid(format!(
+                        "track {id} is still processing"
+                    )));
+                }
+                Some(_) => {}
+            }
+            let changed = tx
+                .execute(
+                    "INSERT INTO jobs (track_id, state, created_at, updated_at, lease_until, \
+                     claims, kind) VALUES (?1, 'queued', ?2, ?2, 0, ?3, 'reprocess') \
+                     ON CONFLICT (track_id) DO UPDATE SET state = 'queued', attempts = 0, \
+                     owner = NULL, lease_until = 0, last_error = NULL, updated_at = ?2, \
+                     created_at = ?2, kind = 'reprocess', claims = MAX(claims, ?3) \
+                     WHERE state = 'failed'",
+                    params![id.to_string(), now_ms, claims_param(after_claims)],
+                )
+                .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(if changed == 1 {
+                Enqueued::Queued
+            } else {
+                Enqueued::Pending
+            })
+        })
+        .await
+    }
+
+    async fn replace_renditions(
+        &self,
+        track: Track,
+        chunks: ChunkSource,
+        claims: u64,
+        retire_after_ms: i64,
+    ) -> Result<Track> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            // The fence first: a lost claim writes no chunk. One transaction: readers see
+            // the old renditions or the new ones, never a mix.
+            if !replace_row(&tx, &track, claims, retire_after_ms)? {
+                return Err(not_found(&track.id));
+            }
+            insert_chunks(&tx, &track.id, chunks)?;
+            let published = select_track(&tx, &track.id)?;
+            tx.commit().map_err(map_err)?;
+            Ok(published)
+        })
+        .await
+    }
+
+    async fn due_retirements(&self, now_ms: i64, limit: u32) -> Result<Vec<Retirement>> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, generation, retire_after FROM tracks \
+                 WHERE retire_after IS NOT NULL AND retire_after <= ?1 \
+                 ORDER BY retire_after LIMIT ?2",
+            )
+            .map_err(map_err)?
+            .query_map(params![now_ms, limit], |row| {
+                let id: String = row.get(0)?;
+                let track_id = id.parse::<TrackId>().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?;
+                Ok(Retirement {
+                    track_id,
+                    generation: row.get::<_, Option<i64>>(1)?.unwrap_or(0).max(0) as u64,
+                    after_ms: row.get(2)?,
+                })
+            })
+            .map_err(map_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn end_retirement(&self, id: &TrackId, after_ms: i64) -> Result<()> {
+        let id = *id;
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE tracks SET retire_after = NULL WHERE id = ?1 AND retire_after = ?2",
+                params![id.to_string(), after_ms],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn get_job(&self, id: &TrackId) -> Result<Option<Job>> {
         let id = *id;
         self.read(move |conn| {
@@ -998,8 +1173,8 @@ impl Store for SqliteStore {
     async fn job_counts(&self) -> Result<JobCounts> {
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT COALESCE(SUM(state = 'queued'), 0), COALESCE(SUM(state = 'running'), 0) \
-                 FROM jobs",
+                "SELECT COALESCE(SUM(state = 'queued' AND kind = 'ingest'), 0), \
+                 COALESCE(SUM(state = 'running'), 0) FROM jobs",
             )
             .map_err(map_err)?
             .query_row([], |row| {
@@ -1459,6 +1634,8 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP INDEX tracks_processing; \
+             DROP INDEX tracks_retiring; ALTER TABLE tracks DROP COLUMN retire_after; \
+             ALTER TABLE tracks DROP COLUMN generation; ALTER TABLE jobs DROP COLUMN kind; \
              INSERT INTO tracks (id, name, author, duration, segments, playlist, created_at, \
              status) VALUES ('65a1f0c2e4b0a1b2c3d4e5f6', 'Stuck', 'X', 1.0, 0, 'index.m3u8', 5, \
              'processing'); \

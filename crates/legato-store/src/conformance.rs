@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
             accepted_upload_is_durable_with_its_job,
             claims_are_exclusive_and_leases_expire,
             only_one_of_two_racing_publishes_wins,
+            reprocessing_replaces_renditions_at_once,
         );
     };
     (@stories $make:expr; $($story:ident),* $(,)?) => {
@@ -1084,4 +1085,284 @@ pub async fn only_one_of_two_racing_publishes_wins(store: DynStore) {
     ];
     expected.sort();
     assert_eq!(names, expected, "the loser's chunks are not kept");
+}
+
+pub async fn reprocessing_replaces_renditions_at_once(store: DynStore) {
+    let track = pending("Reprocessed");
+    let pieces = vec![Chunk::new("source/0000", vec![7u8; 10])];
+    store
+        .accept_track(track.clone(), source(pieces))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store.enqueue_reprocess(&track.id, 1, 0).await,
+            Err(StoreError::Invalid(_))
+        ),
+        "a processing track is not reprocessed"
+    );
+    assert_not_found(
+        store.enqueue_reprocess(&TrackId::generate(), 1, 0).await,
+        "no such track",
+    );
+    // The first generation, as an ingest publishes it.
+    let now = 1_000_000;
+    let ingest = store
+        .claim_job("a", now, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ingest.kind, ingest.claims), (crate::JobKind::Ingest, 1));
+    let first = Track {
+        status: TrackStatus::Ready,
+        duration: 20.0,
+        segments: 1,
+        ..track.clone()
+    };
+    let first_chunks = vec![
+        Chunk::new("index.m3u8", b"#EXTM3U\n# first".to_vec()),
+        Chunk::new("seg000.ts", vec![1u8; 100]),
+    ];
+    store
+        .complete_track(first.clone(), source(first_chunks))
+        .await
+        .unwrap();
+    store.finish_job(&track.id, 1).await.unwrap();
+
+    // Queued once; asking again while it waits changes nothing.
+    assert_eq!(
+        store
+            .enqueue_reprocess(&track.id, now + 1, 1)
+            .await
+            .unwrap(),
+        crate::Enqueued::Queued
+    );
+    assert_eq!(
+        store
+            .enqueue_reprocess(&track.id, now + 2, 1)
+            .await
+            .unwrap(),
+        crate::Enqueued::Pending
+    );
+    assert_eq!(
+        store.job_counts().await.unwrap().queued,
+        0,
+        "reprocessings do not count against uploads"
+    );
+    // An upload queued later is still claimed first.
+    let upload = pending("Uploaded later");
+    store
+        .accept_track(upload.clone(), source(Vec::new()))
+        .await
+        .unwrap();
+    let first_claim = store
+        .claim_job("b", now + 5, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first_claim.track_id, first_claim.kind),
+        (upload.id, crate::JobKind::Ingest)
+    );
+    store.delete_track(&upload.id).await.unwrap();
+    let job = store
+        .claim_job("b", now + 10, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (job.kind, job.claims, job.attempts),
+        (crate::JobKind::Reprocess, 2, 1),
+        "the claim count goes on from the generations the track had"
+    );
+    store
+        .update_track(
+            &track.id,
+            &TrackPatch {
+                name: Some("Renamed meanwhile".into()),
+                author: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    let second = Track {
+        duration: 20.5,
+        segments: 2,
+        playlist: "g2-index.m3u8".into(),
+        variants: vec![Variant {
+            name: "64k".into(),
+            bitrate: 64,
+            bandwidth: 70_000,
+            average_bandwidth: 66_000,
+            codecs: "mp4a.40.34".into(),
+            playlist: "g2-64k.m3u8".into(),
+        }],
+        cover: Some("g2-cover.jpg".into()),
+        ..first.clone()
+    };
+    let second_chunks = || {
+        source(vec![
+            Chunk::new("g2-index.m3u8", b"#EXTM3U\n# master".to_vec()),
+            Chunk::new("g2-64k.m3u8", b"#EXTM3U\n# media".to_vec()),
+            Chunk::new("g2-64k-000.ts", vec![2u8; 100]),
+            Chunk::new("g2-64k-001.ts", vec![3u8; 100]),
+            Chunk::new("g2-cover.jpg", vec![4u8; 10]),
+        ])
+    };
+    // A claim that is not the running one is fenced off and keeps nothing.
+    assert_not_found(
+        store
+            .replace_renditions(second.clone(), second_chunks(), 1, 50_000)
+            .await,
+        "an old claim",
+    );
+    let mut names = store.chunk_names(&track.id).await.unwrap();
+    names.sort();
+    assert_eq!(names, ["index.m3u8", "seg000.ts", "source/0000"]);
+    assert_eq!(
+        store.get_track(&track.id).await.unwrap().playlist,
+        "index.m3u8",
+        "still on its first generation"
+    );
+
+    let replaced = store
+        .replace_renditions(second.clone(), second_chunks(), 2, 50_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced.name, "Renamed meanwhile",
+        "a rename made meanwhile stays"
+    );
+    assert_eq!(
+        (
+            replaced.status,
+            replaced.playlist.as_str(),
+            replaced.segments,
+            replaced.duration,
+            replaced.cover.as_deref(),
+        ),
+        (
+            TrackStatus::Ready,
+            "g2-index.m3u8",
+            2,
+            20.5,
+            Some("g2-cover.jpg")
+        )
+    );
+    assert_eq!(replaced.variants, second.variants);
+    assert_eq!(store.get_track(&track.id).await.unwrap(), replaced);
+    // Both generations are streamable until the old one is retired.
+    assert_eq!(
+        &store.get_chunk(&track.id, "seg000.ts").await.unwrap()[..],
+        &[1u8; 100]
+    );
+    assert_eq!(
+        &store.get_chunk(&track.id, "g2-64k-001.ts").await.unwrap()[..],
+        &[3u8; 100]
+    );
+    assert_not_found(
+        store
+            .replace_renditions(second.clone(), second_chunks(), 2, 60_000)
+            .await,
+        "a generation is published once",
+    );
+
+    let due = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .due_retirements(at, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.track_id == track.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(due(49_999).await.is_empty(), "not due yet");
+    assert_eq!(
+        due(50_000).await,
+        [crate::Retirement {
+            track_id: track.id,
+            generation: 2,
+            after_ms: 50_000
+        }]
+    );
+    store.end_retirement(&track.id, 40_000).await.unwrap();
+    assert_eq!(
+        due(60_000).await.len(),
+        1,
+        "another retirement is not ended"
+    );
+    store.end_retirement(&track.id, 50_000).await.unwrap();
+    assert!(due(i64::MAX).await.is_empty());
+    store.finish_job(&track.id, 2).await.unwrap();
+
+    // A reprocessing that fails leaves the track as it was, with the job's error.
+    store
+        .enqueue_reprocess(&track.id, now + 20, 2)
+        .await
+        .unwrap();
+    let third = store
+        .claim_job("c", now + 30, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.claims, 3);
+    store
+        .fail_job(&track.id, 3, "cannot be decoded")
+        .await
+        .unwrap();
+    assert_eq!(store.get_track(&track.id).await.unwrap(), replaced);
+    let job = store.get_job(&track.id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.kind, job.last_error.as_deref()),
+        (
+            crate::JobState::Failed,
+            crate::JobKind::Reprocess,
+            Some("cannot be decoded")
+        )
+    );
+    assert_eq!(
+        store
+            .enqueue_reprocess(&track.id, now + 40, 2)
+            .await
+            .unwrap(),
+        crate::Enqueued::Queued,
+        "a failed job is queued again"
+    );
+    let fourth = store
+        .claim_job("d", now + 50, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fourth.claims, 4, "claims never go back");
+    // A replacement with one rendition and no cover drops the variants and the cover.
+    let single = Track {
+        playlist: "g4-index.m3u8".into(),
+        segments: 1,
+        variants: Vec::new(),
+        cover: None,
+        ..second.clone()
+    };
+    let single_chunks = vec![
+        Chunk::new("g4-index.m3u8", b"#EXTM3U\n# media".to_vec()),
+        Chunk::new("g4-seg000.ts", vec![5u8; 100]),
+    ];
+    let replaced = store
+        .replace_renditions(single, source(single_chunks), 4, 70_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            replaced.playlist.as_str(),
+            replaced.variants.len(),
+            replaced.cover.as_deref()
+        ),
+        ("g4-index.m3u8", 0, None)
+    );
+    assert_eq!(store.get_track(&track.id).await.unwrap(), replaced);
+    store.delete_track(&track.id).await.unwrap();
+    assert!(store.get_job(&track.id).await.unwrap().is_none());
 }

@@ -27,8 +27,8 @@ use futures_core::stream::BoxStream;
 pub use error::StoreError;
 pub use id::{InvalidTrackId, TrackId};
 pub use model::{
-    Analysis, Chunk, ChunkSource, Job, JobCounts, JobState, ListQuery, Page, SortKey, SortOrder,
-    SourceInfo, Track, TrackPatch, TrackStatus, Variant,
+    Analysis, Chunk, ChunkSource, Enqueued, Job, JobCounts, JobKind, JobState, ListQuery, Page,
+    Retirement, SortKey, SortOrder, SourceInfo, Track, TrackPatch, TrackStatus, Variant,
 };
 
 /// Result of every store operation.
@@ -135,10 +135,52 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a job for a track (reprocessing); an existing job is queued again.
     async fn enqueue_job(&self, id: &TrackId, now_ms: i64) -> Result<()>;
 
+    /// Queues a [`JobKind::Reprocess`] job for a track that is not processing. `after_claims`
+    /// is a floor for the job's claim count: the caller passes the highest generation the
+    /// track's chunks were ever named with, so the new claim (and the names it writes) is
+    /// fresh. A failed job of the track is queued again as a reprocessing (its claim count
+    /// never goes back); a job queued or running already is left alone
+    /// ([`Enqueued::Pending`]). `NotFound` when there is no such track; `Invalid` when it is
+    /// still processing.
+    async fn enqueue_reprocess(
+        &self,
+        id: &TrackId,
+        now_ms: i64,
+        after_claims: u64,
+    ) -> Result<Enqueued>;
+
+    /// Publishes the new renditions of a reprocessed track in one step: stores `chunks`
+    /// (names no earlier generation used), then switches the media fields of the track
+    /// (playlist, variants, segments, duration, cover, codec fields) to `track`'s and makes
+    /// it `ready` (a failed track that is reprocessed becomes playable). Until that switch,
+    /// readers see the old renditions whole; after it, the new ones whole. Fenced by the
+    /// claim: only while job `claims` of the track is running, and never over a generation
+    /// published by a later claim. The old renditions stay stored and readable; the switch
+    /// records a [`Retirement`] due at `retire_after_ms`. Name and author are left alone.
+    /// `NotFound` when the claim is lost, the track is gone or processing; the chunks are
+    /// then not kept.
+    async fn replace_renditions(
+        &self,
+        track: Track,
+        chunks: ChunkSource,
+        claims: u64,
+        retire_after_ms: i64,
+    ) -> Result<Track>;
+
+    /// Retirements due before `now_ms` (at most `limit`), oldest first. Durable: a process
+    /// that restarts finds them again.
+    async fn due_retirements(&self, now_ms: i64, limit: u32) -> Result<Vec<Retirement>>;
+
+    /// Marks a retirement done once its chunks are removed; a later replacement (another
+    /// `after_ms`) is left pending.
+    async fn end_retirement(&self, id: &TrackId, after_ms: i64) -> Result<()>;
+
     /// The job of a track, if any.
     async fn get_job(&self, id: &TrackId) -> Result<Option<Job>>;
 
-    /// Jobs waiting and running across every process sharing the store.
+    /// Jobs waiting and running across every process sharing the store; `queued` counts
+    /// only ingests (uploads are admitted by it, and a `reprocess --all` must not refuse
+    /// them). Claims take ingests before reprocessings.
     async fn job_counts(&self) -> Result<JobCounts>;
 
     /// Cheap round trip to the backend, for readiness checks.

@@ -91,10 +91,41 @@ impl JobState {
     }
 }
 
+/// What a job does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// Makes the first renditions of an accepted upload (its track is `processing`).
+    #[default]
+    Ingest,
+    /// Rebuilds the renditions of a track from its stored source while the track stays
+    /// playable on its current ones; the new set replaces them at once
+    /// ([`Store::replace_renditions`](crate::Store::replace_renditions)).
+    Reprocess,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Reprocess => "reprocess",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ingest" => Self::Ingest,
+            "reprocess" => Self::Reprocess,
+            _ => return None,
+        })
+    }
+}
+
 /// The processing of one track, recorded in the store so that any process can finish it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub track_id: TrackId,
+    pub kind: JobKind,
     pub state: JobState,
     /// Claims of the current run; bounded, so a file that kills its process cannot loop.
     pub attempts: u32,
@@ -108,6 +139,28 @@ pub struct Job {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Whether [`Store::enqueue_reprocess`](crate::Store::enqueue_reprocess) queued a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A job is queued now (a new one, or a failed one queued again).
+    Queued,
+    /// A job of the track was queued or running already: nothing changed.
+    Pending,
+}
+
+/// Renditions a reprocessing replaced, kept for players still holding their playlists: the
+/// chunks of every generation before `generation` may be removed once `after_ms` has
+/// passed. The store records the pair with the replacement and hands it back when due; what
+/// a generation's chunks are named is the caller's business (the HTTP crate's layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retirement {
+    pub track_id: TrackId,
+    /// The claim count (fencing token) of the job that made the current renditions.
+    pub generation: u64,
+    /// Milliseconds since the epoch.
+    pub after_ms: i64,
 }
 
 /// How many jobs wait and run, for admission.

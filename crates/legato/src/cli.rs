@@ -122,6 +122,11 @@ pub struct HttpArgs {
     #[arg(long, env = "LEGATO_JOB_SHUTDOWN_GRACE_SECONDS", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub job_shutdown_grace_seconds: u64,
+    /// Seconds the renditions a reprocessing replaced are kept beyond the track's duration
+    /// (players that loaded the old playlists finish on them), then removed.
+    #[arg(long, env = "LEGATO_RETIRE_GRACE_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub retire_grace_seconds: u64,
     /// Seconds an upload may send nothing before it is dropped (408).
     #[arg(long, env = "LEGATO_UPLOAD_IDLE_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -363,6 +368,7 @@ impl HttpArgs {
             job_lease: std::time::Duration::from_secs(self.job_lease_seconds),
             job_max_attempts: self.job_max_attempts,
             job_shutdown_grace: std::time::Duration::from_secs(self.job_shutdown_grace_seconds),
+            retire_grace: std::time::Duration::from_secs(self.retire_grace_seconds),
             ..defaults
         })
     }

@@ -1,11 +1,11 @@
-//! The command-line client: `legato add | ls | show | edit | rm | url | get`, talking to a Legato
+//! The command-line client: `legato add | ls | show | edit | rm | url | get | reprocess`, talking to a Legato
 //! server over HTTP through `legato-client`.
 //!
 //! The contract with people and scripts: results go to stdout (`add` prints only the new ids,
 //! one per line, so `ids=$(legato add *.mp3)` works), progress and errors go to stderr, errors
 //! start with `legato: `. Exit codes: 0 success; 1 the server refused something (or a local
 //! file is missing); 2 a usage error (clap's); 3 no answer from the server. Commands over
-//! several items (`add`, `rm`) go on after a refusal and exit 1 at the end, but stop at once
+//! several items (`add`, `rm`, `reprocess`) go on after a refusal and exit 1 at the end, but stop at once
 //! when the server cannot be reached.
 
 use std::fmt::Write as _;
@@ -53,6 +53,9 @@ pub enum ClientCommand {
     /// Download a track's original file, exactly as it was uploaded.
     #[command(visible_alias = "download")]
     Get(GetArgs),
+    /// Rebuild tracks' renditions from their original files with the server's current
+    /// settings (e.g. a new --ladder); they stay playable meanwhile.
+    Reprocess(ReprocessArgs),
 }
 
 /// Which server to talk to, and how.
@@ -183,6 +186,19 @@ pub struct GetArgs {
     server: ServerArgs,
 }
 
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["ids", "all"])))]
+pub struct ReprocessArgs {
+    /// Ids of the tracks to reprocess.
+    #[arg(value_name = "ID")]
+    ids: Vec<String>,
+    /// Every track of the library (paged through the list).
+    #[arg(long, conflicts_with = "ids")]
+    all: bool,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
 /// Runs one client command; every failure is reported here, so this always returns the exit
 /// code.
 pub async fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
@@ -194,6 +210,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
         ClientCommand::Rm(args) => rm(args).await,
         ClientCommand::Url(args) => url(args).await,
         ClientCommand::Get(args) => get(args).await,
+        ClientCommand::Reprocess(args) => reprocess(args).await,
     };
     Ok(ExitCode::from(code))
 }
@@ -777,6 +794,78 @@ async fn rm(args: RmArgs) -> u8 {
         }
     }
     if refused { EXIT_REFUSED } else { 0 }
+}
+
+/// Tracks asked for per page of `reprocess --all`.
+const REPROCESS_PAGE: u32 = 500;
+
+async fn reprocess(args: ReprocessArgs) -> u8 {
+    let client = match connect(&args.server) {
+        Ok(client) => client,
+        Err(code) => return code,
+    };
+    let ids = if args.all {
+        // Ids first, then requests: queuing does not change the list's order (oldest
+        // first), but collecting first keeps the paging independent of what the server does.
+        let mut ids = Vec::new();
+        loop {
+            let params = ListParams {
+                limit: Some(REPROCESS_PAGE),
+                offset: Some(ids.len() as u64),
+                ..ListParams::default()
+            };
+            let (page, total) = match client.list(&params).await {
+                Ok(page) => page,
+                Err(err) => return fail(&err, None),
+            };
+            let last = page.len() < REPROCESS_PAGE as usize;
+            ids.extend(page.into_iter().map(|t| t.id));
+            if last || ids.len() as u64 >= total {
+                break;
+            }
+        }
+        ids
+    } else {
+        args.ids.clone()
+    };
+    let (mut queued, mut refused) = (0_usize, 0_usize);
+    for id in &ids {
+        match client.reprocess(id).await {
+            Ok(track) => {
+                queued += 1;
+                let state = track
+                    .extra
+                    .get("job")
+                    .and_then(|job| job.get("state"))
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("queued");
+                out(format_args!(
+                    "{id}  {state}  {}\n",
+                    if track.name.is_empty() {
+                        "-"
+                    } else {
+                        &track.name
+                    }
+                ));
+            }
+            Err(err) if err.is_network() => return fail(&err, Some(id)),
+            Err(err) => {
+                let (text, _) = explain(&err, Some(id));
+                eprintln!("legato: {id}: {text}");
+                refused += 1;
+            }
+        }
+    }
+    let noun = if queued == 1 { "track" } else { "tracks" };
+    eprintln!(
+        "legato: {queued} {noun} queued for reprocessing{}",
+        if refused > 0 {
+            format!(", {refused} refused")
+        } else {
+            String::new()
+        }
+    );
+    if refused > 0 { EXIT_REFUSED } else { 0 }
 }
 
 async fn url(args: UrlArgs) -> u8 {

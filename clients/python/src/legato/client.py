@@ -313,6 +313,22 @@ class Client:
             return int(body["deleted"])
         return 1
 
+    def reprocess(self, id: str) -> Track:
+        """Ask the server to rebuild track ``id``'s renditions from its original file with its
+        current settings (a new ``--ladder``, ...); return the track (still playable meanwhile).
+
+        The job's progress is in ``track.extra["job"]`` (``kind``, ``state``, ``attempts``,
+        ``error``); poll :meth:`get` to follow it. Asking again while it is pending changes
+        nothing. Needs the API key when the server has keys.
+
+        Raises:
+            NotFound: no such track, or code ``source-unavailable``: it was stored before the
+                server kept originals, so there is nothing to rebuild from.
+            LegatoError: code ``still-processing`` (409), its first processing is not done.
+        """
+        url = self._track_url(id) + "/reprocess"
+        return Track.from_dict(self._json(self._check(self._send("POST", url))))
+
     def download(
         self,
         id: str,

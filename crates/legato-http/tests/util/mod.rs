@@ -86,7 +86,18 @@ impl TestServer {
         response.json().await.unwrap()
     }
 
+    /// Stops the server and hands back its folder, for a server started on it again.
+    pub async fn stop_keeping_dir(mut self) -> TempDir {
+        self.halt().await;
+        let Self { dir, .. } = self;
+        dir
+    }
+
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -1,0 +1,457 @@
+//! Reprocessing over HTTP, on a real server over a real SQLite file: the plain playlist names
+//! after a takeover, new rungs published at once while playback goes on, the old generation
+//! retired after its grace period, and the refusals.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use legato_http::HttpConfig;
+use legato_store::{Chunk, SourceInfo, Store, Track, TrackId, TrackStatus};
+use legato_store_sqlite::SqliteStore;
+use serde_json::Value;
+use util::{TestServer, config, ffmpeg_output, song};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn seconds_of(url: &str) -> f64 {
+    let pcm = ffmpeg_output(&["-i", url, "-f", "s16le", "-ac", "1", "-ar", "48000", "-"]);
+    pcm.len() as f64 / 2.0 / 48_000.0
+}
+
+/// A track as an upload records it: processing, with its source.
+fn pending(audio: &[u8], source: bool) -> Track {
+    Track {
+        id: TrackId::generate(),
+        name: "Pending".into(),
+        author: "Test".into(),
+        duration: 0.0,
+        segments: 0,
+        playlist: "index.m3u8".into(),
+        codec: None,
+        bitrate: None,
+        sample_rate: None,
+        channels: None,
+        size: Some(audio.len() as u64),
+        created_at: now_ms(),
+        album: None,
+        year: None,
+        status: TrackStatus::Processing,
+        error: None,
+        variants: Vec::new(),
+        cover: None,
+        analysis: None,
+        source: source.then(|| SourceInfo {
+            format: "mp3".into(),
+            size: audio.len() as u64,
+            sha256: "00".repeat(32),
+            file_name: None,
+            pieces: 1,
+        }),
+    }
+}
+
+async fn get_json(server: &TestServer, url: &str) -> Value {
+    let response = server.client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.json().await.unwrap()
+}
+
+async fn text(server: &TestServer, url: &str) -> String {
+    let response = server.client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.text().await.unwrap()
+}
+
+async fn reprocess(server: &TestServer, id: &str) -> reqwest::Response {
+    server
+        .client
+        .post(server.url(&format!("/function/crud/{id}/reprocess")))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Polls the track until `done` holds (or panics after `limit`).
+async fn wait_for(
+    server: &TestServer,
+    id: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let track = get_json(server, &server.url(&format!("/function/crud/{id}"))).await;
+        if done(&track) {
+            return track;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting: {track}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn resolve(base: &str, uri: &str) -> String {
+    match base.rfind('/') {
+        Some(slash) => format!("{}/{uri}", &base[..slash]),
+        None => uri.to_owned(),
+    }
+}
+
+fn uris(playlist: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_takeover_the_plain_playlist_names_answer_the_current_playlist() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = song(12.0);
+    let track = pending(&audio, true);
+    {
+        // A process accepted the upload, claimed its job and died: the next claim is the
+        // second, so the renditions are named `g2-…`.
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        let source = vec![Ok(Chunk::new("source/0000", audio.clone()))];
+        store
+            .accept_track(track.clone(), Box::new(source.into_iter()))
+            .await
+            .unwrap();
+        let now = now_ms();
+        let claim = store.claim_job("dead", now, now + 200).await.unwrap();
+        assert_eq!(claim.unwrap().claims, 1);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let server = TestServer::start_in(dir, config()).await;
+    let id = track.id.to_string();
+    let ready = wait_for(&server, &id, Duration::from_secs(30), |t| {
+        t["status"] == "ready"
+    })
+    .await;
+    let playlist_url = ready["playlist"].as_str().unwrap();
+    assert!(playlist_url.ends_with("/g2-index.m3u8"), "{playlist_url}");
+    let current = text(&server, &server.url(playlist_url)).await;
+    assert!(current.contains("g2-seg000.ts"), "{current}");
+    for name in ["index.m3u8", "outputlist.m3u8"] {
+        let url = server.url(&format!("/function/streaming/{id}/{name}"));
+        let response = server.client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        assert_eq!(response.headers()["cache-control"], "public, no-cache");
+        assert_eq!(response.text().await.unwrap(), current, "{name}");
+        // ffmpeg, as a player, plays the whole track from the plain name.
+        let decoded = tokio::task::block_in_place(|| seconds_of(&url));
+        assert!((decoded - 12.0).abs() < 0.1, "{name}: decoded {decoded}");
+    }
+    server.stop().await;
+}
+
+/// Fetches, in a loop until `stop`, what a player that loaded the track before the reprocess
+/// holds (the old media playlists, as loaded then: each fetched again by its name, and every
+/// segment it names), and the plain-named playlist with everything under it (what a new
+/// player loads). Counts requests and failures.
+fn play_in_a_loop(
+    server: &TestServer,
+    id: &str,
+    old: Vec<(String, String)>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(usize, Vec<String>)> {
+    let client = server.client.clone();
+    let plain = server.url(&format!("/function/streaming/{id}/index.m3u8"));
+    tokio::spawn(async move {
+        let requests = AtomicUsize::new(0);
+        let mut errors = Vec::new();
+        let fetch = |url: String| {
+            let client = client.clone();
+            requests.fetch_add(1, Ordering::Relaxed);
+            async move {
+                match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => match r.bytes().await {
+                        Ok(bytes) if !bytes.is_empty() => Ok(bytes),
+                        Ok(_) => Err(format!("{url}: empty")),
+                        Err(e) => Err(format!("{url}: {e}")),
+                    },
+                    Ok(r) => Err(format!("{url}: {}", r.status())),
+                    Err(e) => Err(format!("{url}: {e}")),
+                }
+            }
+        };
+        while !stop.load(Ordering::Relaxed) {
+            for (url, text) in &old {
+                if let Err(e) = fetch(url.clone()).await {
+                    errors.push(e);
+                }
+                for segment in uris(text) {
+                    if let Err(e) = fetch(resolve(url, &segment)).await {
+                        errors.push(e);
+                    }
+                }
+            }
+            let mut media = Vec::new();
+            match fetch(plain.clone()).await {
+                Ok(master) => {
+                    let master = String::from_utf8_lossy(&master).into_owned();
+                    media.extend(uris(&master).iter().map(|u| resolve(&plain, u)));
+                }
+                Err(e) => errors.push(e),
+            }
+            for playlist_url in media {
+                match fetch(playlist_url.clone()).await {
+                    Ok(playlist) => {
+                        let playlist = String::from_utf8_lossy(&playlist).into_owned();
+                        for segment in uris(&playlist) {
+                            if let Err(e) = fetch(resolve(&playlist_url, &segment)).await {
+                                errors.push(e);
+                            }
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        (requests.load(Ordering::Relaxed), errors)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires_the_old() {
+    let seconds = 6.0;
+    let first = TestServer::start_with(HttpConfig {
+        ladder_kbps: vec![64],
+        ..config()
+    })
+    .await;
+    // 320 kbit/s: every rung of the longer ladder is below the original, so each is made.
+    let audio = util::mp3(seconds, 44_100, 2, &["-b:a", "320k"]);
+    let uploaded = first.upload(&audio, "Re", "Band").await;
+    let id = uploaded["id"].as_str().unwrap().to_owned();
+    let old_variants: Vec<String> = uploaded["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(old_variants, ["64k", "original"]);
+    let dir = first.stop_keeping_dir().await;
+
+    // The server restarted with a longer ladder.
+    let server = TestServer::start_in(
+        dir,
+        HttpConfig {
+            ladder_kbps: vec![64, 128, 192],
+            retire_grace: Duration::from_secs(1),
+            job_poll_interval: Duration::from_millis(200),
+            ..config()
+        },
+    )
+    .await;
+    let before = get_json(&server, &server.url(&format!("/function/crud/{id}"))).await;
+    let old_playlists: Vec<String> = before["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["playlist"].as_str().unwrap().to_owned())
+        .collect();
+    let mut old = Vec::new();
+    for playlist in &old_playlists {
+        let url = server.url(playlist);
+        let loaded = text(&server, &url).await;
+        old.push((url, loaded));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let player = play_in_a_loop(&server, &id, old, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let response = reprocess(&server, &id).await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        response.headers()["location"],
+        format!("/function/crud/{id}").as_str()
+    );
+    let queued: Value = response.json().await.unwrap();
+    assert_eq!(queued["status"], "ready", "playable all along");
+    assert_eq!(queued["job"]["kind"], "reprocess");
+    // Asked again while pending: nothing changes.
+    assert_eq!(reprocess(&server, &id).await.status(), 202);
+
+    let done = wait_for(&server, &id, Duration::from_secs(60), |t| {
+        t["variants"].as_array().map_or(0, Vec::len) == 4 && t.get("job").is_none()
+    })
+    .await;
+    // Play on a little after the switch (the old generation must still be there).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (requests, errors) = player.await.unwrap();
+    assert!(requests > 20, "the player made only {requests} requests");
+    assert!(
+        errors.is_empty(),
+        "{} playback errors: {errors:?}",
+        errors.len()
+    );
+
+    assert_eq!(done["status"], "ready");
+    let mut names: Vec<&str> = done["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["128k", "192k", "64k", "original"]);
+    let playlist = done["playlist"].as_str().unwrap();
+    let generation = playlist
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('-')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(generation.starts_with('g'), "{playlist}");
+    let master = text(
+        &server,
+        &server.url(&format!("/function/streaming/{id}/index.m3u8")),
+    )
+    .await;
+    for rung in ["64k", "128k", "192k", "original"] {
+        assert!(
+            master.contains(&format!("{generation}-{rung}.m3u8")),
+            "{rung} missing from\n{master}"
+        );
+    }
+    let url = server.url(&format!("/function/streaming/{id}/index.m3u8"));
+    let decoded = tokio::task::block_in_place(|| seconds_of(&url));
+    assert!((decoded - seconds).abs() < 0.1, "decoded {decoded}");
+
+    // The old generation is removed once the old duration and the grace have passed.
+    let store = SqliteStore::open_dir(server.dir.path()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let names = store.chunk_names(&id.parse().unwrap()).await.unwrap();
+        let stale: Vec<&String> = names
+            .iter()
+            .filter(|n| !n.starts_with("source/") && !n.starts_with(&format!("{generation}-")))
+            .collect();
+        if stale.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not retired: {stale:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let old = server
+        .client
+        .get(server.url(&old_playlists[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 404, "the old generation is gone");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_a_failed_reprocessing_that_leaves_the_track_playable() {
+    let server = TestServer::start().await;
+    let store = SqliteStore::open_dir(server.dir.path()).unwrap();
+
+    let unknown = reprocess(&server, &TrackId::generate().to_string()).await;
+    assert_eq!(unknown.status(), 404);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not-found");
+    assert_eq!(reprocess(&server, "nope").await.status(), 400);
+
+    // A track stored before originals were kept.
+    let audio = song(4.0);
+    let old = Track {
+        status: TrackStatus::Ready,
+        duration: 4.0,
+        segments: 1,
+        ..pending(&audio, false)
+    };
+    let chunks = vec![
+        Ok(Chunk::new("index.m3u8", b"#EXTM3U\n".to_vec())),
+        Ok(Chunk::new("seg000.ts", vec![0x47; 188])),
+    ];
+    store
+        .insert_track(old.clone(), Box::new(chunks.into_iter()))
+        .await
+        .unwrap();
+    let response = reprocess(&server, &old.id.to_string()).await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "source-unavailable");
+
+    // A track still processing (its first processing is not finished).
+    let processing = pending(&audio, true);
+    store.insert_pending(processing.clone()).await.unwrap();
+    let response = reprocess(&server, &processing.id.to_string()).await;
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "still-processing");
+
+    // A ready track whose original cannot be read any more: the reprocessing fails, the
+    // track stays ready on its renditions, and the job says why.
+    let track = server.upload(&audio, "Kept", "Band").await;
+    let id = track["id"].as_str().unwrap().to_owned();
+    let track_id: TrackId = id.parse().unwrap();
+    store
+        .delete_chunks(&track_id, vec!["source/0000".into()])
+        .await
+        .unwrap();
+    assert_eq!(reprocess(&server, &id).await.status(), 202);
+    let failed = wait_for(&server, &id, Duration::from_secs(30), |t| {
+        t["job"]["state"] == "failed"
+    })
+    .await;
+    assert_eq!(failed["status"], "ready");
+    assert_eq!(failed["playlist"], track["playlist"]);
+    assert!(failed["job"]["error"].is_string(), "{failed}");
+    let playlist = server.url(track["playlist"].as_str().unwrap());
+    let decoded = tokio::task::block_in_place(|| seconds_of(&playlist));
+    assert!(
+        (decoded - 4.0).abs() < 0.1,
+        "still playable: decoded {decoded}"
+    );
+    // Lists stay compact: no job there.
+    let list = get_json(&server, &server.crud()).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.get("job").is_none())
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keys_reprocessing_needs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(
+        dir,
+        HttpConfig {
+            api_keys: legato_http::auth::ApiKeys::parse("admin-key\n"),
+            ..config()
+        },
+    )
+    .await;
+    let id = TrackId::generate();
+    let response = reprocess(&server, &id.to_string()).await;
+    assert_eq!(response.status(), 401);
+    let response = server
+        .client
+        .post(server.url(&format!("/function/crud/{id}/reprocess")))
+        .bearer_auth("admin-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "past the key check");
+    server.stop().await;
+}

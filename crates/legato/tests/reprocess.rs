@@ -1,0 +1,421 @@
+//! `legato reprocess` with real processes: a library made by `legato serve --ladder 64`, the
+//! server restarted with `--ladder 64,128,192`, then `legato reprocess --all`. The new rungs
+//! appear in the master playlist, the result decodes with ffmpeg to the source's duration, a
+//! player fetching the old playlist's segments and the plain-named playlist throughout never
+//! sees an error, a track stored before originals were kept is refused (`source-unavailable`,
+//! exit status 1), and once the grace period is over no chunk of the old generation is left.
+//! SQLite, and FerretDB (the MongoDB test reads `LEGATO_TEST_MONGODB_URI`, and fails without
+//! it).
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use legato_store::{Chunk, DynStore, Track, TrackId, TrackStatus};
+use legato_test_support::process::{Server, run};
+use legato_test_support::{audio, wait};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_legato");
+const SECONDS: f64 = 10.0;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn open(store: Option<&str>, data: &Path) -> DynStore {
+    match store {
+        Some(uri) => Arc::new(
+            legato_store_mongo::MongoStore::connect(
+                uri,
+                legato_store_mongo::MongoOptions::default(),
+            )
+            .await
+            .unwrap(),
+        ),
+        None => Arc::new(legato_store_sqlite::SqliteStore::open_dir(data).unwrap()),
+    }
+}
+
+/// A track as a version that did not keep originals stored it: ready, no source.
+fn old_track() -> (Track, Vec<Chunk>) {
+    let id = TrackId::generate();
+    let track = Track {
+        id,
+        name: "Before originals".into(),
+        author: "Old".into(),
+        duration: 1.0,
+        segments: 1,
+        playlist: "index.m3u8".into(),
+        codec: Some("mp3".into()),
+        bitrate: Some(128),
+        sample_rate: Some(44_100),
+        channels: Some(2),
+        size: Some(188),
+        created_at: 1,
+        album: None,
+        year: None,
+        status: TrackStatus::Ready,
+        error: None,
+        variants: Vec::new(),
+        cover: None,
+        analysis: None,
+        source: None,
+    };
+    let chunks = vec![
+        Chunk::new(
+            "index.m3u8",
+            b"#EXTM3U\n#EXTINF:1.0,\nseg000.ts\n#EXT-X-ENDLIST\n".to_vec(),
+        ),
+        Chunk::new("seg000.ts", vec![0x47; 188]),
+    ];
+    (track, chunks)
+}
+
+fn get(client: &reqwest::blocking::Client, url: &str) -> Result<Vec<u8>, String> {
+    match client.get(url).send() {
+        Ok(r) if r.status() == 200 => r
+            .bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| format!("{url}: {e}")),
+        Ok(r) => Err(format!("{url}: {}", r.status())),
+        Err(e) => Err(format!("{url}: {e}")),
+    }
+}
+
+fn uris(playlist: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(playlist)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn sibling(url: &str, name: &str) -> String {
+    format!("{}/{name}", &url[..url.rfind('/').unwrap()])
+}
+
+fn seconds_of(url: &str) -> f64 {
+    let output = std::process::Command::new(audio::ffmpeg())
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i", url])
+        .args(["-f", "s16le", "-ac", "1", "-ar", "48000", "-"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "ffmpeg could not play {url}");
+    output.stdout.len() as f64 / 2.0 / 48_000.0
+}
+
+fn story(store: Option<&str>) {
+    let env: Vec<(&str, &str)> = store.map(|uri| ("LEGATO_STORE", uri)).into_iter().collect();
+    let wav = audio::wav(SECONDS);
+    let first = Server::start_in(
+        BIN,
+        &["--ladder", "64", "--sync-ingest-seconds", "60"],
+        tempfile::tempdir().unwrap(),
+        &env,
+    );
+    let url = first.url("");
+    let (code, stdout, stderr) = run(BIN, &["add", wav.to_str().unwrap(), "--url", &url], None);
+    assert_eq!(code, 0, "{stderr}");
+    let id = stdout.trim().to_owned();
+    let data = first.data_dir();
+    let old = old_track();
+    runtime().block_on(async {
+        let store = open(store, &data).await;
+        store
+            .insert_track(old.0.clone(), Box::new(old.1.into_iter().map(Ok)))
+            .await
+            .unwrap();
+    });
+    // The folder outlives this process: the next one starts on it.
+    let mut first = first;
+    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().unwrap());
+    let status = first.stop(Duration::from_secs(30));
+    assert!(status.success());
+
+    let server = Server::start_in(
+        BIN,
+        &["--ladder", "64,128,192", "--retire-grace-seconds", "2"],
+        dir,
+        &env,
+    );
+    let client = reqwest::blocking::Client::new();
+    let track: Value = serde_json::from_slice(
+        &get(&client, &server.url(&format!("/function/crud/{id}"))).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        track["variants"].as_array().unwrap().is_empty(),
+        "one 64k rendition: {track}"
+    );
+    // What a player loaded before the reprocess: the old media playlist.
+    let old_url = server.url(track["playlist"].as_str().unwrap());
+    let old_playlist = get(&client, &old_url).unwrap();
+    let old_segments: Vec<String> = uris(&old_playlist)
+        .iter()
+        .map(|s| sibling(&old_url, s))
+        .collect();
+    assert!(!old_segments.is_empty());
+    let plain = server.url(&format!("/function/streaming/{id}/index.m3u8"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let player = {
+        let (stop, client, plain) = (stop.clone(), client.clone(), plain.clone());
+        let old_segments = old_segments.clone();
+        std::thread::spawn(move || {
+            let (mut requests, mut errors) = (0_usize, Vec::new());
+            // What the plain name answered: the old media playlist, then the new master.
+            let (mut saw_old, mut saw_new) = (false, false);
+            let mut check = |result: Result<Vec<u8>, String>| {
+                requests += 1;
+                result.map_err(|e| errors.push(e)).ok()
+            };
+            while !stop.load(Ordering::Relaxed) {
+                for segment in &old_segments {
+                    check(get(&client, segment));
+                }
+                // A player starting now: the plain name, and everything under it.
+                let Some(top) = check(get(&client, &plain)) else {
+                    continue;
+                };
+                let master = String::from_utf8_lossy(&top).contains("#EXT-X-STREAM-INF");
+                saw_new |= master;
+                saw_old |= !master;
+                let mut media = vec![(plain.clone(), top.clone())];
+                for variant in uris(&top).iter().filter(|u| u.ends_with(".m3u8")) {
+                    let url = sibling(&plain, variant);
+                    if let Some(playlist) = check(get(&client, &url)) {
+                        media.push((url, playlist));
+                    }
+                }
+                for (url, playlist) in media {
+                    for segment in uris(&playlist).iter().filter(|u| u.ends_with(".ts")) {
+                        check(get(&client, &sibling(&url, segment)));
+                    }
+                }
+            }
+            (requests, errors, saw_old, saw_new)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+
+    let started = Instant::now();
+    let (code, stdout, stderr) = run(BIN, &["reprocess", "--all", "--url", &server.url("")], None);
+    assert_eq!(
+        code, 1,
+        "one track could not be queued:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("{id}  ")) && stdout.lines().count() == 1,
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&old.0.id.to_string()) && stderr.contains("reprocessed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 track queued"), "{stderr}");
+    let (code, _, stderr) = run(
+        BIN,
+        &["reprocess", &old.0.id.to_string(), "--url", &server.url("")],
+        None,
+    );
+    assert_eq!(code, 1, "{stderr}");
+
+    let done: Value = wait::until(Duration::from_secs(300), "the reprocess", || {
+        let track: Value = serde_json::from_slice(
+            &get(&client, &server.url(&format!("/function/crud/{id}"))).ok()?,
+        )
+        .ok()?;
+        if let Some(job) = track.get("job") {
+            assert_ne!(job["state"], "failed", "{track}");
+        }
+        (track["variants"].as_array()?.len() == 3 && track.get("job").is_none()).then_some(track)
+    });
+    eprintln!("reprocess queued to published: {:?}", started.elapsed());
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let (requests, errors, saw_old, saw_new) = player.join().unwrap();
+    assert!(
+        saw_old && saw_new,
+        "the player played across the switch: old {saw_old}, new {saw_new}"
+    );
+    eprintln!(
+        "player: {requests} requests during the reprocess, {} errors",
+        errors.len()
+    );
+    assert!(requests > 20, "only {requests} requests");
+    assert!(errors.is_empty(), "playback failed: {errors:?}");
+
+    assert_eq!(done["status"], "ready");
+    let master = String::from_utf8(get(&client, &plain).unwrap()).unwrap();
+    let current = done["playlist"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let prefix = current.strip_suffix("index.m3u8").unwrap().to_owned();
+    assert!(prefix.starts_with('g'), "a fresh generation: {current}");
+    for rung in ["64k", "128k", "192k"] {
+        assert!(
+            master.contains(&format!("{prefix}{rung}.m3u8")),
+            "{rung}:\n{master}"
+        );
+    }
+    let decoded = seconds_of(&plain);
+    assert!((decoded - SECONDS).abs() < 0.1, "decoded {decoded}");
+
+    // The old generation goes once the old duration and the grace have passed; nothing but
+    // the source and the current generation is left.
+    runtime().block_on(async {
+        let store = open(store, &server.data_dir()).await;
+        let track_id: TrackId = id.parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let names = store.chunk_names(&track_id).await.unwrap();
+            let stale: Vec<&String> = names
+                .iter()
+                .filter(|n| !n.starts_with("source/") && !n.starts_with(&prefix))
+                .collect();
+            if stale.is_empty() {
+                assert!(names.iter().any(|n| n.starts_with("source/")));
+                break;
+            }
+            assert!(Instant::now() < deadline, "not retired: {stale:?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(store.get_job(&track_id).await.unwrap().is_none());
+    });
+    let gone = client.get(&old_segments[0]).send().unwrap();
+    assert_eq!(gone.status(), 404, "the old generation is removed");
+    assert!(
+        server
+            .log()
+            .contains("removing the renditions a reprocessing replaced")
+    );
+    let status = server.stop(Duration::from_secs(30));
+    assert!(status.success());
+}
+
+#[test]
+fn sqlite_reprocess_all_gains_the_new_rungs_without_a_playback_error() {
+    story(None);
+}
+
+fn mongo_store() -> String {
+    let uri = std::env::var("LEGATO_TEST_MONGODB_URI").unwrap_or_else(|_| {
+        panic!(
+            "LEGATO_TEST_MONGODB_URI is not set: start FerretDB with scripts/ferretdb.sh and \
+             export the URI it prints"
+        )
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let database = format!("legato_reprocess_{}_{nanos}", std::process::id());
+    let base = uri.trim_end_matches('/');
+    match base.split_once('?') {
+        Some((hosts, query)) => format!("{}/{database}?{query}", hosts.trim_end_matches('/')),
+        None => format!("{base}/{database}"),
+    }
+}
+
+#[test]
+fn mongo_reprocess_all_gains_the_new_rungs_without_a_playback_error() {
+    story(Some(&mongo_store()));
+}
+
+/// A reprocessing is a durable job like an upload's: the process working on it is killed
+/// (-9) mid-transcode, the track stays ready and playable on its old renditions, and the next
+/// process on the store finishes it under a fresh generation.
+#[test]
+fn sqlite_a_reprocessing_killed_mid_work_is_finished_by_the_next_process() {
+    let seconds = 180.0;
+    let wav = audio::wav(seconds);
+    let first = Server::start_in(
+        BIN,
+        &["--ladder", "64", "--sync-ingest-seconds", "120"],
+        tempfile::tempdir().unwrap(),
+        &[],
+    );
+    let (code, stdout, stderr) = run(
+        BIN,
+        &["add", wav.to_str().unwrap(), "--url", &first.url("")],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let id = stdout.trim().to_owned();
+    let mut first = first;
+    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().unwrap());
+    assert!(first.stop(Duration::from_secs(30)).success());
+
+    let ladder = ["--ladder", "64,128,192", "--job-lease-seconds", "3"];
+    let mut victim = Server::start_in(BIN, &ladder, dir, &[]);
+    let (code, _, stderr) = run(BIN, &["reprocess", &id, "--url", &victim.url("")], None);
+    assert_eq!(code, 0, "{stderr}");
+    wait::until(Duration::from_secs(60), "the reprocessing to start", || {
+        victim
+            .log()
+            .contains("source read; processing")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !victim
+            .log()
+            .contains("reprocessed: the new renditions are published"),
+        "finished before the fault"
+    );
+    victim.kill9();
+    let dir = std::mem::replace(&mut victim.dir, tempfile::tempdir().unwrap());
+    drop(victim);
+
+    let survivor = Server::start_in(BIN, &ladder, dir, &[]);
+    let client = reqwest::blocking::Client::new();
+    let plain = survivor.url(&format!("/function/streaming/{id}/index.m3u8"));
+    // Until the survivor takes the job over (the lease runs out), the old renditions play.
+    let track: Value = serde_json::from_slice(
+        &get(&client, &survivor.url(&format!("/function/crud/{id}"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(track["status"], "ready");
+    assert!(get(&client, &plain).is_ok());
+    let done: Value = wait::until(Duration::from_secs(300), "the takeover", || {
+        let track: Value = serde_json::from_slice(
+            &get(&client, &survivor.url(&format!("/function/crud/{id}"))).ok()?,
+        )
+        .ok()?;
+        assert_eq!(track["status"], "ready", "{track}");
+        (track["variants"].as_array()?.len() == 3 && track.get("job").is_none()).then_some(track)
+    });
+    // The killed attempt was claim 2, the takeover claim 3.
+    assert!(
+        done["playlist"]
+            .as_str()
+            .unwrap()
+            .ends_with("/g3-index.m3u8"),
+        "{done}"
+    );
+    let decoded = seconds_of(&plain);
+    assert!((decoded - seconds).abs() < 0.1, "decoded {decoded}");
+    assert!(
+        survivor
+            .log()
+            .contains("reprocessed: the new renditions are published")
+    );
+    runtime().block_on(async {
+        let store = open(None, &survivor.data_dir()).await;
+        let names = store.chunk_names(&id.parse().unwrap()).await.unwrap();
+        assert!(
+            names.iter().all(|n| !n.starts_with("g2-")),
+            "nothing of the killed attempt is left"
+        );
+    });
+}
