@@ -203,12 +203,26 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
         let _ = state.store.finish_job(&id, claims).await;
         return;
     }
-    let read = tokio::select! {
-        read = read_source(state, &track) => read,
-        () = stopped(shutdown) => {
-            tracing::info!(%id, "shutting down: releasing the current job to another process");
-            release(state, &job, Duration::ZERO, None, false).await;
-            return;
+    // The lease is renewed from here on, reading the source included: a large source read
+    // from a slow store outlasts a lease, and another process would take the job meanwhile.
+    let renew_every = state.config.job_lease / 3;
+    let mut renew =
+        tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+    let reading = read_source(state, &track);
+    tokio::pin!(reading);
+    let read = loop {
+        tokio::select! {
+            read = &mut reading => break read,
+            _ = renew.tick() => {
+                if !keep_claim(state, &id, claims).await {
+                    return;
+                }
+            }
+            () = stopped(shutdown) => {
+                tracing::info!(%id, "shutting down: releasing the current job to another process");
+                release(state, &job, Duration::ZERO, None, false).await;
+                return;
+            }
         }
     };
     let audio = match read {
@@ -236,23 +250,12 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     };
     let base = track.clone();
     let mut work = tokio::task::spawn_blocking(move || build.build(base));
-    let renew_every = state.config.job_lease / 3;
-    let mut renew =
-        tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
     let built = loop {
         tokio::select! {
             built = &mut work => break built,
             _ = renew.tick() => {
-                let until = now_millis() + millis(state.config.job_lease);
-                match state.store.renew_job(&id, claims, until).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        // Taken over (our lease lapsed) or deleted: whoever holds it now
-                        // publishes; our result would lose the race anyway.
-                        tracing::warn!(%id, claim = claims, "the job's claim was lost; abandoning this attempt");
-                        return;
-                    }
-                    Err(e) => tracing::warn!(%id, error = %e, "could not renew the job's lease"),
+                if !keep_claim(state, &id, claims).await {
+                    return;
                 }
             }
             _ = stopped(shutdown) => {
@@ -428,6 +431,25 @@ async fn retirer(state: AppState, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             () = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Renews the claim's lease; false when the claim is no longer ours (taken over after our
+/// lease lapsed, or the job removed): whoever holds it now publishes, and our result would
+/// lose the race anyway.
+async fn keep_claim(state: &AppState, id: &TrackId, claims: u64) -> bool {
+    let until = now_millis() + millis(state.config.job_lease);
+    match state.store.renew_job(id, claims, until).await {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(%id, claim = claims, "the job's claim was lost; abandoning this attempt");
+            false
+        }
+        Err(e) => {
+            // The lease may still hold; the next renewal tries again.
+            tracing::warn!(%id, error = %e, "could not renew the job's lease");
+            true
         }
     }
 }

@@ -22,8 +22,9 @@ const LADDER: &str = "64,128";
 /// Long enough that a process is surely mid-work a second after it read the source.
 const WAV_SECONDS: u32 = 600;
 /// Shorter on FerretDB, where reading and writing 50 MB takes tens of seconds in a debug
-/// build on a shared machine.
-const MONGO_WAV_SECONDS: u32 = 240;
+/// build on a shared machine; long enough that the work (about 4 s) is still running when
+/// the fault comes (at 240 s, it sometimes ended first on a loaded machine).
+const MONGO_WAV_SECONDS: u32 = 480;
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
