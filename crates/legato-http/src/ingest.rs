@@ -20,7 +20,7 @@ use legato_media::{
     Package, SegmentOptions, VariantEntry, master_playlist, package_mp3, package_mp3_like,
 };
 use legato_store::{
-    Analysis, Chunk, ChunkSource, SourceInfo, Track, TrackId, TrackStatus, Variant,
+    Analysis, Chunk, ChunkSource, SourceInfo, StoreError, Track, TrackId, TrackStatus, Variant,
 };
 use legato_transcode::{LadderOptions, Progress, SourceFormat};
 use sha2::{Digest, Sha256};
@@ -36,6 +36,8 @@ pub const DEFAULT_NAME: &str = "Untitled";
 const MP3_CODECS: &str = "mp4a.40.34";
 /// The one rendition made of a non-MP3 upload when no ladder is configured.
 const FALLBACK_KBPS: u32 = 192;
+/// Bytes hashed at a time when an upload is checked.
+const HASH_BLOCK_BYTES: usize = 1 << 20;
 /// Waveform points computed per track.
 const WAVEFORM_POINTS: usize = 400;
 
@@ -63,19 +65,38 @@ pub async fn ingest(
         author,
         file_name,
     } = upload;
-    let audio = Arc::new(audio);
-
     // Cheap checks first, so that a file we cannot read is refused before anything is stored.
+    // The upload stays in its temporary file: only its start, its tags and one block at a
+    // time are read.
     let probe_audio = audio.clone();
     let (format, tags, sha256) = blocking(move || {
-        let format = legato_transcode::detect(&probe_audio)?;
-        let tags = legato_transcode::read_tags(&probe_audio);
-        let sha256 = hex(&Sha256::digest(&probe_audio[..]));
-        Ok((format, tags, sha256))
+        let reread = |e: std::io::Error| {
+            ApiError::Internal(format!(
+                "cannot read the upload back from its temporary file: {e}"
+            ))
+        };
+        let mut reader = probe_audio.reader();
+        let format = legato_transcode::detect_reader(&mut reader).map_err(reread)??;
+        let tags = legato_transcode::read_tags_from(&mut reader);
+        let mut hasher = Sha256::new();
+        let mut block = vec![0u8; HASH_BLOCK_BYTES];
+        let mut offset = 0u64;
+        while offset < probe_audio.len() {
+            let n = usize::try_from((probe_audio.len() - offset).min(HASH_BLOCK_BYTES as u64))
+                .unwrap_or(HASH_BLOCK_BYTES);
+            probe_audio
+                .read_at(offset, &mut block[..n])
+                .map_err(reread)?;
+            hasher.update(&block[..n]);
+            offset += n as u64;
+        }
+        Ok((format, tags, hex(&hasher.finalize())))
     })
     .await?;
 
-    let pieces = audio.len().div_ceil(layout::SOURCE_PIECE_BYTES);
+    let size = audio.len();
+    let pieces =
+        usize::try_from(size.div_ceil(layout::SOURCE_PIECE_BYTES as u64)).unwrap_or(usize::MAX);
     let track = Track {
         id: TrackId::generate(),
         name: pick_name(name.as_deref(), tags.title.as_deref(), file_name.as_deref()),
@@ -97,7 +118,7 @@ pub async fn ingest(
         bitrate: None,
         sample_rate: None,
         channels: None,
-        size: Some(audio.len() as u64),
+        size: Some(size),
         created_at: now_millis(),
         album: tags
             .album
@@ -112,7 +133,7 @@ pub async fn ingest(
         analysis: None,
         source: Some(SourceInfo {
             format: source_format_name(format).to_owned(),
-            size: audio.len() as u64,
+            size,
             sha256,
             file_name: file_name
                 .as_deref()
@@ -123,17 +144,19 @@ pub async fn ingest(
     };
 
     let mut finished = state.jobs.subscribe();
-    let piece_audio = audio.clone();
+    // Read piece by piece as the store writes them: one piece in memory at a time.
     let source: ChunkSource = Box::new((0..pieces).map(move |i| {
-        let start = i * layout::SOURCE_PIECE_BYTES;
-        let end = (start + layout::SOURCE_PIECE_BYTES).min(piece_audio.len());
+        let start = i as u64 * layout::SOURCE_PIECE_BYTES as u64;
+        let len = (size - start).min(layout::SOURCE_PIECE_BYTES as u64);
+        let mut piece = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        audio.read_at(start, &mut piece).map_err(|e| {
+            StoreError::Source(format!(
+                "cannot read the upload from its temporary file: {e}"
+            ))
+        })?;
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        Ok(Chunk::new(
-            layout::source_piece(index),
-            Bytes::copy_from_slice(&piece_audio[start..end]),
-        ))
+        Ok(Chunk::new(layout::source_piece(index), Bytes::from(piece)))
     }));
-    drop(audio);
     let pending = state.store.accept_track(track, source).await?;
     let accepted_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(id = %pending.id, format = %format, accepted_ms, "upload stored; processing queued");

@@ -48,11 +48,87 @@ const BUDGET_UNIT: u64 = 1024;
 /// An upload read off the wire: the audio, and what the uploader said about it.
 #[derive(Debug)]
 pub struct Upload {
-    pub audio: Vec<u8>,
+    /// The file as received, in an anonymous temporary file: memory does not grow with it.
+    pub audio: Spooled,
     pub name: Option<String>,
     pub author: Option<String>,
     /// The file name the client gave (multipart), used as a fallback title.
     pub file_name: Option<String>,
+}
+
+/// An upload's bytes in an anonymous temporary file (gone with the last handle).
+#[derive(Debug, Clone)]
+pub struct Spooled {
+    file: Arc<std::fs::File>,
+    len: u64,
+}
+
+impl Spooled {
+    fn new(file: std::fs::File) -> Result<Self, ApiError> {
+        let len = file.metadata().map_err(spool_error)?.len();
+        Ok(Self {
+            file: Arc::new(file),
+            len,
+        })
+    }
+
+    /// The bytes held.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
+        let mut file = temp_file()?;
+        file.write_all(bytes).map_err(spool_error)?;
+        Self::new(file)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads `buf.len()` bytes from `offset` (positioned reads: handles share no cursor).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.read_exact_at(buf, offset)
+    }
+
+    /// A reader from the start, with its own position.
+    pub fn reader(&self) -> SpooledReader {
+        SpooledReader {
+            spooled: self.clone(),
+            position: 0,
+        }
+    }
+}
+
+/// `Read + Seek` over a [`Spooled`] upload.
+pub struct SpooledReader {
+    spooled: Spooled,
+    position: u64,
+}
+
+impl std::io::Read for SpooledReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.spooled.file.read_at(buf, self.position)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for SpooledReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(at) => Some(at),
+            std::io::SeekFrom::End(delta) => self.spooled.len.checked_add_signed(delta),
+            std::io::SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+        };
+        self.position = target.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        Ok(self.position)
+    }
 }
 
 /// The largest body of any form for an upload limit of `max_bytes`: base64 is 4/3 of the
@@ -217,7 +293,7 @@ pub async fn read_upload(
             if content_type.is_empty() && first.is_some_and(|b| b != b'{') {
                 let head = futures_util::stream::iter([Ok::<_, axum::Error>(Bytes::from(head))]);
                 let file = spool(head.chain(stream), &limits, true).await?;
-                return Ok(raw_upload(read_back(file).await?, query));
+                return Ok(raw_upload(Spooled::new(file)?, query));
             }
             read_seed_json(head, stream, &limits).await
         }
@@ -228,7 +304,7 @@ pub async fn read_upload(
                 return Err(limits.refuse(request, declared).await);
             }
             let file = spool(request.into_body().into_data_stream(), &limits, false).await?;
-            Ok(raw_upload(read_back(file).await?, query))
+            Ok(raw_upload(Spooled::new(file)?, query))
         }
     }
 }
@@ -369,7 +445,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn raw_upload(audio: Vec<u8>, query: &HashMap<String, String>) -> Upload {
+fn raw_upload(audio: Spooled, query: &HashMap<String, String>) -> Upload {
     Upload {
         audio,
         name: query.get("name").cloned(),
@@ -403,7 +479,7 @@ where
     }
     let (fields, file) = reader.finish()?;
     Ok(Upload {
-        audio: read_back(file).await?,
+        audio: Spooled::new(file)?,
         name: fields.name,
         author: fields.author,
         file_name: None,
@@ -780,12 +856,7 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
     let mut multipart = Multipart::from_request(request, &())
         .await
         .map_err(|e| ApiError::InvalidMultipart(e.body_text()))?;
-    let mut upload = Upload {
-        audio: Vec::new(),
-        name: None,
-        author: None,
-        file_name: None,
-    };
+    let (mut name, mut author, mut file_name) = (None, None, None);
     let mut song = None;
     while let Some(mut field) = limits
         .next(multipart.next_field())
@@ -795,7 +866,7 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
         let field_name = field.name().unwrap_or_default().to_owned();
         match field_name.as_str() {
             "song" | "file" => {
-                upload.file_name = field.file_name().map(str::to_owned);
+                file_name = field.file_name().map(str::to_owned);
                 let stream = field.map(|chunk| chunk.map_err(std::io::Error::other));
                 song = Some(spool(stream, limits, false).await?);
             }
@@ -818,16 +889,20 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
                 }
                 let text = String::from_utf8_lossy(&text).into_owned();
                 match other {
-                    "name" => upload.name = Some(text),
-                    "author" => upload.author = Some(text),
+                    "name" => name = Some(text),
+                    "author" => author = Some(text),
                     _ => {}
                 }
             }
         }
     }
     let song = song.ok_or(ApiError::MissingField("song"))?;
-    upload.audio = read_back(song).await?;
-    Ok(upload)
+    Ok(Upload {
+        audio: Spooled::new(song)?,
+        name,
+        author,
+        file_name,
+    })
 }
 
 fn multipart_error(err: axum::extract::multipart::MultipartError, limit_mb: u64) -> ApiError {
@@ -873,21 +948,6 @@ where
         file.write_all(&chunk).map_err(spool_error)?;
     }
     Ok(file)
-}
-
-async fn read_back(file: std::fs::File) -> Result<Vec<u8>, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut file = file;
-        let len = file.seek(SeekFrom::End(0))?;
-        file.seek(SeekFrom::Start(0))?;
-        let mut audio = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.read_to_end(&mut audio)?;
-        Ok::<_, std::io::Error>(audio)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("reading the upload back failed: {e}")))?
-    .map_err(|e| ApiError::Internal(format!("cannot read the temporary file: {e}")))
 }
 
 /// Name or author as kept: control characters removed, whitespace trimmed, length capped.

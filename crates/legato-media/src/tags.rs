@@ -53,14 +53,21 @@ fn id3v2_header(bytes: &[u8], magic: &[u8; 3]) -> Option<(u8, u8, usize)> {
 
 /// Length of the ID3v2 tag at the start of `data` (header, body and optional footer).
 pub fn id3v2_len(data: &[u8]) -> Option<usize> {
-    let (major, flags, size) = id3v2_header(data, b"ID3")?;
+    let len = id3v2_declared_len(data)?;
+    (len <= data.len()).then_some(len)
+}
+
+/// Length an ID3v2 tag declares in its ten-byte header at the start of `header` (header,
+/// body and optional footer), whether or not that much follows: for reading a file's tags
+/// without holding the file.
+pub fn id3v2_declared_len(header: &[u8]) -> Option<usize> {
+    let (major, flags, size) = id3v2_header(header, b"ID3")?;
     let footer = if major == 4 && flags & 0x10 != 0 {
         ID3V2_HEADER_LEN
     } else {
         0
     };
-    let len = ID3V2_HEADER_LEN + size + footer;
-    (len <= data.len()).then_some(len)
+    Some(ID3V2_HEADER_LEN + size + footer)
 }
 
 /// Length of an ID3v2.4 tag appended at the end of `data`, found by its "3DI" footer.

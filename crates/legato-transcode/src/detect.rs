@@ -7,7 +7,8 @@
 
 use legato_media::Layer;
 use legato_media::scan::scan_mp3;
-use legato_media::tags::id3v2_len;
+use legato_media::tags::{id3v2_declared_len, id3v2_len};
+use std::io::{Read, Seek, SeekFrom};
 
 use crate::{SourceFormat, TranscodeError};
 
@@ -53,6 +54,54 @@ pub(crate) fn sniff(data: &[u8]) -> Result<Sniffed, TranscodeError> {
     Err(TranscodeError::NotAudio(
         text_kind(body).unwrap_or("no audio format we know was found in it"),
     ))
+}
+
+/// Bytes after the leading tags that [`sniff`] needs to tell every format (frame syncs of
+/// a few MPEG frames, container headers).
+const SNIFF_BYTES: u64 = 256 * 1024;
+
+/// The start of a file as [`sniff`] needs it: any leading ID3v2 tags and [`SNIFF_BYTES`]
+/// after them.
+pub(crate) fn head<R: Read + Seek>(
+    reader: &mut R,
+) -> std::io::Result<Result<Vec<u8>, TranscodeError>> {
+    let len = reader.seek(SeekFrom::End(0))?;
+    let mut start = 0u64;
+    loop {
+        let mut header = [0u8; 10];
+        reader.seek(SeekFrom::Start(start))?;
+        let read = read_up_to(reader, &mut header)?;
+        match id3v2_declared_len(&header[..read]) {
+            Some(tag) if tag > 0 => start += tag as u64,
+            _ => break,
+        }
+        if start > crate::MAX_LEADING_TAG_BYTES {
+            return Ok(Err(unsupported(
+                "A file whose leading ID3 tags are over 64 MB",
+            )));
+        }
+    }
+    let take = len.min(start + SNIFF_BYTES);
+    let mut head = vec![0u8; usize::try_from(take).unwrap_or(usize::MAX)];
+    reader.seek(SeekFrom::Start(0))?;
+    let read = read_up_to(reader, &mut head)?;
+    head.truncate(read);
+    reader.seek(SeekFrom::Start(0))?;
+    Ok(Ok(head))
+}
+
+/// Fills `buf` as far as the reader goes; how many bytes were read.
+fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 fn unsupported(what: &str) -> TranscodeError {
@@ -390,6 +439,35 @@ mod tests {
             format(b"ID3\x04\0\0\0\0\0\x04abcd").unwrap_err().code(),
             "not-audio"
         );
+    }
+
+    #[test]
+    fn a_reader_sees_what_the_bytes_show_past_large_leading_tags() {
+        let through_reader =
+            |data: &[u8]| crate::detect_reader(&mut std::io::Cursor::new(data)).unwrap();
+        // Two ID3v2 tags of 400 KB each (more than SNIFF_BYTES), then FLAC.
+        let size = 400_000u32;
+        let syncsafe = |n: u32| {
+            [
+                (n >> 21) as u8 & 0x7F,
+                (n >> 14) as u8 & 0x7F,
+                (n >> 7) as u8 & 0x7F,
+                n as u8 & 0x7F,
+            ]
+        };
+        let mut data = Vec::new();
+        for _ in 0..2 {
+            data.extend(b"ID3\x04\0\0");
+            data.extend(syncsafe(size));
+            data.extend(std::iter::repeat_n(0u8, size as usize));
+        }
+        data.extend(b"fLaC\0\0\0\x22");
+        data.extend([0u8; 600_000]);
+        assert_eq!(through_reader(&data), Ok(SourceFormat::Flac));
+        assert_eq!(through_reader(&data), format(&data));
+        for bytes in [&b""[..], b"%PDF-1.7\n", b"hello, this is not a song\n"] {
+            assert_eq!(through_reader(bytes), format(bytes));
+        }
     }
 
     #[test]

@@ -136,6 +136,27 @@ pub fn detect(data: &[u8]) -> Result<SourceFormat, TranscodeError> {
     sniff(data).map(|sniffed| sniffed.format)
 }
 
+/// Identifies the format of a file read through `reader` without holding it: reads its start
+/// only (past any ID3v2 tags, of at most [`MAX_LEADING_TAG_BYTES`]), as [`detect`] would see it.
+///
+/// # Errors
+/// The outer `Err` when `reader` fails; the inner as [`detect`], and
+/// [`TranscodeError::Unsupported`] for leading tags over the limit.
+pub fn detect_reader<R: std::io::Read + std::io::Seek>(
+    reader: &mut R,
+) -> std::io::Result<Result<SourceFormat, TranscodeError>> {
+    Ok(detect::head(reader)?.and_then(|head| detect(&head)))
+}
+
+/// Leading ID3v2 tags larger than this are refused by [`detect_reader`] (a cover is at most
+/// [`MAX_COVER_BYTES`]).
+pub const MAX_LEADING_TAG_BYTES: u64 = 64 * 1024 * 1024;
+
+/// As [`read_tags`], through `reader`: only the tags are read (lofty seeks past the audio).
+pub fn read_tags_from<R: std::io::Read + std::io::Seek>(reader: &mut R) -> Tags {
+    catch_unwind(AssertUnwindSafe(|| tags::read_tags_from(reader))).unwrap_or_default()
+}
+
 /// Descriptive tags of an upload; every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tags {

@@ -7,7 +7,7 @@
 //! JPEG or PNG cover (recognised by its bytes, not its declared MIME type) of at most
 //! [`MAX_COVER_BYTES`] is kept.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 
 use lofty::config::ParseOptions;
 use lofty::file::{FileType, TaggedFileExt};
@@ -20,10 +20,19 @@ use crate::{Cover, MAX_COVER_BYTES, MAX_TAG_CHARS, SourceFormat, Tags};
 
 /// See [`crate::read_tags`].
 pub(crate) fn read_tags(data: &[u8]) -> Tags {
-    let Ok(sniffed) = sniff(data) else {
-        return Tags::default();
+    read_tags_from(&mut Cursor::new(data))
+}
+
+/// See [`crate::read_tags_from`].
+pub(crate) fn read_tags_from<R: Read + Seek>(reader: &mut R) -> Tags {
+    let format = match crate::detect::head(reader) {
+        Ok(Ok(head)) => match sniff(&head) {
+            Ok(sniffed) => sniffed.format,
+            Err(_) => return Tags::default(),
+        },
+        _ => return Tags::default(),
     };
-    let file_type = match sniffed.format {
+    let file_type = match format {
         SourceFormat::Mp3 => FileType::Mpeg,
         SourceFormat::Wav => FileType::Wav,
         SourceFormat::Flac => FileType::Flac,
@@ -32,8 +41,9 @@ pub(crate) fn read_tags(data: &[u8]) -> Tags {
         SourceFormat::Adts => FileType::Aac,
         SourceFormat::Aiff => FileType::Aiff,
     };
-    let read = |cover_art: bool| {
-        Probe::new(Cursor::new(data))
+    let mut read = |cover_art: bool| {
+        reader.seek(SeekFrom::Start(0))?;
+        Probe::new(&mut *reader)
             .options(
                 ParseOptions::new()
                     .read_properties(false)
