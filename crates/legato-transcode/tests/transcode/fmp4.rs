@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use legato_media::fmp4::{self, Cut, Fmp4Track};
 use legato_transcode::{AacTrack, Fmp4Options, transcode_fmp4};
@@ -231,22 +232,41 @@ fn tools_dir() -> PathBuf {
 }
 
 /// mp4box.js 0.5.4 installed into the tools cache (once); `None` when node is absent.
+///
+/// The tests of this binary run on parallel threads and may ask at once, so the install runs
+/// once per process; it goes into a fresh directory that is renamed into place when complete,
+/// so another test process never sees a half-installed package.
 fn mp4box_modules() -> Option<PathBuf> {
+    static MODULES: OnceLock<Option<PathBuf>> = OnceLock::new();
+    MODULES.get_or_init(install_mp4box).clone()
+}
+
+fn install_mp4box() -> Option<PathBuf> {
     let node = Command::new("node").arg("--version").output();
     if !node.is_ok_and(|output| output.status.success()) {
         return None;
     }
     let dir = tools_dir().join("mp4box-0.5.4");
     if !dir.join("node_modules/mp4box/package.json").exists() {
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(tools_dir()).unwrap();
+        let staging = tempfile::tempdir_in(tools_dir()).unwrap();
         let status = Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
             .arg("--prefix")
-            .arg(&dir)
+            .arg(staging.path())
             .arg("mp4box@0.5.4")
             .status()
             .expect("node is installed but npm does not run");
         assert!(status.success(), "npm install mp4box@0.5.4 failed");
+        // A directory left by an interrupted install of the old kind is replaced.
+        if dir.exists() && !dir.join("node_modules/mp4box/package.json").exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let staged = staging.keep();
+        if std::fs::rename(&staged, &dir).is_err() {
+            // Another process put its complete copy there first.
+            let _ = std::fs::remove_dir_all(&staged);
+        }
     }
     Some(dir.join("node_modules"))
 }
