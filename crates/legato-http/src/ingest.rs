@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::layout::{self, Generation};
 use crate::state::AppState;
-use crate::upload::{Upload, clean_text};
+use crate::upload::{Spooled, Upload, clean_text};
 
 pub const DEFAULT_AUTHOR: &str = "Unknown artist";
 pub const DEFAULT_NAME: &str = "Untitled";
@@ -261,7 +261,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Logs the ingest, records its duration, and starts the analysis in the background.
-pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio: Arc<Vec<u8>>) {
+pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio: SourceAudio) {
     let kind = if track.variants.is_empty() {
         "single"
     } else {
@@ -284,9 +284,13 @@ pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio:
         let Ok(_permit) = state.analyses.clone().acquire_owned().await else {
             return;
         };
-        let analyzed =
-            tokio::task::spawn_blocking(move || legato_transcode::analyze(&audio, WAVEFORM_POINTS))
-                .await;
+        let analyzed = tokio::task::spawn_blocking(move || match &audio {
+            SourceAudio::Bytes(data) => legato_transcode::analyze(data, WAVEFORM_POINTS),
+            SourceAudio::Spooled(file) => {
+                legato_transcode::analyze_file(file.file(), WAVEFORM_POINTS)
+            }
+        })
+        .await;
         match analyzed {
             Ok(Ok(a)) => {
                 let analysis = Analysis {
@@ -304,10 +308,61 @@ pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio:
     });
 }
 
+/// A track's source while it is processed (see [`crate::jobs::read_source`]).
+#[derive(Clone)]
+pub(crate) enum SourceAudio {
+    /// In memory.
+    Bytes(Arc<Vec<u8>>),
+    /// In a temporary file, read as decoding goes.
+    Spooled(Spooled),
+}
+
+impl SourceAudio {
+    pub fn len(&self) -> u64 {
+        match self {
+            SourceAudio::Bytes(data) => data.len() as u64,
+            SourceAudio::Spooled(file) => file.len(),
+        }
+    }
+
+    /// The format, from the bytes.
+    fn detect(&self) -> Result<SourceFormat, ApiError> {
+        Ok(match self {
+            SourceAudio::Bytes(data) => legato_transcode::detect(data)?,
+            SourceAudio::Spooled(file) => {
+                legato_transcode::detect_reader(&mut file.reader()).map_err(unreadable)??
+            }
+        })
+    }
+
+    fn tags(&self) -> legato_transcode::Tags {
+        match self {
+            SourceAudio::Bytes(data) => legato_transcode::read_tags(data),
+            SourceAudio::Spooled(file) => legato_transcode::read_tags_from(&mut file.reader()),
+        }
+    }
+
+    /// The bytes in memory, read from the file if they are there.
+    fn into_bytes(self) -> Result<Arc<Vec<u8>>, ApiError> {
+        match self {
+            SourceAudio::Bytes(data) => Ok(data),
+            SourceAudio::Spooled(file) => {
+                let mut data = Vec::with_capacity(usize::try_from(file.len()).unwrap_or(0));
+                std::io::Read::read_to_end(&mut file.reader(), &mut data).map_err(unreadable)?;
+                Ok(Arc::new(data))
+            }
+        }
+    }
+}
+
+fn unreadable(err: std::io::Error) -> ApiError {
+    ApiError::Transcode(legato_transcode::TranscodeError::Io(err.to_string()))
+}
+
 /// The CPU-bound part of processing, run on the blocking pool: plan the renditions from
 /// the probed input, produce them, lay them out as chunks.
 pub(crate) struct BuildJob {
-    pub audio: Arc<Vec<u8>>,
+    pub audio: SourceAudio,
     pub ladder: Vec<u32>,
     pub segment_seconds: f64,
     pub generation: Generation,
@@ -343,9 +398,18 @@ impl BuildJob {
         let options = SegmentOptions {
             target_seconds: self.segment_seconds,
         };
-        let format = legato_transcode::detect(&self.audio)?;
-        let tags = legato_transcode::read_tags(&self.audio);
+        let format = self.audio.detect()?;
+        let tags = self.audio.tags();
+        let size = self.audio.len();
         let id = track.id;
+        // An MP3's frames are packaged as they are, from memory; anything else is decoded
+        // from where it is.
+        let (mp3, audio) = if format == SourceFormat::Mp3 {
+            let bytes = self.audio.into_bytes()?;
+            (Some(bytes.clone()), SourceAudio::Bytes(bytes))
+        } else {
+            (None, self.audio)
+        };
 
         // Plan: without a ladder an MP3 is only repackaged; anything else needs one rendition.
         let rungs_kbps = match (self.ladder.is_empty(), format) {
@@ -357,8 +421,10 @@ impl BuildJob {
         // Produce. The reference rendition (first) sets the cut points: the original when
         // there is one.
         let mut renditions = Vec::new();
-        let (source, decode_ms, encode_ms) = if rungs_kbps.is_empty() {
-            let package = package_mp3(&self.audio, &options)?;
+        let (source, decode_ms, encode_ms) = if let (true, Some(mp3)) =
+            (rungs_kbps.is_empty(), &mp3)
+        {
+            let package = package_mp3(mp3, &options)?;
             let info = package.info();
             let source = SourceDescription {
                 codec: "mp3".into(),
@@ -368,7 +434,7 @@ impl BuildJob {
             };
             renditions.push(Rendition {
                 name: "original".into(),
-                mp3: self.audio.clone(),
+                mp3: mp3.clone(),
                 package,
             });
             (source, 0.0, 0.0)
@@ -383,12 +449,17 @@ impl BuildJob {
                 }
             };
             let ladder = LadderOptions { rungs_kbps };
-            let transcoded = legato_transcode::transcode(&self.audio, &ladder, &progress)?;
-            if transcoded.keep_original {
-                let package = package_mp3(&self.audio, &options)?;
+            let transcoded = match &audio {
+                SourceAudio::Bytes(data) => legato_transcode::transcode(data, &ladder, &progress)?,
+                SourceAudio::Spooled(file) => {
+                    legato_transcode::transcode_file(file.file(), &ladder, &progress)?
+                }
+            };
+            if let (true, Some(mp3)) = (transcoded.keep_original, &mp3) {
+                let package = package_mp3(mp3, &options)?;
                 renditions.push(Rendition {
                     name: "original".into(),
-                    mp3: self.audio.clone(),
+                    mp3: mp3.clone(),
                     package,
                 });
             }
@@ -429,7 +500,7 @@ impl BuildJob {
         track.bitrate = source.bitrate_kbps.or(Some(reference_info.bitrate_kbps));
         track.sample_rate = Some(source.sample_rate);
         track.channels = Some(source.channels);
-        track.size = Some(self.audio.len() as u64);
+        track.size = Some(size);
         track.status = TrackStatus::Ready;
         track.error = None;
         // Lowest bandwidth first in the master playlist.

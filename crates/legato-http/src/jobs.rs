@@ -27,9 +27,10 @@ use legato_store::{Job, JobKind, StoreError, Track, TrackId, TrackStatus};
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::error::ApiError;
-use crate::ingest::{BuildJob, Built, finished, now_millis};
+use crate::ingest::{BuildJob, Built, SourceAudio, finished, now_millis};
 use crate::layout::{self, Generation};
 use crate::state::AppState;
+use crate::upload::{self, Spooled};
 
 /// A job whose track is not there yet may be a MongoDB accept between its two writes; after
 /// this long the track is not coming.
@@ -226,7 +227,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
         }
     };
     let audio = match read {
-        Ok(audio) => Arc::new(audio),
+        Ok(audio) => audio,
         // No source, or a piece of it missing: no attempt can do better.
         Err(e @ (ApiError::SourceUnavailable | ApiError::Store(StoreError::NotFound(_)))) => {
             fail(state, &job, &e.to_string(), Some(e)).await;
@@ -297,7 +298,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     }
 }
 
-async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, audio: Arc<Vec<u8>>) {
+async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, audio: SourceAudio) {
     let id = job.track_id;
     let Built {
         track,
@@ -518,16 +519,31 @@ async fn release(state: &AppState, job: &Job, delay: Duration, error: Option<&st
     }
 }
 
-/// The stored source of a track, whole.
-pub async fn read_source(state: &AppState, track: &Track) -> Result<Vec<u8>, ApiError> {
+/// The stored source of a track, as the worker processes it: an MP3 in memory (its frames
+/// are packaged as they are), anything else copied piece by piece into a temporary file
+/// that the decoder reads as it goes, so memory does not grow with the source's size.
+pub(crate) async fn read_source(state: &AppState, track: &Track) -> Result<SourceAudio, ApiError> {
+    use tokio::io::AsyncWriteExt;
     let source = track.source.as_ref().ok_or(ApiError::SourceUnavailable)?;
-    let mut audio = Vec::with_capacity(usize::try_from(source.size).unwrap_or(0));
+    if source.format == "mp3" {
+        let mut audio = Vec::with_capacity(usize::try_from(source.size).unwrap_or(0));
+        for index in 0..source.pieces {
+            let piece = state
+                .store
+                .get_stored_chunk(&track.id, &layout::source_piece(index))
+                .await?;
+            audio.extend_from_slice(&piece);
+        }
+        return Ok(SourceAudio::Bytes(Arc::new(audio)));
+    }
+    let mut file = tokio::fs::File::from_std(upload::temp_file()?);
     for index in 0..source.pieces {
         let piece = state
             .store
             .get_stored_chunk(&track.id, &layout::source_piece(index))
             .await?;
-        audio.extend_from_slice(&piece);
+        file.write_all(&piece).await.map_err(upload::spool_error)?;
     }
-    Ok(audio)
+    file.flush().await.map_err(upload::spool_error)?;
+    Ok(SourceAudio::Spooled(Spooled::new(file.into_std().await)?))
 }

@@ -64,7 +64,7 @@ pub struct Spooled {
 }
 
 impl Spooled {
-    fn new(file: std::fs::File) -> Result<Self, ApiError> {
+    pub(crate) fn new(file: std::fs::File) -> Result<Self, ApiError> {
         let len = file.metadata().map_err(spool_error)?.len();
         Ok(Self {
             file: Arc::new(file),
@@ -91,6 +91,11 @@ impl Spooled {
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
         self.file.read_exact_at(buf, offset)
+    }
+
+    /// The file, for positioned reads of its own.
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
     }
 
     /// A reader from the start, with its own position.
@@ -833,12 +838,12 @@ fn json_error(message: &str) -> ApiError {
     ApiError::InvalidJson(message.to_owned())
 }
 
-fn temp_file() -> Result<std::fs::File, ApiError> {
+pub(crate) fn temp_file() -> Result<std::fs::File, ApiError> {
     tempfile::tempfile().map_err(spool_error)
 }
 
 /// A failure to write the spool: a full disk is the client's 507, not our 500.
-fn spool_error(err: std::io::Error) -> ApiError {
+pub(crate) fn spool_error(err: std::io::Error) -> ApiError {
     if err.kind() == std::io::ErrorKind::StorageFull {
         ApiError::StorageFull(
             "the server's disk is full: the upload cannot be received; try again later".into(),

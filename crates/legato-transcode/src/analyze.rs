@@ -7,17 +7,17 @@
 
 use ebur128::{EbuR128, Mode};
 
-use crate::decode::{Decoder, conform};
+use crate::decode::{Decoder, Input, conform};
 use crate::detect::Sniffed;
 use crate::{Analysis, MAX_WAVEFORM_POINTS, TranscodeError};
 
 /// See [`crate::analyze`].
 pub(crate) fn analyze(
-    data: &[u8],
+    input: Input<'_>,
     sniffed: Sniffed,
     points: usize,
 ) -> Result<Analysis, TranscodeError> {
-    let mut decoder = Decoder::open(data, sniffed)?;
+    let mut decoder = Decoder::open(input, sniffed)?;
     let Some(first) = decoder.next_chunk()?.map(<[Vec<f32>]>::to_vec) else {
         return Err(decoder
             .finish()

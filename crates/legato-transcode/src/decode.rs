@@ -11,7 +11,9 @@
 //! [`MAX_CONSECUTIVE_ERRORS`] such packets is corruption, and so is a container that
 //! declares more audio than it holds.
 
+use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -39,36 +41,144 @@ pub(crate) const MAX_CONSECUTIVE_ERRORS: u32 = 32;
 const TRUNCATION_SLACK_SECONDS: f64 = 0.5;
 const TRUNCATION_SLACK_FRACTION: f64 = 0.01;
 
-/// The input bytes as a Symphonia source that publishes how far it has been read.
-struct TrackedCursor<'a> {
-    cursor: Cursor<&'a [u8]>,
+/// Where [`Decoder::open`] reads an upload from.
+#[derive(Clone, Copy)]
+pub(crate) enum Input<'a> {
+    /// The whole upload in memory.
+    Bytes(&'a [u8]),
+    /// An upload in a file, read as the decoder goes (positioned reads: the file's own
+    /// offset is never used), so memory does not grow with its size.
+    File { file: &'a File, len: u64 },
+}
+
+impl<'a> Input<'a> {
+    /// The bytes, when they are in memory.
+    pub fn bytes(self) -> Option<&'a [u8]> {
+        match self {
+            Input::Bytes(data) => Some(data),
+            Input::File { .. } => None,
+        }
+    }
+
+    /// A reader over the bytes from `start` to the end.
+    pub fn window(self, start: u64) -> Window<'a> {
+        match self {
+            Input::Bytes(data) => {
+                let start = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
+                Window::Bytes(Cursor::new(&data[start..]))
+            }
+            Input::File { file, len } => Window::File {
+                file,
+                start: start.min(len),
+                len: len.saturating_sub(start),
+                position: 0,
+            },
+        }
+    }
+}
+
+/// A readable, seekable window on an [`Input`].
+pub(crate) enum Window<'a> {
+    Bytes(Cursor<&'a [u8]>),
+    File {
+        file: &'a File,
+        start: u64,
+        len: u64,
+        position: u64,
+    },
+}
+
+impl Window<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Window::Bytes(cursor) => cursor.get_ref().len() as u64,
+            Window::File { len, .. } => *len,
+        }
+    }
+
+    fn position(&self) -> u64 {
+        match self {
+            Window::Bytes(cursor) => cursor.position(),
+            Window::File { position, .. } => *position,
+        }
+    }
+}
+
+impl Read for Window<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Window::Bytes(cursor) => cursor.read(buf),
+            Window::File {
+                file,
+                start,
+                len,
+                position,
+            } => {
+                let left = len.saturating_sub(*position);
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                if take == 0 {
+                    return Ok(0);
+                }
+                let read = file.read_at(&mut buf[..take], *start + *position)?;
+                *position += read as u64;
+                Ok(read)
+            }
+        }
+    }
+}
+
+impl Seek for Window<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Window::Bytes(cursor) => cursor.seek(pos),
+            Window::File { len, position, .. } => {
+                let target = match pos {
+                    SeekFrom::Start(offset) => Some(offset),
+                    SeekFrom::End(delta) => len.checked_add_signed(delta),
+                    SeekFrom::Current(delta) => position.checked_add_signed(delta),
+                };
+                *position = target.ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "seek before the start of the file",
+                    )
+                })?;
+                Ok(*position)
+            }
+        }
+    }
+}
+
+/// The input as a Symphonia source that publishes how far it has been read.
+struct Tracked<'a> {
+    window: Window<'a>,
     position: Arc<AtomicU64>,
 }
 
-impl Read for TrackedCursor<'_> {
+impl Read for Tracked<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.cursor.read(buf)?;
+        let read = self.window.read(buf)?;
         self.position
-            .store(self.cursor.position(), Ordering::Relaxed);
+            .store(self.window.position(), Ordering::Relaxed);
         Ok(read)
     }
 }
 
-impl Seek for TrackedCursor<'_> {
+impl Seek for Tracked<'_> {
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        let position = self.cursor.seek(pos)?;
+        let position = self.window.seek(pos)?;
         self.position.store(position, Ordering::Relaxed);
         Ok(position)
     }
 }
 
-impl MediaSource for TrackedCursor<'_> {
+impl MediaSource for Tracked<'_> {
     fn is_seekable(&self) -> bool {
         true
     }
 
     fn byte_len(&self) -> Option<u64> {
-        Some(self.cursor.get_ref().len() as u64)
+        Some(self.window.len())
     }
 }
 
@@ -126,18 +236,21 @@ pub(crate) struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     /// Opens the container and the decoder of its default audio track.
-    pub fn open(data: &'a [u8], sniffed: Sniffed) -> Result<Self, TranscodeError> {
+    pub fn open(input: Input<'a>, sniffed: Sniffed) -> Result<Self, TranscodeError> {
         let format = sniffed.format;
-        let bytes = if format == SourceFormat::Mp3 {
+        let window = match input.bytes() {
             // Without the tags at either end; the Xing/Info frame stays (gapless trimming).
-            data.get(legato_media::tags::audio_range(data))
-        } else {
-            data.get(sniffed.start..)
-        }
-        .unwrap_or_default();
+            // (An MP3 is always in memory: its frames are packaged as they are.)
+            Some(data) if format == SourceFormat::Mp3 => Window::Bytes(Cursor::new(
+                data.get(legato_media::tags::audio_range(data))
+                    .unwrap_or_default(),
+            )),
+            _ => input.window(sniffed.start as u64),
+        };
+        let len = window.len();
         let position = Arc::new(AtomicU64::new(0));
-        let source = TrackedCursor {
-            cursor: Cursor::new(bytes),
+        let source = Tracked {
+            window,
             position: Arc::clone(&position),
         };
         let stream = MediaSourceStream::new(Box::new(source), MediaSourceStreamOptions::default());
@@ -203,7 +316,7 @@ impl<'a> Decoder<'a> {
             track_id,
             codec,
             position,
-            len: bytes.len() as u64,
+            len,
             declared_frames,
             spec: None,
             mixer: Mixer::default(),

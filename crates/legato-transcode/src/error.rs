@@ -50,6 +50,9 @@ pub enum TranscodeError {
     /// the uploader's fault).
     #[error("the MP3 encoder failed: {0}")]
     Encoder(String),
+    /// The file holding the upload could not be read (the server's disk, not the upload).
+    #[error("the stored upload could not be read: {0}")]
+    Io(String),
 }
 
 impl TranscodeError {
@@ -66,13 +69,18 @@ impl TranscodeError {
             Self::UnsupportedSampleRate(_) => "unsupported-sample-rate",
             Self::InvalidOptions(_) => "invalid-options",
             Self::Encoder(_) => "encoder-failed",
+            Self::Io(_) => "source-unreadable",
         }
     }
 
     /// Whether the input is to blame (a 4xx), as opposed to the server's configuration or
-    /// the encoder ([`InvalidOptions`](Self::InvalidOptions), [`Encoder`](Self::Encoder)).
+    /// the encoder ([`InvalidOptions`](Self::InvalidOptions), [`Encoder`](Self::Encoder),
+    /// [`Io`](Self::Io)).
     pub fn is_input_error(&self) -> bool {
-        !matches!(self, Self::InvalidOptions(_) | Self::Encoder(_))
+        !matches!(
+            self,
+            Self::InvalidOptions(_) | Self::Encoder(_) | Self::Io(_)
+        )
     }
 
     pub(crate) fn corrupt(format: SourceFormat, detail: impl Into<String>) -> Self {
@@ -102,6 +110,7 @@ mod tests {
             TranscodeError::UnsupportedSampleRate(1),
             TranscodeError::InvalidOptions("x".into()),
             TranscodeError::Encoder("x".into()),
+            TranscodeError::Io("x".into()),
         ];
         let codes: Vec<&str> = all.iter().map(TranscodeError::code).collect();
         assert_eq!(
@@ -117,6 +126,7 @@ mod tests {
                 "unsupported-sample-rate",
                 "invalid-options",
                 "encoder-failed",
+                "source-unreadable",
             ]
         );
         for code in codes {

@@ -17,7 +17,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 use crate::aac::{AacEncoder, AacTrack};
-use crate::decode::{Decoder, conform};
+use crate::decode::{Decoder, Input, conform};
 use crate::detect::Sniffed;
 use crate::flac_enc::FlacEncoder;
 use crate::ladder::output_rate;
@@ -33,14 +33,14 @@ type Block = Arc<Vec<Vec<f32>>>;
 
 /// See [`crate::transcode_fmp4`].
 pub(crate) fn transcode(
-    data: &[u8],
+    input: Input<'_>,
     sniffed: Sniffed,
     options: &Fmp4Options,
 ) -> Result<Fmp4Renditions, TranscodeError> {
     let mut bitrates = options.aac_rungs_kbps.clone();
     bitrates.sort_unstable();
     bitrates.dedup();
-    let mut decoder = Decoder::open(data, sniffed)?;
+    let mut decoder = Decoder::open(input, sniffed)?;
     let started = Instant::now();
     let Some(first) = decoder.next_chunk()?.map(<[Vec<f32>]>::to_vec) else {
         return Err(decoder

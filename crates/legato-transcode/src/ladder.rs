@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use legato_media::{FrameHeader, MediaError, SegmentOptions, package_mp3};
 
-use crate::decode::{DecodeStats, Decoder, conform};
+use crate::decode::{DecodeStats, Decoder, Input, conform};
 use crate::detect::Sniffed;
 use crate::encode::{LAME_BITRATES, RungEncoder};
 use crate::resample::StreamResampler;
@@ -106,7 +106,7 @@ pub(crate) fn plan_bitrates(
 
 /// See [`crate::transcode`].
 pub(crate) fn transcode(
-    data: &[u8],
+    input: Input<'_>,
     sniffed: Sniffed,
     options: &LadderOptions,
     progress: &(dyn Fn(Progress) + Sync),
@@ -117,6 +117,9 @@ pub(crate) fn transcode(
 
     // An MP3 source is described by its frames, exactly as the packager will play it.
     let mp3 = if sniffed.format == SourceFormat::Mp3 {
+        let data = input.bytes().ok_or_else(|| {
+            TranscodeError::Io("an MP3 source is packaged from memory, not from a file".into())
+        })?;
         let package =
             package_mp3(data, &SegmentOptions::default()).map_err(|error| match error {
                 MediaError::Empty => TranscodeError::Empty,
@@ -160,7 +163,7 @@ pub(crate) fn transcode(
         }
     }
 
-    let mut decoder = Decoder::open(data, sniffed)?;
+    let mut decoder = Decoder::open(input, sniffed)?;
     let decode_started = Instant::now();
     let Some(first) = decoder.next_chunk()?.map(<[Vec<f32>]>::to_vec) else {
         // No audio at all: `finish` says why.

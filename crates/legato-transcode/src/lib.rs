@@ -54,11 +54,15 @@ mod resample;
 mod tags;
 
 use std::fmt;
+use std::fs::File;
+use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use aac::{AAC_BITRATES, AAC_FRAME_SAMPLES, AacTrack};
 pub use error::TranscodeError;
 pub use flac_enc::FLAC_BLOCK_SIZE;
+
+use crate::decode::Input;
 
 /// The longest audio accepted, in seconds (3 hours).
 pub const MAX_DURATION_SECONDS: f64 = 3.0 * 3600.0;
@@ -291,8 +295,27 @@ pub fn transcode(
 ) -> Result<Transcoded, TranscodeError> {
     let sniffed = sniff(data)?;
     guarded(sniffed.format, || {
-        ladder::transcode(data, sniffed, options, progress)
+        ladder::transcode(Input::Bytes(data), sniffed, options, progress)
     })
+}
+
+/// As [`transcode`], reading the upload from `file` as decoding goes rather than from
+/// memory, so that memory stays at a few blocks of audio whatever the file's size (only the
+/// encoded rungs grow). An MP3 is read into memory whole: its frames are what the original
+/// rendition is packaged from.
+///
+/// # Errors
+/// As [`transcode`], and [`TranscodeError::Io`] when the file cannot be read.
+pub fn transcode_file(
+    file: &File,
+    options: &LadderOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Transcoded, TranscodeError> {
+    from_file(
+        file,
+        |data| transcode(data, options, progress),
+        |input, sniffed| ladder::transcode(input, sniffed, options, progress),
+    )
 }
 
 /// Which fMP4 renditions [`transcode_fmp4`] makes.
@@ -357,7 +380,7 @@ pub fn transcode_fmp4(
     }
     let sniffed = sniff(data)?;
     guarded(sniffed.format, || {
-        fmp4_ladder::transcode(data, sniffed, options)
+        fmp4_ladder::transcode(Input::Bytes(data), sniffed, options)
     })
 }
 
@@ -382,7 +405,41 @@ pub struct Analysis {
 /// The input errors of [`transcode`].
 pub fn analyze(data: &[u8], points: usize) -> Result<Analysis, TranscodeError> {
     let sniffed = sniff(data)?;
-    guarded(sniffed.format, || analyze::analyze(data, sniffed, points))
+    guarded(sniffed.format, || {
+        analyze::analyze(Input::Bytes(data), sniffed, points)
+    })
+}
+
+/// As [`analyze`], reading the upload from `file` as decoding goes (an MP3 is read whole).
+///
+/// # Errors
+/// As [`analyze`], and [`TranscodeError::Io`] when the file cannot be read.
+pub fn analyze_file(file: &File, points: usize) -> Result<Analysis, TranscodeError> {
+    from_file(
+        file,
+        |data| analyze(data, points),
+        |input, sniffed| analyze::analyze(input, sniffed, points),
+    )
+}
+
+/// Sniffs the upload in `file` from its start, then hands an MP3 to `in_memory` (read
+/// whole) and anything else to `streamed`, which reads the file as it needs.
+fn from_file<T>(
+    file: &File,
+    in_memory: impl FnOnce(&[u8]) -> Result<T, TranscodeError>,
+    streamed: impl FnOnce(Input<'_>, detect::Sniffed) -> Result<T, TranscodeError>,
+) -> Result<T, TranscodeError> {
+    let unreadable = |e: std::io::Error| TranscodeError::Io(e.to_string());
+    let len = file.metadata().map_err(unreadable)?.len();
+    let input = Input::File { file, len };
+    let head = detect::head(&mut input.window(0)).map_err(unreadable)??;
+    let sniffed = sniff(&head)?;
+    if sniffed.format == SourceFormat::Mp3 {
+        let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        input.window(0).read_to_end(&mut data).map_err(unreadable)?;
+        return in_memory(&data);
+    }
+    guarded(sniffed.format, || streamed(input, sniffed))
 }
 
 /// [`detect::sniff`], with a panic (a bug) taken as "not audio we know".

@@ -10,6 +10,7 @@ mod analysis;
 mod errors;
 mod fmp4;
 mod formats;
+mod from_file;
 mod hostile;
 mod mp3_sources;
 mod progress;
