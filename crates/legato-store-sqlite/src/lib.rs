@@ -42,6 +42,8 @@ const MEDIA_READERS: usize = 8;
 
 /// Metadata read connections kept open (each with its own page cache).
 const METADATA_READERS: usize = 4;
+/// Source readers kept open: a worker or two and a download at a time.
+const BULK_READERS: usize = 2;
 
 /// SQLite's page cache per metadata connection, in KiB: the order indexes of a 100,000-track
 /// library fit, so a page deep in a list reads no page twice from the OS.
@@ -65,9 +67,13 @@ enum Role {
     /// in the process's resident memory, once per connection (a 100,000-track library took
     /// 440 MB that way).
     Metadata,
-    /// Chunk blobs (segments, playlists, originals): through the memory map, which saves a
+    /// Chunk blobs (segments, playlists, covers): through the memory map, which saves a
     /// system call per page of a 100-300 KB segment.
     Media,
+    /// Pieces of stored sources, read once from start to end (to process or download them):
+    /// through SQLite's default small page cache, not the map, where a 500 MB source would
+    /// stay resident in the process once read.
+    Bulk,
 }
 
 const SCHEMA: &str = "
@@ -210,6 +216,7 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     media_readers: Mutex<Vec<Connection>>,
+    bulk_readers: Mutex<Vec<Connection>>,
 }
 
 impl SqliteStore {
@@ -236,6 +243,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers: Mutex::new(vec![connect(path, Role::Metadata)?]),
             media_readers: Mutex::new(vec![connect(path, Role::Media)?]),
+            bulk_readers: Mutex::new(Vec::new()),
         };
         Ok(Self {
             path: path.to_owned(),
@@ -270,9 +278,15 @@ impl SqliteStore {
         .await
     }
 
-    async fn chunk(&self, id: &TrackId, name: &str, sql: &'static str) -> Result<Bytes> {
+    async fn chunk(
+        &self,
+        role: Role,
+        id: &TrackId,
+        name: &str,
+        sql: &'static str,
+    ) -> Result<Bytes> {
         let (id, name) = (*id, name.to_owned());
-        self.read_as(Role::Media, move |conn| {
+        self.read_as(role, move |conn| {
             conn.prepare_cached(sql)
                 .map_err(map_err)?
                 .query_row(params![id.to_string(), name], |row| {
@@ -304,6 +318,7 @@ impl Inner {
     fn pool(&self, role: Role) -> &Mutex<Vec<Connection>> {
         match role {
             Role::Media => &self.media_readers,
+            Role::Bulk => &self.bulk_readers,
             Role::Metadata | Role::Writer => &self.readers,
         }
     }
@@ -324,6 +339,7 @@ impl Inner {
     fn give_back(&self, role: Role, conn: Connection) {
         let kept = match role {
             Role::Media => MEDIA_READERS,
+            Role::Bulk => BULK_READERS,
             Role::Metadata | Role::Writer => METADATA_READERS,
         };
         let mut readers = self
@@ -361,7 +377,7 @@ fn connect(path: &Path, role: Role) -> Result<Connection> {
         Role::Media => conn.pragma_update(None, "mmap_size", MMAP_BYTES),
         // Negative: a size in KiB rather than in pages.
         Role::Metadata => conn.pragma_update(None, "cache_size", -METADATA_CACHE_KIB),
-        Role::Writer => Ok(()),
+        Role::Writer | Role::Bulk => Ok(()),
     }
     .map_err(map_err)?;
     if writable {
@@ -900,6 +916,7 @@ impl Store for SqliteStore {
 
     async fn get_stored_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
         self.chunk(
+            Role::Bulk,
             id,
             name,
             "SELECT bytes FROM chunks WHERE track_id = ?1 AND name = ?2",
@@ -1414,6 +1431,7 @@ impl Store for SqliteStore {
     async fn get_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
         // Only a ready track is streamed (a processing one holds its source already).
         self.chunk(
+            Role::Media,
             id,
             name,
             "SELECT c.bytes FROM chunks c JOIN tracks t ON t.id = c.track_id \

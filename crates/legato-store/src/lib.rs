@@ -99,6 +99,8 @@ pub trait Store: Send + Sync + 'static {
     async fn accept_track(&self, track: Track, source: ChunkSource) -> Result<Track>;
 
     /// The bytes of one chunk of a track whatever its status (its source while processing).
+    /// Meant for pieces of a source, read once from start to end: a backend need not cache
+    /// or map them.
     async fn get_stored_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes>;
 
     /// Names of every chunk stored for a track.
