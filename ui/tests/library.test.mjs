@@ -61,6 +61,9 @@ describe('library, upload and playback (empty store)', { timeout: 240_000 }, () 
     // One progress row per file.
     await page.waitForFunction(() => document.querySelectorAll('#upload-list .upload-item').length === 2);
     await page.waitForFunction(() => document.querySelectorAll('#track-rows tr[data-id]').length === 2, null, { timeout: 60_000 });
+    // The list is refreshed as each upload is added; one processed after the other may show as
+    // still processing ("…") until the refresh after its own answer.
+    await page.waitForFunction(() => [...document.querySelectorAll('#track-rows .col-duration')].every((td) => /^\d+:\d\d$/.test(td.textContent)), null, { timeout: 60_000 });
     const statuses = await page.$$eval('#upload-list .upload-status', (els) => els.map((e) => e.textContent));
     assert.deepEqual(statuses.map((s) => s.replace(/ ·.*/, '')), ['Added', 'Added']);
     const listed = await rows(page);

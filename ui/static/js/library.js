@@ -165,7 +165,7 @@ function rowFor(t, index) {
       { class: 'col-album' },
       t.album ? el('span', { text: t.album }) : el('span', { class: 'dash' }, el('span', { 'aria-hidden': 'true', text: '—' }), el('span', { class: 'visually-hidden', text: 'No album' })),
     ),
-    el('td', { class: 'col-duration' }, el('span', { text: formatTime(t.duration), 'aria-label': spokenTime(t.duration) })),
+    el('td', { class: 'col-duration' }, durationCell(t)),
     el('td', { class: 'col-added' }, el('time', { datetime: t.created_at || '', title: added.title, text: added.text })),
     el(
       'td',
@@ -184,6 +184,13 @@ function rowFor(t, index) {
     player.play(t);
   });
   return tr;
+}
+
+/** The length of a ready track; a track still being processed has none yet (not "0:00"). */
+function durationCell(t) {
+  if (t.status === 'processing') return el('span', { class: 'dash', title: 'Still being processed', text: '…', 'aria-label': 'still being processed' });
+  if (t.status === 'failed') return el('span', { class: 'dash', title: t.error || 'Processing failed', text: 'failed', 'aria-label': 'processing failed' });
+  return el('span', { text: formatTime(t.duration), 'aria-label': spokenTime(t.duration) });
 }
 
 /** A link that saves the original upload (tracks stored before originals were kept have none). */
