@@ -309,22 +309,7 @@ fn sqlite_reprocess_all_gains_the_new_rungs_without_a_playback_error() {
 }
 
 fn mongo_store() -> String {
-    let uri = std::env::var("LEGATO_TEST_MONGODB_URI").unwrap_or_else(|_| {
-        panic!(
-            "LEGATO_TEST_MONGODB_URI is not set: start FerretDB with scripts/ferretdb.sh and \
-             export the URI it prints"
-        )
-    });
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let database = format!("legato_reprocess_{}_{nanos}", std::process::id());
-    let base = uri.trim_end_matches('/');
-    match base.split_once('?') {
-        Some((hosts, query)) => format!("{}/{database}?{query}", hosts.trim_end_matches('/')),
-        None => format!("{base}/{database}"),
-    }
+    legato_test_support::process::mongo_test_uri("legato_reprocess")
 }
 
 #[test]
