@@ -688,24 +688,25 @@ pub async fn download(
     if body_len == 0 {
         return Ok((status, headers).into_response());
     }
-    // Only the pieces the range covers are read, one at a time.
-    let piece = crate::layout::SOURCE_PIECE_BYTES as u64;
-    let first = u32::try_from(start / piece).unwrap_or(u32::MAX);
-    let last = u32::try_from(end / piece).unwrap_or(u32::MAX);
-    let store = state.store.clone();
-    let stream = futures_util::stream::iter(first..=last).then(move |index| {
-        let store = store.clone();
-        async move {
-            let bytes = store
-                .get_stored_chunk(&id, &crate::layout::source_piece(index))
-                .await
-                .map_err(std::io::Error::other)?;
-            let offset = u64::from(index) * piece;
-            let from = start.saturating_sub(offset) as usize;
-            let to = ((end + 1).saturating_sub(offset) as usize).min(bytes.len());
-            Ok::<_, std::io::Error>(bytes.slice(from.min(to)..to))
-        }
-    });
+    // Only what the range needs is read, one piece or segment at a time: the blocks from
+    // `offset` on, cut to `start..=end`, and nothing read once `end` is passed.
+    let (offset, blocks) = crate::source::blocks(state.store.clone(), id, &source, start);
+    let stream =
+        futures_util::stream::unfold((blocks, offset), move |(mut blocks, offset)| async move {
+            if offset > end {
+                return None;
+            }
+            let block = match blocks.next().await? {
+                Ok(block) => block,
+                Err(e) => return Some((Err(std::io::Error::other(e)), (blocks, u64::MAX))),
+            };
+            let from = usize::try_from(start.saturating_sub(offset)).unwrap_or(usize::MAX);
+            let to = usize::try_from((end + 1).saturating_sub(offset))
+                .unwrap_or(usize::MAX)
+                .min(block.len());
+            let next = offset + block.len() as u64;
+            Some((Ok(block.slice(from.min(to)..to)), (blocks, next)))
+        });
     Ok((status, headers, axum::body::Body::from_stream(stream)).into_response())
 }
 
@@ -759,6 +760,7 @@ mod tests {
             sha256: String::new(),
             file_name: None,
             pieces: 1,
+            remainder: None,
         };
         assert_eq!(
             content_disposition(&track, &source),

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use legato_media::original::Remainder;
 use legato_media::{
     Package, SegmentOptions, VariantEntry, master_playlist, package_mp3, package_mp3_like,
 };
@@ -34,6 +35,8 @@ pub const DEFAULT_AUTHOR: &str = "Unknown artist";
 pub const DEFAULT_NAME: &str = "Untitled";
 /// RFC 6381 codec of MPEG-1/2 Layer III audio in HLS.
 const MP3_CODECS: &str = "mp4a.40.34";
+/// The rendition that is an MP3 upload's own frames.
+const ORIGINAL: &str = "original";
 /// The one rendition made of a non-MP3 upload when no ladder is configured.
 const FALLBACK_KBPS: u32 = 192;
 /// Bytes hashed at a time when an upload is checked.
@@ -140,6 +143,7 @@ pub async fn ingest(
                 .map(clean_text)
                 .filter(|f| !f.is_empty()),
             pieces: u32::try_from(pieces).unwrap_or(u32::MAX),
+            remainder: None,
         }),
     };
 
@@ -252,7 +256,7 @@ pub fn source_content_type(format: &str) -> &'static str {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::new(), |mut out, b| {
         let _ = write!(out, "{b:02x}");
@@ -433,7 +437,7 @@ impl BuildJob {
                 bitrate_kbps: Some(info.bitrate_kbps),
             };
             renditions.push(Rendition {
-                name: "original".into(),
+                name: ORIGINAL.into(),
                 mp3: mp3.clone(),
                 package,
             });
@@ -458,7 +462,7 @@ impl BuildJob {
             if let (true, Some(mp3)) = (transcoded.keep_original, &mp3) {
                 let package = package_mp3(mp3, &options)?;
                 renditions.push(Rendition {
-                    name: "original".into(),
+                    name: ORIGINAL.into(),
                     mp3: mp3.clone(),
                     package,
                 });
@@ -508,6 +512,15 @@ impl BuildJob {
 
         // Lay out.
         let chunks = lay_out(&mut track, renditions, tags.cover, &self.generation);
+        if let Some(kept) = track.source.as_ref().and_then(|s| s.remainder.as_ref())
+            && *kept != self.generation.remainder()
+        {
+            // The source lives in the renditions being replaced: publishing would lose it.
+            return Err(ApiError::Internal(
+                "the new renditions cannot keep this MP3's source; the track is left as it is"
+                    .into(),
+            ));
+        }
         let names = Arc::new(std::sync::Mutex::new(Vec::new()));
         let recorded = names.clone();
         let chunks: ChunkSource = Box::new(chunks.inspect(move |chunk| {
@@ -545,6 +558,13 @@ fn lay_out(
     if renditions.len() == 1 {
         let only = renditions.remove(0);
         let names = generation.clone();
+        let segments = (0..only.package.segment_count()).map(|i| names.segment(i));
+        chunks.extend(source_in_segments(
+            track,
+            &only,
+            segments.collect(),
+            generation,
+        ));
         let playlist = only.package.media_playlist(&|i| names.segment(i));
         chunks.push(Box::new(std::iter::once(Ok(Chunk::new(
             track.playlist.clone(),
@@ -568,6 +588,10 @@ fn lay_out(
             let playlist = rendition
                 .package
                 .media_playlist(&|i| names.variant_segment(&rung, i));
+            let segments = (0..rendition.package.segment_count())
+                .map(|i| names.variant_segment(&rung, i))
+                .collect();
+            media.extend(source_in_segments(track, &rendition, segments, generation));
             entries.push(VariantEntry {
                 uri: playlist_name.clone(),
                 bandwidth,
@@ -600,6 +624,31 @@ fn lay_out(
         chunks.extend(media);
     }
     Box::new(chunks.into_iter().flatten())
+}
+
+/// For the `original` rendition of an MP3: the source is kept as these segments plus a
+/// remainder chunk (its tags and whatever else is not a frame), so its audio is not stored
+/// twice; the track's source then names the remainder (see [`legato_media::original`]).
+/// `None` for any other rendition, or when the remainder would be larger than a source piece.
+fn source_in_segments(
+    track: &mut Track,
+    rendition: &Rendition,
+    segments: Vec<String>,
+    generation: &Generation,
+) -> Option<ChunkSource> {
+    let source = track.source.as_mut()?;
+    if rendition.name != ORIGINAL || source.format != "mp3" {
+        return None;
+    }
+    let remainder = Remainder::of(&rendition.mp3, &rendition.package, segments)?;
+    let bytes = remainder.to_bytes();
+    if remainder.len != source.size || bytes.len() > layout::SOURCE_PIECE_BYTES {
+        return None;
+    }
+    let name = generation.remainder();
+    source.pieces = 0;
+    source.remainder = Some(name.clone());
+    Some(Box::new(std::iter::once(Ok(Chunk::new(name, bytes)))))
 }
 
 /// Shared audio bytes for the lazy segment muxer.

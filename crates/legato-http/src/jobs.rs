@@ -312,18 +312,11 @@ async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, au
             let published =
                 std::mem::take(&mut *names.lock().unwrap_or_else(PoisonError::into_inner));
             // What earlier attempts of this track left: no longer referenced by anything.
-            match state.store.chunk_names(&id).await {
-                Ok(all) => {
-                    let unused = layout::unused(all, &published);
-                    if !unused.is_empty() {
-                        tracing::info!(%id, chunks = unused.len(), "removing chunks of earlier attempts");
-                        if let Err(e) = state.store.delete_chunks(&id, unused).await {
-                            tracing::warn!(%id, error = %e, "could not remove chunks of earlier attempts");
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(%id, error = %e, "could not list the track's chunks"),
-            }
+            let source_published = track.source.as_ref().is_some_and(|s| s.remainder.is_some());
+            remove_leftovers(state, id, |all| {
+                layout::unused(all, &published, source_published)
+            })
+            .await;
             if let Err(e) = state.store.finish_job(&id, job.claims).await {
                 tracing::warn!(%id, error = %e, "published, but the job could not be removed");
             }
@@ -359,25 +352,17 @@ async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, ol
         Ok(track) => {
             // Attempts of this job that died mid-write (MongoDB stores chunks before the
             // switch) left generations between the old one and ours: never published, so no
-            // player holds them.
-            match state.store.chunk_names(&id).await {
-                Ok(all) => {
-                    let dead: Vec<String> = all
-                        .into_iter()
-                        .filter(|name| {
-                            layout::generation_of(name)
-                                .is_some_and(|g| g > old_generation && g < job.claims)
-                        })
-                        .collect();
-                    if !dead.is_empty() {
-                        tracing::info!(%id, chunks = dead.len(), "removing chunks of earlier attempts");
-                        if let Err(e) = state.store.delete_chunks(&id, dead).await {
-                            tracing::warn!(%id, error = %e, "could not remove chunks of earlier attempts");
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(%id, error = %e, "could not list the track's chunks"),
-            }
+            // player holds them. Pieces of a source now kept in the renditions go too.
+            let source_published = track.source.as_ref().is_some_and(|s| s.remainder.is_some());
+            remove_leftovers(state, id, |all| {
+                all.into_iter()
+                    .filter(|name| {
+                        layout::generation_of(name)
+                            .map_or(source_published, |g| g > old_generation && g < job.claims)
+                    })
+                    .collect()
+            })
+            .await;
             if let Err(e) = state.store.finish_job(&id, job.claims).await {
                 tracing::warn!(%id, error = %e, "published, but the job could not be removed");
             }
@@ -397,6 +382,27 @@ async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, ol
             tracing::warn!(%id, error = %e, "could not store the reprocessed renditions; will retry");
             release(state, job, RETRY_DELAY, Some(&e.to_string()), true).await;
         }
+    }
+}
+
+/// Removes the chunks of track `id` that `stale` picks from all its chunk names; a failure
+/// is logged, not fatal (the chunks are unreferenced either way).
+async fn remove_leftovers(
+    state: &AppState,
+    id: TrackId,
+    stale: impl FnOnce(Vec<String>) -> Vec<String>,
+) {
+    match state.store.chunk_names(&id).await {
+        Ok(all) => {
+            let stale = stale(all);
+            if !stale.is_empty() {
+                tracing::info!(%id, chunks = stale.len(), "removing chunks of earlier attempts");
+                if let Err(e) = state.store.delete_chunks(&id, stale).await {
+                    tracing::warn!(%id, error = %e, "could not remove chunks of earlier attempts");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(%id, error = %e, "could not list the track's chunks"),
     }
 }
 
@@ -520,29 +526,32 @@ async fn release(state: &AppState, job: &Job, delay: Duration, error: Option<&st
 }
 
 /// The stored source of a track, as the worker processes it: an MP3 in memory (its frames
-/// are packaged as they are), anything else copied piece by piece into a temporary file
-/// that the decoder reads as it goes, so memory does not grow with the source's size.
+/// are packaged as they are), anything else copied block by block into a temporary file
+/// that the decoder reads as it goes, so memory does not grow with the source's size. An
+/// MP3 rebuilt from its segments is checked against the upload's SHA-256.
 pub(crate) async fn read_source(state: &AppState, track: &Track) -> Result<SourceAudio, ApiError> {
+    use futures_util::TryStreamExt;
+    use sha2::{Digest, Sha256};
     use tokio::io::AsyncWriteExt;
     let source = track.source.as_ref().ok_or(ApiError::SourceUnavailable)?;
+    let (_, mut blocks) = crate::source::blocks(state.store.clone(), track.id, source, 0);
     if source.format == "mp3" {
         let mut audio = Vec::with_capacity(usize::try_from(source.size).unwrap_or(0));
-        for index in 0..source.pieces {
-            let piece = state
-                .store
-                .get_stored_chunk(&track.id, &layout::source_piece(index))
-                .await?;
-            audio.extend_from_slice(&piece);
+        while let Some(block) = blocks.try_next().await? {
+            audio.extend_from_slice(&block);
+        }
+        if source.remainder.is_some()
+            && crate::ingest::hex(&Sha256::digest(&audio)) != source.sha256
+        {
+            return Err(ApiError::Internal(
+                "the MP3 rebuilt from its segments is not the upload (SHA-256 differs)".into(),
+            ));
         }
         return Ok(SourceAudio::Bytes(Arc::new(audio)));
     }
     let mut file = tokio::fs::File::from_std(upload::temp_file()?);
-    for index in 0..source.pieces {
-        let piece = state
-            .store
-            .get_stored_chunk(&track.id, &layout::source_piece(index))
-            .await?;
-        file.write_all(&piece).await.map_err(upload::spool_error)?;
+    while let Some(block) = blocks.try_next().await? {
+        file.write_all(&block).await.map_err(upload::spool_error)?;
     }
     file.flush().await.map_err(upload::spool_error)?;
     Ok(SourceAudio::Spooled(Spooled::new(file.into_std().await)?))

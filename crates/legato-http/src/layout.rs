@@ -2,7 +2,8 @@
 //!
 //! A track's chunks are its source (the upload, byte for byte, in pieces) and the renditions
 //! of one *generation*: the playlists, the segments and the cover that one processing attempt
-//! made. Each attempt names its renditions apart from every other attempt's (the claim count
+//! made. An MP3's source moves into its generation once published: the `original` segments
+//! carry its frames and a remainder chunk the rest, and the pieces go. Each attempt names its renditions apart from every other attempt's (the claim count
 //! of the job is the generation), so two processes that race on one job never write the same
 //! name, and chunks stay immutable for a given name (the segment cache and HTTP validators
 //! rely on that). The first attempt keeps the plain names players and the seed know
@@ -63,6 +64,12 @@ impl Generation {
         format!("{}{rendition}-{index:03}.ts", self.prefix)
     }
 
+    /// What an MP3 source needs beside its `original` segments to be given back whole
+    /// (see [`legato_media::original`]). The `/` keeps it out of the streaming routes.
+    pub fn remainder(&self) -> String {
+        format!("{}original/rest", self.prefix)
+    }
+
     /// The cover image, by its MIME type.
     pub fn cover(&self, mime: &str) -> String {
         let ext = if mime == "image/png" { "png" } else { "jpg" };
@@ -113,11 +120,12 @@ pub fn of_generation(all: Vec<String>, generation: u64) -> Vec<String> {
         .collect()
 }
 
-/// Chunks of a track that its published renditions do not use and that are not its source:
-/// what an attempt that lost a race or died left behind.
-pub fn unused(all: Vec<String>, published: &[String]) -> Vec<String> {
+/// Chunks of a track that its published renditions do not use: what an attempt that lost a
+/// race or died left behind. The source pieces stay unless `source_published`, that is the
+/// source is now kept in the published renditions (an MP3 as its `original` segments).
+pub fn unused(all: Vec<String>, published: &[String], source_published: bool) -> Vec<String> {
     all.into_iter()
-        .filter(|name| !is_source(name) && !published.contains(name))
+        .filter(|name| (source_published || !is_source(name)) && !published.contains(name))
         .collect()
 }
 
@@ -135,6 +143,10 @@ mod tests {
         assert_ne!(first.segment(0), third.segment(0));
         assert_eq!(source_piece(12), "source/0012");
         assert!(is_source(&source_piece(0)) && !is_source(&first.playlist()));
+        assert_eq!(third.remainder(), "g3-original/rest");
+        assert_eq!(generation_of(&third.remainder()), Some(3));
+        assert_eq!(generation_of(&first.remainder()), Some(1));
+        assert!(!is_source(&first.remainder()));
     }
 
     #[test]
@@ -173,6 +185,14 @@ mod tests {
             "g2-index.m3u8".to_owned(),
         ];
         let published = vec!["g2-index.m3u8".to_owned()];
-        assert_eq!(unused(all, &published), ["index.m3u8", "segment000.ts"]);
+        assert_eq!(
+            unused(all.clone(), &published, false),
+            ["index.m3u8", "segment000.ts"]
+        );
+        assert_eq!(
+            unused(all, &published, true),
+            ["source/0000", "index.m3u8", "segment000.ts"],
+            "pieces of a source now kept in the renditions go"
+        );
     }
 }

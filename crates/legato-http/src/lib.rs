@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 mod security;
 pub mod signing;
+mod source;
 pub mod state;
 pub mod streaming;
 mod ui;

@@ -12,7 +12,7 @@ use legato_http::HttpConfig;
 use legato_store::Store;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use util::{TestServer, ffmpeg};
+use util::{TestServer, ffmpeg, frames_via_ffmpeg};
 
 fn config() -> HttpConfig {
     HttpConfig {
@@ -239,6 +239,168 @@ async fn a_source_of_several_pieces_and_a_range_across_them() {
         disposition.contains("filename=\"Unknown artist - Untitled.wav\""),
         "{disposition}"
     );
+    server.stop().await;
+}
+
+/// Bytes of every stored chunk of a track, by kind: source pieces, the MP3 remainder, the
+/// rest (playlists, segments, cover).
+async fn stored_bytes(store: &dyn Store, id: &legato_store::TrackId) -> (u64, u64, u64) {
+    let (mut pieces, mut remainder, mut renditions) = (0, 0, 0);
+    for name in store.chunk_names(id).await.unwrap() {
+        let len = store.get_stored_chunk(id, &name).await.unwrap().len() as u64;
+        if name.starts_with("source/") {
+            pieces += len;
+        } else if name.ends_with("original/rest") {
+            remainder += len;
+        } else {
+            renditions += len;
+        }
+    }
+    (pieces, remainder, renditions)
+}
+
+/// An MP3's audio is stored once: its `original` segments carry the frames, and a remainder
+/// chunk the rest (ID3v2 with a cover, the Info frame, a trailing ID3v1). The download and
+/// a range across segments give back the exact bytes, before and after a reprocessing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mp3_source_costs_only_its_non_frame_bytes() {
+    let server = TestServer::start_with(config()).await;
+    let store = legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap();
+    let dir = server.dir.path().to_owned();
+    let cover = dir.join("cover.png");
+    let status = Command::new(ffmpeg())
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
+        .args(["-i", "testsrc=size=300x300:duration=1", "-frames:v", "1"])
+        .arg(&cover)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let path = dir.join("tagged.mp3");
+    let status = Command::new(ffmpeg())
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
+        .args([
+            "-i",
+            "sine=frequency=440:duration=60:sample_rate=44100",
+            "-i",
+        ])
+        .arg(&cover)
+        .args([
+            "-map",
+            "0:a",
+            "-map",
+            "1:v",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+        ])
+        .args([
+            "-c:v",
+            "png",
+            "-id3v2_version",
+            "3",
+            "-metadata",
+            "title=Kept once",
+        ])
+        .args(["-metadata:s:v", "comment=Cover (front)"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut id3v1 = b"TAG".to_vec();
+    id3v1.resize(128, b' ');
+    bytes.extend(id3v1);
+
+    let response = post(&server, &bytes, "tagged.mp3").await;
+    assert_eq!(response.status(), 201);
+    let track: Value = response.json().await.unwrap();
+    let id: legato_store::TrackId = track["id"].as_str().unwrap().parse().unwrap();
+    let url = server.url(&format!("/function/crud/{id}/file"));
+    let check_download = |label: &'static str| {
+        let (server, url, bytes) = (&server, url.clone(), bytes.clone());
+        async move {
+            let body = server
+                .client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(
+                sha256(&body),
+                sha256(&bytes),
+                "{label}: the download is exact"
+            );
+            // A range that starts in one segment and ends in a later one.
+            let (start, end) = (bytes.len() / 3, bytes.len() * 2 / 3);
+            let part = server
+                .client
+                .get(&url)
+                .header("range", format!("bytes={start}-{end}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(part.status(), 206, "{label}");
+            assert_eq!(
+                &part.bytes().await.unwrap()[..],
+                &bytes[start..=end],
+                "{label}"
+            );
+        }
+    };
+    check_download("after the upload").await;
+
+    let (pieces, remainder, renditions) = stored_bytes(&store, &id).await;
+    let stored = store.get_track(&id).await.unwrap();
+    let source = stored.source.unwrap();
+    assert_eq!(
+        (pieces, source.pieces),
+        (0, 0),
+        "no piece of the MP3 is kept"
+    );
+    assert_eq!(source.remainder.as_deref(), Some("original/rest"));
+    // The tags and the cover are what is not audio: a few kilobytes here.
+    let audio_bytes = frames_via_ffmpeg(path.to_str().unwrap()).len() as u64;
+    let non_frame = bytes.len() as u64 - audio_bytes;
+    eprintln!(
+        "MP3 of {} bytes ({non_frame} not audio): source stored as {remainder} bytes beside \
+         {renditions} bytes of renditions (a whole copy would add {} bytes, {:.0} % more)",
+        bytes.len(),
+        bytes.len(),
+        bytes.len() as f64 * 100.0 / (renditions + remainder) as f64
+    );
+    assert!(
+        remainder <= non_frame + 256,
+        "the remainder ({remainder}) is the non-frame bytes ({non_frame}) and names"
+    );
+
+    // Reprocessing rebuilds from the segments and keeps the source in the new generation.
+    let response = server
+        .client
+        .post(server.url(&format!("/function/crud/{id}/reprocess")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let current = store.get_track(&id).await.unwrap();
+        if current.playlist.starts_with('g') && store.get_job(&id).await.unwrap().is_none() {
+            let source = current.source.unwrap();
+            let generation = current.playlist.trim_end_matches("index.m3u8");
+            assert_eq!(source.remainder, Some(format!("{generation}original/rest")));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reprocessing did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    check_download("after a reprocessing").await;
     server.stop().await;
 }
 

@@ -44,6 +44,7 @@ mod error;
 pub mod flac;
 pub mod fmp4;
 pub mod mpeg;
+pub mod original;
 mod package;
 pub mod playlist;
 pub mod scan;

@@ -101,7 +101,8 @@ pub fn track_doc(track: &Track) -> Document {
 }
 
 /// The `$set` that publishes a processed track: its media fields only, so that a rename
-/// made while it was processing stays.
+/// made while it was processing stays. The source goes with them (when the track has one):
+/// an MP3's may now live in the renditions just published.
 pub fn publish_set(track: &Track) -> Document {
     let mut set = track_doc(track);
     for kept in [
@@ -112,7 +113,6 @@ pub fn publish_set(track: &Track) -> Document {
         "album",
         "year",
         "analysis",
-        "source",
     ] {
         set.remove(kept);
     }

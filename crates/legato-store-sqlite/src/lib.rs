@@ -690,11 +690,13 @@ fn publish_row(conn: &Connection, track: &Track) -> Result<bool> {
     let variants = (!track.variants.is_empty())
         .then(|| to_json(&track.variants))
         .transpose()?;
+    let source = track.source.as_ref().map(to_json).transpose()?;
     let changed = conn
         .execute(
             "UPDATE tracks SET duration = ?2, segments = ?3, playlist = ?4, codec = ?5, \
              bitrate = ?6, sample_rate = ?7, channels = ?8, size = ?9, status = ?10, \
-             error = ?11, variants = ?12, cover = ?13 WHERE id = ?1 AND status = 'processing'",
+             error = ?11, variants = ?12, cover = ?13, source = COALESCE(?14, source) \
+             WHERE id = ?1 AND status = 'processing'",
             params![
                 track.id.to_string(),
                 track.duration,
@@ -709,6 +711,7 @@ fn publish_row(conn: &Connection, track: &Track) -> Result<bool> {
                 track.error,
                 variants,
                 track.cover,
+                source,
             ],
         )
         .map_err(map_err)?;
@@ -732,6 +735,7 @@ fn replace_row(conn: &Connection, track: &Track, claims: u64, retire_after: i64)
     if !running {
         return Ok(false);
     }
+    let source = track.source.as_ref().map(to_json).transpose()?;
     let variants = (!track.variants.is_empty())
         .then(|| to_json(&track.variants))
         .transpose()?;
@@ -740,7 +744,7 @@ fn replace_row(conn: &Connection, track: &Track, claims: u64, retire_after: i64)
             "UPDATE tracks SET duration = ?2, segments = ?3, playlist = ?4, codec = ?5, \
              bitrate = ?6, sample_rate = ?7, channels = ?8, size = ?9, status = 'ready', \
              error = NULL, variants = ?10, cover = ?11, generation = ?12, \
-             retire_after = MAX(COALESCE(retire_after, 0), ?13) \
+             retire_after = MAX(COALESCE(retire_after, 0), ?13), source = COALESCE(?14, source) \
              WHERE id = ?1 AND status != 'processing' AND COALESCE(generation, 0) < ?12",
             params![
                 track.id.to_string(),
@@ -756,6 +760,7 @@ fn replace_row(conn: &Connection, track: &Track, claims: u64, retire_after: i64)
                 track.cover,
                 claims_param(claims),
                 retire_after,
+                source,
             ],
         )
         .map_err(map_err)?;

@@ -488,10 +488,19 @@ pub async fn pending_track_lifecycle(store: DynStore) {
         "pending tracks are not streamed",
     );
 
+    // Publishing writes the source description too (an MP3 kept as its segments).
     let ready = Track {
         status: TrackStatus::Ready,
         duration: 31.5,
         segments: 3,
+        source: Some(crate::SourceInfo {
+            format: "mp3".into(),
+            size: 1500,
+            sha256: "ef".repeat(32),
+            file_name: Some("mix.mp3".into()),
+            pieces: 0,
+            remainder: Some("original.rest".into()),
+        }),
         ..accepted.clone()
     };
     let chunks = chunks_for(&ready, 500);
@@ -903,6 +912,7 @@ pub async fn accepted_upload_is_durable_with_its_job(store: DynStore) {
         sha256: "ab".repeat(32),
         file_name: Some("kept.flac".into()),
         pieces: 2,
+        remainder: None,
     });
     let pieces = vec![
         Chunk::new("source/0000", vec![1u8, 2, 3]),
@@ -1186,9 +1196,19 @@ pub async fn reprocessing_replaces_renditions_at_once(store: DynStore) {
         .await
         .unwrap();
 
+    // The source moves with the renditions: here into a remainder chunk of generation 2.
+    let moved_source = crate::SourceInfo {
+        format: "mp3".into(),
+        size: 10,
+        sha256: "cd".repeat(32),
+        file_name: None,
+        pieces: 0,
+        remainder: Some("g2-original.rest".into()),
+    };
     let second = Track {
         duration: 20.5,
         segments: 2,
+        source: Some(moved_source.clone()),
         playlist: "g2-index.m3u8".into(),
         variants: vec![Variant {
             name: "64k".into(),
@@ -1251,6 +1271,11 @@ pub async fn reprocessing_replaces_renditions_at_once(store: DynStore) {
         )
     );
     assert_eq!(replaced.variants, second.variants);
+    assert_eq!(
+        replaced.source,
+        Some(moved_source),
+        "the source description is switched too"
+    );
     assert_eq!(store.get_track(&track.id).await.unwrap(), replaced);
     // Both generations are streamable until the old one is retired.
     assert_eq!(

@@ -53,7 +53,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores the chunks of a pending track and then publishes `track` (status `Ready`) in
     /// its place, publish-last as [`insert_track`](Store::insert_track). Only the media
-    /// fields are written (a rename made meanwhile stays). The publish is conditional on the
+    /// fields are written (a rename made meanwhile stays), and the source description when
+    /// `track` has one (an MP3's source may move into the renditions it publishes). The publish is conditional on the
     /// track still processing, so of two processes racing on one job only one publishes.
     /// `NotFound` when the pending track is gone (deleted, or published by another process
     /// meanwhile); its chunks are then not kept.
@@ -153,7 +154,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Publishes the new renditions of a reprocessed track in one step: stores `chunks`
     /// (names no earlier generation used), then switches the media fields of the track
-    /// (playlist, variants, segments, duration, cover, codec fields) to `track`'s and makes
+    /// (playlist, variants, segments, duration, cover, codec fields, and the source
+    /// description when `track` has one) to `track`'s and makes
     /// it `ready` (a failed track that is reprocessed becomes playable). Until that switch,
     /// readers see the old renditions whole; after it, the new ones whole. Fenced by the
     /// claim: only while job `claims` of the track is running, and never over a generation

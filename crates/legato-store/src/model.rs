@@ -56,8 +56,13 @@ pub struct SourceInfo {
     pub sha256: String,
     /// The file name the client gave, if any.
     pub file_name: Option<String>,
-    /// Number of pieces it is stored in (the layout names them).
+    /// Number of pieces it is stored in (the layout names them); 0 when `remainder` is set.
     pub pieces: u32,
+    /// For an MP3 whose frames are its `original` rendition: the chunk holding the rest of
+    /// its bytes (tags, Info frame, junk) and the names of those segments, so the audio is
+    /// not stored twice. `None` when the file is stored whole in `pieces`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remainder: Option<String>,
 }
 
 /// Where a durable ingest job is in its life. A job that succeeds is removed.
