@@ -18,7 +18,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use legato_media::original::Remainder;
 use legato_media::{
-    Package, SegmentOptions, VariantEntry, master_playlist, package_mp3, package_mp3_like,
+    Package, READ_WINDOW_BYTES, SegmentOptions, VariantEntry, master_playlist, package_mp3,
+    package_mp3_like, package_mp3_read,
 };
 use legato_store::{
     Analysis, Chunk, ChunkSource, SourceInfo, StoreError, Track, TrackId, TrackStatus, Variant,
@@ -385,8 +386,64 @@ pub(crate) struct Built {
 /// One rendition ready to be stored.
 struct Rendition {
     name: String,
-    mp3: Arc<Vec<u8>>,
+    mp3: Mp3Bytes,
     package: Package,
+}
+
+/// Where a rendition's MP3 is: the upload (or a rung of an MP3 upload) in memory; an encoded
+/// rung in the temporary file it was written to as it was encoded, read back a window or a
+/// segment at a time, so that memory does not grow with the track's length.
+#[derive(Clone)]
+enum Mp3Bytes {
+    Memory(Arc<Vec<u8>>),
+    File { file: Arc<std::fs::File>, len: u64 },
+}
+
+impl Mp3Bytes {
+    /// Scans and plans the MP3, cut like `reference` when there is one.
+    fn package(
+        &self,
+        reference: Option<&Package>,
+        options: &SegmentOptions,
+    ) -> Result<Package, ApiError> {
+        match (self, reference) {
+            (Mp3Bytes::Memory(data), None) => Ok(package_mp3(data, options)?),
+            (Mp3Bytes::Memory(data), Some(reference)) => {
+                Ok(package_mp3_like(data, reference, options)?)
+            }
+            (Mp3Bytes::File { file, len }, reference) => {
+                let len = usize::try_from(*len)
+                    .map_err(|_| ApiError::Internal("an encoded rung is too large".into()))?;
+                let mut read = |range| read_range(file, range).map_err(unreadable);
+                package_mp3_read(len, READ_WINDOW_BYTES, &mut read, reference, options)
+            }
+        }
+    }
+
+    /// The segments of `package` (made from these bytes), muxed as the store pulls them.
+    fn into_segments(
+        self,
+        package: Package,
+    ) -> Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>> + Send> {
+        match self {
+            Mp3Bytes::Memory(data) => Box::new(package.into_segments(ArcBytes(data)).map(Ok)),
+            Mp3Bytes::File { file, .. } => Box::new(package.into_segments_read(move |range| {
+                read_range(&file, range).map_err(|e| {
+                    StoreError::Source(format!(
+                        "cannot read an encoded rung back from its temporary file: {e}"
+                    ))
+                })
+            })),
+        }
+    }
+}
+
+/// Bytes `range` of `file`, with a positioned read (the file is shared).
+fn read_range(file: &std::fs::File, range: std::ops::Range<usize>) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0u8; range.len()];
+    file.read_exact_at(&mut bytes, range.start as u64)?;
+    Ok(bytes)
 }
 
 /// What the source is, as the track describes it.
@@ -438,7 +495,7 @@ impl BuildJob {
             };
             renditions.push(Rendition {
                 name: ORIGINAL.into(),
-                mp3: mp3.clone(),
+                mp3: Mp3Bytes::Memory(mp3.clone()),
                 package,
             });
             (source, 0.0, 0.0)
@@ -453,39 +510,50 @@ impl BuildJob {
                 }
             };
             let ladder = LadderOptions { rungs_kbps };
-            let transcoded = match &audio {
-                SourceAudio::Bytes(data) => legato_transcode::transcode(data, &ladder, &progress)?,
+            // A file is decoded as it is read and its rungs are written to temporary files as
+            // they are encoded; an upload in memory (an MP3) keeps its rungs in memory.
+            let mut transcoded = match &audio {
+                SourceAudio::Bytes(data) => legato_transcode::transcode(data, &ladder, &progress)?
+                    .map_rungs(|rung| Ok((rung.name, Mp3Bytes::Memory(Arc::new(rung.mp3)))))?,
                 SourceAudio::Spooled(file) => {
-                    legato_transcode::transcode_file(file.file(), &ladder, &progress)?
+                    let spill = tempfile::tempfile;
+                    legato_transcode::transcode_file_spilled(
+                        file.file(),
+                        &ladder,
+                        &progress,
+                        &spill,
+                    )?
+                    .map_rungs(|rung| {
+                        let file = Arc::new(rung.file);
+                        Ok((
+                            rung.name,
+                            Mp3Bytes::File {
+                                file,
+                                len: rung.len,
+                            },
+                        ))
+                    })?
                 }
             };
+            let rungs = std::mem::take(&mut transcoded.rungs);
             if let (true, Some(mp3)) = (transcoded.keep_original, &mp3) {
-                let package = package_mp3(mp3, &options)?;
+                let mp3 = Mp3Bytes::Memory(mp3.clone());
+                let package = mp3.package(None, &options)?;
                 renditions.push(Rendition {
                     name: ORIGINAL.into(),
-                    mp3: mp3.clone(),
+                    mp3,
                     package,
                 });
             }
-            let mut rungs = transcoded.rungs.into_iter().rev();
+            // The highest rung is the reference when there is no original.
+            for (name, mp3) in rungs.into_iter().rev() {
+                let package = mp3.package(renditions.first().map(|r| &r.package), &options)?;
+                renditions.push(Rendition { name, mp3, package });
+            }
             if renditions.is_empty() {
-                let rung = rungs.next().ok_or_else(|| {
-                    ApiError::Internal("the transcoder produced no rendition".into())
-                })?;
-                let package = package_mp3(&rung.mp3, &options)?;
-                renditions.push(Rendition {
-                    name: rung.name,
-                    mp3: Arc::new(rung.mp3),
-                    package,
-                });
-            }
-            for rung in rungs {
-                let package = package_mp3_like(&rung.mp3, &renditions[0].package, &options)?;
-                renditions.push(Rendition {
-                    name: rung.name,
-                    mp3: Arc::new(rung.mp3),
-                    package,
-                });
+                return Err(ApiError::Internal(
+                    "the transcoder produced no rendition".into(),
+                ));
             }
             let info = &transcoded.source;
             let source = SourceDescription {
@@ -572,10 +640,10 @@ fn lay_out(
         )))));
         let names = generation.clone();
         chunks.push(Box::new(
-            only.package
-                .into_segments(ArcBytes(only.mp3))
+            only.mp3
+                .into_segments(only.package)
                 .enumerate()
-                .map(move |(i, bytes)| Ok(Chunk::new(names.segment(i), bytes))),
+                .map(move |(i, bytes)| Ok(Chunk::new(names.segment(i), bytes?))),
         ));
     } else {
         let mut entries = Vec::new();
@@ -611,10 +679,10 @@ fn lay_out(
             );
             media.push(Box::new(
                 rendition
-                    .package
-                    .into_segments(ArcBytes(rendition.mp3))
+                    .mp3
+                    .into_segments(rendition.package)
                     .enumerate()
-                    .map(move |(i, bytes)| Ok(Chunk::new(names.variant_segment(&rung, i), bytes))),
+                    .map(move |(i, bytes)| Ok(Chunk::new(names.variant_segment(&rung, i), bytes?))),
             ));
         }
         chunks.push(Box::new(std::iter::once(Ok(Chunk::new(
@@ -640,7 +708,10 @@ fn source_in_segments(
     if rendition.name != ORIGINAL || source.format != "mp3" {
         return None;
     }
-    let remainder = Remainder::of(&rendition.mp3, &rendition.package, segments)?;
+    let Mp3Bytes::Memory(mp3) = &rendition.mp3 else {
+        return None;
+    };
+    let remainder = Remainder::of(mp3, &rendition.package, segments)?;
     let bytes = remainder.to_bytes();
     if remainder.len != source.size || bytes.len() > layout::SOURCE_PIECE_BYTES {
         return None;

@@ -60,7 +60,8 @@ mod test_support;
 pub use error::MediaError;
 pub use mpeg::{ChannelMode, FrameHeader, Layer, MpegVersion};
 pub use package::{
-    FIRST_PTS, Package, SegmentOptions, Segments, StreamInfo, package_mp3, package_mp3_like,
+    FIRST_PTS, Package, READ_WINDOW_BYTES, ReadSegments, SegmentOptions, Segments, StreamInfo,
+    package_mp3, package_mp3_like, package_mp3_read,
 };
 pub use playlist::{CODECS_AAC_LC, CODECS_FLAC, VariantEntry, master_playlist};
 

@@ -121,6 +121,62 @@ pub fn package_mp3(data: &[u8], options: &SegmentOptions) -> Result<Package, Med
     })
 }
 
+/// Bytes read at a time by [`package_mp3_read`].
+pub const READ_WINDOW_BYTES: usize = 1 << 20;
+
+/// As [`package_mp3`] (or [`package_mp3_like`] with a `reference`), for `len` bytes of MP3
+/// that `read` gives a range at a time (at most `window` bytes), so the whole input is never
+/// in memory. Meant for clean streams such as an encoder's output: each window is scanned
+/// on its own, resuming after the last whole frame of the one before.
+///
+/// # Errors
+/// Those of `read`, and those of [`package_mp3`]; a window of `window` bytes that holds no
+/// frame is [`MediaError::NotMpegAudio`].
+pub fn package_mp3_read<E: From<MediaError>>(
+    len: usize,
+    window: usize,
+    read: &mut dyn FnMut(Range<usize>) -> Result<Vec<u8>, E>,
+    reference: Option<&Package>,
+    options: &SegmentOptions,
+) -> Result<Package, E> {
+    options.validate()?;
+    if len == 0 {
+        return Err(MediaError::Empty.into());
+    }
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at < len {
+        let end = at.saturating_add(window.max(1)).min(len);
+        let bytes = read(at..end)?;
+        let scan = scan_mp3(&bytes)?;
+        let mut found: Vec<Frame> = scan.info_frame.filter(|_| at > 0).into_iter().collect();
+        found.extend(scan.frames);
+        if end < len {
+            // The last frame may go on in the next window (or be a false header near the end).
+            found.pop();
+        }
+        let Some(last) = found.last() else {
+            return Err(MediaError::NotMpegAudio.into());
+        };
+        let next = at + last.range().end;
+        frames.extend(found.into_iter().map(|frame| Frame {
+            offset: frame.offset + at,
+            ..frame
+        }));
+        at = if end < len { next } else { len };
+    }
+    let segments = reference
+        .and_then(|reference| crate::segment::plan_like(&frames, &reference.segments))
+        .unwrap_or_else(|| plan_segments(&frames, options.target_seconds));
+    let info = stream_info(&frames)?;
+    Ok(Package {
+        info,
+        frames,
+        segments,
+        input_len: len,
+    })
+}
+
 fn stream_info(frames: &[Frame]) -> Result<StreamInfo, MediaError> {
     let first = frames.first().ok_or(MediaError::NotMpegAudio)?.header;
     // Sum samples per run of one sample rate and convert each run once.
@@ -259,7 +315,51 @@ impl Package {
                 muxer.skip_pes(group.payload_len);
             }
         }
-        Some(mux_segment(&mut muxer, data, &self.frames, segment))
+        Some(mux_segment(&mut muxer, data, 0, &self.frames, segment))
+    }
+}
+
+impl Package {
+    /// Muxes the segments one at a time, in order, reading each segment's frames through
+    /// `read` (a byte range of the packaged input) as it goes: only one segment's audio is
+    /// in memory. Yields exactly what [`into_segments`](Self::into_segments) does, or the
+    /// error of `read`.
+    pub fn into_segments_read<E, F>(self, read: F) -> ReadSegments<F>
+    where
+        F: FnMut(Range<usize>) -> Result<Vec<u8>, E>,
+    {
+        ReadSegments {
+            package: self,
+            read,
+            muxer: TsMuxer::new(),
+            next: 0,
+        }
+    }
+}
+
+/// The MPEG-TS segments of a [`Package`], muxed lazily from ranges read on demand.
+#[derive(Debug)]
+pub struct ReadSegments<F> {
+    package: Package,
+    read: F,
+    muxer: TsMuxer,
+    next: usize,
+}
+
+impl<E, F: FnMut(Range<usize>) -> Result<Vec<u8>, E>> Iterator for ReadSegments<F> {
+    type Item = Result<Vec<u8>, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let segment = self.package.segments.get(self.next)?;
+        self.next += 1;
+        let frames = self.package.frames.get(segment.frames.clone())?;
+        let span = frames.first()?.offset..frames.last()?.range().end;
+        let base = span.start;
+        Some(
+            (self.read)(span).map(|data| {
+                mux_segment(&mut self.muxer, &data, base, &self.package.frames, segment)
+            }),
+        )
     }
 }
 
@@ -285,6 +385,7 @@ impl<D: AsRef<[u8]>> Iterator for Segments<D> {
         Some(mux_segment(
             &mut self.muxer,
             self.data.as_ref(),
+            0,
             &self.package.frames,
             segment,
         ))
@@ -342,9 +443,12 @@ fn pes_groups(frames: &[Frame], segment: &PlannedSegment) -> Vec<PesGroup> {
     groups
 }
 
+/// Muxes one segment; `data` holds the input from byte `base` on (at least the segment's
+/// frames).
 fn mux_segment(
     muxer: &mut TsMuxer,
     data: &[u8],
+    base: usize,
     frames: &[Frame],
     segment: &PlannedSegment,
 ) -> Vec<u8> {
@@ -358,7 +462,9 @@ fn mux_segment(
     for group in groups {
         payload.clear();
         for frame in frames.get(group.frames).unwrap_or_default() {
-            payload.extend_from_slice(frame.bytes(data).unwrap_or_default());
+            let range = frame.range();
+            let bytes = data.get(range.start.saturating_sub(base)..range.end.saturating_sub(base));
+            payload.extend_from_slice(bytes.unwrap_or_default());
         }
         let ticks = segment.ticks_at(group.samples_before);
         muxer.write_pes(&mut out, FIRST_PTS.saturating_add(ticks), ticks, &payload);
@@ -505,6 +611,66 @@ mod tests {
         }
         assert_eq!(package.segment_ts(&data, in_order.len()), None);
         assert_eq!(package.segment_ts(&data[1..], 0), None);
+    }
+
+    #[test]
+    fn packaging_from_reads_gives_the_same_package_and_segments() {
+        // An encoder's kind of stream: frames only, no tags.
+        let data: Vec<u8> = (0..2000)
+            .flat_map(|i| frame_with(HeaderBits::default(), (i % 251) as u8))
+            .collect();
+        let options = SegmentOptions {
+            target_seconds: 4.0,
+        };
+        let whole = package_mp3(&data, &options).unwrap();
+        let expected: Vec<Vec<u8>> = whole.clone().into_segments(data.as_slice()).collect();
+        for window in [5_000, 65_536, READ_WINDOW_BYTES] {
+            let mut largest = 0;
+            let mut read = |range: Range<usize>| {
+                largest = largest.max(range.len());
+                Ok::<_, MediaError>(data[range].to_vec())
+            };
+            let read_package =
+                package_mp3_read(data.len(), window, &mut read, None, &options).unwrap();
+            assert!(largest <= window);
+            assert_eq!(read_package.frames(), whole.frames(), "window {window}");
+            assert_eq!(read_package.plan(), whole.plan());
+            assert_eq!(read_package.info(), whole.info());
+            let segments: Vec<Vec<u8>> = read_package
+                .into_segments_read(|range: Range<usize>| Ok::<_, MediaError>(data[range].to_vec()))
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(segments, expected, "window {window}");
+        }
+        // Cut like a reference, as package_mp3_like does.
+        let like = package_mp3_like(&data, &whole, &options).unwrap();
+        let read_like = package_mp3_read(
+            data.len(),
+            10_000,
+            &mut |range: Range<usize>| Ok::<_, MediaError>(data[range].to_vec()),
+            Some(&whole),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(read_like.plan(), like.plan());
+        // A read error comes through; so does input that is not MP3.
+        let failing = package_mp3_read(
+            data.len(),
+            10_000,
+            &mut |_: Range<usize>| Err(MediaError::Empty),
+            None,
+            &options,
+        );
+        assert_eq!(failing.unwrap_err(), MediaError::Empty);
+        let noise = vec![0x55u8; 50_000];
+        let not_mp3 = package_mp3_read(
+            noise.len(),
+            10_000,
+            &mut |range: Range<usize>| Ok::<_, MediaError>(noise[range].to_vec()),
+            None,
+            &options,
+        );
+        assert!(not_mp3.is_err());
     }
 
     #[test]

@@ -21,11 +21,11 @@ use legato_media::{FrameHeader, MediaError, SegmentOptions, package_mp3};
 
 use crate::decode::{DecodeStats, Decoder, Input, conform};
 use crate::detect::Sniffed;
-use crate::encode::{LAME_BITRATES, RungEncoder};
+use crate::encode::{Encoded, LAME_BITRATES, RungEncoder};
 use crate::resample::StreamResampler;
 use crate::{
-    LadderOptions, MAX_DURATION_SECONDS, Progress, Rung, SourceFormat, SourceInfo, Stage,
-    TranscodeError, Transcoded,
+    LadderOptions, MAX_DURATION_SECONDS, Progress, Rung, SourceFormat, SourceInfo, SpillFile,
+    SpilledRung, Stage, TranscodeError, Transcoded,
 };
 
 /// Frames per block handed to the encoders: 16 MPEG-1 frames, about 0.4 s.
@@ -104,13 +104,50 @@ pub(crate) fn plan_bitrates(
     bitrates
 }
 
-/// See [`crate::transcode`].
+/// An encoded rung, in memory or in a file.
+pub(crate) struct EncodedRung {
+    name: String,
+    bitrate_kbps: u32,
+    encoded: Encoded,
+}
+
+impl EncodedRung {
+    pub fn into_memory(self) -> Result<Rung, TranscodeError> {
+        match self.encoded {
+            Encoded::Memory(mp3) => Ok(Rung {
+                name: self.name,
+                bitrate_kbps: self.bitrate_kbps,
+                mp3,
+            }),
+            Encoded::File { .. } => Err(TranscodeError::Encoder(
+                "a rung was written to a file, not kept in memory".into(),
+            )),
+        }
+    }
+
+    pub fn into_file(self) -> Result<SpilledRung, TranscodeError> {
+        match self.encoded {
+            Encoded::File { file, len, .. } => Ok(SpilledRung {
+                name: self.name,
+                bitrate_kbps: self.bitrate_kbps,
+                file,
+                len,
+            }),
+            Encoded::Memory(_) => Err(TranscodeError::Encoder(
+                "a rung was kept in memory, not written to a file".into(),
+            )),
+        }
+    }
+}
+
+/// See [`crate::transcode`]; with `spill`, each rung is written to a file of its own.
 pub(crate) fn transcode(
     input: Input<'_>,
     sniffed: Sniffed,
     options: &LadderOptions,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<Transcoded, TranscodeError> {
+    spill: Option<SpillFile<'_>>,
+) -> Result<Transcoded<EncodedRung>, TranscodeError> {
     validate(options)?;
     let reporter = Reporter::new(progress);
     reporter.decoded(0.0);
@@ -197,7 +234,12 @@ pub(crate) fn transcode(
     let expected_frames = expected_seconds.map(|seconds| (seconds * f64::from(out_rate)) as u64);
     let encoders = bitrates
         .iter()
-        .map(|&kbps| RungEncoder::new(kbps, out_rate, out_channels, expected_frames))
+        .map(|&kbps| {
+            let file = spill
+                .map(|make| make().map_err(|e| TranscodeError::Io(e.to_string())))
+                .transpose()?;
+            RungEncoder::new(kbps, out_rate, out_channels, expected_frames, file)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let resampler = if source_rate == out_rate {
         None
@@ -222,7 +264,7 @@ pub(crate) fn transcode(
         }
         let producer = Producer::new(senders, usize::from(out_channels));
         let decoded = produce(decoder, first, resampler, producer, &reporter);
-        let encoded: Vec<Result<Vec<u8>, TranscodeError>> = handles
+        let encoded: Vec<Result<Encoded, TranscodeError>> = handles
             .into_iter()
             .map(|handle| {
                 handle.join().unwrap_or_else(|_| {
@@ -239,14 +281,14 @@ pub(crate) fn transcode(
     };
     let mut rungs = Vec::with_capacity(encoded.len());
     for result in encoded {
-        let mp3 = result?;
-        let header = FrameHeader::parse_slice(&mp3)
+        let encoded = result?;
+        let header = FrameHeader::parse_slice(encoded.head())
             .ok_or_else(|| TranscodeError::Encoder("LAME produced no MP3 frame".into()))?;
         let bitrate_kbps = header.bitrate_kbps();
-        rungs.push(Rung {
+        rungs.push(EncodedRung {
             name: format!("{bitrate_kbps}k"),
             bitrate_kbps,
-            mp3,
+            encoded,
         });
     }
     rungs.sort_by_key(|rung| rung.bitrate_kbps);
@@ -287,7 +329,7 @@ fn encode_rung(
     receiver: &Receiver<Arc<Block>>,
     index: usize,
     reporter: &Reporter<'_>,
-) -> Result<Vec<u8>, TranscodeError> {
+) -> Result<Encoded, TranscodeError> {
     for block in receiver {
         encoder.encode(&block.planes)?;
         reporter.encoded(index, block.fraction);

@@ -234,16 +234,29 @@ impl fmt::Debug for Rung {
     }
 }
 
-/// The result of [`transcode`].
+/// One encoded rendition written to a file by [`transcode_file_spilled`].
+#[derive(Debug)]
+pub struct SpilledRung {
+    /// "64k", "128k"...
+    pub name: String,
+    pub bitrate_kbps: u32,
+    /// A complete CBR MP3 stream as [`Rung::mp3`], from the file's start.
+    pub file: File,
+    /// Bytes of MP3 in `file`.
+    pub len: u64,
+}
+
+/// The result of [`transcode`] (rungs in memory) or [`transcode_file_spilled`] (rungs in
+/// files).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Transcoded {
+pub struct Transcoded<R = Rung> {
     pub source: SourceInfo,
     /// The sample rate of every encoded rung (and of the original, for an MP3 source).
     pub sample_rate: u32,
     /// The channel count of every encoded rung: 1 or 2.
     pub channels: u8,
     /// Encoded rungs, ascending by bitrate. Does not include the MP3 original.
-    pub rungs: Vec<Rung>,
+    pub rungs: Vec<R>,
     /// True for an MP3 source: the caller packages the uploaded bytes as the top rung.
     pub keep_original: bool,
     /// Time spent decoding, downmixing and resampling (not waiting for the encoders), ms.
@@ -295,8 +308,62 @@ pub fn transcode(
 ) -> Result<Transcoded, TranscodeError> {
     let sniffed = sniff(data)?;
     guarded(sniffed.format, || {
-        ladder::transcode(Input::Bytes(data), sniffed, options, progress)
-    })
+        ladder::transcode(Input::Bytes(data), sniffed, options, progress, None)
+    })?
+    .map_rungs(ladder::EncodedRung::into_memory)
+}
+
+/// A new, empty file for a rung (a temporary file, typically).
+pub type SpillFile<'a> = &'a (dyn Fn() -> std::io::Result<File> + Sync);
+
+/// As [`transcode_file`], with each rung written to its own file (from `spill`) as it is
+/// encoded rather than kept in memory: memory stays at a few blocks whatever the length, the
+/// rungs included. An MP3 source is still read into memory whole.
+///
+/// # Errors
+/// As [`transcode_file`]; [`TranscodeError::Io`] also when a rung cannot be written.
+pub fn transcode_file_spilled(
+    file: &File,
+    options: &LadderOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+    spill: SpillFile<'_>,
+) -> Result<Transcoded<SpilledRung>, TranscodeError> {
+    from_file(
+        file,
+        |data| {
+            let sniffed = sniff(data)?;
+            guarded(sniffed.format, || {
+                ladder::transcode(Input::Bytes(data), sniffed, options, progress, Some(spill))
+            })
+        },
+        |input, sniffed| ladder::transcode(input, sniffed, options, progress, Some(spill)),
+    )?
+    .map_rungs(ladder::EncodedRung::into_file)
+}
+
+impl<R> Transcoded<R> {
+    /// The same result with each rung converted by `convert` (the first error stops it).
+    ///
+    /// # Errors
+    /// The first error of `convert`.
+    pub fn map_rungs<S>(
+        self,
+        convert: impl FnMut(R) -> Result<S, TranscodeError>,
+    ) -> Result<Transcoded<S>, TranscodeError> {
+        Ok(Transcoded {
+            source: self.source,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+            rungs: self
+                .rungs
+                .into_iter()
+                .map(convert)
+                .collect::<Result<_, _>>()?,
+            keep_original: self.keep_original,
+            decode_ms: self.decode_ms,
+            encode_ms: self.encode_ms,
+        })
+    }
 }
 
 /// As [`transcode`], reading the upload from `file` as decoding goes rather than from
@@ -314,7 +381,10 @@ pub fn transcode_file(
     from_file(
         file,
         |data| transcode(data, options, progress),
-        |input, sniffed| ladder::transcode(input, sniffed, options, progress),
+        |input, sniffed| {
+            ladder::transcode(input, sniffed, options, progress, None)?
+                .map_rungs(ladder::EncodedRung::into_memory)
+        },
     )
 }
 
