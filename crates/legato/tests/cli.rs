@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -267,13 +267,9 @@ fn get_downloads_the_exact_original_and_never_clobbers() {
     let server = Server::start();
     // A FLAC is transcoded for streaming, so only the stored source can give it back.
     let flac = server.dir.path().join("Tone, in C.flac");
-    let made = Command::new("/usr/bin/ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=523:duration=6"])
-        .arg(&flac)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    let tone =
+        legato_test_support::audio::tone_file(6.0, 523, 44_100, 1, "flac", &["-c:a", "flac"]);
+    std::fs::copy(tone, &flac).unwrap();
     let flac_text = flac.to_string_lossy().into_owned();
     let added = server.legato(&["add", &flac_text]);
     added.assert_code(0);
@@ -561,40 +557,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A 12-second 128 kbit/s MP3 of a sine at `hz`, made once per test run by ffmpeg.
+/// A 12-second 128 kbit/s MP3 of a sine at `hz` (made once, cached by legato-test-support).
 fn mp3(hz: u32) -> PathBuf {
-    let ffmpeg = Path::new("/usr/bin/ffmpeg");
-    assert!(
-        ffmpeg.exists(),
-        "ffmpeg makes the test MP3s and is missing: install it (`apt-get install ffmpeg`) or \
-         run `make test`, which does"
-    );
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-audio");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("sine-{hz}-12s.mp3"));
-    if !path.exists() {
-        // Tests run in parallel: write under a unique name, then rename into place.
-        let tmp = dir.join(format!(
-            "sine-{hz}-12s.{}.{:?}.tmp.mp3",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let output = Command::new(ffmpeg)
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(["-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency={hz}:duration=12"))
-            .args(["-c:a", "libmp3lame", "-b:a", "128k"])
-            .arg(&tmp)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "ffmpeg failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
+    legato_test_support::audio::tone_file(
+        12.0,
+        hz,
+        44_100,
+        2,
+        "mp3",
+        &["-c:a", "libmp3lame", "-b:a", "128k"],
+    )
 }
 
 /// `GET url` over a plain socket: the status and the body.

@@ -8,12 +8,13 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use legato_store::{DynStore, TrackId, TrackStatus};
+use legato_test_support::audio::{ffmpeg, tone_file};
 
 const BIN: &str = env!("CARGO_BIN_EXE_legato");
 /// Short, so that a takeover is quick to test; renewed every second while working.
@@ -167,45 +168,16 @@ impl Drop for Proc {
     }
 }
 
-fn ffmpeg() -> &'static str {
-    let path = "/usr/bin/ffmpeg";
-    assert!(
-        Path::new(path).exists(),
-        "ffmpeg is needed: run `make test`"
-    );
-    path
-}
-
-/// A long WAV of tone, made once per test binary run.
+/// A long mono WAV of tone (made once, cached by legato-test-support).
 fn long_wav(seconds: u32) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tone-{seconds}s.wav"));
-    if !path.exists() {
-        // Tests run in parallel: each writes its own file, then renames it into place.
-        let tmp = path.with_extension(format!(
-            "{}.{:?}.tmp.wav",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let status = Command::new(ffmpeg())
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-            ])
-            .arg(format!(
-                "sine=frequency=440:duration={seconds}:sample_rate=44100"
-            ))
-            .args(["-ac", "1", "-c:a", "pcm_s16le"])
-            .arg(&tmp)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        std::fs::rename(&tmp, &path).unwrap();
-    }
+    let path = tone_file(
+        f64::from(seconds),
+        440,
+        44_100,
+        1,
+        "wav",
+        &["-c:a", "pcm_s16le"],
+    );
     std::fs::read(path).unwrap()
 }
 

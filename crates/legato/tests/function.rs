@@ -118,19 +118,9 @@ fn ureq_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     Ok((status, body))
 }
 
+/// A 128 kbit/s MP3 of tone (made once, cached by legato-test-support).
 fn mp3(seconds: u32) -> Vec<u8> {
-    assert!(
-        Path::new("/usr/bin/ffmpeg").exists(),
-        "ffmpeg is needed: run `make test`"
-    );
-    let output = Command::new("/usr/bin/ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=330:duration={seconds}"))
-        .args(["-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3", "-"])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    output.stdout
+    legato_test_support::audio::mp3(f64::from(seconds))
 }
 
 fn secrets(store: &Path, key: Option<&str>) -> tempfile::TempDir {

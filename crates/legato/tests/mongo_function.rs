@@ -83,15 +83,9 @@ fn start_function(name: &str, uri: &str, port: u16) -> Running {
     panic!("the {name} function did not become ready");
 }
 
+/// A 128 kbit/s MP3 of tone (made once, cached by legato-test-support).
 fn mp3(seconds: u32) -> Vec<u8> {
-    let output = Command::new("/usr/bin/ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=500:duration={seconds}"))
-        .args(["-c:a", "libmp3lame", "-b:a", "96k", "-f", "mp3", "-"])
-        .output()
-        .expect("ffmpeg is needed: run `make test`");
-    assert!(output.status.success());
-    output.stdout
+    legato_test_support::audio::mp3(f64::from(seconds))
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! file, test audio generated with ffmpeg, and ffmpeg as an independent HLS player.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -107,53 +107,13 @@ impl TestServer {
     }
 }
 
-pub fn ffmpeg() -> &'static str {
-    let path = "/usr/bin/ffmpeg";
-    assert!(
-        Path::new(path).exists(),
-        "ffmpeg is needed as the test player: run `make test`, which installs it"
-    );
-    path
-}
+pub use legato_test_support::audio::ffmpeg;
 
-fn cache_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("audio");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// An MP3 made by ffmpeg (LAME) from a sine, cached across tests by its arguments.
+/// An MP3 made by ffmpeg (LAME) from a sine (made once, cached by legato-test-support).
 pub fn mp3(seconds: f64, sample_rate: u32, channels: u8, encoder_args: &[&str]) -> Vec<u8> {
-    let key = format!(
-        "{seconds}-{sample_rate}-{channels}-{}",
-        encoder_args.join("_").replace([' ', ':', '='], "")
-    );
-    let path = cache_dir().join(format!("{key}.mp3"));
-    if !path.exists() {
-        static UNIQUE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let unique = UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = cache_dir().join(format!("{key}.{}-{unique}.tmp.mp3", std::process::id()));
-        let status = Command::new(ffmpeg())
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-            ])
-            .arg(format!(
-                "sine=frequency=440:duration={seconds}:sample_rate={sample_rate}"
-            ))
-            .args(["-ac", &channels.to_string(), "-c:a", "libmp3lame"])
-            .args(encoder_args)
-            .arg(&tmp)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        std::fs::rename(&tmp, &path).unwrap();
-    }
+    let args = [&["-c:a", "libmp3lame"], encoder_args].concat();
+    let path =
+        legato_test_support::audio::tone_file(seconds, 440, sample_rate, channels, "mp3", &args);
     std::fs::read(path).unwrap()
 }
 
