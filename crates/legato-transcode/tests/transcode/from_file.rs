@@ -52,6 +52,55 @@ fn every_format_transcodes_and_analyzes_the_same_from_a_file() {
 }
 
 #[test]
+fn rungs_written_to_files_hold_what_rungs_in_memory_hold() {
+    use std::io::{Read, Seek};
+    let options = LadderOptions {
+        rungs_kbps: vec![64, 128, 192],
+    };
+    let made = std::sync::atomic::AtomicUsize::new(0);
+    let spill = || {
+        made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tempfile::tempfile()
+    };
+    for (args, ext) in [
+        (&["-c:a", "flac"][..], "flac"),
+        (&["-c:a", "libmp3lame", "-b:a", "256k"][..], "mp3"),
+    ] {
+        made.store(0, std::sync::atomic::Ordering::Relaxed);
+        let data = tone_file(4.0, 44_100, 2, args, ext);
+        let file = file_of(&data);
+        let in_memory = transcode(&data, &options, &|_| {}).unwrap();
+        let spilled =
+            legato_transcode::transcode_file_spilled(&file, &options, &|_| {}, &spill).unwrap();
+        assert_eq!(spilled.rungs.len(), in_memory.rungs.len(), "{ext}");
+        assert_eq!(
+            made.load(std::sync::atomic::Ordering::Relaxed),
+            spilled.rungs.len()
+        );
+        assert_eq!(spilled.source, in_memory.source, "{ext}");
+        assert_eq!(spilled.keep_original, in_memory.keep_original, "{ext}");
+        for (mut spilled, memory) in spilled.rungs.into_iter().zip(in_memory.rungs) {
+            assert_eq!(
+                (spilled.name.as_str(), spilled.bitrate_kbps),
+                (memory.name.as_str(), memory.bitrate_kbps)
+            );
+            let mut bytes = Vec::new();
+            spilled.file.rewind().unwrap();
+            spilled.file.read_to_end(&mut bytes).unwrap();
+            assert_eq!(spilled.len, bytes.len() as u64, "{ext} {}", memory.name);
+            assert!(bytes == memory.mp3, "{ext} {}: the same MP3", memory.name);
+        }
+    }
+    // A rung that cannot be written is an I/O error, not a panic.
+    let data = tone_file(2.0, 44_100, 2, &["-c:a", "flac"], "flac");
+    let refused = || Err(std::io::Error::other("no room"));
+    let err =
+        legato_transcode::transcode_file_spilled(&file_of(&data), &options, &|_| {}, &refused)
+            .unwrap_err();
+    assert!(matches!(err, TranscodeError::Io(_)), "{err:?}");
+}
+
+#[test]
 fn a_file_with_a_tag_in_front_is_read_after_it() {
     // An ID3v2 tag before WAV data (some taggers write one): the decoder starts after it.
     let wav = wav_s16(44_100, 1, &vec![1000; 44_100]);
