@@ -174,10 +174,14 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    pub fn limits(&self) -> legato_http::ConnectionLimits {
+    /// The limits, for a server whose synchronous ingests wait up to `sync_ingest`: a client
+    /// waiting for one sees no byte move meanwhile, so the idle timeout outlasts that wait (or
+    /// its answer would be cut off).
+    pub fn limits(&self, sync_ingest: std::time::Duration) -> legato_http::ConnectionLimits {
+        let idle = std::time::Duration::from_secs(self.idle_timeout_seconds);
         legato_http::ConnectionLimits {
             header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds),
-            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_seconds),
+            idle_timeout: idle.max(sync_ingest + std::time::Duration::from_secs(10)),
             max_connections: self
                 .max_connections
                 .map_or_else(legato_http::connections::default_max_connections, |n| {

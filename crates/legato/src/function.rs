@@ -151,6 +151,7 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         store_password_file: password_file,
     })
     .await?;
+    let limits = args.http.connections.limits(config.sync_ingest_timeout);
     let state = AppState::new(store, config);
     if matches!(args.function, FunctionName::Crud) {
         // Replicas share the store: only work older than any ingest can last is abandoned.
@@ -191,7 +192,9 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         }
         tracing::info!("no new requests: finishing those in flight");
     };
-    legato_http::serve(listener, router, shutdown)
+    // The same connection hygiene as `legato serve` (header and idle timeouts, a cap on
+    // connections): the flags are accepted here, so they act here.
+    legato_http::serve_with_limits(listener, router, limits, shutdown)
         .await
         .context("the function stopped with an error")?;
     if let Some(workers) = workers {

@@ -8,12 +8,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.http.config(None, None)?;
     // Free space is checked where the SQLite store writes (a MongoDB store has its own disk).
     config.receive.data_dir = Some(args.store.data.clone());
-    let mut limits = args.http.connections.limits();
-    // A client waiting for a synchronous ingest sees no byte move meanwhile: the idle timeout
-    // must outlast that wait, or its answer would be cut off.
-    limits.idle_timeout = limits
-        .idle_timeout
-        .max(config.sync_ingest_timeout + std::time::Duration::from_secs(10));
+    let limits = args.http.connections.limits(config.sync_ingest_timeout);
     let state = AppState::new(store, config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

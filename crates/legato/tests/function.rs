@@ -187,6 +187,40 @@ fn startup_errors_are_clear_and_exit_non_zero() {
     assert_eq!(code, 2, "{stderr}");
 }
 
+/// The connection flags a function accepts act on it as on `legato serve`: a half-sent
+/// header is cut at the header timeout, and connections past the cap get a clean 503.
+#[test]
+fn a_function_applies_its_connection_limits() {
+    use legato_test_support::raw::{RawConnection, get_status};
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = secrets(&dir.path().join("db.sqlite3"), None);
+    let function = Function::start(
+        "streaming",
+        secrets.path(),
+        &[
+            ("LEGATO_HEADER_TIMEOUT_SECONDS", "1"),
+            ("LEGATO_MAX_CONNECTIONS", "3"),
+        ],
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", function.port).parse().unwrap();
+    let mut half = RawConnection::open(addr);
+    half.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    let held: Vec<RawConnection> = (0..2).map(|_| RawConnection::open(addr)).collect();
+    // Three held: the next one is refused with a 503 rather than left hanging.
+    let refused = get_status(addr, "/healthz", Duration::from_secs(5));
+    assert_eq!(refused, 503, "{:?}", function.log.lock().unwrap());
+    assert!(
+        half.closed_within(Duration::from_secs(3)),
+        "the half-sent header was not cut"
+    );
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get_status(addr, "/healthz", Duration::from_secs(5)) != 200 {
+        assert!(Instant::now() < deadline, "the function did not recover");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn crud_and_streaming_functions_share_a_store() {
     let data = tempfile::tempdir().unwrap();
