@@ -118,9 +118,12 @@ fn ureq_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     Ok((status, body))
 }
 
-/// A 128 kbit/s MP3 of tone (made once, cached by legato-test-support).
+/// A mono 128kbit/s MP3 of tone (made once, cached by legato-test-support).
 fn mp3(seconds: u32) -> Vec<u8> {
-    legato_test_support::audio::mp3(f64::from(seconds))
+    let args = ["-c:a", "libmp3lame", "-b:a", "128k"];
+    let path =
+        legato_test_support::audio::tone_file(f64::from(seconds), 330, 44_100, 1, "mp3", &args);
+    std::fs::read(path).unwrap()
 }
 
 fn secrets(store: &Path, key: Option<&str>) -> tempfile::TempDir {

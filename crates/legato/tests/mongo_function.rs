@@ -83,9 +83,12 @@ fn start_function(name: &str, uri: &str, port: u16) -> Running {
     panic!("the {name} function did not become ready");
 }
 
-/// A 128 kbit/s MP3 of tone (made once, cached by legato-test-support).
+/// A mono 96kbit/s MP3 of tone (made once, cached by legato-test-support).
 fn mp3(seconds: u32) -> Vec<u8> {
-    legato_test_support::audio::mp3(f64::from(seconds))
+    let args = ["-c:a", "libmp3lame", "-b:a", "96k"];
+    let path =
+        legato_test_support::audio::tone_file(f64::from(seconds), 500, 44_100, 1, "mp3", &args);
+    std::fs::read(path).unwrap()
 }
 
 #[test]
