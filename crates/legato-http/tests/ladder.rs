@@ -297,69 +297,17 @@ async fn tags_fill_what_the_uploader_left_out_and_the_cover_is_served() {
     let server = TestServer::start_with(ladder_config()).await;
     let dir = server.dir.path().to_owned();
     // A cover: a tiny PNG made by ffmpeg, attached to an MP3 as ID3 APIC.
-    let cover = dir.join("cover.png");
-    assert!(
-        Command::new(ffmpeg())
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "color=c=red:s=32x32",
-                "-frames:v",
-                "1"
-            ])
-            .arg(&cover)
-            .status()
-            .unwrap()
-            .success()
+    let bytes = util::tagged_mp3(
+        &dir,
+        6,
+        "96k",
+        &[
+            ("title", "Tagged Title"),
+            ("artist", "Tag Artist"),
+            ("album", "Tag Album"),
+            ("date", "2001"),
+        ],
     );
-    let song = dir.join("tagged.mp3");
-    let status = Command::new(ffmpeg())
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=6",
-            "-i",
-        ])
-        .arg(&cover)
-        .args([
-            "-map",
-            "0:a",
-            "-map",
-            "1:v",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "96k",
-            "-c:v",
-            "png",
-            "-id3v2_version",
-            "3",
-            "-metadata",
-            "title=Tagged Title",
-            "-metadata",
-            "artist=Tag Artist",
-            "-metadata",
-            "album=Tag Album",
-            "-metadata",
-            "date=2001",
-            "-metadata:s:v",
-            "comment=Cover (front)",
-        ])
-        .arg(&song)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let bytes = std::fs::read(&song).unwrap();
     let track: Value = post(&server, &bytes, "file-name.mp3")
         .await
         .json()

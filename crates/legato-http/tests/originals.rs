@@ -64,6 +64,21 @@ async fn post(server: &TestServer, bytes: &[u8], file_name: &str) -> reqwest::Re
         .unwrap()
 }
 
+/// `GET url`, with `Range: bytes=start-end` when a range is given: status and body.
+async fn fetch(
+    server: &TestServer,
+    url: &str,
+    range: Option<(usize, usize)>,
+) -> (u16, bytes::Bytes) {
+    let mut request = server.client.get(url);
+    if let Some((start, end)) = range {
+        request = request.header("range", format!("bytes={start}-{end}"));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.bytes().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_format_comes_back_byte_for_byte() {
     let server = TestServer::start_with(config()).await;
@@ -210,26 +225,12 @@ async fn a_source_of_several_pieces_and_a_range_across_them() {
         track["id"].as_str().unwrap()
     ));
     // Downloadable at once, while it is processing.
-    let body = server
-        .client
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let (_, body) = fetch(&server, &url, None).await;
     assert_eq!(sha256(&body), sha256(&bytes));
     let (start, end) = (8 * 1024 * 1024 - 3, 16 * 1024 * 1024 + 2);
-    let part = server
-        .client
-        .get(&url)
-        .header("range", format!("bytes={start}-{end}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(part.status(), 206);
-    assert_eq!(&part.bytes().await.unwrap()[..], &bytes[start..=end]);
+    let (status, part) = fetch(&server, &url, Some((start, end))).await;
+    assert_eq!(status, 206);
+    assert_eq!(&part[..], &bytes[start..=end]);
     let disposition =
         server.client.head(&url).send().await.unwrap().headers()["content-disposition"]
             .to_str()
@@ -267,47 +268,7 @@ async fn an_mp3_source_costs_only_its_non_frame_bytes() {
     let server = TestServer::start_with(config()).await;
     let store = legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap();
     let dir = server.dir.path().to_owned();
-    let cover = dir.join("cover.png");
-    let status = Command::new(ffmpeg())
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
-        .args(["-i", "testsrc=size=300x300:duration=1", "-frames:v", "1"])
-        .arg(&cover)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let path = dir.join("tagged.mp3");
-    let status = Command::new(ffmpeg())
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
-        .args([
-            "-i",
-            "sine=frequency=440:duration=60:sample_rate=44100",
-            "-i",
-        ])
-        .arg(&cover)
-        .args([
-            "-map",
-            "0:a",
-            "-map",
-            "1:v",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "128k",
-        ])
-        .args([
-            "-c:v",
-            "png",
-            "-id3v2_version",
-            "3",
-            "-metadata",
-            "title=Kept once",
-        ])
-        .args(["-metadata:s:v", "comment=Cover (front)"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = util::tagged_mp3(&dir, 60, "128k", &[("title", "Kept once")]);
     let mut id3v1 = b"TAG".to_vec();
     id3v1.resize(128, b' ');
     bytes.extend(id3v1);
@@ -320,15 +281,7 @@ async fn an_mp3_source_costs_only_its_non_frame_bytes() {
     let check_download = |label: &'static str| {
         let (server, url, bytes) = (&server, url.clone(), bytes.clone());
         async move {
-            let body = server
-                .client
-                .get(&url)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
+            let (_, body) = fetch(server, &url, None).await;
             assert_eq!(
                 sha256(&body),
                 sha256(&bytes),
@@ -336,19 +289,9 @@ async fn an_mp3_source_costs_only_its_non_frame_bytes() {
             );
             // A range that starts in one segment and ends in a later one.
             let (start, end) = (bytes.len() / 3, bytes.len() * 2 / 3);
-            let part = server
-                .client
-                .get(&url)
-                .header("range", format!("bytes={start}-{end}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(part.status(), 206, "{label}");
-            assert_eq!(
-                &part.bytes().await.unwrap()[..],
-                &bytes[start..=end],
-                "{label}"
-            );
+            let (status, part) = fetch(server, &url, Some((start, end))).await;
+            assert_eq!(status, 206, "{label}");
+            assert_eq!(&part[..], &bytes[start..=end], "{label}");
         }
     };
     check_download("after the upload").await;
@@ -363,6 +306,8 @@ async fn an_mp3_source_costs_only_its_non_frame_bytes() {
     );
     assert_eq!(source.remainder.as_deref(), Some("original/rest"));
     // The tags and the cover are what is not audio: a few kilobytes here.
+    let path = dir.join("as-uploaded.mp3");
+    std::fs::write(&path, &bytes).unwrap();
     let audio_bytes = frames_via_ffmpeg(path.to_str().unwrap()).len() as u64;
     let non_frame = bytes.len() as u64 - audio_bytes;
     eprintln!(

@@ -117,6 +117,55 @@ pub fn mp3(seconds: f64, sample_rate: u32, channels: u8, encoder_args: &[&str]) 
     std::fs::read(path).unwrap()
 }
 
+/// An MP3 of a tone at `kbps` with an ID3v2.3 tag: a 32x32 PNG front cover and `tags`
+/// (`title`, `artist`, `album`, `date`...), written into `dir`.
+pub fn tagged_mp3(dir: &Path, seconds: u32, kbps: &str, tags: &[(&str, &str)]) -> Vec<u8> {
+    let cover = dir.join("cover.png");
+    let made = Command::new(ffmpeg())
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
+        .args(["-i", "color=c=red:s=32x32", "-frames:v", "1"])
+        .arg(&cover)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg could not make the cover");
+    let song = dir.join("tagged.mp3");
+    let mut command = Command::new(ffmpeg());
+    command
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!("sine=frequency=440:duration={seconds}"))
+        .arg("-i")
+        .arg(&cover)
+        .args([
+            "-map",
+            "0:a",
+            "-map",
+            "1:v",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            kbps,
+        ])
+        .args(["-c:v", "png", "-id3v2_version", "3"]);
+    for (key, value) in tags {
+        command.arg("-metadata").arg(format!("{key}={value}"));
+    }
+    let made = command
+        .args(["-metadata:s:v", "comment=Cover (front)"])
+        .arg(&song)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg could not make the tagged MP3");
+    std::fs::read(song).unwrap()
+}
+
 /// A 128 kbps stereo 44.1 kHz MP3 of the given length.
 pub fn song(seconds: f64) -> Vec<u8> {
     mp3(seconds, 44_100, 2, &["-b:a", "128k"])
