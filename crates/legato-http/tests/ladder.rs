@@ -5,40 +5,24 @@
 
 mod util;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use legato_http::HttpConfig;
 use serde_json::Value;
-use util::{TestServer, ffmpeg, ffmpeg_output, frames_via_ffmpeg, write_temp};
+use util::{TestServer, ffmpeg_output, frames_via_ffmpeg, write_temp};
 
 fn ladder_config() -> HttpConfig {
     HttpConfig::default()
 }
 
-/// A test input made by ffmpeg from a sine, in any container/codec ffmpeg writes.
-fn make(dir: &std::path::Path, name: &str, seconds: f64, rate: u32, args: &[&str]) -> Vec<u8> {
-    let path = dir.join(name);
-    let status = Command::new(ffmpeg())
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!(
-            "sine=frequency=523:duration={seconds}:sample_rate={rate}"
-        ))
-        .args(["-ac", "2"])
-        .args(args)
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success(), "ffmpeg could not make {name}");
-    std::fs::read(path).unwrap()
+/// A test input made by ffmpeg from a sine, in any container/codec ffmpeg writes (cached by
+/// legato-test-support; `name`'s extension picks the container).
+fn make(name: &str, seconds: f64, rate: u32, args: &[&str]) -> Vec<u8> {
+    let ext = name.rsplit('.').next().unwrap();
+    std::fs::read(legato_test_support::audio::tone_file(
+        seconds, 523, rate, 2, ext, args,
+    ))
+    .unwrap()
 }
 
 async fn post(server: &TestServer, bytes: &[u8], name: &str) -> reqwest::Response {
@@ -76,28 +60,27 @@ async fn every_format_becomes_an_aligned_ladder() {
     let inputs: Vec<(&str, Vec<u8>)> = vec![
         (
             "s16.wav",
-            make(&dir, "s16.wav", seconds, 44_100, &["-c:a", "pcm_s16le"]),
+            make("s16.wav", seconds, 44_100, &["-c:a", "pcm_s16le"]),
         ),
         (
             "s24.wav",
-            make(&dir, "s24.wav", seconds, 48_000, &["-c:a", "pcm_s24le"]),
+            make("s24.wav", seconds, 48_000, &["-c:a", "pcm_s24le"]),
         ),
         (
             "f32.wav",
-            make(&dir, "f32.wav", seconds, 96_000, &["-c:a", "pcm_f32le"]),
+            make("f32.wav", seconds, 96_000, &["-c:a", "pcm_f32le"]),
         ),
         (
             "song.flac",
-            make(&dir, "song.flac", seconds, 44_100, &["-c:a", "flac"]),
+            make("song.flac", seconds, 44_100, &["-c:a", "flac"]),
         ),
         (
             "song.ogg",
-            make(&dir, "song.ogg", seconds, 44_100, &["-c:a", "libvorbis"]),
+            make("song.ogg", seconds, 44_100, &["-c:a", "libvorbis"]),
         ),
         (
             "song.m4a",
             make(
-                &dir,
                 "song.m4a",
                 seconds,
                 44_100,
@@ -106,22 +89,15 @@ async fn every_format_becomes_an_aligned_ladder() {
         ),
         (
             "song.aac",
-            make(
-                &dir,
-                "song.aac",
-                seconds,
-                44_100,
-                &["-c:a", "aac", "-f", "adts"],
-            ),
+            make("song.aac", seconds, 44_100, &["-c:a", "aac", "-f", "adts"]),
         ),
         (
             "song.aiff",
-            make(&dir, "song.aiff", seconds, 22_050, &["-c:a", "pcm_s16be"]),
+            make("song.aiff", seconds, 22_050, &["-c:a", "pcm_s16be"]),
         ),
         (
             "song.mp3",
             make(
-                &dir,
                 "song.mp3",
                 seconds,
                 44_100,
@@ -243,12 +219,11 @@ async fn every_format_becomes_an_aligned_ladder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_we_cannot_decode_is_refused_by_name() {
     let server = TestServer::start_with(ladder_config()).await;
-    let dir = server.dir.path().to_owned();
-    let flac = make(&dir, "t.flac", 5.0, 44_100, &["-c:a", "flac"]);
+    let flac = make("t.flac", 5.0, 44_100, &["-c:a", "flac"]);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "opus.ogg",
-            make(&dir, "x.opus", 2.0, 48_000, &["-c:a", "libopus"]),
+            make("x.opus", 2.0, 48_000, &["-c:a", "libopus"]),
             "unsupported-format",
         ),
         (
@@ -351,8 +326,7 @@ async fn tags_fill_what_the_uploader_left_out_and_the_cover_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn respond_async_answers_202_then_the_track_turns_ready_with_analysis() {
     let server = TestServer::start_with(ladder_config()).await;
-    let dir = server.dir.path().to_owned();
-    let wav = make(&dir, "long.wav", 30.0, 44_100, &["-c:a", "pcm_s16le"]);
+    let wav = make("long.wav", 30.0, 44_100, &["-c:a", "pcm_s16le"]);
     let response = server
         .client
         .post(server.crud())
@@ -426,7 +400,7 @@ async fn respond_async_answers_202_then_the_track_turns_ready_with_analysis() {
     assert_eq!(playlist.status(), 200);
 
     // A file that turns out broken after the 202 ends `failed`, with the reason.
-    let mut broken = make(&dir, "broken.wav", 3.0, 44_100, &["-c:a", "pcm_s16le"]);
+    let mut broken = make("broken.wav", 3.0, 44_100, &["-c:a", "pcm_s16le"]);
     broken.truncate(60);
     let response = server
         .client

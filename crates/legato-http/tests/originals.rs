@@ -21,26 +21,13 @@ fn config() -> HttpConfig {
     }
 }
 
-fn make(dir: &std::path::Path, name: &str, args: &[&str]) -> Vec<u8> {
-    let path = dir.join(name);
-    let status = Command::new(ffmpeg())
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("sine=frequency=440:duration=7:sample_rate=44100")
-        .args(["-ac", "2"])
-        .args(args)
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success(), "ffmpeg could not make {name}");
-    std::fs::read(path).unwrap()
+/// A 7-s tone in the container of `name`'s extension (cached by legato-test-support).
+fn make(name: &str, args: &[&str]) -> Vec<u8> {
+    let ext = name.rsplit('.').next().unwrap();
+    std::fs::read(legato_test_support::audio::tone_file(
+        7.0, 440, 44_100, 2, ext, args,
+    ))
+    .unwrap()
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -82,38 +69,25 @@ async fn fetch(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_format_comes_back_byte_for_byte() {
     let server = TestServer::start_with(config()).await;
-    let dir = server.dir.path().to_owned();
     let inputs: Vec<(&str, &str, Vec<u8>)> = vec![
         (
             "a.mp3",
             "audio/mpeg",
-            make(&dir, "a.mp3", &["-c:a", "libmp3lame", "-b:a", "128k"]),
+            make("a.mp3", &["-c:a", "libmp3lame", "-b:a", "128k"]),
         ),
-        (
-            "a.flac",
-            "audio/flac",
-            make(&dir, "a.flac", &["-c:a", "flac"]),
-        ),
-        (
-            "a.wav",
-            "audio/wav",
-            make(&dir, "a.wav", &["-c:a", "pcm_s16le"]),
-        ),
+        ("a.flac", "audio/flac", make("a.flac", &["-c:a", "flac"])),
+        ("a.wav", "audio/wav", make("a.wav", &["-c:a", "pcm_s16le"])),
         (
             "a.aiff",
             "audio/aiff",
-            make(&dir, "a.aiff", &["-c:a", "pcm_s16be"]),
+            make("a.aiff", &["-c:a", "pcm_s16be"]),
         ),
-        (
-            "a.ogg",
-            "audio/ogg",
-            make(&dir, "a.ogg", &["-c:a", "libvorbis"]),
-        ),
-        ("a.m4a", "audio/mp4", make(&dir, "a.m4a", &["-c:a", "aac"])),
+        ("a.ogg", "audio/ogg", make("a.ogg", &["-c:a", "libvorbis"])),
+        ("a.m4a", "audio/mp4", make("a.m4a", &["-c:a", "aac"])),
         (
             "a.aac",
             "audio/aac",
-            make(&dir, "a.aac", &["-c:a", "aac", "-f", "adts"]),
+            make("a.aac", &["-c:a", "aac", "-f", "adts"]),
         ),
     ];
     for (file_name, content_type, bytes) in inputs {
@@ -410,7 +384,7 @@ async fn a_full_queue_answers_429_with_retry_after() {
             .await
             .unwrap();
     }
-    let wav = make(server.dir.path(), "q.wav", &["-c:a", "pcm_s16le"]);
+    let wav = make("q.wav", &["-c:a", "pcm_s16le"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let response = loop {
         let response = post(&server, &wav, "q.wav").await;

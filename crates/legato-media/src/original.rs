@@ -337,6 +337,17 @@ mod tests {
         data
     }
 
+    /// [`awkward_mp3`], packaged with default options, and its remainder.
+    fn packaged_awkward_mp3() -> (Vec<u8>, Package, Remainder) {
+        let data = awkward_mp3();
+        let package = package_mp3(&data, &SegmentOptions::default()).unwrap();
+        let names = (0..package.segment_count())
+            .map(crate::segment_name)
+            .collect();
+        let remainder = Remainder::of(&data, &package, names).unwrap();
+        (data, package, remainder)
+    }
+
     fn rebuild(remainder: &Remainder, segments: &[Vec<u8>], block: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let mut rebuilder = remainder.clone().into_rebuilder();
@@ -379,12 +390,7 @@ mod tests {
 
     #[test]
     fn missing_or_extra_audio_is_an_error_not_a_wrong_file() {
-        let data = awkward_mp3();
-        let package = package_mp3(&data, &SegmentOptions::default()).unwrap();
-        let names = (0..package.segment_count())
-            .map(crate::segment_name)
-            .collect();
-        let remainder = Remainder::of(&data, &package, names).unwrap();
+        let (data, package, remainder) = packaged_awkward_mp3();
         let segments: Vec<Vec<u8>> = package.into_segments(data.as_slice()).collect();
         let mut audio = Vec::new();
         for segment in &segments {
@@ -406,12 +412,8 @@ mod tests {
 
     #[test]
     fn a_damaged_remainder_is_refused_without_panicking() {
-        let data = awkward_mp3();
-        let package = package_mp3(&data, &SegmentOptions::default()).unwrap();
-        let names = (0..package.segment_count())
-            .map(crate::segment_name)
-            .collect();
-        let bytes = Remainder::of(&data, &package, names).unwrap().to_bytes();
+        let (data, package, remainder) = packaged_awkward_mp3();
+        let bytes = remainder.to_bytes();
         for cut in 0..bytes.len() {
             assert!(
                 Remainder::from_bytes(&bytes[..cut]).is_err(),
