@@ -130,6 +130,10 @@ pub async fn ingest(
             .map(clean_text)
             .filter(|a| !a.is_empty()),
         year: tags.year,
+        album_artist: tags.album_artist.clone(),
+        genre: tags.genre.clone(),
+        track_number: tags.track,
+        disc_number: tags.disc,
         status: TrackStatus::Processing,
         error: None,
         variants: Vec::new(),

@@ -72,6 +72,10 @@ pub fn sample_track(name: &str, author: &str) -> Track {
         created_at: 1_700_000_000_000,
         album: Some("Like a Prayer".to_owned()),
         year: Some(1989),
+        album_artist: Some("Various Artists".into()),
+        genre: Some("Electronic".into()),
+        track_number: Some(3),
+        disc_number: Some(1),
         status: TrackStatus::Ready,
         error: None,
         variants: vec![

@@ -10,6 +10,7 @@
 //! - **Chunks are immutable.** A chunk's bytes never change for a given `(track id, name)`, so
 //!   caches and HTTP validators may rely on them forever.
 
+pub mod accounts;
 mod error;
 mod id;
 pub mod keys;
@@ -24,6 +25,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_core::stream::BoxStream;
 
+pub use accounts::{
+    Accounts, ItemKind, ItemRef, PlayCount, Playlist, PlaylistPatch, User, UserKey, UserMarks,
+};
 pub use error::StoreError;
 pub use id::{InvalidTrackId, TrackId};
 pub use model::{
@@ -40,7 +44,7 @@ pub const PLAYLIST_NAMES: [&str; 2] = ["index.m3u8", "outputlist.m3u8"];
 
 /// Where tracks and their chunks (playlist and segments) live.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Accounts + Send + Sync + 'static {
     /// Stores a track with all its chunks, atomically from a reader's point of view.
     ///
     /// `chunks` is pulled lazily so a backend can write each chunk and drop it before the
@@ -189,6 +193,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip to the backend, for readiness checks.
     async fn ping(&self) -> Result<()>;
+
+    /// The track (of any status) whose stored source has this SHA-256 (lowercase hex), if
+    /// any; the oldest when several have. Backed by an index: uploads ask it every time.
+    async fn find_by_source_sha256(&self, sha256: &str) -> Result<Option<Track>>;
+
+    /// A number that changes whenever a track is added, changed or removed (by any process
+    /// sharing the store), so a cache of the library knows when to rebuild. Not a count.
+    async fn library_version(&self) -> Result<u64>;
 
     /// A short human description of the backend for logs, with any secret redacted.
     fn describe(&self) -> String;

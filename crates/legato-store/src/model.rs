@@ -28,6 +28,16 @@ pub struct Track {
     pub created_at: i64,
     pub album: Option<String>,
     pub year: Option<i32>,
+    /// The album's artist when the tags name one apart from the track's (compilations).
+    #[serde(default)]
+    pub album_artist: Option<String>,
+    #[serde(default)]
+    pub genre: Option<String>,
+    /// Position on its disc, from the tags.
+    #[serde(default)]
+    pub track_number: Option<u32>,
+    #[serde(default)]
+    pub disc_number: Option<u32>,
     /// Whether the media is ready to stream. Tracks written by the seed have none: ready.
     pub status: TrackStatus,
     /// Why processing failed, for a `Failed` track.

@@ -169,6 +169,11 @@ pub struct Tags {
     pub album: Option<String>,
     pub year: Option<i32>,
     pub track: Option<u32>,
+    pub disc: Option<u32>,
+    /// The album's artist (TPE2, ALBUMARTIST, aART), when the tags carry one.
+    pub album_artist: Option<String>,
+    /// The first genre named (an ID3v1 genre number is resolved by lofty).
+    pub genre: Option<String>,
     pub cover: Option<Cover>,
 }
 

@@ -75,6 +75,12 @@ pub(crate) fn read_tags_from<R: Read + Seek>(reader: &mut R) -> Tags {
             .iter()
             .find_map(|tag| tag.track())
             .filter(|&track| track > 0),
+        disc: tags
+            .iter()
+            .find_map(|tag| tag.disk())
+            .filter(|&disc| disc > 0),
+        album_artist: first(&|tag| clean(tag.get_string(ItemKey::AlbumArtist)?)),
+        genre: first(&|tag| genre(&tag.genre()?)),
         cover: cover(&tags),
     }
 }
@@ -117,6 +123,22 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c,
         '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
         | '\u{061C}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// The first of several genres ("Rock; Pop", "Rock/Pop" stay whole, ID3's "\0"-separated
+/// list is cut); a bare ID3v1 number "(17)" or "17" as lofty left it is dropped.
+fn genre(text: &str) -> Option<String> {
+    let first = text.split('\0').next().unwrap_or_default();
+    let bare_number = first
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .chars()
+        .all(|c| c.is_ascii_digit());
+    if bare_number {
+        return None;
+    }
+    clean(first)
 }
 
 fn year(tag: &Tag) -> Option<i32> {
@@ -200,6 +222,16 @@ mod tests {
         assert_eq!(leading_year("20011"), None);
         assert_eq!(leading_year("0000"), None);
         assert_eq!(leading_year("abcd"), None);
+    }
+
+    #[test]
+    fn genres_keep_the_first_name() {
+        assert_eq!(genre("Rock"), Some("Rock".into()));
+        assert_eq!(genre("Jazz\0Blues"), Some("Jazz".into()));
+        assert_eq!(genre("Rock/Pop"), Some("Rock/Pop".into()));
+        assert_eq!(genre("(17)"), None);
+        assert_eq!(genre("17"), None);
+        assert_eq!(genre("  "), None);
     }
 
     #[test]
