@@ -162,3 +162,36 @@ pub trait Accounts: Send + Sync {
     ) -> Result<Playlist>;
     async fn delete_playlist(&self, id: &str) -> Result<()>;
 }
+
+/// `playlist` changed by `patch` at `at_ms`, as [`PlaylistPatch`] describes: what every
+/// backend applies, so they agree on the edge cases (duplicate tracks, repeated or
+/// out-of-range positions).
+pub fn apply_playlist_patch(mut playlist: Playlist, patch: &PlaylistPatch, at_ms: i64) -> Playlist {
+    if let Some(name) = &patch.name {
+        playlist.name = name.clone();
+    }
+    if let Some(comment) = &patch.comment {
+        playlist.comment = Some(comment.clone());
+    }
+    if let Some(public) = patch.public {
+        playlist.public = public;
+    }
+    let before = match &patch.replace {
+        Some(tracks) => tracks.clone(),
+        None => std::mem::take(&mut playlist.tracks),
+    };
+    let removed: std::collections::HashSet<usize> = patch
+        .remove_positions
+        .iter()
+        .filter_map(|&p| usize::try_from(p).ok())
+        .collect();
+    playlist.tracks = before
+        .into_iter()
+        .enumerate()
+        .filter(|(position, _)| !removed.contains(position))
+        .map(|(_, track)| track)
+        .chain(patch.add.iter().copied())
+        .collect();
+    playlist.updated_at = at_ms;
+    playlist
+}
