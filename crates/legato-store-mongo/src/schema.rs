@@ -181,6 +181,21 @@ pub fn replace_set(track: &Track, generation: i64, retire_after: i64) -> Documen
     for kept in ["name_key", "author_key", "words", "error"] {
         set.remove(kept);
     }
+    // A reprocessing reads the tags again: it may fill in those an older version did not
+    // read (it never drops one, so there is nothing to unset).
+    let full = track_doc(track);
+    for tag in [
+        "album",
+        "year",
+        "album_artist",
+        "genre",
+        "track_number",
+        "disc_number",
+    ] {
+        if let Some(value) = full.get(tag) {
+            set.insert(tag, value.clone());
+        }
+    }
     set.insert("status", TrackStatus::Ready.as_str());
     set.insert("generation", generation);
     set.insert("retire_after", retire_after);

@@ -794,8 +794,9 @@ fn replace_row(conn: &Connection, track: &Track, claims: u64, retire_after: i64)
              bitrate = ?6, sample_rate = ?7, channels = ?8, size = ?9, status = 'ready', \
              error = NULL, variants = ?10, cover = ?11, generation = ?12, \
              retire_after = MAX(COALESCE(retire_after, 0), ?13), source = COALESCE(?14, source), \
-             album = ?15, year = ?16, album_artist = ?17, genre = ?18, track_number = ?19, \
-             disc_number = ?20 \
+             album = COALESCE(?15, album), year = COALESCE(?16, year), \
+             album_artist = COALESCE(?17, album_artist), genre = COALESCE(?18, genre), \
+             track_number = COALESCE(?19, track_number), disc_number = COALESCE(?20, disc_number) \
              WHERE id = ?1 AND status != 'processing' AND COALESCE(generation, 0) < ?12",
             params![
                 track.id.to_string(),

@@ -1238,6 +1238,9 @@ pub async fn reprocessing_replaces_renditions_at_once(store: DynStore) {
             playlist: "g2-64k.m3u8".into(),
         }],
         cover: Some("g2-cover.jpg".into()),
+        // Tags read again from the source (a version that reads more of them).
+        genre: Some("Ambient".into()),
+        disc_number: Some(2),
         ..first.clone()
     };
     let second_chunks = || {
@@ -1290,6 +1293,11 @@ pub async fn reprocessing_replaces_renditions_at_once(store: DynStore) {
         )
     );
     assert_eq!(replaced.variants, second.variants);
+    assert_eq!(
+        (replaced.genre.as_deref(), replaced.disc_number),
+        (Some("Ambient"), Some(2)),
+        "the tags are switched with the renditions"
+    );
     assert_eq!(
         replaced.source,
         Some(moved_source),
@@ -1530,7 +1538,16 @@ pub async fn tags_round_trip(store: DynStore) {
         .await
         .unwrap();
     assert_eq!(replaced.playlist, "g2-index.m3u8");
-    assert_eq!(tags(&replaced), tags(&track));
+    // A tag the replacement has is switched; one it lacks is kept.
+    assert_eq!(
+        tags(&replaced),
+        (
+            track.album_artist.clone(),
+            track.genre.clone(),
+            Some(1),
+            track.disc_number
+        )
+    );
     assert_eq!(store.get_track(&track.id).await.unwrap(), replaced);
 
     // Lists and streams carry them too.
