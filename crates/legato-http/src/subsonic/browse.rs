@@ -428,7 +428,7 @@ pub async fn album_list(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicErr
             if kind == "frequent" {
                 played.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(b.1.1.cmp(&a.1.1)));
             } else {
-                played.sort_by(|a, b| b.1.1.cmp(&a.1.1));
+                played.sort_by_key(|p| std::cmp::Reverse(p.1.1));
             }
             played.into_iter().map(|(i, _)| i).collect()
         }
@@ -436,7 +436,7 @@ pub async fn album_list(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicErr
             let mut starred: Vec<(i64, usize)> = (0..albums.len())
                 .filter_map(|i| Some((marks.starred(ItemKind::Album, &albums[i].id)?, i)))
                 .collect();
-            starred.sort_by(|a, b| b.0.cmp(&a.0));
+            starred.sort_by_key(|s| std::cmp::Reverse(s.0));
             starred.into_iter().map(|(_, i)| i).collect()
         }
         "byYear" => {
@@ -449,9 +449,9 @@ pub async fn album_list(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicErr
                 .collect();
             // From a later year to an earlier one lists newest first, as the API says.
             if from > to {
-                dated.sort_by(|a, b| b.0.cmp(&a.0));
+                dated.sort_by_key(|d| std::cmp::Reverse(d.0));
             } else {
-                dated.sort_by(|a, b| a.0.cmp(&b.0));
+                dated.sort_by_key(|d| d.0);
             }
             dated.into_iter().map(|(_, i)| i).collect()
         }

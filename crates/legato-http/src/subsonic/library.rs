@@ -286,7 +286,7 @@ impl Library {
                 albums: albums.len() as u64,
             })
             .collect();
-        genres.sort_by(|a, b| keys::fold(&a.name).cmp(&keys::fold(&b.name)));
+        genres.sort_by_cached_key(|g| keys::fold(&g.name));
         library.genres = genres;
         library
     }
