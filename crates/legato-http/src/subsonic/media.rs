@@ -8,7 +8,6 @@
 //! segments it covers.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
@@ -16,7 +15,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use legato_store::{StoreError, Track, TrackId, TrackStatus};
 
-use super::{Call, NowPlaying, Reply, SubsonicError};
+use super::{Call, Reply, SubsonicError};
 use crate::error::ApiError;
 use crate::state::ServedChunk;
 
@@ -129,29 +128,10 @@ async fn rendition(
     Ok(rendition)
 }
 
-fn note_playing(call: &Call<'_>, id: TrackId) {
-    if let Ok(mut playing) = call.api.now_playing.lock() {
-        playing.insert(
-            call.user.name.clone(),
-            NowPlaying {
-                track: id,
-                player: call
-                    .params
-                    .get("c")
-                    .unwrap_or("")
-                    .chars()
-                    .take(64)
-                    .collect(),
-                since: Instant::now(),
-            },
-        );
-    }
-}
-
 pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let track = ready_track(call).await?;
     let max_kbps: u32 = call.params.number("maxBitRate", 0)?;
-    note_playing(call, track.id);
+    call.note_playing(track.id);
     if call.params.get("format") == Some("raw") && track.source.is_some() {
         return download_track(call, &track);
     }
@@ -275,7 +255,7 @@ pub async fn hls(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         }
         out.push('\n');
     }
-    note_playing(call, track.id);
+    call.note_playing(track.id);
     Ok(Reply::Media(
         (
             [

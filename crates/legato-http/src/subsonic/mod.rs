@@ -221,6 +221,26 @@ impl Call<'_> {
             self.api.state.store.user_marks(&self.user.name).await?,
         ))
     }
+
+    /// Remembers what the user plays now (with the client's name), for `getNowPlaying`.
+    fn note_playing(&self, track: TrackId) {
+        if let Ok(mut playing) = self.api.now_playing.lock() {
+            playing.insert(
+                self.user.name.clone(),
+                NowPlaying {
+                    track,
+                    player: self
+                        .params
+                        .get("c")
+                        .unwrap_or("")
+                        .chars()
+                        .take(64)
+                        .collect(),
+                    since: std::time::Instant::now(),
+                },
+            );
+        }
+    }
 }
 
 /// What an endpoint answers: fields of a `subsonic-response`, or media.

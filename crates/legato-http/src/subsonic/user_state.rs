@@ -309,21 +309,8 @@ pub async fn scrobble(call: &Call<'_>) -> Result<Reply, SubsonicError> {
                 .store
                 .record_play(&call.user.name, id, at)
                 .await?;
-        } else if let Ok(mut playing) = call.api.now_playing.lock() {
-            playing.insert(
-                call.user.name.clone(),
-                super::NowPlaying {
-                    track: *id,
-                    player: call
-                        .params
-                        .get("c")
-                        .unwrap_or("")
-                        .chars()
-                        .take(64)
-                        .collect(),
-                    since: std::time::Instant::now(),
-                },
-            );
+        } else {
+            call.note_playing(*id);
         }
     }
     Ok(Reply::empty())
