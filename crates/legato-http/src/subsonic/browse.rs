@@ -333,6 +333,7 @@ pub async fn artist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         artist
             .albums
             .iter()
+            .chain(&artist.appears_on)
             .map(|&a| album_json(&library, &library.albums[a], &marks, false))
             .collect(),
     );
@@ -370,6 +371,7 @@ pub async fn music_directory(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         let children: Vec<Value> = artist
             .albums
             .iter()
+            .chain(&artist.appears_on)
             .map(|&a| album_dir_json(&library, &library.albums[a], &marks))
             .collect();
         return Ok(Reply::with(

@@ -71,7 +71,10 @@ pub struct Album {
 pub struct Artist {
     pub id: String,
     pub name: String,
+    /// Albums whose album artist this is.
     pub albums: Vec<usize>,
+    /// Other albums with a track by this artist.
+    pub appears_on: Vec<usize>,
     words: Box<[Box<str>]>,
     pub name_key: Box<str>,
 }
@@ -111,10 +114,6 @@ fn name_id(prefix: &str, key: &str) -> String {
     )
 }
 
-pub fn artist_id(name: &str) -> String {
-    name_id("ar-", &keys::fold(name))
-}
-
 fn words_of(texts: &[&str]) -> Box<[Box<str>]> {
     let mut words: Vec<Box<str>> = Vec::new();
     for text in texts {
@@ -135,6 +134,25 @@ fn matches(words: &[Box<str>], query: &[String]) -> bool {
 }
 
 impl Library {
+    /// The artist of this name (case and accents folded), added when new.
+    fn artist_entry(&mut self, name: &str) -> usize {
+        let key = keys::fold(name);
+        let id = name_id("ar-", &key);
+        if let Some(&index) = self.artist_index.get(&id) {
+            return index;
+        }
+        self.artists.push(Artist {
+            id: id.clone(),
+            name: name.to_owned(),
+            albums: Vec::new(),
+            appears_on: Vec::new(),
+            words: words_of(&[name]),
+            name_key: key.into(),
+        });
+        self.artist_index.insert(id, self.artists.len() - 1);
+        self.artists.len() - 1
+    }
+
     /// Groups ready tracks into albums and artists.
     pub fn build(tracks: Vec<Track>) -> Self {
         let mut library = Library::default();
@@ -157,21 +175,7 @@ impl Library {
                 .unwrap_or_else(|| UNKNOWN_ALBUM.to_owned());
             let artist_key = keys::fold(&album_artist);
             let album_key = keys::fold(&album_name);
-            let artist_index = match library.artist_index.get(&name_id("ar-", &artist_key)) {
-                Some(&i) => i,
-                None => {
-                    let id = name_id("ar-", &artist_key);
-                    library.artists.push(Artist {
-                        id: id.clone(),
-                        name: album_artist.clone(),
-                        albums: Vec::new(),
-                        words: words_of(&[&album_artist]),
-                        name_key: artist_key.clone().into(),
-                    });
-                    library.artist_index.insert(id, library.artists.len() - 1);
-                    library.artists.len() - 1
-                }
-            };
+            let artist_index = library.artist_entry(&album_artist);
             let album = *album_keys
                 .entry((artist_key.clone(), album_key.clone()))
                 .or_insert_with(|| {
@@ -196,6 +200,15 @@ impl Library {
                         .push(library.albums.len() - 1);
                     library.albums.len() - 1
                 });
+            // A track artist apart from the album's (a compilation) is an artist too, whose
+            // page lists the albums they appear on.
+            let track_artist = library.artist_entry(&track.author);
+            if track_artist != artist_index
+                && library.artists[track_artist].appears_on.last() != Some(&album)
+                && !library.artists[track_artist].appears_on.contains(&album)
+            {
+                library.artists[track_artist].appears_on.push(album);
+            }
             let index = library.songs.len();
             let (source_format, source_size) = match &track.source {
                 Some(source) => (Some(source.format.clone()), Some(source.size)),
@@ -205,7 +218,7 @@ impl Library {
                 id: track.id,
                 words: words_of(&[&track.name, &track.author, &album_name]),
                 title_key: keys::fold(&track.name).into(),
-                artist_id: artist_id(&track.author),
+                artist_id: library.artists[track_artist].id.clone(),
                 title: track.name,
                 artist: track.author,
                 album,
@@ -516,6 +529,20 @@ mod tests {
         assert_eq!(hits.songs.len(), 2, "case and accents fold together");
         assert_eq!(hits.artist, "Various Artists");
         assert_eq!(library.artists_by_name.len(), 2, "Ana and Various Artists");
+        let carla = library
+            .artists
+            .iter()
+            .find(|a| a.name == "Carla")
+            .expect("a track artist is an artist");
+        assert!(carla.albums.is_empty());
+        assert_eq!(carla.appears_on.len(), 1, "on the compilation");
+        let three = library
+            .songs
+            .iter()
+            .find(|s| s.title == "Three")
+            .expect("song");
+        assert_eq!(three.artist_id, carla.id);
+        assert!(library.artist(&carla.id).is_some());
         assert!(library.album(&hits.id).is_some());
         assert_eq!(library.search("hit").albums.len(), 1);
         assert_eq!(library.search("ana fir").songs.len(), 2);
