@@ -11,7 +11,7 @@ use super::{Call, Marks, Reply, SubsonicError, iso_time};
 
 /// The one music folder: the whole library.
 pub const MUSIC_FOLDER: u32 = 1;
-const IGNORED_ARTICLES: &str = "The El La Los Las Le Les";
+use super::library::IGNORED_ARTICLES;
 
 pub fn content_type(format: &str) -> &'static str {
     crate::ingest::source_content_type(format)
@@ -245,37 +245,18 @@ pub fn artist_json(library: &Library, artist: &Artist, marks: &Marks, id3: bool)
     Value::Object(entry)
 }
 
-/// The letter an artist is filed under (articles ignored), `#` for anything else.
-fn index_letter(name: &str) -> String {
-    let mut rest = name.trim();
-    for article in IGNORED_ARTICLES.split(' ') {
-        if let Some(after) = rest.strip_prefix(article).and_then(|r| r.strip_prefix(' ')) {
-            rest = after;
-            break;
-        }
-    }
-    let folded = legato_store::keys::fold(rest);
-    match folded.chars().next() {
-        Some(c) if c.is_alphabetic() => c.to_uppercase().collect(),
-        _ => "#".into(),
-    }
-}
-
 /// Artists grouped by letter, in name order.
 fn artist_index(library: &Library, marks: &Marks, id3: bool) -> Vec<Value> {
-    let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
-    for &i in &library.artists_by_name {
-        let artist = &library.artists[i];
-        let letter = index_letter(&artist.name);
-        match groups.iter_mut().find(|(l, _)| *l == letter) {
-            Some((_, list)) => list.push(artist_json(library, artist, marks, id3)),
-            None => groups.push((letter, vec![artist_json(library, artist, marks, id3)])),
-        }
-    }
-    groups.sort_by(|a, b| (a.0 == "#").cmp(&(b.0 == "#")).then_with(|| a.0.cmp(&b.0)));
-    groups
-        .into_iter()
-        .map(|(name, artists)| json!({ "name": name, "artist": artists }))
+    library
+        .artists_by_letter
+        .iter()
+        .map(|(letter, artists)| {
+            let artists: Vec<Value> = artists
+                .iter()
+                .map(|&i| artist_json(library, &library.artists[i], marks, id3))
+                .collect();
+            json!({ "name": letter, "artist": artists })
+        })
         .collect()
 }
 
@@ -442,8 +423,14 @@ pub async fn album_list(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicErr
             starred.into_iter().map(|(_, i)| i).collect()
         }
         "byYear" => {
-            let from: i32 = call.params.number("fromYear", i32::MIN)?;
-            let to: i32 = call.params.number("toYear", i32::MAX)?;
+            let year = |name: &str| -> Result<i32, SubsonicError> {
+                call.params
+                    .required(name)?
+                    .trim()
+                    .parse()
+                    .map_err(|_| SubsonicError::invalid(name, "not a year"))
+            };
+            let (from, to) = (year("fromYear")?, year("toYear")?);
             let (low, high) = (from.min(to), from.max(to));
             let mut dated: Vec<(i32, usize)> = (0..albums.len())
                 .filter_map(|i| Some((albums[i].year?, i)))

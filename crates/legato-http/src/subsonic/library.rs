@@ -24,6 +24,8 @@ const VERSION_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const MIN_REBUILD_INTERVAL: Duration = Duration::from_secs(2);
 /// Album name of tracks without an album tag, grouped per album artist as Navidrome does.
 pub const UNKNOWN_ALBUM: &str = "[Unknown Album]";
+/// Words an artist's name is not filed under (`The Beatles` is under B).
+pub const IGNORED_ARTICLES: &str = "The El La Los Las Le Les";
 
 /// One playable track.
 pub struct Song {
@@ -45,8 +47,6 @@ pub struct Song {
     pub source_size: Option<u64>,
     pub has_cover: bool,
     pub created_at: i64,
-    /// Folded words of title, artist and album, for search.
-    words: Box<[Box<str>]>,
     title_key: Box<str>,
 }
 
@@ -93,6 +93,8 @@ pub struct Library {
     pub artists: Vec<Artist>,
     pub genres: Vec<GenreCount>,
     song_index: HashMap<TrackId, usize>,
+    /// Songs by the words of their title, artist and album.
+    song_words: WordIndex,
     album_index: HashMap<String, usize>,
     artist_index: HashMap<String, usize>,
     /// Albums in name order, and by artist then name.
@@ -102,8 +104,25 @@ pub struct Library {
     pub albums_newest: Vec<usize>,
     /// Artists (with at least one album) in name order.
     pub artists_by_name: Vec<usize>,
+    /// The same artists grouped by the letter they are filed under, `#` last.
+    pub artists_by_letter: Vec<(String, Vec<usize>)>,
     /// Milliseconds since the epoch of the newest change seen (for `lastModified`).
     pub last_modified: i64,
+}
+
+/// The letter an artist is filed under (articles ignored), `#` for anything else.
+fn index_letter(name: &str) -> String {
+    let mut rest = name.trim();
+    for article in IGNORED_ARTICLES.split(' ') {
+        if let Some(after) = rest.strip_prefix(article).and_then(|r| r.strip_prefix(' ')) {
+            rest = after;
+            break;
+        }
+    }
+    match keys::fold(rest).chars().next() {
+        Some(c) if c.is_alphabetic() => c.to_uppercase().collect(),
+        _ => "#".into(),
+    }
 }
 
 /// An id for an artist or album name: stable across rebuilds and processes.
@@ -157,6 +176,7 @@ impl Library {
     pub fn build(tracks: Vec<Track>) -> Self {
         let mut library = Library::default();
         let mut album_keys: HashMap<(String, String), usize> = HashMap::new();
+        let mut song_words: HashMap<Box<str>, Vec<u32>> = HashMap::new();
         let mut genres: HashMap<String, (String, u64, std::collections::HashSet<usize>)> =
             HashMap::new();
         for track in tracks {
@@ -210,13 +230,18 @@ impl Library {
                 library.artists[track_artist].appears_on.push(album);
             }
             let index = library.songs.len();
+            for word in words_of(&[&track.name, &track.author, &album_name]) {
+                song_words
+                    .entry(word)
+                    .or_default()
+                    .push(u32::try_from(index).unwrap_or(u32::MAX));
+            }
             let (source_format, source_size) = match &track.source {
                 Some(source) => (Some(source.format.clone()), Some(source.size)),
                 None => (None, None),
             };
             let song = Song {
                 id: track.id,
-                words: words_of(&[&track.name, &track.author, &album_name]),
                 title_key: keys::fold(&track.name).into(),
                 artist_id: library.artists[track_artist].id.clone(),
                 title: track.name,
@@ -255,6 +280,9 @@ impl Library {
             library.song_index.insert(song.id, index);
             library.songs.push(song);
         }
+        let mut song_words: Vec<(Box<str>, Vec<u32>)> = song_words.into_iter().collect();
+        song_words.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        library.song_words = WordIndex { words: song_words };
         let songs = &library.songs;
         for album in &mut library.albums {
             album.songs.sort_by(|&a, &b| {
@@ -290,6 +318,16 @@ impl Library {
         library.albums_by_name = by_name;
         library.albums_by_artist = by_artist;
         library.albums_newest = newest;
+        let mut by_letter: Vec<(String, Vec<usize>)> = Vec::new();
+        for &i in &artists_by_name {
+            let letter = index_letter(&artists[i].name);
+            match by_letter.iter_mut().find(|(l, _)| *l == letter) {
+                Some((_, list)) => list.push(i),
+                None => by_letter.push((letter, vec![i])),
+            }
+        }
+        by_letter.sort_by(|a, b| (a.0 == "#").cmp(&(b.0 == "#")).then_with(|| a.0.cmp(&b.0)));
+        library.artists_by_letter = by_letter;
         library.artists_by_name = artists_by_name;
         let mut genres: Vec<GenreCount> = genres
             .into_values()
@@ -340,13 +378,60 @@ impl Library {
             .copied()
             .filter(|&i| matches(&self.albums[i].words, &words))
             .collect();
-        let songs = (0..self.songs.len())
-            .filter(|&i| matches(&self.songs[i].words, &words))
-            .collect();
+        let songs = self.song_words.matching(&words, self.songs.len());
         SearchHits {
             artists,
             albums,
             songs,
+        }
+    }
+}
+
+/// Each distinct folded word once, in order, with the songs that have it (in order): the
+/// words a query word is a prefix of are one range, found by binary search, so a search
+/// costs what it matches rather than a pass over every song.
+#[derive(Default)]
+struct WordIndex {
+    words: Vec<(Box<str>, Vec<u32>)>,
+}
+
+impl WordIndex {
+    /// Songs (of `len`) with, for every query word, a word that it starts; all of them for
+    /// a query without words.
+    fn matching(&self, query: &[String], len: usize) -> Vec<usize> {
+        let mut all: Option<Vec<bool>> = None;
+        for prefix in query {
+            let mut hit = vec![false; len];
+            let start = self
+                .words
+                .partition_point(|(word, _)| word.as_ref() < prefix.as_str());
+            for (_, songs) in self.words[start..]
+                .iter()
+                .take_while(|(word, _)| word.starts_with(prefix.as_str()))
+            {
+                for &song in songs {
+                    if let Some(slot) = hit.get_mut(song as usize) {
+                        *slot = true;
+                    }
+                }
+            }
+            all = Some(match all {
+                None => hit,
+                Some(mut all) => {
+                    for (kept, found) in all.iter_mut().zip(hit) {
+                        *kept &= found;
+                    }
+                    all
+                }
+            });
+        }
+        match all {
+            None => (0..len).collect(),
+            Some(all) => all
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &hit)| hit.then_some(i))
+                .collect(),
         }
     }
 }
@@ -547,6 +632,39 @@ mod tests {
         assert_eq!(library.search("hit").albums.len(), 1);
         assert_eq!(library.search("ana fir").songs.len(), 2);
         assert_eq!(library.search("").songs.len(), 5);
+    }
+
+    #[test]
+    fn searches_match_word_starts_in_every_field() {
+        let library = Library::build(vec![
+            track("Amber Night", "Ada Berg", Some("Blue Harbor"), Some(1)),
+            track("Amber Motel", "Bruno Costa", Some("Échos"), Some(1)),
+            track("Dawn", "Ada Berg", Some("Blue Harbor"), Some(2)),
+        ]);
+        let titles = |query: &str| -> Vec<&str> {
+            library
+                .search(query)
+                .songs
+                .iter()
+                .map(|&i| library.songs[i].title.as_str())
+                .collect()
+        };
+        assert_eq!(titles("amb"), ["Amber Night", "Amber Motel"]);
+        assert_eq!(
+            titles("amber ada"),
+            ["Amber Night"],
+            "every word must match"
+        );
+        assert_eq!(
+            titles("echos"),
+            ["Amber Motel"],
+            "accents folded, album searched"
+        );
+        assert_eq!(titles("harbor ber"), ["Amber Night", "Dawn"]);
+        assert!(titles("mber").is_empty(), "words match from their start");
+        assert_eq!(titles("\"\"").len(), 3, "a query without words matches all");
+        let the = Library::build(vec![track("x", "The Zombies", Some("Odessey"), None)]);
+        assert_eq!(the.artists_by_letter[0].0, "Z");
     }
 
     #[test]
