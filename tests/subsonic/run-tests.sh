@@ -33,7 +33,7 @@ for tool in ffmpeg ffprobe; do
     command -v "$tool" >/dev/null 2>&1 || { echo "run-tests.sh: $tool is needed (apt-get install ffmpeg)" >&2; exit 1; }
 done
 
-cd "$here"
+
 # With arguments (test files, -k, ...) they choose; without, the whole suite.
 if [ "$#" -eq 0 ]; then set -- "$here"; fi
-exec "$py" -m pytest -q -p no:cacheprovider "$@"
+exec "$py" -m pytest -q -p no:cacheprovider --rootdir "$here" "$@"
