@@ -50,6 +50,8 @@ pub struct HttpConfig {
     /// How long the renditions a reprocessing replaced are kept beyond the old track's
     /// duration, for players that loaded their playlists before the switch.
     pub retire_grace: Duration,
+    /// Seals Subsonic users' passwords; the OpenSubsonic API (`/rest`) is served when set.
+    pub subsonic_secret: Option<crate::subsonic::SecretKey>,
 }
 
 /// Origins allowed by CORS: any (`*`), or a list of exact origins.
@@ -119,6 +121,7 @@ impl Default for HttpConfig {
             job_shutdown_grace: Duration::ZERO,
             job_poll_interval: Duration::from_secs(1),
             retire_grace: Duration::from_secs(600),
+            subsonic_secret: None,
         }
     }
 }

@@ -98,7 +98,7 @@ pub async fn serve_with_limits(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -119,7 +119,16 @@ pub async fn serve_with_limits(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(service.clone());
+        // Handlers that limit per client (sign-in failures) read the peer from the request.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            service.clone(),
+            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        ));
         let builder = builder.clone();
         let mut stop = stop_rx.clone();
         let idle = limits.idle_timeout;

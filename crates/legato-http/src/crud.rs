@@ -627,6 +627,17 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let track = state.store.get_track(&id).await?;
+    source_response(&state, &track, &request)
+}
+
+/// The original upload of `track` as a file: ETag, conditional requests, one byte range.
+/// `SourceUnavailable` for a track stored before originals were kept.
+pub(crate) fn source_response(
+    state: &AppState,
+    track: &Track,
+    request: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = track.id;
     let Some(source) = track.source.clone() else {
         return Err(ApiError::SourceUnavailable);
     };
@@ -640,7 +651,7 @@ pub async fn download(
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&content_disposition(&track, &source)) {
+    if let Ok(value) = HeaderValue::from_str(&content_disposition(track, &source)) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert(
@@ -659,30 +670,7 @@ pub async fn download(
     }
 
     let len = source.size;
-    let if_range_ok = request
-        .get(header::IF_RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.trim() == etag);
-    let mut status = StatusCode::OK;
-    let (mut start, mut end) = (0, len.saturating_sub(1));
-    if let Some(range) = request
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| if_range_ok)
-    {
-        match http_range_header::parse_range_header(range).map(|r| r.validate(len)) {
-            Ok(Ok(ranges)) if ranges.len() == 1 => {
-                (start, end) = (*ranges[0].start(), *ranges[0].end());
-                status = StatusCode::PARTIAL_CONTENT;
-                if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
-                    headers.insert(header::CONTENT_RANGE, value);
-                }
-            }
-            Ok(Err(_)) => return Err(ApiError::RangeNotSatisfiable { len }),
-            // Several ranges or a header we cannot parse: the whole file is a valid answer.
-            _ => {}
-        }
-    }
+    let (status, start, end) = byte_range(request, len, &etag, &mut headers)?;
     let body_len = if len == 0 { 0 } else { end - start + 1 };
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     if body_len == 0 {
@@ -691,6 +679,17 @@ pub async fn download(
     // Only what the range needs is read, one piece or segment at a time: the blocks from
     // `offset` on, cut to `start..=end`, and nothing read once `end` is passed.
     let (offset, blocks) = crate::source::blocks(state.store.clone(), id, &source, start);
+    Ok((status, headers, range_body(blocks, offset, start, end)).into_response())
+}
+
+/// The bytes `start..=end` of a file given as consecutive blocks, the first of which starts
+/// at `offset` (≤ `start`); blocks past `end` are never pulled.
+pub(crate) fn range_body(
+    blocks: futures_util::stream::BoxStream<'static, Result<bytes::Bytes, ApiError>>,
+    offset: u64,
+    start: u64,
+    end: u64,
+) -> axum::body::Body {
     let stream =
         futures_util::stream::unfold((blocks, offset), move |(mut blocks, offset)| async move {
             if offset > end {
@@ -707,7 +706,41 @@ pub async fn download(
             let next = offset + block.len() as u64;
             Some((Ok(block.slice(from.min(to)..to)), (blocks, next)))
         });
-    Ok((status, headers, axum::body::Body::from_stream(stream)).into_response())
+    axum::body::Body::from_stream(stream)
+}
+
+/// The one byte range a request asks for within `len` bytes (honouring `If-Range` against
+/// `etag`): the status and the first and last byte; `Content-Range` is set for a 206. Several
+/// ranges, or a header that does not parse, get the whole body, which is a valid answer.
+pub(crate) fn byte_range(
+    request: &HeaderMap,
+    len: u64,
+    etag: &str,
+    headers: &mut HeaderMap,
+) -> Result<(StatusCode, u64, u64), ApiError> {
+    let if_range_ok = request
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() == etag);
+    let whole = (StatusCode::OK, 0, len.saturating_sub(1));
+    let Some(range) = request
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| if_range_ok)
+    else {
+        return Ok(whole);
+    };
+    match http_range_header::parse_range_header(range).map(|r| r.validate(len)) {
+        Ok(Ok(ranges)) if ranges.len() == 1 => {
+            let (start, end) = (*ranges[0].start(), *ranges[0].end());
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                headers.insert(header::CONTENT_RANGE, value);
+            }
+            Ok((StatusCode::PARTIAL_CONTENT, start, end))
+        }
+        Ok(Err(_)) => Err(ApiError::RangeNotSatisfiable { len }),
+        _ => Ok(whole),
+    }
 }
 
 /// `attachment` with the upload's file name, else "author - name.ext": an ASCII fallback

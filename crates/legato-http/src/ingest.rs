@@ -758,7 +758,7 @@ fn pick_name(name: Option<&str>, title: Option<&str>, file_name: Option<&str>) -
 }
 
 /// Milliseconds since the Unix epoch, as tracks record `created_at`.
-pub(crate) fn now_millis() -> i64 {
+pub fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

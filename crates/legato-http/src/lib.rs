@@ -23,6 +23,7 @@ pub mod signing;
 mod source;
 pub mod state;
 pub mod streaming;
+pub mod subsonic;
 mod ui;
 pub mod upload;
 
@@ -78,10 +79,23 @@ pub fn streaming_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Both functions under the gateway's paths and the web player at `/`: `legato serve`.
+/// The OpenSubsonic API's routes (the `subsonic` function), relative to `/rest`; `None`
+/// without a secret key to seal passwords with.
+pub fn subsonic_router(state: AppState) -> Option<Router> {
+    let secret = state.config.subsonic_secret.clone()?;
+    Some(subsonic::router(state, secret).route_layer(axum::middleware::from_fn(metrics::record)))
+}
+
+/// Both functions under the gateway's paths, the OpenSubsonic API under `/rest` (when
+/// configured) and the web player at `/`: `legato serve`.
 pub fn app(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_origins);
-    Router::new()
+    let rest = subsonic_router(state.clone());
+    let router = match rest {
+        Some(rest) => Router::new().nest("/rest", rest),
+        None => Router::new(),
+    };
+    router
         .route("/", get(ui::index))
         .route("/healthz", get(healthz).with_state(state.clone()))
         .route("/metrics", get(metrics::render))

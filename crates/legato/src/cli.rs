@@ -30,8 +30,11 @@ enum Command {
     Serve(ServeArgs),
     #[command(flatten)]
     Client(crate::client_cli::ClientCommand),
-    /// Run one OpenFaaS function (`crud` or `streaming`) behind of-watchdog.
+    /// Run one OpenFaaS function (`crud`, `streaming` or `subsonic`) behind of-watchdog.
     Function(crate::function::FunctionArgs),
+    /// Manage the users who sign in from Subsonic apps.
+    #[command(subcommand)]
+    User(crate::user_cli::UserCommand),
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +60,22 @@ pub struct StoreArgs {
     /// File holding the MongoDB password (an OpenFaaS secret), spliced into the store URI.
     #[arg(long, env = "LEGATO_STORE_PASSWORD_FILE")]
     pub store_password_file: Option<PathBuf>,
+    /// Key that seals Subsonic users' passwords (default: DATA/secret.key, created with mode
+    /// 0600 when absent). Keep it apart from backups of the store.
+    #[arg(long, env = "LEGATO_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The Subsonic password key, created when absent.
+    pub fn secret_key(&self) -> anyhow::Result<legato_http::subsonic::SecretKey> {
+        let path = self
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data.join("secret.key"));
+        legato_http::subsonic::SecretKey::load_or_create(&path)
+            .with_context(|| format!("cannot read or create the secret key {}", path.display()))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +403,7 @@ impl Cli {
             Command::Serve(args) => crate::serve::serve(args).await.map(|()| ExitCode::SUCCESS),
             Command::Client(cmd) => crate::client_cli::run(cmd).await,
             Command::Function(args) => crate::function::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::User(cmd) => crate::user_cli::run(cmd).await,
         }
     }
 }

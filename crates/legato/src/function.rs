@@ -22,6 +22,8 @@ pub enum FunctionName {
     Crud,
     /// Serve playlists and segments.
     Streaming,
+    /// The OpenSubsonic API, under `/rest`, for Subsonic apps.
+    Subsonic,
 }
 
 /// Secret file names, as `faas-cli secret create` names them.
@@ -29,6 +31,7 @@ pub const STORE_URI_SECRET: &str = "legato-store-uri";
 pub const STORE_PASSWORD_SECRET: &str = "legato-store-password";
 pub const API_KEY_SECRET: &str = "legato-api-key";
 pub const SIGNING_KEY_SECRET: &str = "legato-stream-signing-key";
+pub const SUBSONIC_KEY_SECRET: &str = "legato-subsonic-key";
 
 #[derive(Debug, Args)]
 pub struct FunctionArgs {
@@ -130,10 +133,28 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         .store_password_file
         .clone()
         .or_else(|| Some(secrets.join(STORE_PASSWORD_SECRET)).filter(|p| p.exists()));
-    let config = args.http.config(
+    let mut config = args.http.config(
         Some(&secrets.join(API_KEY_SECRET)),
         Some(&secrets.join(SIGNING_KEY_SECRET)),
     )?;
+    if matches!(args.function, FunctionName::Subsonic) {
+        // The secrets folder is read-only: the key is made once by the operator, and the
+        // same file is given to `legato user` (--secret-key-file).
+        let path = secrets.join(SUBSONIC_KEY_SECRET);
+        if !path.exists() {
+            anyhow::bail!(
+                "the subsonic function needs the key that seals passwords: create the secret \
+                 `{SUBSONIC_KEY_SECRET}` (faas-cli secret create {SUBSONIC_KEY_SECRET} \
+                 --from-literal \"$(openssl rand -hex 32)\") and add users with \
+                 `legato user add NAME --store URI --secret-key-file FILE-WITH-THAT-KEY`; looked in {}",
+                secrets.display()
+            );
+        }
+        config.subsonic_secret = Some(
+            legato_http::subsonic::SecretKey::load_or_create(&path)
+                .with_context(|| format!("cannot read the secret {}", path.display()))?,
+        );
+    }
     if matches!(args.function, FunctionName::Crud)
         && config.api_keys.is_empty()
         && !args.allow_anonymous_writes
@@ -149,6 +170,7 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         data: PathBuf::from("/tmp/legato"),
         store: Some(store_uri),
         store_password_file: password_file,
+        secret_key_file: None,
     })
     .await?;
     let limits = args.http.connections.limits(config.sync_ingest_timeout);
@@ -164,6 +186,14 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
     let router = match args.function {
         FunctionName::Crud => legato_http::crud_router(state.clone()),
         FunctionName::Streaming => legato_http::streaming_router(state.clone()),
+        FunctionName::Subsonic => axum::Router::new()
+            .nest(
+                "/rest",
+                legato_http::subsonic_router(state.clone())
+                    .context("the subsonic function has no secret key")?,
+            )
+            .route("/healthz", axum::routing::get(legato_http::healthz))
+            .with_state(state.clone()),
     };
     let router = legato_http::function_app(router, &state);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -8,6 +8,7 @@ mod client_cli;
 mod function;
 mod serve;
 mod store;
+mod user_cli;
 
 use clap::Parser;
 

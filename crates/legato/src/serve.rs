@@ -8,6 +8,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.http.config(None, None)?;
     // Free space is checked where the SQLite store writes (a MongoDB store has its own disk).
     config.receive.data_dir = Some(args.store.data.clone());
+    config.subsonic_secret = Some(args.store.secret_key()?);
     let limits = args.http.connections.limits(config.sync_ingest_timeout);
     let state = AppState::new(store, config);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -18,7 +19,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("the listener has no address")?;
     tracing::info!(
         store = %state.store.describe(),
-        "listening on http://{address}/ (web player at /, functions under /function/)"
+        "listening on http://{address}/ (web player at /, functions under /function/, Subsonic API at /rest)"
     );
     // Tracks of a version without durable jobs that a stop left processing are over; those
     // with a job are taken up again by the workers.

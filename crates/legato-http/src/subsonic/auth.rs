@@ -1,0 +1,342 @@
+//! Who is asking: the Subsonic sign-ins (token and salt, legacy password, OpenSubsonic API
+//! key), the server key that seals passwords, and a bound on failed sign-ins per client.
+//!
+//! Token sign-in sends `md5(password + salt)`, so the server must be able to recover each
+//! password: it is kept sealed (XChaCha20-Poly1305) under a key that lives in a file apart
+//! from the store, never in clear text. API keys are stored as their SHA-256 only.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use legato_store::{DynStore, StoreError, User};
+use md5::{Digest as _, Md5};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::{Params, SubsonicError};
+
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 24;
+
+/// The server's key for sealing passwords.
+#[derive(Clone)]
+pub struct SecretKey {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+impl SecretKey {
+    /// Reads the key file, or creates it (mode 0600, 32 random bytes as hex) when absent.
+    pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} is not a Legato secret key (64 hexadecimal digits)",
+                        path.display()
+                    ),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key: [u8; KEY_LEN] = rand::random();
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                match options.open(path) {
+                    Ok(mut file) => {
+                        std::io::Write::write_all(
+                            &mut file,
+                            format!("{}\n", hex(&key)).as_bytes(),
+                        )?;
+                        file.sync_all()?;
+                        Ok(Self::from_bytes(key))
+                    }
+                    // Another process made it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.len() != KEY_LEN * 2 {
+            return None;
+        }
+        let mut key = [0u8; KEY_LEN];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+        }
+        Some(Self::from_bytes(key))
+    }
+
+    pub fn from_bytes(key: [u8; KEY_LEN]) -> Self {
+        Self {
+            cipher: XChaCha20Poly1305::new(&key.into()),
+        }
+    }
+
+    /// The password sealed: a random nonce, then the ciphertext with its tag.
+    pub fn seal(&self, password: &str) -> Vec<u8> {
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let mut sealed = nonce.to_vec();
+        // Encryption into a Vec cannot fail for any input length we accept.
+        if let Ok(ciphertext) = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), password.as_bytes())
+        {
+            sealed.extend(ciphertext);
+        }
+        sealed
+    }
+
+    /// The password, or `None` when it was sealed under another key or is damaged.
+    pub fn open(&self, sealed: &[u8]) -> Option<String> {
+        let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+        let clear = self
+            .cipher
+            .decrypt(XNonce::from_slice(nonce), ciphertext)
+            .ok()?;
+        String::from_utf8(clear).ok()
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new API key (shown once) and the hash the store keeps.
+pub fn new_user_key() -> (String, String) {
+    let key = format!("lgs_{}", hex(&rand::random::<[u8; 24]>()));
+    let hash = hash_user_key(&key);
+    (key, hash)
+}
+
+pub fn hash_user_key(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+/// What a user name and password must look like (checked when adding users).
+pub fn check_new_user(name: &str, password: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err("a user name is 1 to 64 characters, without control characters".into());
+    }
+    if password.chars().count() < 4 || password.len() > 1024 {
+        return Err("a password is 4 to 1024 characters long".into());
+    }
+    Ok(())
+}
+
+/// Failed sign-ins per client address: a bucket of [`BURST`] failures refilled at one per
+/// [`REFILL`]. An address with an empty bucket is refused without its credentials being
+/// checked, so guessing passwords is slow whatever the client does.
+pub struct FailureLimiter {
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+const BURST: f64 = 10.0;
+const REFILL: Duration = Duration::from_secs(6);
+
+impl FailureLimiter {
+    pub fn new() -> Self {
+        Self {
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn level(bucket: (f64, Instant), now: Instant) -> f64 {
+        (bucket.0 + now.duration_since(bucket.1).as_secs_f64() / REFILL.as_secs_f64()).min(BURST)
+    }
+
+    /// Seconds to wait before this address may try again, if it must.
+    pub fn blocked(&self, client: IpAddr) -> Option<u64> {
+        let buckets = self.buckets.lock().ok()?;
+        let bucket = *buckets.get(&client)?;
+        let level = Self::level(bucket, Instant::now());
+        (level < 1.0).then(|| ((1.0 - level) * REFILL.as_secs_f64()).ceil() as u64)
+    }
+
+    pub fn failed(&self, client: IpAddr) {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if buckets.len() > 100_000 {
+            // Forget full buckets rather than grow without bound under a spray of addresses.
+            buckets.retain(|_, b| Self::level(*b, now) < BURST);
+        }
+        let bucket = buckets.entry(client).or_insert((BURST, now));
+        *bucket = ((Self::level(*bucket, now) - 1.0).max(0.0), now);
+    }
+}
+
+fn wrong_credentials() -> SubsonicError {
+    SubsonicError::new(40, "Wrong username or password.")
+}
+
+fn equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// The user a request signs in as.
+pub async fn authenticate(
+    store: &DynStore,
+    secret: &SecretKey,
+    limiter: &FailureLimiter,
+    client: IpAddr,
+    params: &Params,
+) -> Result<User, SubsonicError> {
+    if let Some(wait) = limiter.blocked(client) {
+        return Err(SubsonicError::new(
+            40,
+            format!("Too many failed sign-ins from this address: try again in {wait} s."),
+        ));
+    }
+    let result = check(store, secret, params).await;
+    if let Err(error) = &result
+        && matches!(error.code, 40 | 44)
+    {
+        limiter.failed(client);
+    }
+    result
+}
+
+async fn check(
+    store: &DynStore,
+    secret: &SecretKey,
+    params: &Params,
+) -> Result<User, SubsonicError> {
+    if let Some(key) = params.get("apiKey") {
+        if params.get("u").is_some() {
+            return Err(SubsonicError::new(
+                43,
+                "Use either apiKey or u (with t and s, or p), not both.",
+            ));
+        }
+        let found = store.find_user_key(&hash_user_key(key)).await?;
+        let Some(found) = found else {
+            return Err(SubsonicError::new(44, "Invalid API key."));
+        };
+        return match store.get_user(&found.user).await {
+            Ok(user) => Ok(user),
+            Err(StoreError::NotFound(_)) => Err(SubsonicError::new(44, "Invalid API key.")),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let name = params.required("u")?;
+    let user = match store.get_user(name).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound(_)) => return Err(wrong_credentials()),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(password) = secret.open(&user.sealed_password) else {
+        tracing::warn!(
+            user = %user.name,
+            "a stored password cannot be opened with this server's secret key"
+        );
+        return Err(wrong_credentials());
+    };
+    if let (Some(token), Some(salt)) = (params.get("t"), params.get("s")) {
+        let expected = hex(&Md5::digest(format!("{password}{salt}").as_bytes()));
+        if salt.len() < 6 || !equal(expected.as_bytes(), token.to_ascii_lowercase().as_bytes()) {
+            return Err(wrong_credentials());
+        }
+        return Ok(user);
+    }
+    if let Some(given) = params.get("p") {
+        let given = match given.strip_prefix("enc:") {
+            Some(encoded) => decode_hex(encoded).ok_or_else(wrong_credentials)?,
+            None => given.as_bytes().to_vec(),
+        };
+        if !equal(&given, password.as_bytes()) {
+            return Err(wrong_credentials());
+        }
+        return Ok(user);
+    }
+    Err(SubsonicError::new(
+        10,
+        "Required parameter is missing: t and s (or p, or apiKey).",
+    ))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_open_only_with_their_key() {
+        let key = SecretKey::from_bytes([7; 32]);
+        let sealed = key.seal("sesame");
+        assert_eq!(key.open(&sealed).as_deref(), Some("sesame"));
+        assert_ne!(key.seal("sesame"), sealed, "a fresh nonce each time");
+        assert!(!sealed.windows(6).any(|w| w == b"sesame"));
+        assert_eq!(SecretKey::from_bytes([8; 32]).open(&sealed), None);
+        assert_eq!(key.open(b"short"), None);
+    }
+
+    #[test]
+    fn key_files_are_made_private_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/secret.key");
+        let made = SecretKey::load_or_create(&path).expect("made");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let read = SecretKey::load_or_create(&path).expect("read");
+        assert_eq!(read.open(&made.seal("x1234")).as_deref(), Some("x1234"));
+        std::fs::write(&path, "not a key").expect("write");
+        assert!(SecretKey::load_or_create(&path).is_err());
+    }
+
+    #[test]
+    fn failures_are_bounded_per_address() {
+        let limiter = FailureLimiter::new();
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        for _ in 0..10 {
+            assert_eq!(limiter.blocked(a), None);
+            limiter.failed(a);
+        }
+        assert!(limiter.blocked(a).is_some_and(|wait| wait >= 1));
+        assert_eq!(limiter.blocked(b), None);
+    }
+
+    #[test]
+    fn enc_passwords_are_hex() {
+        assert_eq!(decode_hex("736573616d65").as_deref(), Some(&b"sesame"[..]));
+        assert_eq!(decode_hex("7"), None);
+        assert_eq!(decode_hex("zz"), None);
+    }
+}

@@ -1,0 +1,532 @@
+//! The library as Subsonic apps browse it: artists, albums and songs grouped from the tracks'
+//! tags, held in memory and rebuilt when the store's [`library_version`] changes.
+//!
+//! Grouping and ordering over 100,000 tracks would be an aggregation per request in either
+//! backend (and FerretDB aggregates slowly); one snapshot, rebuilt in the background at most
+//! once per [`MIN_REBUILD_INTERVAL`], answers every browse and search from memory and is
+//! shared by all requests. Media endpoints read the track itself from the store.
+//!
+//! [`library_version`]: legato_store::Store::library_version
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
+use legato_store::{DynStore, ListQuery, SortKey, SortOrder, Track, TrackId, TrackStatus, keys};
+use tokio::sync::{Mutex, RwLock};
+
+use super::SubsonicError;
+
+/// How often the store is asked whether the library changed.
+const VERSION_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Rebuilds are at most this frequent, so a bulk import does not rebuild per upload.
+const MIN_REBUILD_INTERVAL: Duration = Duration::from_secs(2);
+/// Album name of tracks without an album tag, grouped per album artist as Navidrome does.
+pub const UNKNOWN_ALBUM: &str = "[Unknown Album]";
+
+/// One playable track.
+pub struct Song {
+    pub id: TrackId,
+    pub title: String,
+    pub artist: String,
+    pub artist_id: String,
+    pub album: usize,
+    pub track_number: Option<u32>,
+    pub disc_number: Option<u32>,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+    pub duration: f64,
+    pub bitrate: Option<u32>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u8>,
+    /// The original file's format and size, when it was kept.
+    pub source_format: Option<String>,
+    pub source_size: Option<u64>,
+    pub has_cover: bool,
+    pub created_at: i64,
+    /// Folded words of title, artist and album, for search.
+    words: Box<[Box<str>]>,
+    title_key: Box<str>,
+}
+
+pub struct Album {
+    pub id: String,
+    pub name: String,
+    pub artist: String,
+    pub artist_id: String,
+    /// Songs by disc and track number, then title.
+    pub songs: Vec<usize>,
+    pub duration: f64,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+    /// The song whose cover stands for the album.
+    pub cover_song: Option<usize>,
+    /// The newest song's time: when the album was last added to.
+    pub created_at: i64,
+    words: Box<[Box<str>]>,
+    name_key: Box<str>,
+}
+
+pub struct Artist {
+    pub id: String,
+    pub name: String,
+    pub albums: Vec<usize>,
+    words: Box<[Box<str>]>,
+    pub name_key: Box<str>,
+}
+
+pub struct GenreCount {
+    pub name: String,
+    pub songs: u64,
+    pub albums: u64,
+}
+
+/// A consistent picture of the library at one version.
+#[derive(Default)]
+pub struct Library {
+    pub songs: Vec<Song>,
+    pub albums: Vec<Album>,
+    pub artists: Vec<Artist>,
+    pub genres: Vec<GenreCount>,
+    song_index: HashMap<TrackId, usize>,
+    album_index: HashMap<String, usize>,
+    artist_index: HashMap<String, usize>,
+    /// Albums in name order, and by artist then name.
+    pub albums_by_name: Vec<usize>,
+    pub albums_by_artist: Vec<usize>,
+    /// Albums, newest first.
+    pub albums_newest: Vec<usize>,
+    /// Artists (with at least one album) in name order.
+    pub artists_by_name: Vec<usize>,
+    /// Milliseconds since the epoch of the newest change seen (for `lastModified`).
+    pub last_modified: i64,
+}
+
+/// An id for an artist or album name: stable across rebuilds and processes.
+fn name_id(prefix: &str, key: &str) -> String {
+    format!(
+        "{prefix}{:016x}",
+        xxhash_rust::xxh3::xxh3_64(key.as_bytes())
+    )
+}
+
+pub fn artist_id(name: &str) -> String {
+    name_id("ar-", &keys::fold(name))
+}
+
+fn words_of(texts: &[&str]) -> Box<[Box<str>]> {
+    let mut words: Vec<Box<str>> = Vec::new();
+    for text in texts {
+        for word in keys::words(&keys::fold(text)) {
+            if !words.iter().any(|w| &**w == word) {
+                words.push(word.into());
+            }
+        }
+    }
+    words.into_boxed_slice()
+}
+
+/// Whether every query word starts a word of `words`.
+fn matches(words: &[Box<str>], query: &[String]) -> bool {
+    query
+        .iter()
+        .all(|q| words.iter().any(|w| w.starts_with(q.as_str())))
+}
+
+impl Library {
+    /// Groups ready tracks into albums and artists.
+    pub fn build(tracks: Vec<Track>) -> Self {
+        let mut library = Library::default();
+        let mut album_keys: HashMap<(String, String), usize> = HashMap::new();
+        let mut genres: HashMap<String, (String, u64, std::collections::HashSet<usize>)> =
+            HashMap::new();
+        for track in tracks {
+            if track.status != TrackStatus::Ready {
+                continue;
+            }
+            let album_artist = track
+                .album_artist
+                .clone()
+                .filter(|a| !a.trim().is_empty())
+                .unwrap_or_else(|| track.author.clone());
+            let album_name = track
+                .album
+                .clone()
+                .filter(|a| !a.trim().is_empty())
+                .unwrap_or_else(|| UNKNOWN_ALBUM.to_owned());
+            let artist_key = keys::fold(&album_artist);
+            let album_key = keys::fold(&album_name);
+            let artist_index = match library.artist_index.get(&name_id("ar-", &artist_key)) {
+                Some(&i) => i,
+                None => {
+                    let id = name_id("ar-", &artist_key);
+                    library.artists.push(Artist {
+                        id: id.clone(),
+                        name: album_artist.clone(),
+                        albums: Vec::new(),
+                        words: words_of(&[&album_artist]),
+                        name_key: artist_key.clone().into(),
+                    });
+                    library.artist_index.insert(id, library.artists.len() - 1);
+                    library.artists.len() - 1
+                }
+            };
+            let album = *album_keys
+                .entry((artist_key.clone(), album_key.clone()))
+                .or_insert_with(|| {
+                    let id = name_id("al-", &format!("{artist_key}\u{0}{album_key}"));
+                    library.albums.push(Album {
+                        id: id.clone(),
+                        name: album_name.clone(),
+                        artist: album_artist.clone(),
+                        artist_id: library.artists[artist_index].id.clone(),
+                        songs: Vec::new(),
+                        duration: 0.0,
+                        year: None,
+                        genre: None,
+                        cover_song: None,
+                        created_at: 0,
+                        words: words_of(&[&album_name, &album_artist]),
+                        name_key: album_key.clone().into(),
+                    });
+                    library.album_index.insert(id, library.albums.len() - 1);
+                    library.artists[artist_index]
+                        .albums
+                        .push(library.albums.len() - 1);
+                    library.albums.len() - 1
+                });
+            let index = library.songs.len();
+            let (source_format, source_size) = match &track.source {
+                Some(source) => (Some(source.format.clone()), Some(source.size)),
+                None => (None, None),
+            };
+            let song = Song {
+                id: track.id,
+                words: words_of(&[&track.name, &track.author, &album_name]),
+                title_key: keys::fold(&track.name).into(),
+                artist_id: artist_id(&track.author),
+                title: track.name,
+                artist: track.author,
+                album,
+                track_number: track.track_number,
+                disc_number: track.disc_number,
+                year: track.year,
+                genre: track.genre.clone(),
+                duration: track.duration,
+                bitrate: track.bitrate,
+                sample_rate: track.sample_rate,
+                channels: track.channels,
+                source_format,
+                source_size,
+                has_cover: track.cover.is_some(),
+                created_at: track.created_at,
+            };
+            let entry = &mut library.albums[album];
+            entry.songs.push(index);
+            entry.duration += song.duration;
+            entry.year = entry.year.or(song.year);
+            entry.genre = entry.genre.clone().or_else(|| song.genre.clone());
+            if entry.cover_song.is_none() && song.has_cover {
+                entry.cover_song = Some(index);
+            }
+            entry.created_at = entry.created_at.max(song.created_at);
+            library.last_modified = library.last_modified.max(song.created_at);
+            if let Some(genre) = &song.genre {
+                let counts = genres
+                    .entry(keys::fold(genre))
+                    .or_insert_with(|| (genre.clone(), 0, Default::default()));
+                counts.1 += 1;
+                counts.2.insert(album);
+            }
+            library.song_index.insert(song.id, index);
+            library.songs.push(song);
+        }
+        let songs = &library.songs;
+        for album in &mut library.albums {
+            album.songs.sort_by(|&a, &b| {
+                let (a, b) = (&songs[a], &songs[b]);
+                (
+                    a.disc_number.unwrap_or(1),
+                    a.track_number.unwrap_or(u32::MAX),
+                )
+                    .cmp(&(
+                        b.disc_number.unwrap_or(1),
+                        b.track_number.unwrap_or(u32::MAX),
+                    ))
+                    .then_with(|| a.title_key.cmp(&b.title_key))
+            });
+        }
+        let albums = &library.albums;
+        let artists = &library.artists;
+        let mut by_name: Vec<usize> = (0..albums.len()).collect();
+        by_name.sort_by(|&a, &b| albums[a].name_key.cmp(&albums[b].name_key));
+        let mut by_artist: Vec<usize> = (0..albums.len()).collect();
+        by_artist.sort_by(|&a, &b| {
+            let (x, y) = (&albums[a], &albums[b]);
+            let ax = &artists[library.artist_index[&x.artist_id]].name_key;
+            let ay = &artists[library.artist_index[&y.artist_id]].name_key;
+            ax.cmp(ay).then_with(|| x.name_key.cmp(&y.name_key))
+        });
+        let mut newest: Vec<usize> = (0..albums.len()).collect();
+        newest.sort_by(|&a, &b| albums[b].created_at.cmp(&albums[a].created_at));
+        let mut artists_by_name: Vec<usize> = (0..artists.len())
+            .filter(|&i| !artists[i].albums.is_empty())
+            .collect();
+        artists_by_name.sort_by(|&a, &b| artists[a].name_key.cmp(&artists[b].name_key));
+        library.albums_by_name = by_name;
+        library.albums_by_artist = by_artist;
+        library.albums_newest = newest;
+        library.artists_by_name = artists_by_name;
+        let mut genres: Vec<GenreCount> = genres
+            .into_values()
+            .map(|(name, songs, albums)| GenreCount {
+                name,
+                songs,
+                albums: albums.len() as u64,
+            })
+            .collect();
+        genres.sort_by(|a, b| keys::fold(&a.name).cmp(&keys::fold(&b.name)));
+        library.genres = genres;
+        library
+    }
+
+    pub fn song(&self, id: &TrackId) -> Option<&Song> {
+        self.song_index.get(id).map(|&i| &self.songs[i])
+    }
+
+    pub fn song_by_text(&self, id: &str) -> Option<&Song> {
+        self.song(&id.parse().ok()?)
+    }
+
+    pub fn album(&self, id: &str) -> Option<&Album> {
+        self.album_index.get(id).map(|&i| &self.albums[i])
+    }
+
+    pub fn artist(&self, id: &str) -> Option<&Artist> {
+        self.artist_index.get(id).map(|&i| &self.artists[i])
+    }
+
+    pub fn album_of(&self, song: &Song) -> &Album {
+        &self.albums[song.album]
+    }
+
+    /// Artists, albums and songs matching every word of `query` (a word matches the start of
+    /// a word, case and accents ignored); an empty query matches everything.
+    pub fn search(&self, query: &str) -> SearchHits {
+        let words = keys::query_words(query);
+        let artists = self
+            .artists_by_name
+            .iter()
+            .copied()
+            .filter(|&i| matches(&self.artists[i].words, &words))
+            .collect();
+        let albums = self
+            .albums_by_name
+            .iter()
+            .copied()
+            .filter(|&i| matches(&self.albums[i].words, &words))
+            .collect();
+        let songs = (0..self.songs.len())
+            .filter(|&i| matches(&self.songs[i].words, &words))
+            .collect();
+        SearchHits {
+            artists,
+            albums,
+            songs,
+        }
+    }
+}
+
+/// Indexes into a [`Library`]'s vectors.
+pub struct SearchHits {
+    pub artists: Vec<usize>,
+    pub albums: Vec<usize>,
+    pub songs: Vec<usize>,
+}
+
+struct Snapshot {
+    library: Arc<Library>,
+    version: u64,
+    built: Instant,
+}
+
+/// The current [`Library`], shared; rebuilt in the background when the store changes.
+pub struct LibraryCache {
+    store: DynStore,
+    current: RwLock<Option<Snapshot>>,
+    last_check: Mutex<Instant>,
+    rebuilding: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LibraryCache {
+    pub fn new(store: DynStore) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            current: RwLock::new(None),
+            last_check: Mutex::new(Instant::now()),
+            rebuilding: Arc::default(),
+        })
+    }
+
+    /// The library: the first call builds it; later calls answer from the snapshot and, at
+    /// most once a second, ask the store whether it changed (then rebuild in the background,
+    /// answering from the old snapshot meanwhile).
+    pub async fn get(self: &Arc<Self>) -> Result<Arc<Library>, SubsonicError> {
+        if let Some(snapshot) = &*self.current.read().await {
+            let library = snapshot.library.clone();
+            let (version, built) = (snapshot.version, snapshot.built);
+            self.check_in_background(version, built);
+            return Ok(library);
+        }
+        let mut current = self.current.write().await;
+        if let Some(snapshot) = &*current {
+            return Ok(snapshot.library.clone());
+        }
+        let snapshot = build(&self.store).await?;
+        let library = snapshot.library.clone();
+        *current = Some(snapshot);
+        Ok(library)
+    }
+
+    /// Rebuilds now, if the store changed since the snapshot (for `startScan`).
+    pub async fn refresh(self: &Arc<Self>) -> Result<Arc<Library>, SubsonicError> {
+        let version = self.store.library_version().await?;
+        let stale = match &*self.current.read().await {
+            Some(snapshot) => snapshot.version != version,
+            None => true,
+        };
+        if stale {
+            let snapshot = build(&self.store).await?;
+            *self.current.write().await = Some(snapshot);
+        }
+        self.get().await
+    }
+
+    fn check_in_background(self: &Arc<Self>, version: u64, built: Instant) {
+        let Ok(mut last) = self.last_check.try_lock() else {
+            return;
+        };
+        if last.elapsed() < VERSION_CHECK_INTERVAL
+            || built.elapsed() < MIN_REBUILD_INTERVAL
+            || self
+                .rebuilding
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        *last = Instant::now();
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let result = async {
+                if cache.store.library_version().await? != version {
+                    let snapshot = build(&cache.store).await?;
+                    *cache.current.write().await = Some(snapshot);
+                }
+                Ok::<_, SubsonicError>(())
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e.message, "could not refresh the Subsonic library");
+            }
+            cache
+                .rebuilding
+                .store(false, std::sync::atomic::Ordering::Release);
+        });
+    }
+}
+
+/// Reads every track (without waveforms) and groups them, off the async workers.
+async fn build(store: &DynStore) -> Result<Snapshot, SubsonicError> {
+    // The version first: a change during the read is then seen by the next check.
+    let version = store.library_version().await?;
+    let started = Instant::now();
+    let query = ListQuery {
+        sort: SortKey::CreatedAt,
+        order: SortOrder::Asc,
+        ..ListQuery::default()
+    };
+    let mut tracks: Vec<Track> = store.stream_tracks(&query).await?.try_collect().await?;
+    for track in &mut tracks {
+        track.analysis = None;
+        track.variants = Vec::new();
+    }
+    let library = tokio::task::spawn_blocking(move || Library::build(tracks))
+        .await
+        .map_err(|e| SubsonicError::generic(format!("the library index failed: {e}")))?;
+    tracing::info!(
+        songs = library.songs.len(),
+        albums = library.albums.len(),
+        artists = library.artists.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "Subsonic library indexed"
+    );
+    Ok(Snapshot {
+        library: Arc::new(library),
+        version,
+        built: Instant::now(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use legato_store::conformance::sample_track;
+
+    fn track(name: &str, author: &str, album: Option<&str>, number: Option<u32>) -> Track {
+        let mut track = sample_track(name, author);
+        track.album = album.map(Into::into);
+        track.album_artist = None;
+        track.track_number = number;
+        track.disc_number = None;
+        track
+    }
+
+    #[test]
+    fn tracks_group_into_albums_by_album_artist() {
+        let mut compilation = track("Three", "Carla", Some("Hits"), Some(1));
+        compilation.album_artist = Some("Various Artists".into());
+        let mut other = track("Four", "Dan", Some("hits"), Some(2));
+        other.album_artist = Some("various artists".into());
+        let library = Library::build(vec![
+            track("Two", "Ana", Some("First"), Some(2)),
+            track("One", "Ana", Some("First"), Some(1)),
+            track("Loose", "Ana", None, None),
+            compilation,
+            other,
+        ]);
+        assert_eq!(library.songs.len(), 5);
+        assert_eq!(library.albums.len(), 3, "First, [Unknown Album], Hits");
+        let first = library
+            .albums
+            .iter()
+            .find(|a| a.name == "First")
+            .expect("album");
+        let titles: Vec<&str> = first
+            .songs
+            .iter()
+            .map(|&i| library.songs[i].title.as_str())
+            .collect();
+        assert_eq!(titles, ["One", "Two"], "in track order");
+        let hits = library
+            .albums
+            .iter()
+            .find(|a| a.name == "Hits")
+            .expect("album");
+        assert_eq!(hits.songs.len(), 2, "case and accents fold together");
+        assert_eq!(hits.artist, "Various Artists");
+        assert_eq!(library.artists_by_name.len(), 2, "Ana and Various Artists");
+        assert!(library.album(&hits.id).is_some());
+        assert_eq!(library.search("hit").albums.len(), 1);
+        assert_eq!(library.search("ana fir").songs.len(), 2);
+        assert_eq!(library.search("").songs.len(), 5);
+    }
+
+    #[test]
+    fn tracks_not_ready_are_left_out() {
+        let mut pending = track("Wait", "Ana", Some("A"), None);
+        pending.status = TrackStatus::Processing;
+        let library = Library::build(vec![pending]);
+        assert!(library.songs.is_empty() && library.albums.is_empty());
+    }
+}

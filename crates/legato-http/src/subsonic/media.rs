@@ -1,0 +1,420 @@
+//! Sound and pictures: `stream` (a prepared rendition as one progressive MP3 file, with its
+//! length known and byte ranges served from the first play), `download` (the original),
+//! `hls.m3u8` (our playlists) and `getCoverArt` (resized once, then cached).
+//!
+//! A rendition's segments are MPEG-TS around MP3 frames; their audio payloads, one after
+//! another, are a plain MP3 stream. The first request for a rendition reads each segment
+//! once to learn its payload length (kept in [`Rendition`]); a range then reads only the
+//! segments it covers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use legato_store::{StoreError, Track, TrackId, TrackStatus};
+
+use super::{Call, NowPlaying, Reply, SubsonicError};
+use crate::error::ApiError;
+use crate::state::ServedChunk;
+
+/// Where each segment's audio lies in the progressive file of one rendition.
+pub struct Rendition {
+    /// Segment chunk names and their audio payload lengths, in order.
+    segments: Vec<(String, u64)>,
+    total: u64,
+}
+
+/// Largest side of a resized cover.
+const MAX_COVER_SIZE: u32 = 2048;
+
+fn track_id(text: &str) -> Result<TrackId, SubsonicError> {
+    text.parse().map_err(|_| SubsonicError::not_found("Song"))
+}
+
+async fn ready_track(call: &Call<'_>) -> Result<Track, SubsonicError> {
+    let id = track_id(call.params.required("id")?)?;
+    let track = call.api.state.store.get_track(&id).await?;
+    if track.status != TrackStatus::Ready {
+        return Err(SubsonicError::not_found(
+            "Song (it is still being processed)",
+        ));
+    }
+    Ok(track)
+}
+
+fn media_error(error: ApiError) -> Result<Reply, SubsonicError> {
+    Ok(Reply::Media(error.into_response()))
+}
+
+/// The media playlist to stream: the highest rendition within `max_kbps` (0: no limit), else
+/// the lowest; a track with one rendition has only its playlist.
+fn pick_playlist(track: &Track, max_kbps: u32) -> String {
+    if track.variants.is_empty() {
+        return track.playlist.clone();
+    }
+    let mut variants: Vec<&legato_store::Variant> = track.variants.iter().collect();
+    variants.sort_by_key(|v| v.bitrate);
+    let within = variants
+        .iter()
+        .rev()
+        .find(|v| max_kbps == 0 || v.bitrate <= max_kbps);
+    within
+        .or(variants.first())
+        .map_or_else(|| track.playlist.clone(), |v| v.playlist.clone())
+}
+
+/// Segment chunk names of a media playlist, in order.
+fn segment_names(playlist: &[u8]) -> Result<Vec<String>, SubsonicError> {
+    let parsed = m3u8_rs::parse_media_playlist_res(playlist)
+        .map_err(|_| SubsonicError::generic("a stored playlist does not parse"))?;
+    Ok(parsed
+        .segments
+        .into_iter()
+        .map(|s| {
+            s.uri
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect())
+}
+
+/// A segment through the streaming cache (shared with the streaming function's readers).
+async fn segment(call: &Call<'_>, id: TrackId, name: &str) -> Result<Bytes, StoreError> {
+    let store = call.api.state.store.clone();
+    let key = (id, Arc::<str>::from(name));
+    let owned = name.to_owned();
+    call.api
+        .state
+        .segments
+        .inner()
+        .try_get_with(key, async move {
+            store.get_chunk(&id, &owned).await.map(ServedChunk::new)
+        })
+        .await
+        .map(|served| served.bytes)
+        .map_err(|e| (*e).clone())
+}
+
+fn audio_of(ts: &[u8]) -> Result<Bytes, SubsonicError> {
+    let mut audio = Vec::with_capacity(ts.len());
+    legato_media::original::ts_audio_payload(ts, &mut audio)
+        .map_err(|e| SubsonicError::generic(format!("a stored segment is damaged: {e}")))?;
+    Ok(audio.into())
+}
+
+async fn rendition(
+    call: &Call<'_>,
+    track: &Track,
+    playlist: &str,
+) -> Result<Arc<Rendition>, SubsonicError> {
+    let key = (track.id, playlist.to_owned());
+    if let Some(known) = call.api.renditions.get(&key).await {
+        return Ok(known);
+    }
+    let names = segment_names(&call.api.state.store.get_chunk(&track.id, playlist).await?)?;
+    let mut segments = Vec::with_capacity(names.len());
+    let mut total = 0;
+    for name in names {
+        let audio = audio_of(&segment(call, track.id, &name).await?)?;
+        total += audio.len() as u64;
+        segments.push((name, audio.len() as u64));
+    }
+    let rendition = Arc::new(Rendition { segments, total });
+    call.api.renditions.insert(key, rendition.clone()).await;
+    Ok(rendition)
+}
+
+fn note_playing(call: &Call<'_>, id: TrackId) {
+    if let Ok(mut playing) = call.api.now_playing.lock() {
+        playing.insert(
+            call.user.name.clone(),
+            NowPlaying {
+                track: id,
+                player: call
+                    .params
+                    .get("c")
+                    .unwrap_or("")
+                    .chars()
+                    .take(64)
+                    .collect(),
+                since: Instant::now(),
+            },
+        );
+    }
+}
+
+pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
+    let track = ready_track(call).await?;
+    let max_kbps: u32 = call.params.number("maxBitRate", 0)?;
+    note_playing(call, track.id);
+    if call.params.get("format") == Some("raw") && track.source.is_some() {
+        return download_track(call, &track);
+    }
+    let playlist = pick_playlist(&track, max_kbps);
+    let rendition = rendition(call, &track, &playlist).await?;
+    let etag = format!(
+        "\"{:016x}\"",
+        xxhash_rust::xxh3::xxh3_64(format!("{}/{playlist}", track.id).as_bytes())
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", track.duration)) {
+        headers.insert("x-content-duration", value);
+    }
+    let (status, start, end) =
+        match crate::crud::byte_range(call.headers, rendition.total, &etag, &mut headers) {
+            Ok(range) => range,
+            Err(error) => return media_error(error),
+        };
+    let body_len = if rendition.total == 0 {
+        0
+    } else {
+        end - start + 1
+    };
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+    if body_len == 0 {
+        return Ok(Reply::Media((status, headers).into_response()));
+    }
+    // From the segment holding `start` on, one segment in memory at a time.
+    let mut offset = 0;
+    let mut first = 0;
+    for (index, (_, len)) in rendition.segments.iter().enumerate() {
+        if offset + len > start {
+            first = index;
+            break;
+        }
+        offset += len;
+    }
+    let store = call.api.state.store.clone();
+    let cache = call.api.state.segments.clone();
+    let id = track.id;
+    let names: Vec<String> = rendition.segments[first..]
+        .iter()
+        .map(|(name, _)| name.clone())
+        .collect();
+    let blocks = futures_util::stream::iter(names)
+        .then(move |name| {
+            let store = store.clone();
+            let cache = cache.clone();
+            async move {
+                let key = (id, Arc::<str>::from(name.as_str()));
+                let ts = match cache.inner().get(&key).await {
+                    Some(hit) => hit.bytes,
+                    None => store.get_chunk(&id, &name).await?,
+                };
+                audio_of(&ts).map_err(|e| ApiError::InvalidParameter(e.message))
+            }
+        })
+        .boxed();
+    let body = crate::crud::range_body(blocks, offset, start, end);
+    Ok(Reply::Media((status, headers, body).into_response()))
+}
+
+fn download_track(call: &Call<'_>, track: &Track) -> Result<Reply, SubsonicError> {
+    match crate::crud::source_response(&call.api.state, track, call.headers) {
+        Ok(response) => Ok(Reply::Media(response)),
+        Err(ApiError::SourceUnavailable) => Err(SubsonicError::not_found(
+            "The original file (this track was stored before originals were kept)",
+        )),
+        Err(error) => media_error(error),
+    }
+}
+
+pub async fn download(call: &Call<'_>) -> Result<Reply, SubsonicError> {
+    let track = ready_track(call).await?;
+    download_track(call, &track)
+}
+
+/// Our playlists for the track, their URIs made absolute (signed when URLs are signed):
+/// the master playlist, or with `bitRate` the media playlist of the nearest rendition.
+pub async fn hls(call: &Call<'_>) -> Result<Reply, SubsonicError> {
+    let track = ready_track(call).await?;
+    let config = &call.api.state.config;
+    let base = format!("{}/{}/", config.streaming_path, track.id);
+    let query = config
+        .url_signer
+        .as_ref()
+        .map(|s| format!("?{}", s.sign(&track.id).query()))
+        .unwrap_or_default();
+    let wanted: Option<u32> = call
+        .params
+        .get("bitRate")
+        .and_then(|b| b.split(',').next())
+        .map(|b| {
+            b.trim()
+                .parse()
+                .map_err(|_| SubsonicError::invalid("bitRate", "not a number"))
+        })
+        .transpose()?;
+    let playlist = match wanted {
+        Some(kbps) => pick_playlist(&track, kbps),
+        None => track.playlist.clone(),
+    };
+    let text = call.api.state.store.get_chunk(&track.id, &playlist).await?;
+    let text = String::from_utf8_lossy(&text);
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            out.push_str(line);
+        } else {
+            let name = line.split(['?', '#']).next().unwrap_or_default();
+            out.push_str(&format!("{base}{name}{query}"));
+        }
+        out.push('\n');
+    }
+    note_playing(call, track.id);
+    Ok(Reply::Media(
+        (
+            [
+                (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            out,
+        )
+            .into_response(),
+    ))
+}
+
+/// Which track's cover an id names: a song's own, an album's (its first song with one), an
+/// artist's (their first album's).
+fn cover_track(library: &super::library::Library, id: &str) -> Option<TrackId> {
+    if let Some(album) = library.album(id) {
+        return album.cover_song.map(|s| library.songs[s].id);
+    }
+    if let Some(artist) = library.artist(id) {
+        return artist
+            .albums
+            .iter()
+            .find_map(|&a| library.albums[a].cover_song)
+            .map(|s| library.songs[s].id);
+    }
+    id.parse().ok()
+}
+
+pub async fn cover_art(call: &Call<'_>) -> Result<Reply, SubsonicError> {
+    let id = call.params.required("id")?;
+    let size: u32 = call.params.number("size", 0)?;
+    let library = call.api.library.get().await?;
+    let track_id =
+        cover_track(&library, id).ok_or_else(|| SubsonicError::not_found("Cover art"))?;
+    let track = call.api.state.store.get_track(&track_id).await?;
+    let Some(cover) = track.cover.clone() else {
+        return Err(SubsonicError::not_found("Cover art"));
+    };
+    let original = call.api.state.store.get_chunk(&track.id, &cover).await?;
+    let (bytes, mime) = if size == 0 {
+        (original.clone(), image_mime(&original))
+    } else {
+        let size = size.min(MAX_COVER_SIZE);
+        let key = (track.id, cover.clone(), size);
+        let resized = call
+            .api
+            .covers
+            .try_get_with(key, async move {
+                tokio::task::spawn_blocking(move || resize(&original, size))
+                    .await
+                    .map_err(|e| e.to_string())?
+            })
+            .await
+            .map_err(|e| SubsonicError::generic(format!("the cover cannot be resized: {e}")))?;
+        let mime = image_mime(&resized);
+        (resized, mime)
+    };
+    Ok(Reply::Media(
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::CACHE_CONTROL, "private, max-age=86400"),
+            ],
+            bytes,
+        )
+            .into_response(),
+    ))
+}
+
+fn image_mime(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    }
+}
+
+/// The image scaled so its larger side is `size` (never enlarged), in its own format.
+fn resize(original: &[u8], size: u32) -> Result<Bytes, String> {
+    let format = image::guess_format(original).map_err(|e| e.to_string())?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(original), format);
+    // Covers come from uploads: bound what decoding one may allocate.
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(16_384);
+    limits.max_image_height = Some(16_384);
+    limits.max_alloc = Some(256 * 1024 * 1024);
+    reader.limits(limits);
+    let decoded = reader.decode().map_err(|e| e.to_string())?;
+    let scaled = if decoded.width().max(decoded.height()) > size {
+        decoded.resize(size, size, image::imageops::FilterType::Lanczos3)
+    } else {
+        decoded
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    match format {
+        image::ImageFormat::Png => scaled.write_to(&mut out, image::ImageFormat::Png),
+        _ => scaled
+            .into_rgb8()
+            .write_to(&mut out, image::ImageFormat::Jpeg),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(out.into_inner().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_highest_rendition_within_the_limit_is_picked() {
+        let mut track = legato_store::conformance::sample_track("a", "b");
+        track.playlist = "master.m3u8".into();
+        let variant = |kbps: u32| legato_store::Variant {
+            name: format!("{kbps}k"),
+            bitrate: kbps,
+            bandwidth: u64::from(kbps) * 1000,
+            average_bandwidth: u64::from(kbps) * 1000,
+            codecs: "mp4a.40.34".into(),
+            playlist: format!("{kbps}k.m3u8"),
+        };
+        track.variants = vec![variant(320), variant(64), variant(128)];
+        assert_eq!(pick_playlist(&track, 0), "320k.m3u8");
+        assert_eq!(pick_playlist(&track, 192), "128k.m3u8");
+        assert_eq!(pick_playlist(&track, 32), "64k.m3u8");
+        track.variants.clear();
+        assert_eq!(pick_playlist(&track, 64), "master.m3u8");
+    }
+
+    #[test]
+    fn covers_shrink_to_the_size_asked() {
+        let mut png = std::io::Cursor::new(Vec::new());
+        image::RgbImage::from_pixel(300, 200, image::Rgb([200, 10, 10]))
+            .write_to(&mut png, image::ImageFormat::Png)
+            .expect("png");
+        let small = resize(png.get_ref(), 64).expect("resized");
+        let decoded = image::load_from_memory(&small).expect("decodes");
+        assert_eq!((decoded.width(), decoded.height()), (64, 43));
+        assert_eq!(image_mime(&small), "image/png");
+        assert!(resize(b"not an image", 64).is_err());
+    }
+}

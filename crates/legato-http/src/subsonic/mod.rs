@@ -1,0 +1,453 @@
+//! The OpenSubsonic API (1.16.1) under `/rest`, so Subsonic apps can browse and play the
+//! library: `/rest/<endpoint>` or `/rest/<endpoint>.view`, by GET or by POST with a form body
+//! (the `formPost` extension), answering XML, JSON or JSONP.
+//!
+//! Subsonic clients expect every answer, errors included, as a `subsonic-response` with
+//! HTTP 200 and one of the API's error codes; so this router maps its failures itself
+//! ([`SubsonicError`]), apart from the crud and streaming functions' [`ApiError`]s.
+//!
+//! [`ApiError`]: crate::ApiError
+
+mod auth;
+mod browse;
+mod library;
+mod media;
+mod render;
+mod user_state;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::response::Response;
+use axum::routing::any;
+use bytes::Bytes;
+use legato_store::{ItemKind, ItemRef, StoreError, TrackId, User, UserMarks};
+use serde_json::{Map, Value};
+
+pub use auth::{SecretKey, check_new_user, hash_user_key, new_user_key};
+use render::Format;
+
+use crate::AppState;
+
+/// The Subsonic API version whose response shapes we give.
+pub const API_VERSION: &str = "1.16.1";
+
+/// A failure as Subsonic clients read it: a code of the API's list and a message.
+#[derive(Debug, Clone)]
+pub struct SubsonicError {
+    pub code: u16,
+    pub message: String,
+}
+
+impl SubsonicError {
+    pub fn new(code: u16, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn generic(message: impl Into<String>) -> Self {
+        Self::new(0, message)
+    }
+
+    pub fn missing(name: &str) -> Self {
+        Self::new(10, format!("Required parameter is missing: {name}."))
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(70, format!("{what} not found."))
+    }
+
+    pub fn forbidden(what: &str) -> Self {
+        Self::new(50, format!("User is not authorized to {what}."))
+    }
+
+    pub fn invalid(name: &str, why: &str) -> Self {
+        Self::new(0, format!("Invalid parameter {name}: {why}."))
+    }
+}
+
+impl From<StoreError> for SubsonicError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(what) => Self::not_found(what),
+            other => Self::generic(other.to_string()),
+        }
+    }
+}
+
+/// The query and form parameters of a request; names may repeat (`id=1&id=2`).
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: Option<&str>, form: &[u8]) -> Self {
+        let mut pairs: Vec<(String, String)> = query
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        pairs.extend(form_urlencoded::parse(form).into_owned());
+        Self(pairs)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn required(&self, name: &str) -> Result<&str, SubsonicError> {
+        self.get(name).ok_or_else(|| SubsonicError::missing(name))
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// A number parameter: its default when absent, an error when not a number.
+    pub fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, SubsonicError> {
+        match self.get(name) {
+            None | Some("") => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| SubsonicError::invalid(name, "not a number")),
+        }
+    }
+
+    pub fn flag(&self, name: &str, default: bool) -> bool {
+        match self.get(name) {
+            Some(text) => matches!(text, "true" | "1" | "yes"),
+            None => default,
+        }
+    }
+
+    /// Paging: `size` (or the name given) within 0..=max, and `offset`.
+    pub fn page(
+        &self,
+        size: &str,
+        offset: &str,
+        default: usize,
+        max: usize,
+    ) -> Result<(usize, usize), SubsonicError> {
+        Ok((
+            self.number(size, default)?.min(max),
+            self.number(offset, 0usize)?,
+        ))
+    }
+}
+
+/// What a user marked, indexed for the listings.
+#[derive(Default)]
+pub struct Marks {
+    stars: HashMap<ItemRef, i64>,
+    ratings: HashMap<ItemRef, u8>,
+    plays: HashMap<TrackId, (u64, i64)>,
+}
+
+impl Marks {
+    fn from(marks: UserMarks) -> Self {
+        Self {
+            stars: marks.stars.into_iter().collect(),
+            ratings: marks.ratings.into_iter().collect(),
+            plays: marks
+                .plays
+                .into_iter()
+                .map(|p| (p.track_id, (p.count, p.last_played)))
+                .collect(),
+        }
+    }
+
+    fn item(kind: ItemKind, id: &str) -> ItemRef {
+        ItemRef {
+            kind,
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn starred(&self, kind: ItemKind, id: &str) -> Option<i64> {
+        self.stars.get(&Self::item(kind, id)).copied()
+    }
+
+    pub fn rating(&self, kind: ItemKind, id: &str) -> Option<u8> {
+        self.ratings.get(&Self::item(kind, id)).copied()
+    }
+
+    pub fn plays(&self, id: &TrackId) -> Option<(u64, i64)> {
+        self.plays.get(id).copied()
+    }
+}
+
+/// A track someone is playing, for `getNowPlaying`.
+#[derive(Clone)]
+struct NowPlaying {
+    track: TrackId,
+    player: String,
+    since: std::time::Instant,
+}
+
+/// The router's shared state.
+pub struct Api {
+    state: AppState,
+    secret: SecretKey,
+    library: Arc<library::LibraryCache>,
+    failures: auth::FailureLimiter,
+    now_playing: Mutex<HashMap<String, NowPlaying>>,
+    covers: moka::future::Cache<(TrackId, String, u32), Bytes>,
+    /// Byte lengths of each segment's audio in a rendition, by (track, playlist chunk).
+    renditions: moka::future::Cache<(TrackId, String), Arc<media::Rendition>>,
+}
+
+/// One request, signed in.
+pub struct Call<'a> {
+    api: &'a Api,
+    user: &'a User,
+    params: &'a Params,
+    headers: &'a HeaderMap,
+}
+
+impl Call<'_> {
+    async fn marks(&self) -> Result<Marks, SubsonicError> {
+        Ok(Marks::from(
+            self.api.state.store.user_marks(&self.user.name).await?,
+        ))
+    }
+}
+
+/// What an endpoint answers: fields of a `subsonic-response`, or media.
+pub enum Reply {
+    Fields(Map<String, Value>),
+    Media(Response),
+}
+
+impl Reply {
+    fn empty() -> Self {
+        Self::Fields(Map::new())
+    }
+
+    fn with(name: &str, value: Value) -> Self {
+        let mut fields = Map::new();
+        fields.insert(name.to_owned(), value);
+        Self::Fields(fields)
+    }
+}
+
+/// The `/rest` routes, relative to where they are mounted.
+pub fn router(state: AppState, secret: SecretKey) -> Router {
+    let api = Arc::new(Api {
+        library: library::LibraryCache::new(state.store.clone()),
+        state,
+        secret,
+        failures: auth::FailureLimiter::new(),
+        now_playing: Mutex::new(HashMap::new()),
+        covers: moka::future::Cache::builder()
+            .max_capacity(64 * 1024 * 1024)
+            .weigher(|_, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
+            .build(),
+        renditions: moka::future::Cache::new(10_000),
+    });
+    Router::new()
+        .route("/{endpoint}", any(endpoint))
+        .fallback(any(no_endpoint))
+        .with_state(api)
+}
+
+/// Endpoints of the Subsonic API that Legato does not offer (podcasts, radio, shares, chat,
+/// jukebox, video, user management, play queues, bookmarks, lyrics, artist info): they answer
+/// error 0, "not implemented"; names not in the API answer 70.
+const NOT_OFFERED: &[&str] = &[
+    "addChatMessage",
+    "changePassword",
+    "createBookmark",
+    "createInternetRadioStation",
+    "createPodcastChannel",
+    "createShare",
+    "createUser",
+    "deleteBookmark",
+    "deleteInternetRadioStation",
+    "deletePodcastChannel",
+    "deletePodcastEpisode",
+    "deleteShare",
+    "deleteUser",
+    "downloadPodcastEpisode",
+    "findSonicPath",
+    "getAlbumInfo",
+    "getAlbumInfo2",
+    "getArtistInfo",
+    "getArtistInfo2",
+    "getAvatar",
+    "getBookmarks",
+    "getCaptions",
+    "getChatMessages",
+    "getInternetRadioStations",
+    "getLyrics",
+    "getLyricsBySongId",
+    "getNewestPodcasts",
+    "getPlayQueue",
+    "getPlayQueueByIndex",
+    "getPodcastEpisode",
+    "getPodcasts",
+    "getShares",
+    "getSimilarSongs",
+    "getSimilarSongs2",
+    "getSonicSimilarTracks",
+    "getTopSongs",
+    "getTranscodeDecision",
+    "getTranscodeStream",
+    "getUsers",
+    "getVideoInfo",
+    "getVideos",
+    "jukeboxControl",
+    "refreshPodcasts",
+    "savePlayQueue",
+    "savePlayQueueByIndex",
+    "search",
+    "tokenInfo",
+    "updateInternetRadioStation",
+    "updateShare",
+    "updateUser",
+];
+
+async fn no_endpoint(RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref(), &[]);
+    let format = Format::from_params(params.get("f"), params.get("callback"));
+    render::respond(&format, Err(SubsonicError::not_found("This endpoint")))
+}
+
+async fn endpoint(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    connect: Option<axum::extract::Extension<ConnectInfo<SocketAddr>>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let form_body = method == Method::POST
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let params = Params::parse(query.as_deref(), if form_body { &body } else { &[] });
+    let format = Format::from_params(params.get("f"), params.get("callback"));
+    let name = name.strip_suffix(".view").unwrap_or(&name);
+    let client = client_address(&headers, connect.map(|c| c.0.0));
+    let result = dispatch(&api, name, &params, &headers, client).await;
+    match result {
+        Ok(Reply::Media(response)) => response,
+        Ok(Reply::Fields(fields)) => render::respond(&format, Ok(fields)),
+        Err(error) => render::respond(&format, Err(error)),
+    }
+}
+
+/// The client's address: the peer, or the first `X-Forwarded-For` hop when the peer is a
+/// proxy on a private network (the OpenFaaS gateway, the watchdog).
+fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
+    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |p| p.ip());
+    let proxied = match peer {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local(),
+    };
+    if proxied
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return forwarded;
+    }
+    peer
+}
+
+async fn dispatch(
+    api: &Api,
+    name: &str,
+    params: &Params,
+    headers: &HeaderMap,
+    client: IpAddr,
+) -> Result<Reply, SubsonicError> {
+    // Clients ask which extensions there are before signing in.
+    if name == "getOpenSubsonicExtensions" {
+        return Ok(Reply::with(
+            "openSubsonicExtensions",
+            serde_json::json!([
+                { "name": "apiKeyAuthentication", "versions": [1] },
+                { "name": "formPost", "versions": [1] },
+            ]),
+        ));
+    }
+    let user =
+        auth::authenticate(&api.state.store, &api.secret, &api.failures, client, params).await?;
+    let call = Call {
+        api,
+        user: &user,
+        params,
+        headers,
+    };
+    match name {
+        "ping" => Ok(Reply::empty()),
+        "getLicense" => Ok(Reply::with(
+            "license",
+            serde_json::json!({ "valid": true, "email": "", "licenseExpires": "2999-12-31T00:00:00Z" }),
+        )),
+        "getMusicFolders" => Ok(Reply::with(
+            "musicFolders",
+            serde_json::json!({ "musicFolder": [{ "id": browse::MUSIC_FOLDER, "name": "Music" }] }),
+        )),
+        "getScanStatus" | "startScan" => browse::scan_status(&call, name == "startScan").await,
+        "getIndexes" => browse::indexes(&call).await,
+        "getMusicDirectory" => browse::music_directory(&call).await,
+        "getArtists" => browse::artists(&call).await,
+        "getArtist" => browse::artist(&call).await,
+        "getAlbum" => browse::album(&call).await,
+        "getSong" => browse::song(&call).await,
+        "getAlbumList" => browse::album_list(&call, false).await,
+        "getAlbumList2" => browse::album_list(&call, true).await,
+        "getRandomSongs" => browse::random_songs(&call).await,
+        "getGenres" => browse::genres(&call).await,
+        "getSongsByGenre" => browse::songs_by_genre(&call).await,
+        "search2" => browse::search(&call, false).await,
+        "search3" => browse::search(&call, true).await,
+        "getStarred" => browse::starred(&call, false).await,
+        "getStarred2" => browse::starred(&call, true).await,
+        "stream" => media::stream(&call).await,
+        "download" => media::download(&call).await,
+        "getCoverArt" => media::cover_art(&call).await,
+        "hls.m3u8" | "hls" => media::hls(&call).await,
+        "getPlaylists" => user_state::playlists(&call).await,
+        "getPlaylist" => user_state::playlist(&call).await,
+        "createPlaylist" => user_state::create_playlist(&call).await,
+        "updatePlaylist" => user_state::update_playlist(&call).await,
+        "deletePlaylist" => user_state::delete_playlist(&call).await,
+        "star" => user_state::star(&call, true).await,
+        "unstar" => user_state::star(&call, false).await,
+        "setRating" => user_state::set_rating(&call).await,
+        "scrobble" => user_state::scrobble(&call).await,
+        "getNowPlaying" => user_state::now_playing(&call).await,
+        "getUser" => user_state::user(&call).await,
+        other if NOT_OFFERED.contains(&other) => Err(SubsonicError::generic(format!(
+            "{other} is not implemented by Legato."
+        ))),
+        other => Err(SubsonicError::not_found(format!(
+            "Endpoint {}",
+            other.chars().take(64).collect::<String>()
+        ))),
+    }
+}
+
+/// RFC 3339 time of milliseconds since the epoch, as the API writes dates.
+pub fn iso_time(ms: i64) -> String {
+    let time =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(time).to_string()
+}

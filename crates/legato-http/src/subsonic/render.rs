@@ -1,0 +1,223 @@
+//! One answer, three forms: the endpoints build the JSON form, and the XML form is derived
+//! from it the way the Subsonic API maps them: an object is an element whose scalar fields
+//! are attributes and whose object fields are child elements, an array is repeated elements
+//! of its key's name, and a `value` field is the element's text.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use serde_json::{Map, Value};
+
+use super::{API_VERSION, SubsonicError};
+
+const NAMESPACE: &str = "http://subsonic.org/restapi";
+
+/// What a client asked for with `f`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    Xml,
+    Json,
+    /// JSON wrapped in a call of this function.
+    Jsonp(String),
+}
+
+impl Format {
+    pub fn from_params(f: Option<&str>, callback: Option<&str>) -> Self {
+        match f {
+            Some("json") => Self::Json,
+            Some("jsonp") => {
+                // Only a plain JavaScript identifier path may be echoed into a script.
+                let callback = callback
+                    .filter(|c| {
+                        !c.is_empty()
+                            && c.len() <= 64
+                            && c.chars()
+                                .all(|ch| ch.is_ascii_alphanumeric() || "_$.".contains(ch))
+                    })
+                    .unwrap_or("callback");
+                Self::Jsonp(callback.to_owned())
+            }
+            _ => Self::Xml,
+        }
+    }
+}
+
+/// The `subsonic-response` object around an endpoint's fields.
+pub fn envelope(result: Result<Map<String, Value>, SubsonicError>) -> Map<String, Value> {
+    let mut response = Map::new();
+    let (status, fields) = match result {
+        Ok(fields) => ("ok", fields),
+        Err(error) => {
+            let mut fields = Map::new();
+            fields.insert(
+                "error".into(),
+                serde_json::json!({ "code": error.code, "message": error.message }),
+            );
+            ("failed", fields)
+        }
+    };
+    response.insert("status".into(), status.into());
+    response.insert("version".into(), API_VERSION.into());
+    response.insert("type".into(), "legato".into());
+    response.insert("serverVersion".into(), env!("CARGO_PKG_VERSION").into());
+    response.insert("openSubsonic".into(), true.into());
+    response.extend(fields);
+    response
+}
+
+/// The HTTP answer: always 200, as Subsonic clients expect errors inside the body.
+pub fn respond(format: &Format, result: Result<Map<String, Value>, SubsonicError>) -> Response {
+    let response = envelope(result);
+    let (content_type, body) = match format {
+        Format::Json => (
+            "application/json",
+            serde_json::json!({ "subsonic-response": response }).to_string(),
+        ),
+        Format::Jsonp(callback) => (
+            "application/javascript",
+            format!(
+                "{callback}({});",
+                serde_json::json!({ "subsonic-response": response })
+            ),
+        ),
+        Format::Xml => ("text/xml; charset=utf-8", to_xml(&response)),
+    };
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
+}
+
+/// The XML document of a `subsonic-response` object.
+pub fn to_xml(response: &Map<String, Value>) -> String {
+    let mut writer = Writer::new(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+    write_element(&mut writer, "subsonic-response", response, true);
+    String::from_utf8_lossy(&writer.into_inner()).into_owned()
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+fn write_element(
+    writer: &mut Writer<Vec<u8>>,
+    name: &str,
+    object: &Map<String, Value>,
+    root: bool,
+) {
+    let mut start = BytesStart::new(name);
+    if root {
+        start.push_attribute(("xmlns", NAMESPACE));
+    }
+    for (key, value) in object {
+        if key == "value" {
+            continue;
+        }
+        if let Some(text) = scalar_text(value) {
+            start.push_attribute((key.as_str(), text.as_str()));
+        }
+    }
+    let text = object.get("value").and_then(scalar_text);
+    let children: Vec<(&String, &Value)> = object
+        .iter()
+        .filter(|(_, v)| matches!(v, Value::Object(_) | Value::Array(_)))
+        .collect();
+    if children.is_empty() && text.is_none() {
+        let _ = writer.write_event(Event::Empty(start));
+        return;
+    }
+    let _ = writer.write_event(Event::Start(start));
+    if let Some(text) = text {
+        let _ = writer.write_event(Event::Text(BytesText::new(&text)));
+    }
+    for (key, value) in children {
+        match value {
+            Value::Object(child) => write_element(writer, key, child, false),
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::Object(child) => write_element(writer, key, child, false),
+                        other => {
+                            if let Some(text) = scalar_text(other) {
+                                let _ =
+                                    writer.write_event(Event::Start(BytesStart::new(key.as_str())));
+                                let _ = writer.write_event(Event::Text(BytesText::new(&text)));
+                                let _ = writer.write_event(Event::End(BytesEnd::new(key.as_str())));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = writer.write_event(Event::End(BytesEnd::new(name)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_maps_to_subsonic_xml() {
+        let Value::Object(fields) = json!({
+            "genres": { "genre": [
+                { "songCount": 2, "albumCount": 1, "value": "Rock & Roll" },
+                { "songCount": 1, "albumCount": 1, "value": "Jazz" }
+            ]},
+            "user": { "username": "ana", "adminRole": true, "folder": [1] }
+        }) else {
+            unreachable!()
+        };
+        let xml = to_xml(&envelope(Ok(fields)));
+        assert!(
+            xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<subsonic-response xmlns=\"http://subsonic.org/restapi\" status=\"ok\" version=\"1.16.1\""), "{xml}");
+        assert!(
+            xml.contains("<genre songCount=\"2\" albumCount=\"1\">Rock &amp; Roll</genre>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<user username=\"ana\" adminRole=\"true\"><folder>1</folder></user>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn errors_are_failed_responses() {
+        let xml = to_xml(&envelope(Err(SubsonicError::new(
+            40,
+            "Wrong username or password",
+        ))));
+        assert!(xml.contains("status=\"failed\""), "{xml}");
+        assert!(
+            xml.contains("<error code=\"40\" message=\"Wrong username or password\"/>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn jsonp_callbacks_are_identifiers() {
+        assert_eq!(
+            Format::from_params(Some("jsonp"), Some("cb.x_1")),
+            Format::Jsonp("cb.x_1".into())
+        );
+        assert_eq!(
+            Format::from_params(Some("jsonp"), Some("alert(1)")),
+            Format::Jsonp("callback".into())
+        );
+        assert_eq!(Format::from_params(None, None), Format::Xml);
+    }
+}
