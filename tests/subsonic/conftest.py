@@ -49,6 +49,30 @@ def salt() -> str:
     return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(12))
 
 
+class SourceAdapter(requests.adapters.HTTPAdapter):
+    """Connections from a chosen loopback address (127.0.0.0/8 is all ours on Linux)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+_next_source = [0]
+
+
+def fresh_source() -> str:
+    """A loopback address no request came from yet: the server bounds failed sign-ins per
+    client address, so requests meant to fail come from their own address and do not lock
+    the rest of the suite out."""
+    _next_source[0] += 1
+    n = _next_source[0]
+    return "127.0.%d.%d" % (10 + n // 250, 1 + n % 250)
+
+
 class SubsonicError(AssertionError):
     def __init__(self, endpoint: str, error: Dict[str, Any]):
         super().__init__("%s answered error %s: %s" % (endpoint, error.get("code"), error.get("message")))
@@ -76,6 +100,7 @@ class Server:
         self.tracks: List[media.TrackSpec] = []
         self.spec = spec_mod.spec()
         self.validated = 0
+        self.sessions: Dict[str, requests.Session] = {}
 
     # ------------------------------------------------------------ process
 
@@ -167,10 +192,12 @@ class Server:
 
     def request(self, endpoint: str, params: Any = None, *, user: Optional[str] = ADMIN, how: str = "token",
                 method: str = "GET", fmt: Optional[str] = "json", view: bool = False, headers=None,
-                extra: Optional[Dict[str, str]] = None, stream: bool = False) -> requests.Response:
+                extra: Optional[Dict[str, str]] = None, stream: bool = False,
+                source: Optional[str] = None) -> requests.Response:
         """A raw /rest request. ``params`` is a dict or a list of pairs (repeated keys). JSON
         answers are validated against the endpoint's schema on the way (``response.subsonic``
-        then holds the inner object); XML answers are parsed (``response.xml``)."""
+        then holds the inner object); XML answers are parsed (``response.xml``). ``source``:
+        the loopback address to connect from (default 127.0.0.1)."""
         pairs: List = []
         base = {"v": API_VERSION, "c": CLIENT}
         if fmt:
@@ -184,12 +211,20 @@ class Server:
         elif params:
             pairs += list(params)
         url = "%s/rest/%s%s" % (self.base, endpoint, ".view" if view else "")
+        http = self.http if source is None else self.session_from(source)
         if method == "GET":
-            r = self.http.get(url, params=pairs, headers=headers, timeout=60, stream=stream)
+            r = http.get(url, params=pairs, headers=headers, timeout=60, stream=stream)
         else:
-            r = self.http.post(url, data=pairs, headers=headers, timeout=60, stream=stream)
+            r = http.post(url, data=pairs, headers=headers, timeout=60, stream=stream)
         self.check_envelope(endpoint, r)
         return r
+
+    def session_from(self, source: str) -> requests.Session:
+        if source not in self.sessions:
+            sess = requests.Session()
+            sess.mount("http://", SourceAdapter(source))
+            self.sessions[source] = sess
+        return self.sessions[source]
 
     def check_envelope(self, endpoint: str, r: requests.Response) -> None:
         ctype = r.headers.get("Content-Type", "")
@@ -216,7 +251,9 @@ class Server:
         return r.subsonic
 
     def error(self, endpoint: str, params: Any = None, **kw) -> Dict[str, Any]:
-        """A JSON /rest call that must fail: HTTP 200 and the ``error`` object."""
+        """A JSON /rest call that must fail: HTTP 200 and the ``error`` object. Sent from a
+        fresh client address unless ``source`` is given (see fresh_source)."""
+        kw.setdefault("source", fresh_source())
         r = self.request(endpoint, params, **kw)
         assert r.status_code == 200, "%s: HTTP %d (a Subsonic error is HTTP 200): %s" % (
             endpoint, r.status_code, r.text[:300])

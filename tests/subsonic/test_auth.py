@@ -3,7 +3,7 @@
 import libopensonic
 import pytest
 
-from conftest import ADMIN, ALICE
+from conftest import ADMIN, ALICE, fresh_source
 
 
 def test_ping_token_auth_with_libopensonic(server, admin_conn):
@@ -46,8 +46,17 @@ def test_unknown_user_is_40(server):
 
 
 def test_wrong_password_through_libopensonic(server):
+    import asyncio
+
+    import aiohttp
+
     c = libopensonic.Connection("http://127.0.0.1", username=ALICE, password="wrong", port=server.port,
                                 server_path="rest")
+
+    async def session_from_fresh_address():
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(fresh_source(), 0)))
+
+    c._async._sess = asyncio.run_coroutine_threadsafe(session_from_fresh_address(), c._loop).result()
     try:
         with pytest.raises(libopensonic.errors.CredentialError):
             c.ping()
@@ -97,20 +106,20 @@ def test_unknown_id_is_70(server):
 def test_revoked_key_is_44(server):
     key = server.cli("user", "key", ALICE, "--label", "short-lived").strip()
     assert server.call("ping", how="none", extra={"apiKey": key})["status"] == "ok"
+    assert "short-lived" in server.cli("user", "key", ALICE, "--list")
     server.cli("user", "key", ALICE, "--revoke", "short-lived")
     err = server.error("ping", how="none", extra={"apiKey": key})
     assert err["code"] == 44, err
 
 
 def test_password_change_with_cli(server, tmp_path):
-    from conftest import salt  # noqa: F401
     server.add_user("carol", "first-password")
     server.passwords["carol"] = "first-password"
     assert server.call("ping", user="carol")["status"] == "ok"
     pw = tmp_path / "pw"
     pw.write_text("second-password\n")
     server.cli("user", "passwd", "carol", "--password-file", str(pw))
-    assert server.error("ping", user="carol")["code"] == 40
+    assert server.error("ping", user="carol")["code"] == 40  # the old password
     server.passwords["carol"] = "second-password"
     assert server.call("ping", user="carol")["status"] == "ok"
     assert "carol" in server.cli("user", "list")
@@ -130,3 +139,15 @@ def test_get_user_admin_and_normal(server):
 def test_normal_user_cannot_read_another_user(server):
     err = server.error("getUser", {"username": ADMIN}, user=ALICE)
     assert err["code"] == 50, err
+
+
+def test_failed_sign_ins_are_bounded_per_address(server):
+    """After a burst of wrong passwords an address is refused even with the right one for a
+    while (error 40); other addresses are not affected."""
+    attacker = fresh_source()
+    codes = [server.error("ping", extra={"u": ALICE, "p": "guess-%d" % i}, how="none", source=attacker)["code"]
+             for i in range(12)]
+    assert set(codes) == {40}, codes
+    err = server.error("ping", user=ALICE, how="token", source=attacker)
+    assert err["code"] == 40, "the right password from a locked-out address: %s" % err
+    assert server.call("ping", user=ALICE, source=fresh_source())["status"] == "ok"
