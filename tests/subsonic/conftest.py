@@ -266,10 +266,10 @@ class Server:
 
         if api_key:
             c = libopensonic.Connection("http://127.0.0.1", api_key=self.api_keys[user], port=self.port,
-                                        server_path="rest", app_name=CLIENT, use_get=use_get)
+                                        server_path="", app_name=CLIENT, use_get=use_get)
         else:
             c = libopensonic.Connection("http://127.0.0.1", username=user, password=self.passwords[user],
-                                        port=self.port, server_path="rest", app_name=CLIENT,
+                                        port=self.port, server_path="", app_name=CLIENT,
                                         legacy_auth=legacy, use_get=use_get)
         return c
 

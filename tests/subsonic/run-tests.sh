@@ -34,6 +34,10 @@ for tool in ffmpeg ffprobe; do
 done
 
 
-# With arguments (test files, -k, ...) they choose; without, the whole suite.
-if [ "$#" -eq 0 ]; then set -- "$here"; fi
+# Test files or folders among the arguments choose what runs; without any, the whole suite.
+has_path=0
+for arg in "$@"; do
+    if [ -e "${arg%%::*}" ]; then has_path=1; fi
+done
+if [ "$has_path" = 0 ]; then set -- "$@" "$here"; fi
 exec "$py" -m pytest -q -p no:cacheprovider --rootdir "$here" "$@"

@@ -51,7 +51,7 @@ def test_wrong_password_through_libopensonic(server):
     import aiohttp
 
     c = libopensonic.Connection("http://127.0.0.1", username=ALICE, password="wrong", port=server.port,
-                                server_path="rest")
+                                server_path="")
 
     async def session_from_fresh_address():
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(fresh_source(), 0)))

@@ -35,8 +35,8 @@ def test_scan_status_and_start_scan(server, admin_conn):
 
 
 def test_music_folders_raw(server):
-    folders = server.call("getMusicFolders")["musicFolders"]["musicFolder"]
-    assert folders and all("id" in f for f in folders)
+    folders = server.call("getMusicFolders", method="POST")["musicFolders"]["musicFolder"]
+    assert isinstance(folders, list) and folders and all("id" in f for f in folders)
 
 
 def test_now_playing_answers(server, admin_conn):
