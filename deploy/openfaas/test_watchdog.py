@@ -13,6 +13,7 @@ the calling thread), so all traffic stays on that namespace's loopback.
 
 import contextlib
 import ctypes
+import hashlib
 import http.client
 import json
 import os
@@ -32,6 +33,7 @@ WATCHDOG = os.environ.get("OF_WATCHDOG", "")
 FAAS_CLI = os.environ.get("FAAS_CLI", "")
 LEGATO = os.environ.get("LEGATO_BIN", os.path.join(ROOT, "target", "debug", "legato"))
 API_KEY = "watchdog-suite-key"
+SUBSONIC_KEY = "5e" * 32
 MB = 1024 * 1024
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -162,6 +164,9 @@ class Pair:
             f.write(API_KEY + "\n")
         with open(os.path.join(secrets, "legato-store-uri"), "w") as f:
             f.write(store + "\n")
+        self.subsonic_key = os.path.join(secrets, "legato-subsonic-key")
+        with open(self.subsonic_key, "w") as f:
+            f.write(SUBSONIC_KEY + "\n")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "TMPDIR": self.tmp,
@@ -285,6 +290,15 @@ class WatchdogSuite(unittest.TestCase):
         self.pairs.append(pair)
         return pair
 
+    def until_ready(self, crud, track_id, seconds=60):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            track = crud.get(f"/{track_id}").json()
+            if track["status"] != "processing":
+                return track
+            time.sleep(0.2)
+        self.fail(f"{track_id} still processing after {seconds} s")
+
     def decoded_seconds(self, ns, url):
         out = subprocess.run(
             ["ip", "netns", "exec", ns, "ffmpeg", "-v", "error", "-i", url, "-f", "s16le", "-ac", "2", "-ar", "44100", "-"],
@@ -326,15 +340,6 @@ class CrudAndStreaming(WatchdogSuite):
         listing = crud.get("/")
         self.assertEqual(listing.status, 200)
         self.assertGreaterEqual(len(listing.json()), len(forms))
-
-    def until_ready(self, crud, track_id, seconds=60):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            track = crud.get(f"/{track_id}").json()
-            if track["status"] != "processing":
-                return track
-            time.sleep(0.2)
-        self.fail(f"{track_id} still processing after {seconds} s")
 
 
 class OversizedUploads(WatchdogSuite):
@@ -499,6 +504,46 @@ class TwoPairsOneStore(WatchdogSuite):
         self.assertEqual(streaming.get(path).status, 404)
 
 
+class Subsonic(WatchdogSuite):
+    """The subsonic function behind its watchdog, over the store the crud function fills."""
+
+    def test_a_subsonic_client_signs_in_browses_and_streams(self):
+        crud, subsonic = self.pair("crud"), self.pair("subsonic")
+        password = os.path.join(subsonic.tmp, "password")
+        with open(password, "w") as f:
+            f.write("sesame-watchdog\n")
+        out = subprocess.run(
+            [LEGATO, "user", "add", "ana", "--password-file", password, "--store", self.store,
+             "--secret-key-file", subsonic.subsonic_key],
+            capture_output=True, text=True, timeout=60,
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        response = crud.post("/?name=Watchdog%20Song&author=Ana", self.song, {"Content-Type": "audio/mpeg"})
+        self.assertIn(response.status, (201, 202), response.body[:300])
+        track = self.until_ready(crud, json.loads(response.body)["id"])
+        salt = "abcdef12"
+        token = hashlib.md5(f"sesame-watchdog{salt}".encode()).hexdigest()
+        auth = f"u=ana&t={token}&s={salt}&v=1.16.1&c=suite&f=json"
+        ping = json.loads(subsonic.get(f"/rest/ping.view?{auth}").body)["subsonic-response"]
+        self.assertEqual(ping["status"], "ok", ping)
+        wrong = json.loads(subsonic.get("/rest/ping?u=ana&p=nope&f=json").body)["subsonic-response"]
+        self.assertEqual(wrong["error"]["code"], 40, wrong)
+        deadline = time.monotonic() + 10
+        while True:
+            found = json.loads(subsonic.get(f"/rest/search3?{auth}&query=watchdog").body)["subsonic-response"]
+            songs = found.get("searchResult3", {}).get("song", [])
+            if songs or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual([s["id"] for s in songs], [track["id"]], found)
+        stream = subsonic.get(f"/rest/stream?{auth}&id={track['id']}&maxBitRate=64")
+        self.assertEqual(stream.status, 200)
+        self.assertEqual(stream.headers.get("content-type"), "audio/mpeg")
+        self.assertEqual(int(stream.headers["content-length"]), len(stream.body))
+        seconds = self.decoded_seconds(subsonic.ns, f"http://127.0.0.1:8080/rest/stream?{auth}&id={track['id']}")
+        self.assertAlmostEqual(seconds, 12.0, delta=0.2)
+
+
 class FaasCli(unittest.TestCase):
     """`faas-cli build --shrinkwrap` and `faas-cli generate` from deploy/openfaas, as the README says."""
 
@@ -506,7 +551,7 @@ class FaasCli(unittest.TestCase):
         build = os.path.join(HERE, "build")
         out = subprocess.run([FAAS_CLI, "build", "--shrinkwrap", "-f", "stack.yml"], cwd=HERE, capture_output=True, text=True, timeout=120)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-        for function in ("crud", "streaming"):
+        for function in ("crud", "streaming", "subsonic"):
             context = os.path.join(build, function)
             files = sorted(os.path.relpath(os.path.join(d, f), context) for d, _, fs in os.walk(context) for f in fs)
             size = sum(os.path.getsize(os.path.join(context, f)) for f in files)
@@ -525,10 +570,11 @@ class FaasCli(unittest.TestCase):
             dockerfile = f.read()
         self.assertIn("ARG WATCHDOG_VERSION=0.11.6", dockerfile)
 
-    def test_generate_names_both_functions_with_readiness(self):
+    def test_generate_names_every_function_with_readiness(self):
         out = subprocess.run([FAAS_CLI, "generate", "--yaml", "stack.yml"], cwd=HERE, capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-        for name in ("name: crud", "name: streaming", "ready_path: /healthz", "legato function crud", "legato function streaming"):
+        for name in ("name: crud", "name: streaming", "name: subsonic", "ready_path: /healthz",
+                     "legato function crud", "legato function streaming", "legato function subsonic"):
             self.assertIn(name, out.stdout)
         self.assertNotIn("max_inflight: \"4\"", out.stdout)
 

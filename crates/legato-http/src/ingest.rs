@@ -579,6 +579,14 @@ impl BuildJob {
         track.size = Some(size);
         track.status = TrackStatus::Ready;
         track.error = None;
+        // A reprocessing fills in what tags an older version did not read (album artist,
+        // genre, track and disc numbers); what the track has is kept.
+        track.album = track.album.or_else(|| tags.album.clone());
+        track.year = track.year.or(tags.year);
+        track.album_artist = track.album_artist.or_else(|| tags.album_artist.clone());
+        track.genre = track.genre.or_else(|| tags.genre.clone());
+        track.track_number = track.track_number.or(tags.track);
+        track.disc_number = track.disc_number.or(tags.disc);
         // Lowest bandwidth first in the master playlist.
         renditions.sort_by_key(|r| r.package.info().bitrate_kbps);
 

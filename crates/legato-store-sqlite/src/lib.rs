@@ -793,7 +793,9 @@ fn replace_row(conn: &Connection, track: &Track, claims: u64, retire_after: i64)
             "UPDATE tracks SET duration = ?2, segments = ?3, playlist = ?4, codec = ?5, \
              bitrate = ?6, sample_rate = ?7, channels = ?8, size = ?9, status = 'ready', \
              error = NULL, variants = ?10, cover = ?11, generation = ?12, \
-             retire_after = MAX(COALESCE(retire_after, 0), ?13), source = COALESCE(?14, source) \
+             retire_after = MAX(COALESCE(retire_after, 0), ?13), source = COALESCE(?14, source), \
+             album = ?15, year = ?16, album_artist = ?17, genre = ?18, track_number = ?19, \
+             disc_number = ?20 \
              WHERE id = ?1 AND status != 'processing' AND COALESCE(generation, 0) < ?12",
             params![
                 track.id.to_string(),
@@ -810,6 +812,12 @@ fn replace_row(conn: &Connection, track: &Track, claims: u64, retire_after: i64)
                 claims_param(claims),
                 retire_after,
                 source,
+                track.album,
+                track.year,
+                track.album_artist,
+                track.genre,
+                track.track_number,
+                track.disc_number,
             ],
         )
         .map_err(map_err)?;

@@ -158,8 +158,9 @@ pub trait Store: Accounts + Send + Sync + 'static {
 
     /// Publishes the new renditions of a reprocessed track in one step: stores `chunks`
     /// (names no earlier generation used), then switches the media fields of the track
-    /// (playlist, variants, segments, duration, cover, codec fields, and the source
-    /// description when `track` has one) to `track`'s and makes
+    /// (playlist, variants, segments, duration, cover, codec fields, the tag fields album,
+    /// year, album artist, genre, track and disc number, and the source description when
+    /// `track` has one) to `track`'s and makes
     /// it `ready` (a failed track that is reprocessed becomes playable). Until that switch,
     /// readers see the old renditions whole; after it, the new ones whole. Fenced by the
     /// claim: only while job `claims` of the track is running, and never over a generation

@@ -192,8 +192,10 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
                 legato_http::subsonic_router(state.clone())
                     .context("the subsonic function has no secret key")?,
             )
-            .route("/healthz", axum::routing::get(legato_http::healthz))
-            .with_state(state.clone()),
+            .route(
+                "/healthz",
+                axum::routing::get(legato_http::healthz).with_state(state.clone()),
+            ),
     };
     let router = legato_http::function_app(router, &state);
     let listener = tokio::net::TcpListener::bind(args.listen)
