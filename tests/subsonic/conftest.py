@@ -309,6 +309,7 @@ def server():
         pytest.exit("no server binary at %s: build it (cargo build -p legato) or set LEGATO_BIN" % binary, 2)
     work = Path(tempfile.mkdtemp(prefix="legato-subsonic-tests-"))
     srv = Server(binary, work)
+    _servers.append(srv)
     keep = os.environ.get("LEGATO_KEEP_TEST_DATA") == "1"
     try:
         # Users before the server starts (the CLI on the same store)...
@@ -371,3 +372,11 @@ def alice_conn(server):
     c = server.connection(ALICE)
     yield c
     c.cleanup()
+
+
+_servers: List[Server] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for srv in _servers:
+        terminalreporter.write_line("OpenSubsonic schema: %d JSON answers validated" % srv.validated)
