@@ -142,8 +142,8 @@ def main() -> None:
     if not (args.data or args.store):
         ap.error("--data or --store")
     n = args.tracks
-    if n % 10 or n < 1000:
-        ap.error("--tracks: a multiple of 10, at least 1000 (the library example's albums and artists)")
+    if n % 10 or n < 500:
+        ap.error("--tracks: a multiple of 10, at least 500 (the library example's albums and artists)")
 
     work = tempfile.mkdtemp(prefix="legato-subsonic-bench-")
     data = args.data or work
