@@ -77,6 +77,11 @@ if [ -x clients/python/run-tests.sh ]; then
   bash clients/python/run-tests.sh
 fi
 
+if [ -x tests/subsonic/run-tests.sh ]; then
+  step "OpenSubsonic (/rest) tests: py-opensonic and the spec's schema against legato serve"
+  bash tests/subsonic/run-tests.sh
+fi
+
 if [ -x ui/run-tests.sh ]; then
   step "web player tests in Chromium"
   bash ui/run-tests.sh

@@ -10,6 +10,12 @@
 //! and by `<First> <Last>`, so that, with 100,000 tracks, a search for `n004242` matches one
 //! track, `<First> <Last>` 100 and `<Mood>` 10,000. Every track has a 400-value waveform,
 //! four variants and a duration of up to ten minutes.
+//!
+//! Albums, for `bench/subsonic.py`: tracks `10a..10a+9` form album `a` (10,000 albums with
+//! 100,000 tracks), `<Word> r<a:05>` by the tracks' artist (who is also the album artist), track
+//! numbers 1 to 10 on disc 1, a year in 1960..2019 and one of 20 genres. Album words are none of
+//! the track names' or artists' words, so the searches above match the same tracks whether
+//! albums are searched or not; `r04242` matches one album, `<Word>` 400.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -60,6 +66,36 @@ const LAST: [&str; 25] = [
     "Weber",
     "Yilmaz",
     "Zhou",
+];
+
+/// 25 album words, each in 1 album of 25.
+const ALBUM_WORDS: [&str; 25] = [
+    "Atlas", "Borealis", "Cinder", "Delta", "Ember", "Fable", "Glacier", "Horizon", "Isthmus",
+    "Juniper", "Kestrel", "Lantern", "Meridian", "Nocturne", "Orbit", "Prism", "Quarry", "Reverie",
+    "Solstice", "Tundra", "Umbra", "Vertigo", "Wildfire", "Zenith", "Cascade",
+];
+/// 20 genres, album `a` has `GENRES[a % 20]`.
+const GENRES: [&str; 20] = [
+    "Rock",
+    "Jazz",
+    "Pop",
+    "Electronic",
+    "Classical",
+    "Hip-Hop",
+    "Folk",
+    "Blues",
+    "Metal",
+    "Reggae",
+    "Soul",
+    "Country",
+    "Funk",
+    "Punk",
+    "Ambient",
+    "Latin",
+    "House",
+    "Techno",
+    "Gospel",
+    "World",
 ];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -121,6 +157,13 @@ fn track(i: u32) -> legato_store::Track {
     track.id = TrackId::generate();
     track.created_at = 1_700_000_000_000 + i64::from(i) * 1000;
     track.duration = f64::from((i * 7919) % 600) + 0.5;
+    let album = n / 10;
+    track.album = Some(format!("{} r{album:05}", ALBUM_WORDS[album % 25]));
+    track.album_artist = Some(track.author.clone());
+    track.year = Some(1960 + (album % 60) as i32);
+    track.genre = Some(GENRES[album % 20].to_owned());
+    track.track_number = Some(i % 10 + 1);
+    track.disc_number = Some(1);
     track.analysis = Some(Analysis {
         loudness_lufs: Some(-14.0 + f64::from(i % 50) / 10.0),
         true_peak_dbtp: Some(-1.0),
