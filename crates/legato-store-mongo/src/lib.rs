@@ -34,6 +34,7 @@
 //! [`StoreError::Unavailable`] within seconds, and the driver reconnects by itself once the
 //! server is back.
 
+mod accounts;
 mod error;
 mod options;
 mod schema;
@@ -61,7 +62,7 @@ use legato_store::{
 pub use options::{DEFAULT_DATABASE, MongoOptions, redact_uri};
 
 use error::{is_duplicate_key, map_err};
-use schema::{CHUNKS, JOB_LOG, JOBS, MUSICS, SEED_PLAYLIST};
+use schema::{CHUNKS, JOB_LOG, JOBS, LIBRARY_VERSION, META, MUSICS, SEED_PLAYLIST};
 
 /// A batch of chunks is inserted once it holds this many bytes…
 const BATCH_BYTES: usize = 2 << 20;
@@ -81,6 +82,8 @@ const MUSICS_INDEXES: [(&str, &str); 6] = [
     // Tracks whose replaced renditions wait to be removed (reprocessing).
     ("retire_after", "retire_after_id"),
 ];
+/// The source's SHA-256 (duplicate uploads are looked up by it on every upload), oldest first.
+const SOURCE_SHA256_INDEX: &str = "source_sha256_created_at_id";
 /// Tracks converted at a time from a streaming list's cursor.
 const STREAM_BATCH: usize = 256;
 
@@ -97,6 +100,13 @@ struct Inner {
     chunks: Collection<Document>,
     jobs: Collection<Document>,
     job_log: Collection<Document>,
+    meta: Collection<Document>,
+    users: Collection<Document>,
+    user_keys: Collection<Document>,
+    stars: Collection<Document>,
+    ratings: Collection<Document>,
+    plays: Collection<Document>,
+    playlists: Collection<Document>,
     /// The URI with its password redacted.
     shown_uri: String,
     /// Secrets to scrub from error messages built from the driver's.
@@ -178,6 +188,13 @@ impl MongoStore {
                 chunks: db.collection(CHUNKS),
                 jobs: db.collection(JOBS),
                 job_log: db.collection(JOB_LOG),
+                meta: db.collection(META),
+                users: db.collection(schema::USERS),
+                user_keys: db.collection(schema::USER_KEYS),
+                stars: db.collection(schema::STARS),
+                ratings: db.collection(schema::RATINGS),
+                plays: db.collection(schema::PLAYS),
+                playlists: db.collection(schema::PLAYLISTS),
                 client,
                 database,
                 shown_uri,
@@ -263,6 +280,17 @@ impl MongoStore {
             .build();
         self.tolerate_existing(self.inner.job_log.create_index(claims), "track_claim")
             .await?;
+        let sha256 = IndexModel::builder()
+            .keys(doc! { "source.sha256": 1, "created_at": 1, "_id": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name(SOURCE_SHA256_INDEX.to_owned())
+                    .build(),
+            )
+            .build();
+        self.tolerate_existing(self.inner.musics.create_index(sha256), SOURCE_SHA256_INDEX)
+            .await?;
+        self.ensure_account_indexes().await?;
         self.inner.indexes_ready.store(true, Ordering::Release);
         Ok(())
     }
@@ -499,6 +527,26 @@ impl MongoStore {
         }
     }
 
+    /// Counts a change of `musics` in the library's version (see [`Store::library_version`]),
+    /// after the change. A failure is only logged: the change is made and is reported as made;
+    /// a cache misses it until the next change.
+    async fn bump_library(&self) {
+        let bumped = self
+            .timed(
+                self.inner
+                    .meta
+                    .update_one(
+                        doc! { "_id": LIBRARY_VERSION },
+                        doc! { "$inc": { "version": 1_i64 } },
+                    )
+                    .upsert(true),
+            )
+            .await;
+        if let Err(e) = bumped {
+            tracing::warn!(error = %e, "could not count a change of the library");
+        }
+    }
+
     /// Whether a ready track has this id (the seed's tracks have no status: ready).
     async fn track_streamable(&self, oid: ObjectId) -> Result<bool> {
         let found = self
@@ -668,6 +716,25 @@ fn pull_batch(mut source: ChunkSource) -> Result<Pulled> {
     Ok((Some(source), batch))
 }
 
+/// FNV-1a, 64 bits: a stable mix (the same in every process and build), for
+/// [`Store::library_version`].
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 /// Claim counts are stored as 64-bit integers.
 fn claims_bson(claims: u64) -> i64 {
     i64::try_from(claims).unwrap_or(i64::MAX)
@@ -709,7 +776,10 @@ impl Store for MongoStore {
             .insert_one(schema::track_doc(&track))
             .into_future();
         match tokio::time::timeout(self.inner.options.operation_timeout, published).await {
-            Ok(Ok(_)) => Ok(track),
+            Ok(Ok(_)) => {
+                self.bump_library().await;
+                Ok(track)
+            }
             Ok(Err(e)) if is_duplicate_key(&e) => {
                 // Another insert published this id meanwhile: its document is not ours to
                 // remove, our chunks are.
@@ -743,6 +813,7 @@ impl Store for MongoStore {
         self.ensure_indexes().await?;
         self.timed(self.inner.musics.insert_one(schema::track_doc(&track)))
             .await?;
+        self.bump_library().await;
         Ok(track)
     }
 
@@ -791,7 +862,10 @@ impl Store for MongoStore {
             Err(e) => Err(e),
         };
         match replaced {
-            Ok(Some(doc)) => self.track_from_doc(doc).await,
+            Ok(Some(doc)) => {
+                self.bump_library().await;
+                self.track_from_doc(doc).await
+            }
             Ok(None) => {
                 // Deleted, failed or published meanwhile: these chunks belong to no track.
                 self.discard_chunks(&track.id, &written).await;
@@ -814,6 +888,7 @@ impl Store for MongoStore {
         if result.matched_count == 0 {
             return Err(not_found(id));
         }
+        self.bump_library().await;
         Ok(())
     }
 
@@ -829,6 +904,7 @@ impl Store for MongoStore {
         if result.matched_count == 0 {
             return Err(not_found(id));
         }
+        self.bump_library().await;
         Ok(())
     }
 
@@ -853,6 +929,9 @@ impl Store for MongoStore {
                 } },
             ))
             .await?;
+        if result.modified_count > 0 {
+            self.bump_library().await;
+        }
         Ok(result.modified_count)
     }
 
@@ -959,6 +1038,7 @@ impl Store for MongoStore {
             )
             .await?
             .ok_or_else(|| not_found(id))?;
+        self.bump_library().await;
         self.track_from_doc(doc).await
     }
 
@@ -973,6 +1053,7 @@ impl Store for MongoStore {
         if deleted.deleted_count == 0 {
             return Err(not_found(id));
         }
+        self.bump_library().await;
         if let Err(e) = self
             .timed(
                 self.inner
@@ -1053,7 +1134,9 @@ impl Store for MongoStore {
         {
             // Whether the document was written is unknown on a timeout: keep the chunks and
             // the job then; the job finds the track or ends.
-            if !matches!(e, StoreError::Unavailable(_)) {
+            if matches!(e, StoreError::Unavailable(_)) {
+                self.bump_library().await;
+            } else {
                 let _ = self
                     .timed(self.inner.jobs.delete_one(doc! { "_id": &music_id }))
                     .await;
@@ -1061,6 +1144,7 @@ impl Store for MongoStore {
             }
             return Err(e);
         }
+        self.bump_library().await;
         Ok(track)
     }
 
@@ -1398,7 +1482,10 @@ impl Store for MongoStore {
             )
             .await;
         match replaced {
-            Ok(Some(doc)) => self.track_from_doc(doc).await,
+            Ok(Some(doc)) => {
+                self.bump_library().await;
+                self.track_from_doc(doc).await
+            }
             Ok(None) => {
                 self.discard_chunks(&track.id, &written).await;
                 Err(not_found(&track.id))
@@ -1462,6 +1549,54 @@ impl Store for MongoStore {
         let running = self.timed(self.inner.jobs.count_documents(doc! { "state": "running" }));
         let (queued, running) = tokio::try_join!(queued, running)?;
         Ok(JobCounts { queued, running })
+    }
+
+    async fn find_by_source_sha256(&self, sha256: &str) -> Result<Option<Track>> {
+        let found = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one(doc! { "source.sha256": sha256 })
+                    .sort(doc! { "source.sha256": 1, "created_at": 1, "_id": 1 })
+                    .projection(doc! { "words": 0, "name_key": 0, "author_key": 0 }),
+            )
+            .await?;
+        match found {
+            Some(doc) => self.track_from_doc(doc).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Two sources mixed into one number: the counter in `legato_meta` that every change
+    /// Legato makes to `musics` increments (after the change), and, for the seed's functions,
+    /// which write `musics` without knowing of it, the collection's document count and its
+    /// newest `_id` (the seed inserts and deletes tracks, and never renames them: either moves
+    /// one of the two). Three small reads, made together; the newest `_id` is the end of the
+    /// `_id` index.
+    async fn library_version(&self) -> Result<u64> {
+        let counter = self.timed(self.inner.meta.find_one(doc! { "_id": LIBRARY_VERSION }));
+        let count = self.timed(self.inner.musics.count_documents(doc! {}));
+        let newest = self.timed(
+            self.inner
+                .musics
+                .find_one(doc! {})
+                .sort(doc! { "_id": -1 })
+                .projection(doc! { "_id": 1 }),
+        );
+        let (counter, count, newest) = tokio::try_join!(counter, count, newest)?;
+        let counter = counter
+            .and_then(|doc| schema::integer(doc.get("version")))
+            .unwrap_or(0);
+        let newest = match newest.as_ref().and_then(|doc| doc.get("_id")) {
+            Some(Bson::ObjectId(oid)) => oid.bytes().to_vec(),
+            Some(other) => other.to_string().into_bytes(),
+            None => Vec::new(),
+        };
+        let mut hash = Fnv1a::default();
+        hash.write(&counter.to_le_bytes());
+        hash.write(&count.to_le_bytes());
+        hash.write(&newest);
+        Ok(hash.0)
     }
 
     async fn ping(&self) -> Result<()> {

@@ -2,7 +2,8 @@
 //!
 //! `musics`: `{_id: ObjectId, name, author}` as the seed writes it, plus our fields
 //! (`duration`, `segments`, `playlist`, `codec`, `bitrate`, `sample_rate`, `channels`, `size`,
-//! `created_at`), which the seed ignores. A document without them (one the seed wrote) still
+//! `created_at`, the tags `album`, `year`, `album_artist`, `genre`, `track_number`,
+//! `disc_number`, …), which the seed ignores. A document without them (one the seed wrote) still
 //! reads as a track: see [`track_from_doc`].
 //!
 //! `chunks`: `{_id: ObjectId, music_id: "<24 hex>", chunk_name, chunk_bytes: Binary}`, exactly
@@ -21,6 +22,19 @@ pub const JOBS: &str = "jobs";
 /// One document per claim (`<track>/claim/<n>`) and per publication (`<track>/publish`) of a
 /// job: the unique `_id` is what makes each happen once, and the documents are the job log.
 pub const JOB_LOG: &str = "job_log";
+/// Legato's own bookkeeping: one document, [`LIBRARY_VERSION`], counting changes of `musics`.
+pub const META: &str = "legato_meta";
+/// `_id` of the counter in [`META`] that every change of `musics` by Legato increments.
+pub const LIBRARY_VERSION: &str = "library_version";
+/// The accounts: `users` (`_id` the name), `user_keys` (`_id` the key's hash), `stars`,
+/// `ratings` and `plays` (one document per user and item or track), `playlists` (`_id` the
+/// playlist's id, its tracks an array of ids' hex in order).
+pub const USERS: &str = "users";
+pub const USER_KEYS: &str = "user_keys";
+pub const STARS: &str = "stars";
+pub const RATINGS: &str = "ratings";
+pub const PLAYS: &str = "plays";
+pub const PLAYLISTS: &str = "playlists";
 
 /// The seed's playlist name, assumed for a track document that names none.
 pub const SEED_PLAYLIST: &str = "outputlist.m3u8";
@@ -75,6 +89,18 @@ pub fn track_doc(track: &Track) -> Document {
     if let Some(year) = track.year {
         doc.insert("year", year);
     }
+    if let Some(album_artist) = &track.album_artist {
+        doc.insert("album_artist", album_artist);
+    }
+    if let Some(genre) = &track.genre {
+        doc.insert("genre", genre);
+    }
+    if let Some(number) = track.track_number {
+        doc.insert("track_number", i64::from(number));
+    }
+    if let Some(number) = track.disc_number {
+        doc.insert("disc_number", i64::from(number));
+    }
     doc.insert("status", track.status.as_str());
     if let Some(error) = &track.error {
         doc.insert("error", error);
@@ -112,6 +138,10 @@ pub fn publish_set(track: &Track) -> Document {
         "created_at",
         "album",
         "year",
+        "album_artist",
+        "genre",
+        "track_number",
+        "disc_number",
         "analysis",
     ] {
         set.remove(kept);
@@ -236,6 +266,10 @@ pub fn track_from_doc(doc: &Document, playlist: Option<&[u8]>) -> Option<Track> 
             .unwrap_or_else(|| oid.timestamp().timestamp_millis()),
         album: text(doc.get("album")),
         year: integer(doc.get("year")).and_then(|n| i32::try_from(n).ok()),
+        album_artist: text(doc.get("album_artist")),
+        genre: text(doc.get("genre")),
+        track_number: integer(doc.get("track_number")).and_then(|n| u32::try_from(n).ok()),
+        disc_number: integer(doc.get("disc_number")).and_then(|n| u32::try_from(n).ok()),
         // The seed's documents have no status: they are ready.
         status: text(doc.get("status"))
             .and_then(|s| TrackStatus::parse(&s))
@@ -248,7 +282,7 @@ pub fn track_from_doc(doc: &Document, playlist: Option<&[u8]>) -> Option<Track> 
     })
 }
 
-fn text(value: Option<&Bson>) -> Option<String> {
+pub(crate) fn text(value: Option<&Bson>) -> Option<String> {
     match value {
         Some(Bson::String(s)) => Some(s.clone()),
         _ => None,
@@ -264,7 +298,7 @@ fn number(value: Option<&Bson>) -> Option<f64> {
     }
 }
 
-fn integer(value: Option<&Bson>) -> Option<i64> {
+pub(crate) fn integer(value: Option<&Bson>) -> Option<i64> {
     match value {
         Some(Bson::Int32(n)) => Some(i64::from(*n)),
         Some(Bson::Int64(n)) => Some(*n),
@@ -337,6 +371,15 @@ mod tests {
         );
         assert_eq!(track.created_at, 0x65a1_f0c2_i64 * 1000);
         assert_eq!(track.codec, None);
+        assert_eq!(
+            (
+                track.album_artist,
+                track.genre,
+                track.track_number,
+                track.disc_number
+            ),
+            (None, None, None, None)
+        );
         let without = track_from_doc(&doc, None).unwrap();
         assert_eq!((without.duration, without.segments), (0.0, 0));
     }

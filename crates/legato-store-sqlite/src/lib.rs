@@ -18,6 +18,8 @@
 //! kept in step by triggers; a query becomes word prefixes (`"beyon"*`). The waveform lives in
 //! its own table, `track_peaks`, so listing never reads it unless asked to.
 
+mod accounts;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -52,7 +54,7 @@ const METADATA_CACHE_KIB: i64 = 16 * 1024;
 /// Tracks read ahead of a streaming list's client.
 const STREAM_BUFFER: usize = 256;
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Bytes of the database file each media connection may map into memory.
 const MMAP_BYTES: i64 = 1 << 30;
@@ -125,7 +127,8 @@ const JOB_COLUMNS: &str = "track_id, state, attempts, claims, owner, lease_until
 
 const TRACK_COLUMNS: &str = "id, name, author, duration, segments, playlist, codec, bitrate, \
                              sample_rate, channels, size, created_at, album, year, status, error, \
-                             variants, cover, analysis, source";
+                             variants, cover, analysis, source, album_artist, genre, \
+                             track_number, disc_number";
 
 /// Schema version 4: search and sort keys, their indexes, the full-text index and the waveform
 /// apart. The tokenizer sees keys we folded already (see `legato_store::keys`); its own
@@ -187,6 +190,39 @@ ALTER TABLE tracks ADD COLUMN generation INTEGER;
 ALTER TABLE tracks ADD COLUMN retire_after INTEGER;
 CREATE INDEX tracks_retiring ON tracks (retire_after) WHERE retire_after IS NOT NULL;
 ";
+
+/// Schema version 7: more tags (album artist, genre, track and disc numbers); the source's
+/// SHA-256 indexed (an upload looks it up every time: the index is on the same expression the
+/// lookup reads, since `source` is JSON); the library's version, bumped by triggers on every
+/// change of `tracks` (any connection, any process), which caches of the library poll; and the
+/// accounts (users, their API keys, stars, ratings, plays, playlists).
+const V7_SCHEMA: &str = "
+ALTER TABLE tracks ADD COLUMN album_artist TEXT;
+ALTER TABLE tracks ADD COLUMN genre TEXT;
+ALTER TABLE tracks ADD COLUMN track_number INTEGER;
+ALTER TABLE tracks ADD COLUMN disc_number INTEGER;
+CREATE INDEX tracks_by_source_sha256 ON tracks (json_extract(source, '$.sha256'), created_at, id)
+    WHERE source IS NOT NULL;
+CREATE TABLE library_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT INTO library_version (id, version) VALUES (1, 0);
+CREATE TRIGGER tracks_version_insert AFTER INSERT ON tracks BEGIN
+    UPDATE library_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER tracks_version_update AFTER UPDATE ON tracks BEGIN
+    UPDATE library_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER tracks_version_delete AFTER DELETE ON tracks BEGIN
+    UPDATE library_version SET version = version + 1 WHERE id = 1;
+END;
+";
+
+/// The oldest track whose source has a given SHA-256, through `tracks_by_source_sha256`
+/// (the expression and the partial index's condition are the index's own).
+const FIND_BY_SOURCE_SHA256: &str = "WHERE source IS NOT NULL \
+     AND json_extract(source, '$.sha256') = ?1 ORDER BY created_at, id LIMIT 1";
 
 /// Tracks left `processing` by a server that stopped, without a durable job to finish them
 /// (uploads made before version 3).
@@ -465,6 +501,10 @@ fn migrate(conn: &Connection) -> Result<()> {
     if version < 6 {
         tx.execute_batch(V6_SCHEMA).map_err(map_err)?;
     }
+    if version < 7 {
+        tx.execute_batch(V7_SCHEMA).map_err(map_err)?;
+        tx.execute_batch(accounts::SCHEMA).map_err(map_err)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(map_err)?;
     tx.commit().map_err(map_err)
@@ -512,7 +552,7 @@ fn not_found(id: &TrackId) -> StoreError {
 }
 
 /// Where `peaks` stands in a row of [`TRACK_COLUMNS`] followed by `peaks`.
-const PEAKS_COLUMN: usize = 20;
+const PEAKS_COLUMN: usize = 24;
 
 /// A track from a row of [`TRACK_COLUMNS`], followed by `peaks` when `with_peaks`.
 fn track_from_row_with(row: &rusqlite::Row<'_>, with_peaks: bool) -> rusqlite::Result<Track> {
@@ -554,6 +594,10 @@ fn track_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
         cover: row.get(17)?,
         analysis: json_column(row, 18)?,
         source: json_column(row, 19)?,
+        album_artist: row.get(20)?,
+        genre: row.get(21)?,
+        track_number: row.get(22)?,
+        disc_number: row.get(23)?,
     })
 }
 
@@ -649,7 +693,8 @@ fn insert_row(conn: &Connection, track: &Track) -> Result<()> {
     conn.execute(
         &format!(
             "INSERT INTO tracks ({TRACK_COLUMNS}, name_key, author_key) VALUES (?1, ?2, ?3, ?4, \
-             ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+             ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+             ?23, ?24, ?25, ?26)"
         ),
         params![
             track.id.to_string(),
@@ -672,6 +717,10 @@ fn insert_row(conn: &Connection, track: &Track) -> Result<()> {
             track.cover,
             analysis,
             source,
+            track.album_artist,
+            track.genre,
+            track.track_number,
+            track.disc_number,
             keys::fold(&track.name),
             keys::fold(&track.author),
         ],
@@ -1445,6 +1494,33 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn find_by_source_sha256(&self, sha256: &str) -> Result<Option<Track>> {
+        let sha256 = sha256.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {TRACK_COLUMNS}, peaks FROM tracks LEFT JOIN track_peaks ON track_id = id \
+                 {FIND_BY_SOURCE_SHA256}"
+            ))
+            .map_err(map_err)?
+            .query_row([sha256], |row| track_from_row_with(row, true))
+            .optional()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn library_version(&self) -> Result<u64> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT version FROM library_version WHERE id = 1")
+                .map_err(map_err)?
+                .query_row([], |row| row.get::<_, i64>(0))
+                .optional()
+                .map_err(map_err)
+                .map(|v| v.unwrap_or(0).max(0) as u64)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
             .await
@@ -1655,15 +1731,15 @@ mod tests {
         let path = dir.path().join("db");
         drop(SqliteStore::open_file(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "DROP INDEX tracks_processing; \
+        conn.execute_batch(&format!(
+            "{UNDO_V7} DROP INDEX tracks_processing; \
              DROP INDEX tracks_retiring; ALTER TABLE tracks DROP COLUMN retire_after; \
              ALTER TABLE tracks DROP COLUMN generation; ALTER TABLE jobs DROP COLUMN kind; \
              INSERT INTO tracks (id, name, author, duration, segments, playlist, created_at, \
              status) VALUES ('65a1f0c2e4b0a1b2c3d4e5f6', 'Stuck', 'X', 1.0, 0, 'index.m3u8', 5, \
              'processing'); \
-             PRAGMA user_version = 4;",
-        )
+             PRAGMA user_version = 4;"
+        ))
         .unwrap();
         drop(conn);
         let store = SqliteStore::open_file(&path).unwrap();
@@ -1748,6 +1824,71 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// What schema version 7 added, taken away again (to make a database of an older version).
+    const UNDO_V7: &str = "DROP TRIGGER tracks_version_insert; DROP TRIGGER tracks_version_update; \
+         DROP TRIGGER tracks_version_delete; DROP TABLE library_version; \
+         DROP INDEX tracks_by_source_sha256; ALTER TABLE tracks DROP COLUMN album_artist; \
+         ALTER TABLE tracks DROP COLUMN genre; ALTER TABLE tracks DROP COLUMN track_number; \
+         ALTER TABLE tracks DROP COLUMN disc_number; DROP TABLE playlist_entries; \
+         DROP TABLE playlists; DROP TABLE plays; DROP TABLE ratings; DROP TABLE stars; \
+         DROP TABLE user_keys; DROP TABLE users;";
+
+    #[tokio::test]
+    async fn upgrades_a_version_6_database_and_finds_sources_by_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        drop(SqliteStore::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{UNDO_V7} \
+             INSERT INTO tracks (id, name, author, duration, segments, playlist, created_at, \
+             source) VALUES ('65a1f0c2e4b0a1b2c3d4e5f6', 'Kept', 'X', 1.0, 0, 'index.m3u8', 5, \
+             '{{\"format\":\"mp3\",\"size\":3,\"sha256\":\"{sha}\",\"file_name\":null,\"pieces\":1}}'); \
+             PRAGMA user_version = 6;",
+            sha = "ab".repeat(32)
+        ))
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open_file(&path).unwrap();
+        let old = store
+            .find_by_source_sha256(&"ab".repeat(32))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (old.name.as_str(), old.album_artist, old.track_number),
+            ("Kept", None, None)
+        );
+        let before = store.library_version().await.unwrap();
+        let mut track = legato_store::conformance::sample_track("New", "x");
+        track.id = TrackId::generate();
+        store
+            .insert_track(track, Box::new(std::iter::empty()))
+            .await
+            .unwrap();
+        assert_ne!(store.library_version().await.unwrap(), before);
+
+        let conn = Connection::open(&path).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT {TRACK_COLUMNS}, peaks FROM tracks \
+                 LEFT JOIN track_peaks ON track_id = id {FIND_BY_SOURCE_SHA256}"
+            ))
+            .unwrap()
+            .query_map(["ab".repeat(32)], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|s| s.contains("USING INDEX tracks_by_source_sha256"))
+                && plan
+                    .iter()
+                    .all(|s| s != "SCAN tracks" && !s.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
     }
 
     #[test]

@@ -136,8 +136,13 @@ pub trait Accounts: Send + Sync {
     async fn revoke_user_keys(&self, user: &str, label: Option<&str>) -> Result<u64>;
 
     /// Stars or unstars an item (starring twice keeps the first time).
-    async fn set_starred(&self, user: &str, item: &ItemRef, starred: bool, at_ms: i64)
-    -> Result<()>;
+    async fn set_starred(
+        &self,
+        user: &str,
+        item: &ItemRef,
+        starred: bool,
+        at_ms: i64,
+    ) -> Result<()>;
     /// 1 to 5 rates the item; 0 removes its rating.
     async fn set_rating(&self, user: &str, item: &ItemRef, rating: u8) -> Result<()>;
     /// Adds one play of the track and sets its last play time (kept if later than `at_ms`).
@@ -149,7 +154,44 @@ pub trait Accounts: Send + Sync {
     async fn get_playlist(&self, id: &str) -> Result<Playlist>;
     /// Every playlist of every user, by name (the caller shows a user theirs and the public).
     async fn list_playlists(&self) -> Result<Vec<Playlist>>;
-    async fn update_playlist(&self, id: &str, patch: &PlaylistPatch, at_ms: i64)
-    -> Result<Playlist>;
+    async fn update_playlist(
+        &self,
+        id: &str,
+        patch: &PlaylistPatch,
+        at_ms: i64,
+    ) -> Result<Playlist>;
     async fn delete_playlist(&self, id: &str) -> Result<()>;
+}
+
+/// `playlist` changed by `patch` at `at_ms`, as [`PlaylistPatch`] describes: what every
+/// backend applies, so they agree on the edge cases (duplicate tracks, repeated or
+/// out-of-range positions).
+pub fn apply_playlist_patch(mut playlist: Playlist, patch: &PlaylistPatch, at_ms: i64) -> Playlist {
+    if let Some(name) = &patch.name {
+        playlist.name = name.clone();
+    }
+    if let Some(comment) = &patch.comment {
+        playlist.comment = Some(comment.clone());
+    }
+    if let Some(public) = patch.public {
+        playlist.public = public;
+    }
+    let before = match &patch.replace {
+        Some(tracks) => tracks.clone(),
+        None => std::mem::take(&mut playlist.tracks),
+    };
+    let removed: std::collections::HashSet<usize> = patch
+        .remove_positions
+        .iter()
+        .filter_map(|&p| usize::try_from(p).ok())
+        .collect();
+    playlist.tracks = before
+        .into_iter()
+        .enumerate()
+        .filter(|(position, _)| !removed.contains(position))
+        .map(|(_, track)| track)
+        .chain(patch.add.iter().copied())
+        .collect();
+    playlist.updated_at = at_ms;
+    playlist
 }

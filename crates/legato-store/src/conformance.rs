@@ -10,8 +10,9 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 
 use crate::{
-    Analysis, Chunk, ChunkSource, DynStore, ListQuery, SortKey, SortOrder, StoreError, Track,
-    TrackId, TrackPatch, TrackStatus, Variant,
+    Analysis, Chunk, ChunkSource, DynStore, ItemKind, ItemRef, ListQuery, PlayCount, Playlist,
+    PlaylistPatch, SortKey, SortOrder, SourceInfo, StoreError, Track, TrackId, TrackPatch,
+    TrackStatus, User, UserKey, Variant,
 };
 
 /// Generates one `#[tokio::test]` per story; `$make` is an expression evaluating to a future
@@ -42,6 +43,13 @@ macro_rules! conformance_tests {
             claims_are_exclusive_and_leases_expire,
             only_one_of_two_racing_publishes_wins,
             reprocessing_replaces_renditions_at_once,
+            tags_round_trip,
+            tracks_are_found_by_their_source_digest,
+            library_version_follows_every_change,
+            users_and_their_keys,
+            stars_ratings_and_plays,
+            deleting_a_user_removes_what_they_kept,
+            playlists_are_patched_in_order,
         );
     };
     (@stories $make:expr; $($story:ident),* $(,)?) => {
@@ -132,6 +140,13 @@ fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &st
     match result {
         Err(StoreError::NotFound(_)) => {}
         other => panic!("{what}: expected NotFound, got {other:?}"),
+    }
+}
+
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Invalid(_)) => {}
+        other => panic!("{what}: expected Invalid, got {other:?}"),
     }
 }
 
@@ -1394,4 +1409,733 @@ pub async fn reprocessing_replaces_renditions_at_once(store: DynStore) {
     assert_eq!(store.get_track(&track.id).await.unwrap(), replaced);
     store.delete_track(&track.id).await.unwrap();
     assert!(store.get_job(&track.id).await.unwrap().is_none());
+}
+
+/// The tags a track carries beside album and year.
+fn tags(track: &Track) -> (Option<String>, Option<String>, Option<u32>, Option<u32>) {
+    (
+        track.album_artist.clone(),
+        track.genre.clone(),
+        track.track_number,
+        track.disc_number,
+    )
+}
+
+fn source_info(sha256: String) -> SourceInfo {
+    SourceInfo {
+        format: "flac".into(),
+        size: 4,
+        sha256,
+        file_name: Some("a.flac".into()),
+        pieces: 1,
+        remainder: None,
+    }
+}
+
+pub async fn tags_round_trip(store: DynStore) {
+    // Inserted ready, with some tags and not others.
+    let partial = insert(
+        &store,
+        Track {
+            album_artist: None,
+            genre: Some("Jazz".into()),
+            track_number: Some(12),
+            disc_number: None,
+            ..sample_track("Partial", "x")
+        },
+    )
+    .await;
+    assert_eq!(store.get_track(&partial.id).await.unwrap(), partial);
+    let bare = insert(
+        &store,
+        Track {
+            album_artist: None,
+            genre: None,
+            track_number: None,
+            disc_number: None,
+            ..sample_track("Bare", "x")
+        },
+    )
+    .await;
+    assert_eq!(store.get_track(&bare.id).await.unwrap(), bare);
+
+    // Accepted, then published and reprocessed: the tags read at acceptance stay, whatever
+    // the publishing track says (only media fields are published).
+    let mut track = pending("Tagged");
+    track.source = Some(source_info("12".repeat(32)));
+    store
+        .accept_track(
+            track.clone(),
+            source(vec![Chunk::new("source/0000", vec![1u8; 4])]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_track(&track.id).await.unwrap(), track);
+    let now = 1_000_000;
+    let claim = store
+        .claim_job("a", now, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim.track_id, track.id);
+    let ready = Track {
+        status: TrackStatus::Ready,
+        duration: 20.0,
+        segments: 1,
+        album_artist: None,
+        genre: Some("Other".into()),
+        track_number: None,
+        disc_number: Some(9),
+        ..track.clone()
+    };
+    let completed = store
+        .complete_track(
+            ready,
+            source(vec![
+                Chunk::new("index.m3u8", b"#EXTM3U".to_vec()),
+                Chunk::new("seg000.ts", vec![1u8; 10]),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tags(&completed), tags(&track));
+    assert_eq!(store.get_track(&track.id).await.unwrap(), completed);
+    store.finish_job(&track.id, claim.claims).await.unwrap();
+
+    store
+        .enqueue_reprocess(&track.id, now + 1, claim.claims)
+        .await
+        .unwrap();
+    let claim = store
+        .claim_job("a", now + 2, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let replacement = Track {
+        playlist: "g2-index.m3u8".into(),
+        genre: None,
+        track_number: Some(1),
+        ..completed.clone()
+    };
+    let replaced = store
+        .replace_renditions(
+            replacement,
+            source(vec![
+                Chunk::new("g2-index.m3u8", b"#EXTM3U".to_vec()),
+                Chunk::new("g2-seg000.ts", vec![2u8; 10]),
+            ]),
+            claim.claims,
+            now + 3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(replaced.playlist, "g2-index.m3u8");
+    assert_eq!(tags(&replaced), tags(&track));
+    assert_eq!(store.get_track(&track.id).await.unwrap(), replaced);
+
+    // Lists and streams carry them too.
+    let listed = store.list_tracks(&ListQuery::default()).await.unwrap();
+    let mut expected = vec![partial, bare, replaced];
+    expected.sort_by_key(|t| (t.created_at, t.id));
+    let mut got = listed.tracks.clone();
+    got.sort_by_key(|t| (t.created_at, t.id));
+    assert_eq!(got, expected);
+    let streamed: Vec<Track> = store
+        .stream_tracks(&ListQuery::default())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed, listed.tracks);
+}
+
+pub async fn tracks_are_found_by_their_source_digest(store: DynStore) {
+    let shared = "aa".repeat(32);
+    assert!(
+        store
+            .find_by_source_sha256(&shared)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The newer one is stored first and has the smaller id: age is `created_at`.
+    let newer = Track {
+        created_at: 2_000,
+        source: Some(source_info(shared.clone())),
+        ..sample_track("Newer", "x")
+    };
+    let newer = insert(&store, newer).await;
+    let older = Track {
+        created_at: 1_000,
+        source: Some(source_info(shared.clone())),
+        ..pending("Older")
+    };
+    store
+        .accept_track(older.clone(), source(Vec::new()))
+        .await
+        .unwrap();
+    let other = Track {
+        source: Some(source_info("bb".repeat(32))),
+        ..sample_track("Other", "x")
+    };
+    let other = insert(&store, other).await;
+    let _no_source = insert(&store, sample_track("No source", "x")).await;
+
+    assert_eq!(
+        store.find_by_source_sha256(&shared).await.unwrap(),
+        Some(older.clone()),
+        "the oldest, whatever its status"
+    );
+    assert_eq!(
+        store.find_by_source_sha256(&"bb".repeat(32)).await.unwrap(),
+        Some(other)
+    );
+    assert!(
+        store
+            .find_by_source_sha256(&"AA".repeat(32))
+            .await
+            .unwrap()
+            .is_none(),
+        "digests match exactly"
+    );
+    assert!(store.find_by_source_sha256("").await.unwrap().is_none());
+    store.delete_track(&older.id).await.unwrap();
+    assert_eq!(
+        store.find_by_source_sha256(&shared).await.unwrap(),
+        Some(newer.clone())
+    );
+    store.delete_track(&newer.id).await.unwrap();
+    assert!(
+        store
+            .find_by_source_sha256(&shared)
+            .await
+            .unwrap()
+            .is_none(),
+        "gone with its track"
+    );
+}
+
+fn changed(last: &mut u64, now: u64, what: &str) {
+    assert_ne!(now, *last, "{what} changes the library's version");
+    *last = now;
+}
+
+pub async fn library_version_follows_every_change(store: DynStore) {
+    let mut last = store.library_version().await.unwrap();
+    let track = insert(&store, sample_track("Versioned", "x")).await;
+    changed(
+        &mut last,
+        store.library_version().await.unwrap(),
+        "an insert",
+    );
+
+    // Reads change nothing.
+    store.get_track(&track.id).await.unwrap();
+    store.list_tracks(&ListQuery::default()).await.unwrap();
+    let _: Vec<Track> = store
+        .stream_tracks(&ListQuery::default())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    store.get_chunk(&track.id, "seg000.ts").await.unwrap();
+    store.find_by_source_sha256("00").await.unwrap();
+    store.job_counts().await.unwrap();
+    assert_eq!(store.library_version().await.unwrap(), last, "reads");
+    assert_eq!(store.library_version().await.unwrap(), last, "asking again");
+
+    store
+        .update_track(
+            &track.id,
+            &TrackPatch {
+                name: Some("Renamed".into()),
+                author: None,
+            },
+        )
+        .await
+        .unwrap();
+    changed(
+        &mut last,
+        store.library_version().await.unwrap(),
+        "a rename",
+    );
+
+    let accepted = pending("Accepted");
+    store
+        .accept_track(accepted.clone(), source(Vec::new()))
+        .await
+        .unwrap();
+    changed(
+        &mut last,
+        store.library_version().await.unwrap(),
+        "an acceptance",
+    );
+    let ready = Track {
+        status: TrackStatus::Ready,
+        segments: 1,
+        ..accepted.clone()
+    };
+    store
+        .complete_track(ready, source(chunks_for(&accepted, 10)))
+        .await
+        .unwrap();
+    changed(
+        &mut last,
+        store.library_version().await.unwrap(),
+        "a publication",
+    );
+
+    let doomed = store.insert_pending(pending("Doomed")).await.unwrap();
+    changed(
+        &mut last,
+        store.library_version().await.unwrap(),
+        "a pending insert",
+    );
+    store.fail_track(&doomed.id, "broken").await.unwrap();
+    changed(
+        &mut last,
+        store.library_version().await.unwrap(),
+        "a failure",
+    );
+
+    store
+        .set_analysis(
+            &track.id,
+            &Analysis {
+                loudness_lufs: Some(-9.0),
+                true_peak_dbtp: None,
+                peaks: vec![0.5],
+            },
+        )
+        .await
+        .unwrap();
+    changed(
+        &mut last,
+        store.library_version().await.unwrap(),
+        "an analysis",
+    );
+
+    store.delete_track(&doomed.id).await.unwrap();
+    changed(
+        &mut last,
+        store.library_version().await.unwrap(),
+        "a delete",
+    );
+    store.delete_track(&track.id).await.unwrap();
+    changed(
+        &mut last,
+        store.library_version().await.unwrap(),
+        "another delete",
+    );
+    assert_eq!(store.library_version().await.unwrap(), last);
+}
+
+fn user(name: &str, admin: bool) -> User {
+    User {
+        name: name.to_owned(),
+        admin,
+        sealed_password: vec![0, 1, 2, 255],
+        created_at: 1_000,
+    }
+}
+
+fn key(hash: &str, user: &str, label: &str, created_at: i64) -> UserKey {
+    UserKey {
+        hash: hash.to_owned(),
+        user: user.to_owned(),
+        label: label.to_owned(),
+        created_at,
+    }
+}
+
+pub async fn users_and_their_keys(store: DynStore) {
+    assert_not_found(store.get_user("alice").await, "no user yet");
+    assert!(store.list_users().await.unwrap().is_empty());
+    let carol = store.create_user(user("carol", false)).await.unwrap();
+    assert_eq!(carol, user("carol", false));
+    let alice = store.create_user(user("alice", true)).await.unwrap();
+    let bob = store.create_user(user("bob", false)).await.unwrap();
+    assert_eq!(store.get_user("alice").await.unwrap(), alice);
+    assert_invalid(
+        store.create_user(user("alice", false)).await,
+        "a second alice",
+    );
+    assert_eq!(store.get_user("alice").await.unwrap(), alice, "unchanged");
+    assert_not_found(store.get_user("Alice").await, "names are case-sensitive");
+    assert_eq!(
+        store.list_users().await.unwrap(),
+        [alice.clone(), bob.clone(), carol.clone()],
+        "by name"
+    );
+
+    store
+        .set_user_password("alice", vec![9, 8, 7])
+        .await
+        .unwrap();
+    store.set_user_admin("bob", true).await.unwrap();
+    store.set_user_admin("alice", false).await.unwrap();
+    let alice = store.get_user("alice").await.unwrap();
+    assert_eq!(
+        (alice.sealed_password.as_slice(), alice.admin),
+        (&[9u8, 8, 7][..], false)
+    );
+    assert!(store.get_user("bob").await.unwrap().admin);
+    assert_not_found(
+        store.set_user_password("ghost", vec![1]).await,
+        "password of nobody",
+    );
+    assert_not_found(store.set_user_admin("ghost", true).await, "admin of nobody");
+
+    let phone = key(&"01".repeat(32), "alice", "phone", 10);
+    let laptop = key(&"02".repeat(32), "alice", "laptop", 20);
+    let phone2 = key(&"03".repeat(32), "alice", "phone", 30);
+    let bobs = key(&"04".repeat(32), "bob", "phone", 15);
+    for k in [&laptop, &phone, &bobs, &phone2] {
+        store.add_user_key(k.clone()).await.unwrap();
+    }
+    assert_not_found(
+        store
+            .add_user_key(key(&"05".repeat(32), "ghost", "x", 1))
+            .await,
+        "a key of nobody",
+    );
+    assert!(
+        store
+            .add_user_key(key(&"01".repeat(32), "bob", "stolen", 40))
+            .await
+            .is_err(),
+        "a hash is one key's"
+    );
+    assert_eq!(
+        store.find_user_key(&laptop.hash).await.unwrap(),
+        Some(laptop.clone())
+    );
+    assert_eq!(store.find_user_key(&"05".repeat(32)).await.unwrap(), None);
+    assert_eq!(
+        store.list_user_keys("alice").await.unwrap(),
+        [phone.clone(), laptop.clone(), phone2.clone()],
+        "oldest first"
+    );
+    assert_not_found(store.list_user_keys("ghost").await, "keys of nobody");
+
+    assert_eq!(
+        store
+            .revoke_user_keys("alice", Some("phone"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.find_user_key(&phone.hash).await.unwrap(), None);
+    assert_eq!(
+        store.list_user_keys("alice").await.unwrap(),
+        [laptop.clone()]
+    );
+    assert_eq!(
+        store.find_user_key(&bobs.hash).await.unwrap(),
+        Some(bobs.clone()),
+        "another user's key of the same label stays"
+    );
+    assert_eq!(
+        store
+            .revoke_user_keys("alice", Some("tablet"))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.revoke_user_keys("alice", None).await.unwrap(), 1);
+    assert!(store.list_user_keys("alice").await.unwrap().is_empty());
+    assert_eq!(store.list_user_keys("bob").await.unwrap(), [bobs]);
+    assert_not_found(
+        store.revoke_user_keys("ghost", None).await,
+        "revoking for nobody",
+    );
+}
+
+/// Marks sorted, to compare them whatever order a backend gives.
+fn sorted_marks(mut marks: crate::UserMarks) -> crate::UserMarks {
+    marks.stars.sort();
+    marks.ratings.sort();
+    marks.plays.sort_by_key(|p| p.track_id);
+    marks
+}
+
+pub async fn stars_ratings_and_plays(store: DynStore) {
+    store.create_user(user("ann", false)).await.unwrap();
+    store.create_user(user("ben", false)).await.unwrap();
+    let (t1, t2) = (TrackId::generate(), TrackId::generate());
+    let song = ItemRef {
+        kind: ItemKind::Song,
+        id: t1.to_string(),
+    };
+    let album = ItemRef {
+        kind: ItemKind::Album,
+        id: "same-id".into(),
+    };
+    let artist = ItemRef {
+        kind: ItemKind::Artist,
+        id: "same-id".into(),
+    };
+
+    store.set_starred("ann", &song, true, 100).await.unwrap();
+    store.set_starred("ann", &song, true, 200).await.unwrap();
+    store.set_starred("ann", &album, true, 150).await.unwrap();
+    store.set_starred("ann", &artist, true, 160).await.unwrap();
+    store.set_starred("ann", &album, false, 300).await.unwrap();
+    store
+        .set_starred("ann", &album, false, 400)
+        .await
+        .expect("unstarring what is not starred is fine");
+
+    store.set_rating("ann", &song, 4).await.unwrap();
+    store.set_rating("ann", &song, 5).await.unwrap();
+    store.set_rating("ann", &album, 2).await.unwrap();
+    store.set_rating("ann", &artist, 3).await.unwrap();
+    store.set_rating("ann", &artist, 0).await.unwrap();
+    store
+        .set_rating("ann", &artist, 0)
+        .await
+        .expect("removing no rating is fine");
+    assert_invalid(store.set_rating("ann", &song, 6).await, "a rating of 6");
+
+    store.record_play("ann", &t1, 1_000).await.unwrap();
+    store.record_play("ann", &t1, 3_000).await.unwrap();
+    store.record_play("ann", &t1, 2_000).await.unwrap();
+    store.record_play("ann", &t2, 500).await.unwrap();
+    store.record_play("ben", &t2, 700).await.unwrap();
+
+    let marks = sorted_marks(store.user_marks("ann").await.unwrap());
+    let mut stars = vec![(song.clone(), 100), (artist.clone(), 160)];
+    stars.sort();
+    assert_eq!(marks.stars, stars, "starring twice keeps the first time");
+    let mut ratings = vec![(song.clone(), 5), (album.clone(), 2)];
+    ratings.sort();
+    assert_eq!(marks.ratings, ratings, "6 is refused, 0 removes");
+    let mut plays = vec![
+        PlayCount {
+            track_id: t1,
+            count: 3,
+            last_played: 3_000,
+        },
+        PlayCount {
+            track_id: t2,
+            count: 1,
+            last_played: 500,
+        },
+    ];
+    plays.sort_by_key(|p| p.track_id);
+    assert_eq!(marks.plays, plays, "the latest play is kept");
+
+    let bens = store.user_marks("ben").await.unwrap();
+    assert!(bens.stars.is_empty() && bens.ratings.is_empty());
+    assert_eq!(
+        bens.plays,
+        [PlayCount {
+            track_id: t2,
+            count: 1,
+            last_played: 700,
+        }],
+        "marks are each user's own"
+    );
+
+    assert_not_found(
+        store.set_starred("ghost", &song, true, 1).await,
+        "a star of nobody",
+    );
+    assert_not_found(
+        store.set_rating("ghost", &song, 3).await,
+        "a rating of nobody",
+    );
+    assert_not_found(store.record_play("ghost", &t1, 1).await, "a play of nobody");
+    assert_not_found(store.user_marks("ghost").await, "marks of nobody");
+}
+
+fn playlist(id: &str, owner: &str, name: &str, tracks: Vec<TrackId>) -> Playlist {
+    Playlist {
+        id: id.to_owned(),
+        owner: owner.to_owned(),
+        name: name.to_owned(),
+        comment: None,
+        public: false,
+        tracks,
+        created_at: 10,
+        updated_at: 10,
+    }
+}
+
+pub async fn deleting_a_user_removes_what_they_kept(store: DynStore) {
+    store.create_user(user("dan", false)).await.unwrap();
+    store.create_user(user("eve", false)).await.unwrap();
+    let track = TrackId::generate();
+    let song = ItemRef {
+        kind: ItemKind::Song,
+        id: track.to_string(),
+    };
+    for name in ["dan", "eve"] {
+        let hash = format!("{name}-key");
+        store
+            .add_user_key(key(&hash, name, "phone", 1))
+            .await
+            .unwrap();
+        store.set_starred(name, &song, true, 1).await.unwrap();
+        store.set_rating(name, &song, 3).await.unwrap();
+        store.record_play(name, &track, 1).await.unwrap();
+        store
+            .create_playlist(playlist(&format!("{name}-list"), name, name, vec![track]))
+            .await
+            .unwrap();
+    }
+    let eves = sorted_marks(store.user_marks("eve").await.unwrap());
+
+    store.delete_user("dan").await.unwrap();
+    assert_not_found(store.get_user("dan").await, "the deleted user");
+    assert_eq!(store.find_user_key("dan-key").await.unwrap(), None);
+    assert_not_found(store.get_playlist("dan-list").await, "their playlist");
+    let lists: Vec<String> = store
+        .list_playlists()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(lists, ["eve-list"]);
+    assert_not_found(store.delete_user("dan").await, "deleting twice");
+    assert_not_found(store.user_marks("dan").await, "marks of the deleted user");
+
+    // Nothing of the old dan comes back with a new one of that name.
+    store.create_user(user("dan", false)).await.unwrap();
+    let fresh = store.user_marks("dan").await.unwrap();
+    assert!(fresh.stars.is_empty() && fresh.ratings.is_empty() && fresh.plays.is_empty());
+    assert!(store.list_user_keys("dan").await.unwrap().is_empty());
+
+    // The other user keeps everything.
+    assert_eq!(sorted_marks(store.user_marks("eve").await.unwrap()), eves);
+    assert!(store.find_user_key("eve-key").await.unwrap().is_some());
+    assert_eq!(
+        store.get_playlist("eve-list").await.unwrap().tracks,
+        [track]
+    );
+}
+
+pub async fn playlists_are_patched_in_order(store: DynStore) {
+    store.create_user(user("pat", false)).await.unwrap();
+    store.create_user(user("quinn", false)).await.unwrap();
+    let [a, b, c, d, e] = [(); 5].map(|()| TrackId::generate());
+    let road = playlist("pl-road", "pat", "Road", vec![a, b, c, a, d]);
+    assert_eq!(store.create_playlist(road.clone()).await.unwrap(), road);
+    assert_eq!(store.get_playlist("pl-road").await.unwrap(), road);
+    assert!(
+        store.create_playlist(road.clone()).await.is_err(),
+        "an id is one playlist's"
+    );
+    assert_not_found(
+        store
+            .create_playlist(playlist("pl-x", "ghost", "X", Vec::new()))
+            .await,
+        "a playlist of nobody",
+    );
+
+    // Fields, then removals by position in the list before (repeats and positions past the
+    // end ignored; the second `a` goes, the first too), then additions.
+    let patched = store
+        .update_playlist(
+            "pl-road",
+            &PlaylistPatch {
+                name: Some("Road trip".into()),
+                comment: Some("summer".into()),
+                public: Some(true),
+                remove_positions: vec![3, 0, 3, 99],
+                add: vec![e, a],
+                replace: None,
+            },
+            20,
+        )
+        .await
+        .unwrap();
+    let expected = Playlist {
+        name: "Road trip".into(),
+        comment: Some("summer".into()),
+        public: true,
+        tracks: vec![b, c, d, e, a],
+        updated_at: 20,
+        ..road.clone()
+    };
+    assert_eq!(patched, expected);
+    assert_eq!(store.get_playlist("pl-road").await.unwrap(), expected);
+
+    // A replacement comes first; removals and additions apply to it.
+    let replaced = store
+        .update_playlist(
+            "pl-road",
+            &PlaylistPatch {
+                remove_positions: vec![1],
+                add: vec![d],
+                replace: Some(vec![c, c, b]),
+                ..PlaylistPatch::default()
+            },
+            30,
+        )
+        .await
+        .unwrap();
+    let expected = Playlist {
+        tracks: vec![c, b, d],
+        updated_at: 30,
+        ..expected
+    };
+    assert_eq!(replaced, expected, "other fields stay");
+    assert_eq!(store.get_playlist("pl-road").await.unwrap(), expected);
+
+    let emptied = store
+        .update_playlist(
+            "pl-road",
+            &PlaylistPatch {
+                remove_positions: vec![2, 1, 0],
+                ..PlaylistPatch::default()
+            },
+            40,
+        )
+        .await
+        .unwrap();
+    assert!(emptied.tracks.is_empty());
+    let cleared = store
+        .update_playlist(
+            "pl-road",
+            &PlaylistPatch {
+                replace: Some(Vec::new()),
+                add: vec![a, a],
+                ..PlaylistPatch::default()
+            },
+            50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cleared.tracks, [a, a]);
+    assert_eq!(store.get_playlist("pl-road").await.unwrap(), cleared);
+
+    let anthems = store
+        .create_playlist(Playlist {
+            public: true,
+            comment: Some("loud".into()),
+            ..playlist("pl-anthems", "quinn", "Anthems", vec![e])
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_playlists().await.unwrap(),
+        [anthems.clone(), cleared],
+        "every user's, by name"
+    );
+
+    assert_not_found(
+        store
+            .update_playlist("pl-none", &PlaylistPatch::default(), 1)
+            .await,
+        "patching no playlist",
+    );
+    assert_not_found(store.get_playlist("pl-none").await, "no playlist");
+    store.delete_playlist("pl-road").await.unwrap();
+    assert_not_found(store.get_playlist("pl-road").await, "a deleted playlist");
+    assert_not_found(store.delete_playlist("pl-road").await, "deleting twice");
+    assert_eq!(store.list_playlists().await.unwrap(), [anthems]);
 }
