@@ -66,68 +66,79 @@ pub fn find(paths: &[PathBuf]) -> Result<Found, Vec<(PathBuf, String)>> {
     }
 }
 
-/// Adds the files under `root` to `found`, depth first, in name order.
+/// Adds the files under `root` to `found`, depth first, in name order (`a/x.mp3` before
+/// `b.mp3`).
 fn walk(root: &Path, found: &mut Found) {
-    // A stack rather than recursion: a deep tree cannot overflow it.
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        let entries = match std::fs::read_dir(&folder) {
-            Ok(entries) => entries,
+    // A stack of the folders being read rather than recursion: a deep tree cannot overflow it.
+    let mut stack = vec![entries(root, found)];
+    while let Some(folder) = stack.last_mut() {
+        let Some(entry) = folder.next() else {
+            stack.pop();
+            continue;
+        };
+        let path = entry.path();
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
             Err(err) => {
-                found.unreadable.push((folder, io_reason(&err)));
+                found.unreadable.push((path, io_reason(&err)));
                 continue;
             }
         };
-        let mut entries: Vec<_> = entries
-            .filter_map(|entry| match entry {
-                Ok(entry) => Some(entry),
-                Err(err) => {
-                    found.unreadable.push((folder.clone(), io_reason(&err)));
-                    None
-                }
-            })
-            .filter(|entry| !entry.file_name().as_encoded_bytes().starts_with(b"."))
-            .collect();
-        entries.sort_by_key(|entry| entry.file_name());
-        let mut subfolders = Vec::new();
-        for entry in entries {
-            let path = entry.path();
-            let kind = match entry.file_type() {
-                Ok(kind) => kind,
-                Err(err) => {
-                    found.unreadable.push((path, io_reason(&err)));
-                    continue;
-                }
-            };
-            if kind.is_dir() {
-                subfolders.push(path);
-                continue;
-            }
-            // The link's target, for a link; the entry itself otherwise.
-            let meta = if kind.is_symlink() {
-                std::fs::metadata(&path)
-            } else {
-                entry.metadata()
-            };
-            match meta {
-                Ok(meta) if meta.is_file() => found.files.push(Candidate {
-                    path,
-                    size: meta.len(),
-                    named: false,
-                }),
-                // A linked folder (not followed), a pipe, a socket, a device.
-                Ok(_) => {}
-                Err(err) if kind.is_symlink() && err.kind() == std::io::ErrorKind::NotFound => {
-                    found
-                        .unreadable
-                        .push((path, "a link to nothing".to_owned()));
-                }
-                Err(err) => found.unreadable.push((path, io_reason(&err))),
-            }
+        if kind.is_dir() {
+            let inner = entries(&path, found);
+            stack.push(inner);
+            continue;
         }
-        // Popped in name order.
-        folders.extend(subfolders.into_iter().rev());
+        // The link's target, for a link; the entry itself otherwise.
+        let meta = if kind.is_symlink() {
+            std::fs::metadata(&path)
+        } else {
+            entry.metadata()
+        };
+        match meta {
+            Ok(meta) if meta.is_file() => found.files.push(Candidate {
+                path,
+                size: meta.len(),
+                named: false,
+            }),
+            // A linked folder (not followed), a pipe, a socket, a device.
+            Ok(_) => {}
+            Err(err) if kind.is_symlink() && err.kind() == std::io::ErrorKind::NotFound => {
+                found
+                    .unreadable
+                    .push((path, "a link to nothing".to_owned()));
+            }
+            Err(err) => found.unreadable.push((path, io_reason(&err))),
+        }
     }
+}
+
+/// The entries of a folder not starting with `.`, in name order; an unreadable folder is
+/// noted in `found` and has none.
+fn entries(folder: &Path, found: &mut Found) -> std::vec::IntoIter<std::fs::DirEntry> {
+    let read = match std::fs::read_dir(folder) {
+        Ok(read) => read,
+        Err(err) => {
+            found
+                .unreadable
+                .push((folder.to_path_buf(), io_reason(&err)));
+            return Vec::new().into_iter();
+        }
+    };
+    let mut entries: Vec<_> = read
+        .filter_map(|entry| match entry {
+            Ok(entry) => Some(entry),
+            Err(err) => {
+                found
+                    .unreadable
+                    .push((folder.to_path_buf(), io_reason(&err)));
+                None
+            }
+        })
+        .filter(|entry| !entry.file_name().as_encoded_bytes().starts_with(b"."))
+        .collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    entries.into_iter()
 }
 
 /// What a look at a file's bytes found.
