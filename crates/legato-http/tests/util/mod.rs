@@ -107,7 +107,7 @@ impl TestServer {
     }
 }
 
-pub use legato_test_support::audio::ffmpeg;
+pub use legato_test_support::audio::{another_copy, ffmpeg};
 
 /// An MP3 made by ffmpeg (LAME) from a sine (made once, cached by legato-test-support).
 pub fn mp3(seconds: f64, sample_rate: u32, channels: u8, encoder_args: &[&str]) -> Vec<u8> {
