@@ -182,3 +182,60 @@ async fn a_track_written_by_us_is_streamed_by_the_seed() {
     assert_eq!(music.get_str("name").unwrap(), track.name);
     assert_eq!(music.get_str("author").unwrap(), track.author);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_writes_change_the_library_version_and_the_digest_is_indexed() {
+    let uri = test_uri();
+    let database = unique_database("interop_version");
+    let store = MongoStore::connect(&uri, options_for(&database))
+        .await
+        .unwrap();
+    let db = plain(&uri, &database).await;
+    let musics = plain_collection(&db, "musics");
+
+    let empty = store.library_version().await.unwrap();
+    // The seed knows nothing of our counter: inserting and deleting are seen all the same.
+    let inserted = musics
+        .insert_one(doc! { "name": "Vogue", "author": "Madonna" })
+        .await
+        .unwrap();
+    let with_one = store.library_version().await.unwrap();
+    assert_ne!(with_one, empty, "a track the seed inserted");
+    assert_eq!(store.library_version().await.unwrap(), with_one);
+    let second = musics
+        .insert_one(doc! { "name": "Frozen", "author": "Madonna" })
+        .await
+        .unwrap();
+    let with_two = store.library_version().await.unwrap();
+    assert_ne!(with_two, with_one);
+    musics
+        .delete_one(doc! { "_id": inserted.inserted_id })
+        .await
+        .unwrap();
+    let after_delete = store.library_version().await.unwrap();
+    assert!(
+        ![with_two, with_one, empty].contains(&after_delete),
+        "a track the seed deleted"
+    );
+    musics
+        .delete_one(doc! { "_id": second.inserted_id })
+        .await
+        .unwrap();
+    assert_ne!(store.library_version().await.unwrap(), after_delete);
+
+    // The indexes lookups need, on the seed's collection and on ours.
+    for (collection, index) in [
+        ("musics", "source_sha256_created_at_id"),
+        ("user_keys", "user_created_at"),
+        ("stars", "user_kind_item"),
+        ("ratings", "user_kind_item"),
+        ("plays", "user_track"),
+        ("playlists", "name_id"),
+    ] {
+        let names = plain_collection(&db, collection)
+            .list_index_names()
+            .await
+            .unwrap();
+        assert!(names.iter().any(|n| n == index), "{collection}: {names:?}");
+    }
+}

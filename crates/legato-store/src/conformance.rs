@@ -1830,7 +1830,7 @@ pub async fn users_and_their_keys(store: DynStore) {
     assert_eq!(store.find_user_key(&phone.hash).await.unwrap(), None);
     assert_eq!(
         store.list_user_keys("alice").await.unwrap(),
-        [laptop.clone()]
+        std::slice::from_ref(&laptop)
     );
     assert_eq!(
         store.find_user_key(&bobs.hash).await.unwrap(),
