@@ -167,9 +167,7 @@ async fn list_searches_sorts_and_pages() {
     .enumerate()
     {
         let n = u32::try_from(n).unwrap();
-        server
-            .upload(&another_copy(&audio, n), name, author)
-            .await;
+        server.upload(&another_copy(&audio, n), name, author).await;
     }
     let (all, total) = list(&server, &[]).await;
     assert_eq!(total, 5);
@@ -232,12 +230,10 @@ async fn the_same_file_twice_is_one_track_until_it_is_deleted() {
     let response = server
         .client
         .post(server.crud())
-        .multipart(
-            reqwest::multipart::Form::new().text("name", "Second").part(
-                "song",
-                reqwest::multipart::Part::bytes(audio.clone()).file_name("again.mp3"),
-            ),
-        )
+        .multipart(reqwest::multipart::Form::new().text("name", "Second").part(
+            "song",
+            reqwest::multipart::Part::bytes(audio.clone()).file_name("again.mp3"),
+        ))
         .send()
         .await
         .unwrap();

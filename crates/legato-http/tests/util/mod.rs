@@ -1,6 +1,6 @@
 //! Shared helpers for the HTTP integration tests: a real server on port 0 over a real SQLite
 //! file, test audio generated with ffmpeg, and ffmpeg as an independent HLS player.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};
