@@ -223,6 +223,9 @@ class Soak:
 
     async def upload(self, kind="upload"):
         audio, seconds = self.rng.choice(self.mp3s)
+        # Each upload another file (an ID3v1 tag of its own at the end): the server answers a
+        # file it has already with that track, and the soak wants real ingests.
+        audio = audio + b"TAG" + b"\0" * 94 + f"soak {self.uploaded}".encode().ljust(30, b"\0") + b"\xff"
         name = f"{self.rng.choice(NAMES)} {self.uploaded}"
         author = self.rng.choice(AUTHORS)
         form = self.rng.random()

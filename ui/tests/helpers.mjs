@@ -200,12 +200,30 @@ export function makeTextFile(name = 'notes.txt', text = 'This is not music, just
   return file;
 }
 
-/** Adds a track through the HTTP API (raw body form of docs/api.md). Returns the track JSON. */
+let added = 0;
+
+/**
+ * `mp3` with an ID3v1 tag of its own at its end: the same song in another file. The server
+ * answers an upload of a file it has already with that track (200), not a new one.
+ */
+export function uniqueMp3(mp3) {
+  added += 1;
+  const tag = Buffer.alloc(128);
+  tag.write('TAG', 0, 'latin1');
+  tag.write(`ui ${process.pid} ${added}`, 97, 'latin1'); // the comment field
+  tag[127] = 0xff; // no genre
+  return Buffer.concat([mp3, tag]);
+}
+
+/**
+ * Adds a track through the HTTP API (raw body form of docs/api.md). Returns the track JSON.
+ * Each call adds a new track, even of the same file (see `uniqueMp3`).
+ */
 export async function apiAdd(base, file, { name, author } = {}) {
   const qs = new URLSearchParams();
   if (name) qs.set('name', name);
   if (author) qs.set('author', author);
-  const body = typeof file === 'string' ? fs.readFileSync(file) : file;
+  const body = uniqueMp3(typeof file === 'string' ? fs.readFileSync(file) : file);
   // The server bounds concurrent ingests (429 with Retry-After): back off and retry, as a
   // well-behaved client does.
   for (let attempt = 0; ; attempt += 1) {

@@ -68,19 +68,20 @@ def test_add_get_update_delete(client: legato.Client, make_mp3, tag: str, cleanu
 
 
 def test_add_file_object_bytes_and_defaults(client: legato.Client, make_mp3, tag: str, cleanup: List[str]) -> None:
-    song = make_mp3(frequency=523, duration=5)
-    with open(song, "rb") as f:
+    # Four different songs: the server answers the same file twice with its existing track.
+    songs = [make_mp3(frequency=523 + i, duration=5) for i in range(4)]
+    with open(songs[0], "rb") as f:
         a = client.add(f, name="from file " + tag, author=tag)
     cleanup.append(a.id)
-    b = client.add(io.BytesIO(song.read_bytes()), name="from BytesIO " + tag, author=tag)
+    b = client.add(io.BytesIO(songs[1].read_bytes()), name="from BytesIO " + tag, author=tag)
     cleanup.append(b.id)
-    c = client.add(song.read_bytes(), name="from bytes " + tag, author=tag)
+    c = client.add(songs[2].read_bytes(), name="from bytes " + tag, author=tag)
     cleanup.append(c.id)
     for t in (a, b, c):
         assert ID.match(t.id) and abs(t.duration - 5) < 0.5
     assert len({a.id, b.id, c.id}) == 3
     # name and author are optional in the multipart form
-    d = client.add(song)
+    d = client.add(songs[3])
     cleanup.append(d.id)
     assert ID.match(d.id) and isinstance(d.name, str) and isinstance(d.author, str)
 

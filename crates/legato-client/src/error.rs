@@ -25,6 +25,9 @@ pub enum ClientError {
         status: u16,
         code: String,
         message: String,
+        /// Seconds the server asked to wait before trying again (`Retry-After`, sent with
+        /// 429 and 503), when it said.
+        retry_after: Option<u64>,
     },
     /// No connection could be made: nothing listens there, the host is unknown, or the
     /// connection attempt timed out.
@@ -76,6 +79,23 @@ impl ClientError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api { status, .. } | Self::UnexpectedResponse { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server asked to be asked again later: it is busy (429: too many uploads or
+    /// ingests at once, or its processing queue is full), not refusing the request itself.
+    pub fn is_busy(&self) -> bool {
+        self.status() == Some(429)
+    }
+
+    /// How long the server asked to wait before trying again (`Retry-After`), if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Api {
+                retry_after: Some(seconds),
+                ..
+            } => Some(std::time::Duration::from_secs(*seconds)),
             _ => None,
         }
     }

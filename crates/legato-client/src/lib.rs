@@ -121,6 +121,9 @@ impl Client {
 
     /// Uploads a song as a new track and returns it as the server stored it.
     ///
+    /// When the server has a track of the very same file already, it stores nothing and
+    /// answers with that track: [`Track::is_existing`] tells.
+    ///
     /// `song` is a path (`&Path`, `PathBuf`) or a [`Song::reader`]. `name` and `author` are
     /// optional: the server falls back to the file name and an empty artist. `progress` is
     /// called as the body goes out (see [`Progress`]); pass `|_| {}` to ignore it.
@@ -163,6 +166,28 @@ impl Client {
         // A server without the header (the seed's) is taken at its word: this is all there is.
         let total = total.unwrap_or_else(|| params.offset.unwrap_or(0) + tracks.len() as u64);
         Ok((tracks, total))
+    }
+
+    /// The track whose uploaded file has this SHA-256 (lowercase hex), if the server has one
+    /// (of any status: a `failed` one is no reason not to upload again). What an importer asks
+    /// before sending a file it may have sent before.
+    ///
+    /// A server older than this filter ignores it and lists tracks instead; only a track whose
+    /// `source.sha256` is the one asked for is taken as an answer, so such a server simply
+    /// looks like it has none.
+    pub async fn find_by_sha256(&self, sha256: &str) -> Result<Option<Track>> {
+        let request = self
+            .http
+            .get(self.url.crud().clone())
+            .query(&[("sha256", sha256), ("limit", "1")]);
+        let tracks: Vec<Track> = json(self.send(request).await?).await?;
+        Ok(tracks.into_iter().find(|track| {
+            track
+                .source
+                .as_ref()
+                .and_then(|source| source.sha256.as_deref())
+                .is_some_and(|hash| hash.eq_ignore_ascii_case(sha256))
+        }))
     }
 
     /// The track with this id.
@@ -331,6 +356,12 @@ struct ErrorDetail {
 /// body is Legato's, else `http-<status>` and the start of whatever came back.
 async fn api_error(mut response: reqwest::Response) -> ClientError {
     let status = response.status();
+    // Seconds only: Legato sends no HTTP dates, and a proxy's date is not worth a parser.
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let mut body = Vec::new();
     while body.len() < MAX_ERROR_BODY {
         match response.chunk().await {
@@ -343,6 +374,7 @@ async fn api_error(mut response: reqwest::Response) -> ClientError {
             status: status.as_u16(),
             code: error.code,
             message: error.message,
+            retry_after,
         };
     }
     let text: String = String::from_utf8_lossy(&body)
@@ -362,5 +394,6 @@ async fn api_error(mut response: reqwest::Response) -> ClientError {
         status: status.as_u16(),
         code: format!("http-{}", status.as_u16()),
         message,
+        retry_after,
     }
 }

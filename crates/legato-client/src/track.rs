@@ -54,6 +54,19 @@ pub struct Track {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Track {
+    /// The server answered an upload with this track because it has the same file already
+    /// (`"existing": true`): nothing new was stored.
+    pub fn is_existing(&self) -> bool {
+        self.extra.get("existing") == Some(&serde_json::Value::Bool(true))
+    }
+
+    /// `processing`, `ready` or `failed`, as the server said (`None` from the seed's server).
+    pub fn status(&self) -> Option<&str> {
+        self.extra.get("status").and_then(serde_json::Value::as_str)
+    }
+}
+
 /// The original file of a track, as the server describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {

@@ -233,6 +233,57 @@ async fn refusals_keep_the_servers_code_message_and_status() {
 }
 
 #[tokio::test]
+async fn find_by_sha256_asks_the_list_and_trusts_only_a_matching_source() {
+    let sha = "ab".repeat(32);
+    let with_source = format!(
+        r#"[{{"id":"65a1f0c2e4b0a1b2c3d4e5f6","status":"ready","source":{{"format":"mp3","size":3,"sha256":"{sha}"}}}}]"#
+    );
+    let (base, server) = fake_server(
+        "200 OK",
+        &[("content-type", "application/json")],
+        &with_source,
+    )
+    .await;
+    let client = Client::new(&base, None).unwrap();
+    let found = client.find_by_sha256(&sha).await.unwrap().unwrap();
+    assert_eq!(found.id, "65a1f0c2e4b0a1b2c3d4e5f6");
+    assert_eq!(found.status(), Some("ready"));
+    let request = server.await.unwrap();
+    assert!(
+        request
+            .head
+            .starts_with(&format!("GET /function/crud?sha256={sha}&limit=1 HTTP/1.1")),
+        "{}",
+        request.head
+    );
+
+    // A server without the filter lists whatever it has: not an answer.
+    let (base, _server) = fake_server(
+        "200 OK",
+        &[("content-type", "application/json")],
+        &format!("[{TRACK}]"),
+    )
+    .await;
+    let client = Client::new(&base, None).unwrap();
+    assert_eq!(client.find_by_sha256(&sha).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_busy_server_says_when_to_come_back() {
+    let (base, _server) = fake_server(
+        "429 Too Many Requests",
+        &[("content-type", "application/json"), ("retry-after", "7")],
+        r#"{"error":{"code":"too-many-ingests","message":"busy"}}"#,
+    )
+    .await;
+    let client = Client::new(&base, None).unwrap();
+    let err = client.get("0123").await.unwrap_err();
+    assert!(err.is_busy());
+    assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(7)));
+    assert_eq!(err.code(), Some("too-many-ingests"));
+}
+
+#[tokio::test]
 async fn a_proxy_page_becomes_an_http_code() {
     let (base, _server) = fake_server(
         "502 Bad Gateway",

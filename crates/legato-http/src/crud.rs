@@ -68,6 +68,10 @@ pub struct TrackView {
     /// reason here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<JobView>,
+    /// `true` when an upload answered with a track that has the same file already (200):
+    /// nothing was stored. Absent everywhere else.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub existing: bool,
 }
 
 /// A track's processing job.
@@ -197,6 +201,7 @@ impl TrackView {
             }),
             created_at: humantime::format_rfc3339_seconds(created).to_string(),
             job: None,
+            existing: false,
         }
     }
 }
@@ -219,6 +224,8 @@ pub fn parse_id(raw: &str) -> Result<TrackId, ApiError> {
         (crate::openapi::Binary = "application/octet-stream"),
     )),
     responses(
+        (status = 200, description = "the same file is a track already (`existing`: true): nothing was stored, this is that track", body = TrackView,
+            headers(("Location" = String, description = "the existing track's URL"))),
         (status = 201, description = "stored and ready", body = TrackView,
             headers(("Location" = String, description = "the new track's URL"))),
         (status = 202, description = "accepted; processing goes on (status `processing`)", body = TrackView,
@@ -266,8 +273,10 @@ pub async fn create(
     let (status, track) = match ingest::ingest(&state, upload, respond_async).await? {
         ingest::Outcome::Ready(track) => (StatusCode::CREATED, track),
         ingest::Outcome::Accepted(track) => (StatusCode::ACCEPTED, track),
+        ingest::Outcome::Existing(track) => (StatusCode::OK, track),
     };
-    let view = TrackView::of(track, &state);
+    let mut view = TrackView::of(track, &state);
+    view.existing = status == StatusCode::OK;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/function/crud/{}", view.id)) {
         headers.insert(header::LOCATION, location);
@@ -293,6 +302,7 @@ pub async fn create(
         ("sort" = Option<String>, Query, description = "created_at, name, author or duration"),
         ("order" = Option<String>, Query, description = "asc or desc"),
         ("include" = Option<String>, Query, description = "`peaks`: entries carry their waveform"),
+        ("sha256" = Option<String>, Query, pattern = "^[0-9a-fA-F]{64}$", description = "only the track (of any status; the oldest, if several) whose uploaded file has this SHA-256: at most one, `q` is ignored. How an importer asks whether a file is stored before sending it"),
     ),
     responses(
         (status = 200, description = "the matching tracks (a page of them with `limit`)", body = Vec<TrackView>,
@@ -308,6 +318,18 @@ pub async fn list(
     let (query, paged) = list_query(&params)?;
     let with_peaks = query.peaks;
     let mut headers = HeaderMap::new();
+    if let Some(sha256) = params.get("sha256") {
+        let sha256 = parse_sha256(sha256)?;
+        let found = state.store.find_by_source_sha256(&sha256).await?;
+        let total = u64::from(found.is_some());
+        let views: Vec<TrackView> = found
+            .into_iter()
+            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+            .map(|t| TrackView::entry(t, &state, with_peaks))
+            .collect();
+        headers.insert("x-total-count", HeaderValue::from(total));
+        return Ok((headers, Json(views)).into_response());
+    }
     if paged {
         let page = state.store.list_tracks(&query).await?;
         let views: Vec<TrackView> = page
@@ -366,6 +388,17 @@ pub async fn list(
         HeaderValue::from_static("application/json"),
     );
     Ok((headers, Body::from_stream(body)).into_response())
+}
+
+/// A SHA-256 as the store keeps it (lowercase hex), from a query parameter.
+fn parse_sha256(value: &str) -> Result<String, ApiError> {
+    if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(ApiError::InvalidParameter(format!(
+            "sha256 must be 64 hexadecimal characters, not '{value}'"
+        )))
+    }
 }
 
 /// Tracks serialised into one piece of a streamed list.

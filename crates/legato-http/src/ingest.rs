@@ -51,6 +51,8 @@ pub enum Outcome {
     Ready(Track),
     /// Accepted; still processing in the background (202).
     Accepted(Track),
+    /// The same bytes are a track already (200): nothing was stored.
+    Existing(Track),
 }
 
 /// Accepts an upload: probes it, stores it durably with a queued job, then waits up to
@@ -97,6 +99,17 @@ pub async fn ingest(
         Ok((format, tags, hex(&hasher.finalize())))
     })
     .await?;
+
+    // The same bytes uploaded again (a re-run import, a second click) give the track they
+    // are already, not a copy. A failed track does not count: uploading again is how one
+    // retries. Best effort: nothing makes the hash unique in the store, so two identical
+    // uploads probed at the same instant may both pass this check and both be stored.
+    if let Some(existing) = state.store.find_by_source_sha256(&sha256).await?
+        && existing.status != TrackStatus::Failed
+    {
+        tracing::info!(id = %existing.id, %sha256, "upload is an existing track; nothing stored");
+        return Ok(Outcome::Existing(existing));
+    }
 
     let size = audio.len();
     let pieces =

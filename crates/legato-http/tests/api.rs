@@ -6,7 +6,7 @@ mod util;
 use base64::Engine;
 use legato_http::HttpConfig;
 use serde_json::{Value, json};
-use util::{TestServer, song};
+use util::{TestServer, another_copy, song};
 
 fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_default()
@@ -103,7 +103,7 @@ async fn text_plain_json_and_multipart_and_raw_uploads() {
         .text("author", "Coldplay")
         .part(
             "song",
-            reqwest::multipart::Part::bytes(audio.clone()).file_name("sky.mp3"),
+            reqwest::multipart::Part::bytes(another_copy(&audio, 1)).file_name("sky.mp3"),
         );
     let response = server
         .client
@@ -122,7 +122,7 @@ async fn text_plain_json_and_multipart_and_raw_uploads() {
     // Without a name the file name is the title.
     let form = reqwest::multipart::Form::new().part(
         "song",
-        reqwest::multipart::Part::bytes(audio.clone()).file_name("A Little Respect.mp3"),
+        reqwest::multipart::Part::bytes(another_copy(&audio, 2)).file_name("A Little Respect.mp3"),
     );
     let track: Value = server
         .client
@@ -142,7 +142,7 @@ async fn text_plain_json_and_multipart_and_raw_uploads() {
         .post(server.crud())
         .query(&[("name", "Take on me"), ("author", "a-ha")])
         .header("content-type", "application/octet-stream")
-        .body(audio)
+        .body(another_copy(&audio, 3))
         .send()
         .await
         .unwrap();
@@ -156,14 +156,18 @@ async fn text_plain_json_and_multipart_and_raw_uploads() {
 async fn list_searches_sorts_and_pages() {
     let server = TestServer::start().await;
     let audio = song(3.0);
-    for (name, author) in [
+    for (n, (name, author)) in [
         ("Like a Prayer", "Madonna"),
         ("Sky Full of Stars", "Coldplay"),
         ("A Little Respect", "Erasure"),
         ("Take on me", "a-ha"),
         ("Frozen", "Madonna"),
-    ] {
-        server.upload(&audio, name, author).await;
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let n = u32::try_from(n).unwrap();
+        server.upload(&another_copy(&audio, n), name, author).await;
     }
     let (all, total) = list(&server, &[]).await;
     assert_eq!(total, 5);
@@ -207,6 +211,84 @@ async fn list_searches_sorts_and_pages() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(error_code(&body), "invalid-parameter");
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_file_twice_is_one_track_until_it_is_deleted() {
+    let server = TestServer::start().await;
+    let audio = song(3.0);
+    let sha256 = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(&audio))
+    };
+    let first = server.upload(&audio, "First", "One").await;
+    let id = first["id"].as_str().unwrap().to_owned();
+    assert!(first.get("existing").is_none(), "{first}");
+
+    // Again, under another name and in another form: nothing stored, the track it is.
+    let response = server
+        .client
+        .post(server.crud())
+        .multipart(reqwest::multipart::Form::new().text("name", "Second").part(
+            "song",
+            reqwest::multipart::Part::bytes(audio.clone()).file_name("again.mp3"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["location"],
+        format!("/function/crud/{id}").as_str()
+    );
+    let again: Value = response.json().await.unwrap();
+    assert_eq!(again["existing"], true);
+    assert_eq!(again["id"], id.as_str());
+    assert_eq!(again["name"], "First", "the stored track, unchanged");
+    assert_eq!(again["source"]["sha256"], sha256.as_str());
+    assert_eq!(list(&server, &[]).await.1, 1);
+    // Shown and listed without the marker.
+    let shown: Value = server
+        .client
+        .get(server.url(&format!("/function/crud/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(shown.get("existing").is_none(), "{shown}");
+
+    // Asked for by its hash (how `legato add` skips what is stored), in either case.
+    let (found, total) = list(&server, &[("sha256", &sha256.to_uppercase())]).await;
+    assert_eq!((found.len(), total), (1, 1));
+    assert_eq!(found[0]["id"], id.as_str());
+    let (found, total) = list(&server, &[("sha256", &"0".repeat(64))]).await;
+    assert_eq!((found.len(), total), (0, 0));
+    let response = server
+        .client
+        .get(server.crud())
+        .query(&[("sha256", "abc")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    // Once it is deleted, the same file makes a new track.
+    let response = server
+        .client
+        .delete(server.url(&format!("/function/crud/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let third = server.upload(&audio, "Third", "Three").await;
+    assert_ne!(third["id"], id.as_str());
+    assert_eq!(third["name"], "Third");
+    assert!(third.get("existing").is_none());
+    let (found, _) = list(&server, &[("sha256", &sha256)]).await;
+    assert_eq!(found[0]["id"], third["id"]);
     server.stop().await;
 }
 

@@ -260,15 +260,16 @@ async fn a_slow_upload_holds_no_ingest_slot_and_streaming_goes_on() {
         ..util::config()
     })
     .await;
+    // Three files of one song: the server would answer a file it has with its track.
     let ready = server.upload(&song(12.0), "Ready", "x").await;
-    let audio = song(12.0);
+    let audio = util::another_copy(&song(12.0), 1);
     let mut slow = start_slow_upload(&server.base, &audio);
 
     let other = server
         .client
         .post(server.crud())
         .header("content-type", "audio/mpeg")
-        .body(audio.clone())
+        .body(util::another_copy(&song(12.0), 2))
         .send()
         .await
         .unwrap();
@@ -305,7 +306,7 @@ async fn a_slow_upload_holds_no_ingest_slot_and_streaming_goes_on() {
         .client
         .post(server.crud())
         .header("content-type", "audio/mpeg")
-        .body(audio)
+        .body(util::another_copy(&song(12.0), 3))
         .send()
         .await
         .unwrap();

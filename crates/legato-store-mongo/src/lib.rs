@@ -1552,15 +1552,25 @@ impl Store for MongoStore {
     }
 
     async fn find_by_source_sha256(&self, sha256: &str) -> Result<Option<Track>> {
-        let found = self
-            .timed(
+        // One that is not failed first (an upload after a failure is a new track), then any.
+        let first = |filter: mongodb::bson::Document| {
+            self.timed(
                 self.inner
                     .musics
-                    .find_one(doc! { "source.sha256": sha256 })
+                    .find_one(filter)
                     .sort(doc! { "source.sha256": 1, "created_at": 1, "_id": 1 })
                     .projection(doc! { "words": 0, "name_key": 0, "author_key": 0 }),
             )
-            .await?;
+        };
+        let found = match first(doc! {
+            "source.sha256": sha256,
+            "status": { "$ne": TrackStatus::Failed.as_str() },
+        })
+        .await?
+        {
+            Some(found) => Some(found),
+            None => first(doc! { "source.sha256": sha256 }).await?,
+        };
         match found {
             Some(doc) => self.track_from_doc(doc).await.map(Some),
             None => Ok(None),

@@ -1602,7 +1602,21 @@ pub async fn tracks_are_found_by_their_source_digest(store: DynStore) {
     assert_eq!(
         store.find_by_source_sha256(&shared).await.unwrap(),
         Some(older.clone()),
-        "the oldest, whatever its status"
+        "the oldest (processing counts)"
+    );
+    // A failed track comes after the others, whatever its age.
+    store
+        .fail_track(&older.id, "could not decode")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_by_source_sha256(&shared)
+            .await
+            .unwrap()
+            .map(|t| t.id),
+        Some(newer.id),
+        "one that is not failed first"
     );
     assert_eq!(
         store.find_by_source_sha256(&"bb".repeat(32)).await.unwrap(),
@@ -1618,11 +1632,29 @@ pub async fn tracks_are_found_by_their_source_digest(store: DynStore) {
     );
     assert!(store.find_by_source_sha256("").await.unwrap().is_none());
     store.delete_track(&older.id).await.unwrap();
-    assert_eq!(
-        store.find_by_source_sha256(&shared).await.unwrap(),
-        Some(newer.clone())
-    );
     store.delete_track(&newer.id).await.unwrap();
+    let failed = Track {
+        source: Some(source_info(shared.clone())),
+        ..pending("Failed")
+    };
+    store
+        .accept_track(failed.clone(), source(Vec::new()))
+        .await
+        .unwrap();
+    store
+        .fail_track(&failed.id, "could not decode")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_by_source_sha256(&shared)
+            .await
+            .unwrap()
+            .map(|t| t.id),
+        Some(failed.id),
+        "a failed one when there is no other"
+    );
+    store.delete_track(&failed.id).await.unwrap();
     assert!(
         store
             .find_by_source_sha256(&shared)

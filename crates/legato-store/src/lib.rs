@@ -195,8 +195,8 @@ pub trait Store: Accounts + Send + Sync + 'static {
     /// Cheap round trip to the backend, for readiness checks.
     async fn ping(&self) -> Result<()>;
 
-    /// The track (of any status) whose stored source has this SHA-256 (lowercase hex), if
-    /// any; the oldest when several have. Backed by an index: uploads ask it every time.
+    /// The track whose stored source has this SHA-256 (lowercase hex), if any: the oldest
+    /// that is not failed, else the oldest failed one. Backed by an index: uploads ask it every time.
     async fn find_by_source_sha256(&self, sha256: &str) -> Result<Option<Track>>;
 
     /// A number that changes whenever a track is added, changed or removed (by any process

@@ -86,3 +86,16 @@ pub fn mp3(seconds: f64) -> Vec<u8> {
 pub fn wav(seconds: f64) -> PathBuf {
     tone_file(seconds, 440, 44_100, 2, "wav", &["-c:a", "pcm_s16le"])
 }
+
+/// `mp3` with an ID3v1 tag of its own at its end (comment `copy n`): the same song in another
+/// file. The server answers an upload of a file it has already with that track, so a test
+/// that needs several tracks of one song uploads such copies.
+pub fn another_copy(mp3: &[u8], n: u32) -> Vec<u8> {
+    let mut tag = [0u8; 128];
+    tag[..3].copy_from_slice(b"TAG");
+    let comment = format!("copy {n}");
+    let len = comment.len().min(30);
+    tag[97..97 + len].copy_from_slice(&comment.as_bytes()[..len]);
+    tag[127] = 0xff; // no genre
+    [mp3, &tag].concat()
+}

@@ -1,24 +1,31 @@
 //! The command-line client: `legato add | ls | show | edit | rm | url | get | reprocess`, talking to a Legato
 //! server over HTTP through `legato-client`.
 //!
-//! The contract with people and scripts: results go to stdout (`add` prints only the new ids,
-//! one per line, so `ids=$(legato add *.mp3)` works), progress and errors go to stderr, errors
+//! The contract with people and scripts: results go to stdout (`add` prints only ids, one per
+//! line and in the order of the files, so `ids=$(legato add *.mp3)` works; a file the server
+//! has already gives its existing track's id), progress and errors go to stderr, errors
 //! start with `legato: `. Exit codes: 0 success; 1 the server refused something (or a local
 //! file is missing); 2 a usage error (clap's); 3 no answer from the server. Commands over
 //! several items (`add`, `rm`, `reprocess`) go on after a refusal and exit 1 at the end, but stop at once
 //! when the server cannot be reached.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
 use futures_util::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
+use futures_util::stream::FuturesUnordered;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use legato_client::{Client, ClientError, ListParams, Progress, ServerUrl, Track};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::import::{self, Candidate, Look, io_reason};
 
 /// The server refused a request, or a local file cannot be read.
 const EXIT_REFUSED: u8 = 1;
@@ -27,16 +34,13 @@ const EXIT_USAGE: u8 = 2;
 /// The server did not answer.
 const EXIT_UNREACHABLE: u8 = 3;
 
-/// Uploads in flight at once: enough to overlap one upload with the server's packaging of
-/// the previous one, few enough not to crowd a small server.
-const PARALLEL_UPLOADS: usize = 2;
-
 /// Widest title or artist shown in the `ls` table; `show` has the full text.
 const MAX_CELL_WIDTH: usize = 40;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Upload audio files as new tracks; prints each new id on its own line.
+    /// Upload audio files, or whole folders of them, as tracks; prints each file's track id
+    /// on its own line. Files the server has already are not sent again.
     Add(AddArgs),
     /// List tracks (oldest first), optionally those whose title or artist contains QUERY.
     #[command(visible_alias = "list")]
@@ -98,15 +102,20 @@ fn parse_api_key(text: &str) -> Result<ApiKey, String> {
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// Audio files to upload (MP3).
-    #[arg(required = true, value_name = "FILE")]
-    files: Vec<PathBuf>,
+    /// Audio files, and folders to import: walked recursively, audio recognised by its bytes
+    /// (other files are skipped), names starting with `.` and linked folders left out.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
     /// Title of the track; only with a single FILE (default: the file's name).
     #[arg(long)]
     name: Option<String>,
     /// Artist of the tracks.
     #[arg(long)]
     author: Option<String>,
+    /// Files sent at once.
+    #[arg(short, long, env = "LEGATO_JOBS", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -275,12 +284,12 @@ fn usage_error(subcommand: &str, message: &str) -> u8 {
 }
 
 async fn add(args: AddArgs) -> u8 {
-    if args.name.is_some() && args.files.len() > 1 {
+    if args.name.is_some() && args.paths.len() > 1 {
         return usage_error(
             "add",
             &format!(
                 "--name gives one track its title, so it takes a single FILE, not {}; add the files one by one to name each",
-                args.files.len()
+                args.paths.len()
             ),
         );
     }
@@ -289,98 +298,403 @@ async fn add(args: AddArgs) -> u8 {
         Err(code) => return code,
     };
 
-    // Every file is checked first, so a typo does not leave half of the files uploaded.
-    let mut sizes = Vec::with_capacity(args.files.len());
-    let mut unreadable = false;
-    for file in &args.files {
-        match std::fs::metadata(file) {
-            Ok(meta) if meta.is_file() => sizes.push(meta.len()),
-            Ok(_) => {
-                eprintln!("legato: {}: not a file", file.display());
-                unreadable = true;
+    // Every path is checked first, so a typo does not leave half of the files uploaded.
+    let paths = args.paths.clone();
+    let found = match tokio::task::spawn_blocking(move || import::find(&paths)).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(errors)) => {
+            for (path, reason) in errors {
+                eprintln!("legato: {}: {reason}", path.display());
             }
-            Err(err) => {
-                eprintln!("legato: {}: {}", file.display(), io_reason(&err));
-                unreadable = true;
-            }
+            return EXIT_REFUSED;
         }
+        Err(err) => {
+            eprintln!("legato: looking for the files failed: {err}");
+            return EXIT_REFUSED;
+        }
+    };
+    if args.name.is_some() && found.folders {
+        return usage_error(
+            "add",
+            "--name gives one track its title, so it takes a single FILE, not a folder",
+        );
     }
-    if unreadable {
-        return EXIT_REFUSED;
+    let started = std::time::Instant::now();
+    let files = found.files;
+    let jobs = usize::from(args.jobs);
+
+    // One bar for the whole run, in bytes of all the files, and only on a terminal: elsewhere
+    // (a log, a pipe, CI) it would be a stream of carriage returns, so one line per file is
+    // printed instead.
+    let tty = std::io::stderr().is_terminal();
+    let bar = ProgressBar::with_draw_target(
+        Some(files.iter().map(|file| file.size).sum()),
+        if tty {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    )
+    .with_style(bar_style());
+    if tty {
+        bar.enable_steady_tick(Duration::from_millis(120));
+    }
+    let mut report = Report::new(&files, &bar, tty);
+    for (path, reason) in &found.unreadable {
+        report.unreadable_entry(path, reason);
     }
 
-    // Bars only on a terminal: elsewhere (a log, a pipe, CI) they would be a stream of
-    // carriage returns, so one line per finished file is printed instead.
-    let tty = std::io::stderr().is_terminal();
-    let bars = MultiProgress::with_draw_target(if tty {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let style = bar_style();
+    // Files are looked at (audio? its hash) in order, a few at a time, and each distinct file
+    // is sent once, `jobs` at a time: a copy of a file waits for the first one's track.
     let name = args.name.as_deref();
     let author = args.author.as_deref();
-    let uploads = args.files.iter().zip(sizes).map(|(file, size)| {
-        let (client, bars, style) = (&client, &bars, &style);
-        async move {
-            let bar = bars.add(
-                ProgressBar::new(size)
-                    .with_style(style.clone())
-                    // A bar dropped unfinished (an upload stopped early) leaves nothing behind.
-                    .with_finish(ProgressFinish::AndClear)
-                    .with_prefix(short_name(file))
-                    .with_message("uploading"),
-            );
-            if tty {
-                bar.enable_steady_tick(Duration::from_millis(120));
-            }
-            let on_progress = {
-                let bar = bar.clone();
-                move |progress: Progress| {
-                    bar.set_position(progress.sent);
-                    if progress.is_done() {
-                        bar.set_message("processing");
+    let mut looks = futures_util::stream::iter(files.iter().cloned().enumerate())
+        .map(|(index, candidate)| async move {
+            let look = tokio::task::spawn_blocking(move || import::look(&candidate))
+                .await
+                .unwrap_or_else(|err| Look::Unreadable(format!("reading it failed: {err}")));
+            (index, look)
+        })
+        .buffered(jobs)
+        .fuse();
+    let mut uploads = FuturesUnordered::new();
+    let mut first_of: HashMap<String, usize> = HashMap::new();
+    let mut copies: HashMap<usize, Vec<usize>> = HashMap::new();
+    loop {
+        tokio::select! {
+            Some((index, look)) = looks.next(), if uploads.len() < jobs => match look {
+                Look::Audio { sha256 } => match first_of.get(&sha256) {
+                    Some(&first) => match report.fate(first) {
+                        Some(fate) => {
+                            let copy = fate.copied(first);
+                            report.settle_unsent(index, copy);
+                        }
+                        None => copies.entry(first).or_default().push(index),
+                    },
+                    None => {
+                        first_of.insert(sha256.clone(), index);
+                        let (client, bar, candidate) = (&client, &bar, &files[index]);
+                        uploads.push(async move {
+                            let fate = send(client, candidate, &sha256, name, author, bar).await;
+                            (index, fate)
+                        });
+                    }
+                },
+                Look::NotAudio(what) => report.settle_unsent(index, Fate::NotAudio(what)),
+                Look::Unreadable(reason) => report.settle_unsent(index, Fate::Unreadable(reason)),
+            },
+            Some((index, fate)) = uploads.next() => match fate {
+                Ok(fate) => {
+                    let copied: Vec<(usize, Fate)> = copies
+                        .remove(&index)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|copy| (copy, fate.copied(index)))
+                        .collect();
+                    report.settle(index, fate);
+                    for (copy, fate) in copied {
+                        report.settle_unsent(copy, fate);
                     }
                 }
-            };
-            let result = client.add(file.as_path(), name, author, on_progress).await;
-            bar.finish_and_clear();
-            bars.remove(&bar);
-            (file, result)
-        }
-    });
-    // `buffered` keeps the files' order, so the ids come out in the order of the arguments.
-    let mut uploads = futures_util::stream::iter(uploads).buffered(PARALLEL_UPLOADS);
-    let mut refused = false;
-    while let Some((file, result)) = uploads.next().await {
-        match result {
-            Ok(track) => bars.suspend(|| {
-                out(format_args!("{}\n", track.id));
-                eprintln!(
-                    "{}: added as {} ({})",
-                    file.display(),
-                    track.id,
-                    summary(&track)
-                );
-            }),
-            // Nothing else would fare better: no answer, or no access.
-            Err(err) if err.is_network() || err.status() == Some(401) => {
-                let code = bars.suspend(|| fail(&err, None));
-                return code;
-            }
-            Err(err) => bars.suspend(|| {
-                let (text, _) = explain(&err, None);
-                if matches!(err, ClientError::File { .. }) {
-                    // The message names the file already.
-                    eprintln!("legato: {text}");
-                } else {
-                    eprintln!("legato: {}: {text}", file.display());
+                // Nothing else would fare better: no answer, or no access.
+                Err(err) => {
+                    bar.finish_and_clear();
+                    return fail(&err, None);
                 }
-                refused = true;
-            }),
+            },
+            else => break,
         }
     }
-    if refused { EXIT_REFUSED } else { 0 }
+    bar.finish_and_clear();
+    report.finish(found.folders || files.len() > 1, started.elapsed())
+}
+
+/// Longest a file waits in all for a busy server (429) before it counts as refused.
+const BUSY_PATIENCE: Duration = Duration::from_secs(600);
+
+/// Uploads one file unless the server has it already. `Err` only for failures that stop the
+/// whole command (no answer, no access).
+async fn send(
+    client: &Client,
+    candidate: &Candidate,
+    sha256: &str,
+    name: Option<&str>,
+    author: Option<&str>,
+    bar: &ProgressBar,
+) -> Result<Fate, ClientError> {
+    // Asked first, so a re-run (an interrupted import resumed) sends no file twice. The
+    // server also answers an upload of a file it has with that track, which covers what this
+    // check cannot see (an older server, an upload racing this one).
+    match client.find_by_sha256(sha256).await {
+        Ok(Some(track)) if track.status() != Some("failed") => {
+            bar.inc(candidate.size);
+            return Ok(Fate::Stored(track));
+        }
+        Ok(_) => {}
+        Err(err) if stops_everything(&err) => return Err(err),
+        // Only a shortcut: the upload decides.
+        Err(_) => {}
+    }
+    let mut waited = Duration::ZERO;
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let sent = Arc::new(AtomicU64::new(0));
+        let on_progress = {
+            let (bar, sent) = (bar.clone(), sent.clone());
+            move |progress: Progress| {
+                let before = sent.swap(progress.sent, Ordering::Relaxed);
+                bar.inc(progress.sent.saturating_sub(before));
+            }
+        };
+        let result = client
+            .add(candidate.path.as_path(), name, author, on_progress)
+            .await;
+        let sent = sent.load(Ordering::Relaxed);
+        match result {
+            Err(err) if err.is_busy() && waited < BUSY_PATIENCE => {
+                // The file goes again from its start.
+                bar.set_position(bar.position().saturating_sub(sent));
+                // Sooner than the server's hint at first: a processing slot frees as soon as
+                // one upload ends, and the hint (5 s when every slot is taken) is for clients
+                // with no better idea; a server that stays busy gets its hint.
+                let pause = err.retry_after().map_or(backoff, |hint| hint.min(backoff));
+                tokio::time::sleep(pause).await;
+                waited += pause;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            result => {
+                bar.inc(candidate.size.saturating_sub(sent));
+                return match result {
+                    Ok(track) if track.is_existing() => Ok(Fate::Stored(track)),
+                    Ok(track) => Ok(Fate::Added(track)),
+                    Err(err) if stops_everything(&err) => Err(err),
+                    Err(ClientError::File { source, .. }) => {
+                        Ok(Fate::Unreadable(io_reason(&source)))
+                    }
+                    Err(err) => Ok(Fate::Refused(Refusal::of(&err))),
+                };
+            }
+        }
+    }
+}
+
+/// No answer, or no access: every other file would fail the same way.
+fn stops_everything(err: &ClientError) -> bool {
+    err.is_network() || err.status() == Some(401)
+}
+
+/// What became of one file of `legato add`.
+enum Fate {
+    /// Uploaded: a new track.
+    Added(Track),
+    /// The server has this file already (it said so before or in answer to the upload).
+    Stored(Track),
+    /// The same bytes as file number `of` of this run: that file's track.
+    Copy {
+        of: usize,
+        id: String,
+    },
+    /// Found in a folder, and not audio: what it looks like.
+    NotAudio(String),
+    Refused(Refusal),
+    /// It could not be read here.
+    Unreadable(String),
+}
+
+impl Fate {
+    /// The fate of a copy of file number `first`, whose fate this is.
+    fn copied(&self, first: usize) -> Fate {
+        match self {
+            Fate::Added(track) | Fate::Stored(track) => Fate::Copy {
+                of: first,
+                id: track.id.clone(),
+            },
+            Fate::Copy { id, .. } => Fate::Copy {
+                of: first,
+                id: id.clone(),
+            },
+            Fate::NotAudio(what) => Fate::NotAudio(what.clone()),
+            Fate::Refused(refusal) => Fate::Refused(refusal.clone()),
+            Fate::Unreadable(reason) => Fate::Unreadable(reason.clone()),
+        }
+    }
+
+    /// The id of the file's track, if it has one.
+    fn id(&self) -> Option<&str> {
+        match self {
+            Fate::Added(track) | Fate::Stored(track) => Some(&track.id),
+            Fate::Copy { id, .. } => Some(id),
+            Fate::NotAudio(_) | Fate::Refused(_) | Fate::Unreadable(_) => None,
+        }
+    }
+}
+
+/// Why the server refused a file.
+#[derive(Clone)]
+struct Refusal {
+    /// As the file's own line says it.
+    text: String,
+    /// Status, code and message, for the summary.
+    detail: String,
+}
+
+impl Refusal {
+    fn of(err: &ClientError) -> Self {
+        let (text, _) = explain(err, None);
+        let detail = match err {
+            ClientError::Api {
+                status,
+                code,
+                message,
+                ..
+            } => format!("{status} {code}: {message}"),
+            other => other.to_string(),
+        };
+        Self { text, detail }
+    }
+}
+
+/// What `legato add` tells as files are settled, and at the end.
+struct Report<'a> {
+    files: &'a [Candidate],
+    fates: Vec<Option<Fate>>,
+    bar: &'a ProgressBar,
+    tty: bool,
+    /// Files settled so far.
+    settled: usize,
+    /// Files whose id (if any) is on stdout: ids come out in the files' order.
+    printed: usize,
+    /// Entries of folders that could not be read.
+    unreadable_entries: Vec<(PathBuf, String)>,
+}
+
+impl<'a> Report<'a> {
+    fn new(files: &'a [Candidate], bar: &'a ProgressBar, tty: bool) -> Self {
+        let report = Self {
+            files,
+            fates: files.iter().map(|_| None).collect(),
+            bar,
+            tty,
+            settled: 0,
+            printed: 0,
+            unreadable_entries: Vec::new(),
+        };
+        report.show_count();
+        report
+    }
+
+    fn fate(&self, index: usize) -> Option<&Fate> {
+        self.fates.get(index).and_then(Option::as_ref)
+    }
+
+    fn unreadable_entry(&mut self, path: &Path, reason: &str) {
+        self.bar
+            .suspend(|| eprintln!("legato: {}: {reason}", path.display()));
+        self.unreadable_entries
+            .push((path.to_path_buf(), reason.to_owned()));
+    }
+
+    /// Settles a file that was not sent: its bytes count as done.
+    fn settle_unsent(&mut self, index: usize, fate: Fate) {
+        self.bar.inc(self.files[index].size);
+        self.settle(index, fate);
+    }
+
+    fn settle(&mut self, index: usize, fate: Fate) {
+        let file = &self.files[index];
+        let path = file.path.display();
+        // On a terminal the bar shows how far a folder is; only the files named on the
+        // command line, and the problems, get a line there. Off one, every file does.
+        let quiet = self.tty && !file.named;
+        let line = match &fate {
+            Fate::Added(track) => {
+                (!quiet).then(|| format!("{path}: added as {} ({})", track.id, summary(track)))
+            }
+            Fate::Stored(track) => {
+                (!quiet).then(|| format!("{path}: already stored as {}", track.id))
+            }
+            Fate::Copy { of, id } => (!quiet).then(|| {
+                format!(
+                    "{path}: already stored as {id} (the same file as {})",
+                    self.files[*of].path.display()
+                )
+            }),
+            Fate::NotAudio(what) => {
+                (!quiet).then(|| format!("{path}: skipped, not audio ({what})"))
+            }
+            Fate::Refused(refusal) => Some(format!("legato: {path}: {}", refusal.text)),
+            Fate::Unreadable(reason) => Some(format!("legato: {path}: {reason}")),
+        };
+        self.fates[index] = Some(fate);
+        self.settled += 1;
+        let mut ids = String::new();
+        while let Some(Some(fate)) = self.fates.get(self.printed) {
+            if let Some(id) = fate.id() {
+                ids.push_str(id);
+                ids.push('\n');
+            }
+            self.printed += 1;
+        }
+        self.bar.suspend(|| {
+            if !ids.is_empty() {
+                out(format_args!("{ids}"));
+            }
+            if let Some(line) = line {
+                eprintln!("{line}");
+            }
+        });
+        self.show_count();
+    }
+
+    fn show_count(&self) {
+        self.bar
+            .set_message(format!("{}/{} files", self.settled, self.files.len()));
+    }
+
+    /// Prints the summary (for more than one file) and returns the exit code.
+    fn finish(self, summarise: bool, elapsed: Duration) -> u8 {
+        let (mut added, mut stored, mut copies, mut not_audio) = (0, 0, 0, 0);
+        let mut refused = Vec::new();
+        let mut unreadable = self.unreadable_entries;
+        for (file, fate) in self.files.iter().zip(&self.fates) {
+            match fate {
+                Some(Fate::Added(_)) => added += 1,
+                Some(Fate::Stored(_)) => stored += 1,
+                Some(Fate::Copy { .. }) => copies += 1,
+                Some(Fate::NotAudio(_)) => not_audio += 1,
+                Some(Fate::Refused(refusal)) => refused.push((&file.path, &refusal.detail)),
+                Some(Fate::Unreadable(reason)) => {
+                    unreadable.push((file.path.clone(), reason.clone()))
+                }
+                None => {}
+            }
+        }
+        if summarise {
+            let unreadable_count = if unreadable.is_empty() {
+                String::new()
+            } else {
+                format!(", {} unreadable", unreadable.len())
+            };
+            eprintln!(
+                "legato: {}: {added} added, {stored} already stored, {}, {not_audio} not audio, {} refused{unreadable_count} ({:.1} s)",
+                count(self.files.len(), "file"),
+                count(copies, "duplicate"),
+                refused.len(),
+                elapsed.as_secs_f64()
+            );
+            for (path, detail) in &refused {
+                eprintln!("legato: refused {}: {detail}", path.display());
+            }
+            for (path, reason) in &unreadable {
+                eprintln!("legato: unreadable {}: {reason}", path.display());
+            }
+        }
+        if refused.is_empty() && unreadable.is_empty() {
+            0
+        } else {
+            EXIT_REFUSED
+        }
+    }
 }
 
 async fn get(args: GetArgs) -> u8 {
@@ -506,28 +820,17 @@ fn stdout_file() -> std::io::Result<tokio::fs::File> {
 }
 
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{spinner} {prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-    )
-    .map(|style| style.progress_chars("=> "))
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+        .map(|style| style.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-/// The file's name, cut to fit a progress bar line.
-fn short_name(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
-    fit(&name, 30)
-}
-
-/// The operating system's reason without the `(os error N)` noise.
-fn io_reason(err: &std::io::Error) -> String {
-    match err.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => err.to_string(),
+/// `1 file`, `2 files`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -6,6 +6,7 @@
 mod cli;
 mod client_cli;
 mod function;
+mod import;
 mod serve;
 mod store;
 mod user_cli;

@@ -58,7 +58,14 @@ fn add_of_several_files_prints_their_ids_in_order() {
     run.assert_code(0);
     let ids = run.stdout_lines();
     assert_eq!(ids.len(), 3, "{run:?}");
-    assert_quiet_progress(&run, 3);
+    // A line per file, and the summary of the run.
+    assert_quiet_progress(&run, 4);
+    assert!(
+        run.stderr.contains(
+            "legato: 3 files: 3 added, 0 already stored, 0 duplicates, 0 not audio, 0 refused ("
+        ),
+        "{run:?}"
+    );
     // Without --name, the server titles a track after its file.
     for (id, title) in ids.iter().zip(["one", "two", "three"]) {
         assert_id(id);

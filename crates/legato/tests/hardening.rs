@@ -417,7 +417,8 @@ fn preference_applied_only_when_prefer_was_sent() {
         .post(server.url("/function/crud"))
         .header("content-type", "audio/mpeg")
         .header("prefer", "respond-async")
-        .body(song)
+        // Another file: the same one would be answered with its existing track.
+        .body(audio::another_copy(&song, 1))
         .send()
         .unwrap();
     assert_eq!(asked.status(), 202);
@@ -492,8 +493,12 @@ fn a_full_disk_is_507_reported_by_healthz_and_deletes_still_work() {
         data.join("legato.sqlite3.reserve").exists(),
         "no disk reserve was made"
     );
+    // Three files of one song: the server answers a file it has with its existing track.
     let first = upload(&server, &song, None);
-    let second = upload(&server, &song, None);
+    let second = upload(&server, &audio::another_copy(&song, 1), None);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let third = elsewhere.path().join("third.mp3");
+    std::fs::write(&third, audio::another_copy(&song, 2)).unwrap();
     disk.fill();
 
     // Declared larger than the free disk: refused before it is read.
@@ -506,7 +511,7 @@ fn a_full_disk_is_507_reported_by_healthz_and_deletes_still_work() {
     assert_eq!(code_of(response), (507, "storage-full".to_owned()));
 
     // Sent without a length, it reaches the store, whose full disk is 507 too.
-    let song_path = audio::mp3_file(20.0);
+    let song_path = third;
     let (code, answer, stderr) = run(
         "curl",
         &[

@@ -1,6 +1,6 @@
 //! Shared helpers for the HTTP integration tests: a real server on port 0 over a real SQLite
 //! file, test audio generated with ffmpeg, and ffmpeg as an independent HLS player.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -107,7 +107,7 @@ impl TestServer {
     }
 }
 
-pub use legato_test_support::audio::ffmpeg;
+pub use legato_test_support::audio::{another_copy, ffmpeg};
 
 /// An MP3 made by ffmpeg (LAME) from a sine (made once, cached by legato-test-support).
 pub fn mp3(seconds: f64, sample_rate: u32, channels: u8, encoder_args: &[&str]) -> Vec<u8> {

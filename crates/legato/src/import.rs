@@ -1,0 +1,320 @@
+//! What `legato add` does on this machine before anything is sent: finds the files under the
+//! paths it is given, tells audio from everything else by the bytes (not the name), and
+//! hashes each file so the server can be asked whether it has it already.
+//!
+//! All of it is blocking file work, meant for `spawn_blocking`.
+
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
+
+use legato_transcode::TranscodeError;
+use sha2::{Digest, Sha256};
+
+/// Bytes read at a time when hashing.
+const HASH_BLOCK_BYTES: usize = 1 << 20;
+
+/// A file to consider uploading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Named on the command line rather than found in a folder: sent whatever its bytes are
+    /// (the server says why it refuses it), as `legato add FILE` always did.
+    pub named: bool,
+}
+
+/// The files found under the command's paths.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// In the order of the arguments, each folder's entries sorted by name.
+    pub files: Vec<Candidate>,
+    /// Entries inside folders that could not be read (a folder without permission, a broken
+    /// link), with the reason; the rest of the walk goes on.
+    pub unreadable: Vec<(PathBuf, String)>,
+    /// Some argument was a folder.
+    pub folders: bool,
+}
+
+/// Finds the files to upload: each path that is a file, and every regular file under each
+/// path that is a folder, recursively. Names starting with `.` inside folders are skipped
+/// (`.DS_Store`, `.git`, editors' temporary files); links to files are followed, links to
+/// folders are not (no loops, no walking out of the library). An argument that does not
+/// exist or is neither a file nor a folder is an error, reported for every such argument, so
+/// that a typo is caught before anything is uploaded.
+pub fn find(paths: &[PathBuf]) -> Result<Found, Vec<(PathBuf, String)>> {
+    let mut found = Found::default();
+    let mut errors = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => found.files.push(Candidate {
+                path: path.clone(),
+                size: meta.len(),
+                named: true,
+            }),
+            Ok(meta) if meta.is_dir() => {
+                found.folders = true;
+                walk(path, &mut found);
+            }
+            Ok(_) => errors.push((path.clone(), "not a file or a folder".to_owned())),
+            Err(err) => errors.push((path.clone(), io_reason(&err))),
+        }
+    }
+    if errors.is_empty() {
+        Ok(found)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Adds the files under `root` to `found`, depth first, in name order (`a/x.mp3` before
+/// `b.mp3`).
+fn walk(root: &Path, found: &mut Found) {
+    // A stack of the folders being read rather than recursion: a deep tree cannot overflow it.
+    let mut stack = vec![entries(root, found)];
+    while let Some(folder) = stack.last_mut() {
+        let Some(entry) = folder.next() else {
+            stack.pop();
+            continue;
+        };
+        let path = entry.path();
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
+            Err(err) => {
+                found.unreadable.push((path, io_reason(&err)));
+                continue;
+            }
+        };
+        if kind.is_dir() {
+            let inner = entries(&path, found);
+            stack.push(inner);
+            continue;
+        }
+        // The link's target, for a link; the entry itself otherwise.
+        let meta = if kind.is_symlink() {
+            std::fs::metadata(&path)
+        } else {
+            entry.metadata()
+        };
+        match meta {
+            Ok(meta) if meta.is_file() => found.files.push(Candidate {
+                path,
+                size: meta.len(),
+                named: false,
+            }),
+            // A linked folder (not followed), a pipe, a socket, a device.
+            Ok(_) => {}
+            Err(err) if kind.is_symlink() && err.kind() == std::io::ErrorKind::NotFound => {
+                found
+                    .unreadable
+                    .push((path, "a link to nothing".to_owned()));
+            }
+            Err(err) => found.unreadable.push((path, io_reason(&err))),
+        }
+    }
+}
+
+/// The entries of a folder not starting with `.`, in name order; an unreadable folder is
+/// noted in `found` and has none.
+fn entries(folder: &Path, found: &mut Found) -> std::vec::IntoIter<std::fs::DirEntry> {
+    let read = match std::fs::read_dir(folder) {
+        Ok(read) => read,
+        Err(err) => {
+            found
+                .unreadable
+                .push((folder.to_path_buf(), io_reason(&err)));
+            return Vec::new().into_iter();
+        }
+    };
+    let mut entries: Vec<_> = read
+        .filter_map(|entry| match entry {
+            Ok(entry) => Some(entry),
+            Err(err) => {
+                found
+                    .unreadable
+                    .push((folder.to_path_buf(), io_reason(&err)));
+                None
+            }
+        })
+        .filter(|entry| !entry.file_name().as_encoded_bytes().starts_with(b"."))
+        .collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    entries.into_iter()
+}
+
+/// What a look at a file's bytes found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Look {
+    /// Audio (or something that starts like audio; the server has the last word), with the
+    /// SHA-256 of the whole file, lowercase hex, as the server computes it.
+    Audio { sha256: String },
+    /// Not audio: what it looks like instead ("looks like a PNG image", "the file is empty").
+    NotAudio(String),
+    /// The file could not be read.
+    Unreadable(String),
+}
+
+/// Looks at a file: unless it was named on the command line, its start must look like audio
+/// (only its head is read for that); then the whole file is hashed.
+pub fn look(candidate: &Candidate) -> Look {
+    let unreadable = |err: std::io::Error| Look::Unreadable(io_reason(&err));
+    let mut file = match std::fs::File::open(&candidate.path) {
+        Ok(file) => file,
+        Err(err) => return unreadable(err),
+    };
+    if !candidate.named {
+        match legato_transcode::detect_reader(&mut file) {
+            Err(err) => return unreadable(err),
+            Ok(Err(err @ (TranscodeError::NotAudio(_) | TranscodeError::Empty))) => {
+                return Look::NotAudio(err.to_string());
+            }
+            // Audio, or audio this build does not decode (Ogg Opus, …): the server decides,
+            // and a newer one may take it.
+            Ok(_) => {}
+        }
+        if let Err(err) = file.rewind() {
+            return unreadable(err);
+        }
+    }
+    match sha256(&mut file) {
+        Ok(sha256) => Look::Audio { sha256 },
+        Err(err) => unreadable(err),
+    }
+}
+
+/// SHA-256 of everything `reader` gives, lowercase hex.
+fn sha256(reader: &mut impl Read) -> std::io::Result<String> {
+    use std::fmt::Write as _;
+    let mut hasher = Sha256::new();
+    let mut block = vec![0u8; HASH_BLOCK_BYTES];
+    loop {
+        match reader.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&block[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        }))
+}
+
+/// The operating system's reason without the `(os error N)` noise.
+pub fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The start of an MPEG-1 Layer III frame (128 kbit/s, 44.1 kHz), twice, as detection
+    /// wants a header confirmed by the next one.
+    fn mp3_like() -> Vec<u8> {
+        let mut frame = vec![0xFF, 0xFB, 0x90, 0x64];
+        frame.resize(417, 0);
+        frame.repeat(4)
+    }
+
+    #[test]
+    fn folders_are_walked_in_name_order_without_hidden_entries_or_linked_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b/inner")).unwrap();
+        std::fs::create_dir_all(root.join(".hidden")).unwrap();
+        for name in [
+            "z.mp3",
+            "a.txt",
+            "b/inner/c.flac",
+            "b/x.wav",
+            ".DS_Store",
+            ".hidden/h.mp3",
+        ] {
+            std::fs::write(root.join(name), b"x").unwrap();
+        }
+        std::os::unix::fs::symlink(root, root.join("b/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("z.mp3"), root.join("link.mp3")).unwrap();
+        std::os::unix::fs::symlink(root.join("gone"), root.join("dangling.mp3")).unwrap();
+
+        let found = find(&[root.to_path_buf()]).unwrap();
+        let names: Vec<_> = found
+            .files
+            .iter()
+            .map(|c| {
+                c.path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            ["a.txt", "b/inner/c.flac", "b/x.wav", "link.mp3", "z.mp3"]
+        );
+        assert!(found.folders);
+        assert!(found.files.iter().all(|c| !c.named && c.size == 1));
+        assert_eq!(found.unreadable.len(), 1, "{:?}", found.unreadable);
+        assert!(found.unreadable[0].0.ends_with("dangling.mp3"));
+    }
+
+    #[test]
+    fn a_missing_argument_is_an_error_before_anything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.mp3");
+        std::fs::write(&file, b"x").unwrap();
+        let errors = find(&[file, dir.path().join("nope.mp3")]).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].1, "no such file");
+    }
+
+    #[test]
+    fn audio_is_told_by_its_bytes_and_hashed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let candidate = |name: &str, bytes: &[u8], named: bool| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            Candidate {
+                path,
+                size: bytes.len() as u64,
+                named,
+            }
+        };
+        let audio = mp3_like();
+        let Look::Audio { sha256 } = look(&candidate("song.bin", &audio, false)) else {
+            panic!("not taken for audio");
+        };
+        assert_eq!(sha256, format!("{:x}", Sha256::digest(&audio)));
+        assert_eq!(sha256.len(), 64);
+
+        let text = candidate("lyrics.mp3", b"la la la, not a song\n", false);
+        assert!(matches!(look(&text), Look::NotAudio(what) if what.contains("text")));
+        assert!(matches!(
+            look(&candidate("empty.mp3", b"", false)),
+            Look::NotAudio(_)
+        ));
+        // Named files are sent whatever they hold: the server says why it refuses them.
+        assert!(matches!(
+            look(&Candidate {
+                named: true,
+                ..text
+            }),
+            Look::Audio { .. }
+        ));
+        let missing = Candidate {
+            path: dir.path().join("gone.mp3"),
+            size: 0,
+            named: false,
+        };
+        assert_eq!(look(&missing), Look::Unreadable("no such file".to_owned()));
+    }
+}

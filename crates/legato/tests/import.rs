@@ -1,0 +1,315 @@
+//! `legato add FOLDER` bringing a library in, through the real binary against a real
+//! `legato serve`: a generated folder of 300 short files in nested folders (MP3, WAV and
+//! FLAC, exact copies among them, and files that are not audio). The summary is right, a
+//! second run adds nothing, and a run killed half way completes when run again, without a
+//! track twice.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use legato_test_support::audio::tone_file;
+use legato_test_support::process::Server;
+use legato_test_support::wait;
+use sha2::{Digest, Sha256};
+
+const BIN: &str = env!("CARGO_BIN_EXE_legato");
+
+/// Distinct tones made by ffmpeg per format; every other audio file is derived from them.
+const TONES: u32 = 12;
+const MP3S: usize = 150;
+const WAVS: usize = 100;
+const FLACS: usize = TONES as usize;
+const COPIES: usize = 20;
+const NOT_AUDIO: usize = 18;
+const DISTINCT: usize = MP3S + WAVS + FLACS;
+const FILES: usize = DISTINCT + COPIES + NOT_AUDIO;
+
+#[test]
+fn a_folder_of_300_files_is_imported_once_and_resumes_after_a_kill() {
+    let library = tempfile::tempdir().unwrap();
+    let expected_hashes = make_library(library.path());
+    assert_eq!(expected_hashes.len(), DISTINCT);
+    let dir = library.path().to_str().unwrap();
+
+    let server = Server::start(BIN, &[]);
+    let started = Instant::now();
+    let first = add(&server, dir);
+    let took = started.elapsed();
+    eprintln!("first import of {FILES} files: {took:.1?}");
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert_eq!(
+        summary(&first),
+        format!(
+            "legato: {FILES} files: {DISTINCT} added, 0 already stored, {COPIES} duplicates, {NOT_AUDIO} not audio, 0 refused"
+        ),
+        "{first:?}"
+    );
+    // An id per audio file, copies giving their first's.
+    let ids: Vec<&str> = first.stdout.lines().collect();
+    assert_eq!(ids.len(), DISTINCT + COPIES, "{first:?}");
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), DISTINCT);
+    assert_eq!(server_hashes(&server), expected_hashes);
+    assert!(!first.stderr.contains(".DS_Store") && !first.stderr.contains("hidden"));
+
+    let second = add(&server, dir);
+    assert_eq!(second.code, Some(0), "{second:?}");
+    assert_eq!(
+        summary(&second),
+        format!(
+            "legato: {FILES} files: 0 added, {DISTINCT} already stored, {COPIES} duplicates, {NOT_AUDIO} not audio, 0 refused"
+        ),
+        "{second:?}"
+    );
+    assert_eq!(
+        second.stdout, first.stdout,
+        "the same ids, in the same order"
+    );
+    assert_eq!(track_count(&server), DISTINCT);
+    drop(server);
+
+    // Killed once about half of the tracks are stored, then run again.
+    let server = Server::start(BIN, &[]);
+    let out = tempfile::tempdir().unwrap();
+    let mut child = cli(&server, dir)
+        .stdout(std::fs::File::create(out.path().join("stdout")).unwrap())
+        .stderr(std::fs::File::create(out.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    wait::until(Duration::from_secs(120), "half of the tracks", || {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it was killed"
+        );
+        (track_count(&server) >= DISTINCT / 2).then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Uploads whose bodies were in are stored and finish; torn ones leave nothing.
+    let mut stored = track_count(&server);
+    wait::until(Duration::from_secs(20), "the count to settle", || {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = track_count(&server);
+        let settled = now == stored;
+        stored = now;
+        settled.then_some(())
+    });
+    assert!(stored < DISTINCT, "killed too late: {stored} tracks");
+    eprintln!("killed with {stored} of {DISTINCT} tracks stored");
+
+    let started = Instant::now();
+    let resumed = add(&server, dir);
+    eprintln!("resumed import: {:.1?}", started.elapsed());
+    assert_eq!(resumed.code, Some(0), "{resumed:?}");
+    assert_eq!(
+        summary(&resumed),
+        format!(
+            "legato: {FILES} files: {} added, {stored} already stored, {COPIES} duplicates, {NOT_AUDIO} not audio, 0 refused",
+            DISTINCT - stored
+        ),
+        "{resumed:?}"
+    );
+    assert_eq!(server_hashes(&server), expected_hashes, "no track twice");
+}
+
+/// Makes the library under `root` and returns the SHA-256 of each distinct audio file.
+fn make_library(root: &Path) -> BTreeSet<String> {
+    let tone = |hz: u32, extension: &str, codec: &[&str]| {
+        std::fs::read(tone_file(1.0, hz, 44_100, 1, extension, codec)).unwrap()
+    };
+    // No ID3 tag from ffmpeg: each copy gets its own in front.
+    let mp3s: Vec<Vec<u8>> = (0..TONES)
+        .map(|k| {
+            tone(
+                220 + 37 * k,
+                "mp3",
+                &["-c:a", "libmp3lame", "-b:a", "64k", "-id3v2_version", "0"],
+            )
+        })
+        .collect();
+    let wavs: Vec<Vec<u8>> = (0..TONES)
+        .map(|k| tone(240 + 41 * k, "wav", &["-c:a", "pcm_s16le"]))
+        .collect();
+    let flacs: Vec<Vec<u8>> = (0..TONES)
+        .map(|k| tone(260 + 43 * k, "flac", &["-c:a", "flac"]))
+        .collect();
+
+    let mut audio: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let folder = |i: usize| PathBuf::from(format!("Artist {}/Album {}", i % 6, i % 4));
+    for i in 0..MP3S {
+        // A title tag of its own makes each copy of a tone a distinct, valid file.
+        let mut bytes = id3v2_title(&format!("Song {i}"));
+        bytes.extend_from_slice(&mp3s[i % mp3s.len()]);
+        let path = if i % 10 == 0 {
+            folder(i).join("CD 1").join(format!("{i:03} song.mp3"))
+        } else {
+            folder(i).join(format!("{i:03} song.mp3"))
+        };
+        audio.push((path, bytes));
+    }
+    for i in 0..WAVS {
+        // The last sample changed: a click no one hears, another file.
+        let mut bytes = wavs[i % wavs.len()].clone();
+        let n = bytes.len();
+        bytes[n - 2..].copy_from_slice(&u16::try_from(i + 1).unwrap().to_le_bytes());
+        audio.push((folder(i + 1).join(format!("{i:03} take.wav")), bytes));
+    }
+    for (i, bytes) in flacs.into_iter().enumerate() {
+        audio.push((PathBuf::from(format!("Lossless/{i:02}.flac")), bytes));
+    }
+    let hashes: BTreeSet<String> = audio
+        .iter()
+        .map(|(_, bytes)| format!("{:x}", Sha256::digest(bytes)))
+        .collect();
+    // Exact copies, of each format, in a folder of their own.
+    let copies: Vec<(PathBuf, Vec<u8>)> = (0..COPIES)
+        .map(|k| {
+            let (path, bytes) = &audio[k * 13 % audio.len()];
+            let name = path.file_name().unwrap().to_string_lossy();
+            (
+                PathBuf::from(format!("Compilation/copy {k} of {name}")),
+                bytes.clone(),
+            )
+        })
+        .collect();
+    audio.extend(copies);
+
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0".to_vec();
+    png.resize(200, 0);
+    let mut other: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for k in 0..6 {
+        other.push((
+            folder(k).join(format!("notes {k}.txt")),
+            b"Recorded live, one take.\n".repeat(20),
+        ));
+    }
+    for k in 0..4 {
+        other.push((
+            folder(k + 2).join(format!("fake {k}.mp3")),
+            b"this is not a song, whatever its name says\n".repeat(10),
+        ));
+    }
+    for k in 0..4 {
+        other.push((folder(k + 3).join(format!("cover {k}.png")), png.clone()));
+    }
+    for k in 0..2 {
+        other.push((
+            folder(k).join(format!("list {k}.m3u")),
+            b"#EXTM3U\n#EXTINF:1,Song\nsong.mp3\n".to_vec(),
+        ));
+        other.push((folder(k + 4).join(format!("empty {k}.wav")), Vec::new()));
+    }
+    assert_eq!(other.len(), NOT_AUDIO);
+    // Hidden entries are not even looked at: neither a .DS_Store nor a hidden folder's song.
+    other.push((
+        PathBuf::from("Artist 0/.DS_Store"),
+        vec![0, 0, 0, 1, b'B', b'u', b'd', b'1'],
+    ));
+    other.push((PathBuf::from(".hidden/secret.mp3"), mp3s[0].clone()));
+
+    for (path, bytes) in audio.iter().chain(&other) {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        assert!(!path.exists(), "{} twice", path.display());
+        std::fs::write(path, bytes).unwrap();
+    }
+    assert_eq!(audio.len() + other.len() - 2, FILES);
+    hashes
+}
+
+/// An ID3v2.3 tag holding only a title.
+fn id3v2_title(title: &str) -> Vec<u8> {
+    let mut frame = b"TIT2".to_vec();
+    frame.extend_from_slice(&u32::try_from(title.len() + 1).unwrap().to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0]); // flags, then ISO-8859-1
+    frame.extend_from_slice(title.as_bytes());
+    let size = frame.len();
+    let mut tag = b"ID3\x03\x00\x00".to_vec();
+    // Sizes in the header are syncsafe: 7 bits a byte.
+    tag.extend(
+        (0..4)
+            .rev()
+            .map(|i| u8::try_from((size >> (7 * i)) & 0x7f).unwrap()),
+    );
+    tag.extend_from_slice(&frame);
+    tag
+}
+
+/// What a run of the client gave back.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tail: Vec<&str> = self.stderr.lines().rev().take(30).collect();
+        write!(
+            f,
+            "exit {:?}\n--- stderr (last lines, newest first)\n{}",
+            self.code,
+            tail.join("\n")
+        )
+    }
+}
+
+fn cli(server: &Server, dir: &str) -> Command {
+    let mut command = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LEGATO_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(["add", dir, "--url", &server.url("")])
+        .stdin(Stdio::null());
+    command
+}
+
+fn add(server: &Server, dir: &str) -> Run {
+    let output = cli(server, dir).output().unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// The summary line, without its timing.
+fn summary(run: &Run) -> String {
+    let line = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with(&format!("legato: {FILES} files: ")))
+        .unwrap_or_else(|| panic!("no summary: {run:?}"));
+    line.rsplit_once(" (")
+        .map_or(line, |(summary, _)| summary)
+        .to_owned()
+}
+
+fn track_count(server: &Server) -> usize {
+    let response = reqwest::blocking::get(server.url("/function/crud?limit=1")).unwrap();
+    assert!(response.status().is_success());
+    response.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The SHA-256 of every track's source; fails on a file stored twice.
+fn server_hashes(server: &Server) -> BTreeSet<String> {
+    let tracks: Vec<serde_json::Value> = reqwest::blocking::get(server.url("/function/crud"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let hashes: BTreeSet<String> = tracks
+        .iter()
+        .map(|track| track["source"]["sha256"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(hashes.len(), tracks.len(), "a file stored twice");
+    hashes
+}
