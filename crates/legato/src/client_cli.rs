@@ -437,6 +437,7 @@ async fn send(
     }
     let mut waited = Duration::ZERO;
     let mut backoff = Duration::from_millis(250);
+    let mut broken_off = 0;
     loop {
         let sent = Arc::new(AtomicU64::new(0));
         let on_progress = {
@@ -450,8 +451,15 @@ async fn send(
             .add(candidate.path.as_path(), name, author, on_progress)
             .await;
         let sent = sent.load(Ordering::Relaxed);
+        // A busy server answers 429 before reading the body and closes the connection, which
+        // the sender may see as a broken pipe instead of the answer: that is tried again too,
+        // a few times (the server's digest check keeps a retried upload from being stored twice).
+        let broke_off = matches!(result, Err(ClientError::Transport { .. })) && broken_off < 5;
+        if broke_off {
+            broken_off += 1;
+        }
         match result {
-            Err(err) if err.is_busy() && waited < BUSY_PATIENCE => {
+            Err(err) if (err.is_busy() || broke_off) && waited < BUSY_PATIENCE => {
                 // The file goes again from its start.
                 bar.set_position(bar.position().saturating_sub(sent));
                 // Sooner than the server's hint at first: a processing slot frees as soon as
