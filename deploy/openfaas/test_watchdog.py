@@ -138,6 +138,14 @@ def multipart(fields, file_bytes, boundary="legato-watchdog-suite"):
     return b"".join(parts) + file_bytes + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
+def copy_of(song, label):
+    """The same song as another file (an ID3v1 tag of its own at the end): the crud function
+    answers an upload of a file it has with that track, so tests wanting several tracks send
+    several files."""
+    title = label.encode()[:30].ljust(30, b"\0")
+    return song + b"TAG" + title + bytes(30 + 30 + 4 + 30) + b"\xff"
+
+
 def mp3(seconds, frequency=440):
     out = subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency={frequency}:duration={seconds}",
@@ -313,15 +321,16 @@ class CrudAndStreaming(WatchdogSuite):
 
     def test_uploads_in_every_form_play_through_the_streaming_watchdog(self):
         crud, streaming = self.pair("crud"), self.pair("streaming")
+        chunked = copy_of(self.song, "chunked")
         forms = {
-            "raw": dict(body=self.song, headers={"Content-Type": "audio/mpeg"}),
-            "chunked": dict(body=[self.song[i:i + 65536] for i in range(0, len(self.song), 65536)],
+            "raw": dict(body=copy_of(self.song, "raw"), headers={"Content-Type": "audio/mpeg"}),
+            "chunked": dict(body=[chunked[i:i + 65536] for i in range(0, len(chunked), 65536)],
                             headers={"Content-Type": "audio/mpeg"}, chunked=True),
         }
-        body, content_type = multipart({"name": "multipart", "author": "suite"}, self.song)
+        body, content_type = multipart({"name": "multipart", "author": "suite"}, copy_of(self.song, "multipart"))
         forms["multipart"] = dict(body=body, headers={"Content-Type": content_type})
         import base64
-        seed = json.dumps({"name": "seed", "author": "suite", "song_base64": base64.b64encode(self.song).decode()})
+        seed = json.dumps({"name": "seed", "author": "suite", "song_base64": base64.b64encode(copy_of(self.song, "seed")).decode()})
         forms["seed JSON without Content-Type"] = dict(body=seed.encode(), headers={})
         for form, kw in forms.items():
             with self.subTest(form=form):
@@ -383,9 +392,12 @@ class Sigterm(WatchdogSuite):
         small = mp3(2, 660)
 
         def upload_loop():
+            n = 0
             while not stop.is_set():
+                n += 1
                 try:
-                    r = pair.post("/?name=sigterm&author=suite", small, {"Content-Type": "audio/mpeg"}, timeout=30)
+                    r = pair.post("/?name=sigterm&author=suite", copy_of(small, f"sigterm {n}"),
+                                  {"Content-Type": "audio/mpeg"}, timeout=30)
                 except (OSError, ConnectionError) as err:
                     results.append(("upload", str(err), time.monotonic()))
                     time.sleep(0.02)
