@@ -223,10 +223,14 @@ class Soak:
 
     async def upload(self, kind="upload"):
         audio, seconds = self.rng.choice(self.mp3s)
+        # Numbered before the first await: uploads run at once, and two with one number would
+        # send one file twice.
+        number = self.uploaded
+        self.uploaded += 1
         # Each upload another file (an ID3v1 tag of its own at the end): the server answers a
         # file it has already with that track, and the soak wants real ingests.
-        audio = audio + b"TAG" + b"\0" * 94 + f"soak {self.uploaded}".encode().ljust(30, b"\0") + b"\xff"
-        name = f"{self.rng.choice(NAMES)} {self.uploaded}"
+        audio = audio + b"TAG" + b"\0" * 94 + f"soak {number}".encode().ljust(30, b"\0") + b"\xff"
+        name = f"{self.rng.choice(NAMES)} {number}"
         author = self.rng.choice(AUTHORS)
         form = self.rng.random()
         if form < 0.7:
@@ -245,7 +249,6 @@ class Soak:
                                "song_base64": base64.b64encode(audio).decode()})
             result = await self.request(kind, "POST", "/function/crud", data=body,
                                         headers={"Content-Type": "application/json"})
-        self.uploaded += 1
         if result is None:
             return None
         status, _, body = result
