@@ -6,8 +6,8 @@ use legato_store::ItemKind;
 use rand::seq::SliceRandom;
 use serde_json::{Map, Value, json};
 
-use super::library::{Album, Artist, Library, Song};
-use super::{Call, Marks, Reply, SubsonicError, iso_time};
+use super::library::{Album, Artist, Library, SearchPages, Song};
+use super::{Call, Marks, Reply, SubsonicError, iso_time, object};
 
 /// The one music folder: the whole library.
 pub const MUSIC_FOLDER: u32 = 1;
@@ -255,7 +255,7 @@ fn artist_index(library: &Library, marks: &Marks, id3: bool) -> Vec<Value> {
                 .iter()
                 .map(|&i| artist_json(library, &library.artists[i], marks, id3))
                 .collect();
-            json!({ "name": letter, "artist": artists })
+            object([("name", letter.as_str().into()), ("artist", artists.into())])
         })
         .collect()
 }
@@ -279,11 +279,11 @@ pub async fn indexes(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let marks = call.marks().await?;
     Ok(Reply::with(
         "indexes",
-        json!({
-            "ignoredArticles": IGNORED_ARTICLES,
-            "lastModified": library.last_modified,
-            "index": artist_index(&library, &marks, false),
-        }),
+        object([
+            ("ignoredArticles", IGNORED_ARTICLES.into()),
+            ("lastModified", library.last_modified.into()),
+            ("index", artist_index(&library, &marks, false).into()),
+        ]),
     ))
 }
 
@@ -292,10 +292,10 @@ pub async fn artists(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let marks = call.marks().await?;
     Ok(Reply::with(
         "artists",
-        json!({
-            "ignoredArticles": IGNORED_ARTICLES,
-            "index": artist_index(&library, &marks, true),
-        }),
+        object([
+            ("ignoredArticles", IGNORED_ARTICLES.into()),
+            ("index", artist_index(&library, &marks, true).into()),
+        ]),
     ))
 }
 
@@ -357,7 +357,7 @@ pub async fn music_directory(call: &Call<'_>) -> Result<Reply, SubsonicError> {
             .collect();
         return Ok(Reply::with(
             "directory",
-            json!({ "id": artist.id, "name": artist.name, "child": children }),
+            object([("id", artist.id.as_str().into()), ("name", artist.name.as_str().into()), ("child", children.into())]),
         ));
     }
     if let Some(album) = library.album(id) {
@@ -368,7 +368,12 @@ pub async fn music_directory(call: &Call<'_>) -> Result<Reply, SubsonicError> {
             .collect();
         return Ok(Reply::with(
             "directory",
-            json!({ "id": album.id, "name": album.name, "parent": album.artist_id, "child": children }),
+            object([
+                ("id", album.id.as_str().into()),
+                ("name", album.name.as_str().into()),
+                ("parent", album.artist_id.as_str().into()),
+                ("child", children.into()),
+            ]),
         ));
     }
     Err(SubsonicError::not_found("Directory"))
@@ -485,7 +490,7 @@ pub async fn album_list(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicErr
         .collect();
     Ok(Reply::with(
         if id3 { "albumList2" } else { "albumList" },
-        json!({ "album": page }),
+        object([("album", page.into())]),
     ))
 }
 
@@ -512,7 +517,7 @@ pub async fn random_songs(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         .iter()
         .map(|&i| song_json(&library, &library.songs[i], &marks))
         .collect();
-    Ok(Reply::with("randomSongs", json!({ "song": songs })))
+    Ok(Reply::with("randomSongs", object([("song", songs.into())])))
 }
 
 pub async fn genres(call: &Call<'_>) -> Result<Reply, SubsonicError> {
@@ -522,7 +527,7 @@ pub async fn genres(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         .iter()
         .map(|g| json!({ "value": g.name, "songCount": g.songs, "albumCount": g.albums }))
         .collect();
-    Ok(Reply::with("genres", json!({ "genre": genres })))
+    Ok(Reply::with("genres", object([("genre", genres.into())])))
 }
 
 pub async fn songs_by_genre(call: &Call<'_>) -> Result<Reply, SubsonicError> {
@@ -544,7 +549,7 @@ pub async fn songs_by_genre(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         .take(count)
         .map(|i| song_json(&library, &library.songs[i], &marks))
         .collect();
-    Ok(Reply::with("songsByGenre", json!({ "song": songs })))
+    Ok(Reply::with("songsByGenre", object([("song", songs.into())])))
 }
 
 pub async fn search(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError> {
@@ -554,23 +559,24 @@ pub async fn search(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError> 
     let (song_count, song_offset) = call.params.page("songCount", "songOffset", 20, 500)?;
     let library = call.api.library.get().await?;
     let marks = call.marks().await?;
-    // A scan of every song: off the async workers.
+    // A common word matches many songs: off the async workers.
     let searched = library.clone();
-    let hits = tokio::task::spawn_blocking(move || searched.search(&query))
+    let pages = SearchPages {
+        artists: (artist_offset, artist_count),
+        albums: (album_offset, album_count),
+        songs: (song_offset, song_count),
+    };
+    let hits = tokio::task::spawn_blocking(move || searched.search(&query, pages))
         .await
         .map_err(|e| SubsonicError::generic(format!("the search failed: {e}")))?;
     let artists: Vec<Value> = hits
         .artists
         .iter()
-        .skip(artist_offset)
-        .take(artist_count)
         .map(|&i| artist_json(&library, &library.artists[i], &marks, id3))
         .collect();
     let albums: Vec<Value> = hits
         .albums
         .iter()
-        .skip(album_offset)
-        .take(album_count)
         .map(|&i| {
             if id3 {
                 album_json(&library, &library.albums[i], &marks, false)
@@ -582,8 +588,6 @@ pub async fn search(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError> 
     let songs: Vec<Value> = hits
         .songs
         .iter()
-        .skip(song_offset)
-        .take(song_count)
         .map(|&i| song_json(&library, &library.songs[i], &marks))
         .collect();
     Ok(Reply::with(
@@ -592,25 +596,29 @@ pub async fn search(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError> 
         } else {
             "searchResult2"
         },
-        json!({ "artist": artists, "album": albums, "song": songs }),
+        object([
+            ("artist", artists.into()),
+            ("album", albums.into()),
+            ("song", songs.into()),
+        ]),
     ))
 }
 
 pub async fn starred(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError> {
     let library = call.api.library.get().await?;
     let marks = call.marks().await?;
-    let mut stars: Vec<(&legato_store::ItemRef, &i64)> = marks.stars.iter().collect();
-    stars.sort_by(|a, b| b.1.cmp(a.1));
+    let mut stars: Vec<(ItemKind, &str, i64)> = marks.stars().collect();
+    stars.sort_by(|a, b| b.2.cmp(&a.2));
     let (mut artists, mut albums, mut songs) = (Vec::new(), Vec::new(), Vec::new());
-    for (item, _) in stars {
-        match item.kind {
+    for (kind, id, _) in stars {
+        match kind {
             ItemKind::Artist => {
-                if let Some(artist) = library.artist(&item.id) {
+                if let Some(artist) = library.artist(id) {
                     artists.push(artist_json(&library, artist, &marks, id3));
                 }
             }
             ItemKind::Album => {
-                if let Some(album) = library.album(&item.id) {
+                if let Some(album) = library.album(id) {
                     albums.push(if id3 {
                         album_json(&library, album, &marks, false)
                     } else {
@@ -619,7 +627,7 @@ pub async fn starred(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError>
                 }
             }
             ItemKind::Song => {
-                if let Some(song) = library.song_by_text(&item.id) {
+                if let Some(song) = library.song_by_text(id) {
                     songs.push(song_json(&library, song, &marks));
                 }
             }
@@ -627,6 +635,10 @@ pub async fn starred(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError>
     }
     Ok(Reply::with(
         if id3 { "starred2" } else { "starred" },
-        json!({ "artist": artists, "album": albums, "song": songs }),
+        object([
+            ("artist", artists.into()),
+            ("album", albums.into()),
+            ("song", songs.into()),
+        ]),
     ))
 }

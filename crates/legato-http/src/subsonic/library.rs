@@ -362,23 +362,30 @@ impl Library {
         &self.albums[song.album]
     }
 
-    /// Artists, albums and songs matching every word of `query` (a word matches the start of
-    /// a word, case and accents ignored); an empty query matches everything.
-    pub fn search(&self, query: &str) -> SearchHits {
+    /// The pages asked for of the artists, albums and songs matching every word of `query`
+    /// (a word matches the start of a word, case and accents ignored); an empty query
+    /// matches everything.
+    pub fn search(&self, query: &str, pages: SearchPages) -> SearchHits {
         let words = keys::query_words(query);
         let artists = self
             .artists_by_name
             .iter()
             .copied()
             .filter(|&i| matches(&self.artists[i].words, &words))
+            .skip(pages.artists.0)
+            .take(pages.artists.1)
             .collect();
         let albums = self
             .albums_by_name
             .iter()
             .copied()
             .filter(|&i| matches(&self.albums[i].words, &words))
+            .skip(pages.albums.0)
+            .take(pages.albums.1)
             .collect();
-        let songs = self.song_words.matching(&words, self.songs.len());
+        let songs = self
+            .song_words
+            .matching(&words, self.songs.len(), pages.songs);
         SearchHits {
             artists,
             albums,
@@ -398,7 +405,7 @@ struct WordIndex {
 impl WordIndex {
     /// Songs (of `len`) with, for every query word, a word that it starts; all of them for
     /// a query without words.
-    fn matching(&self, query: &[String], len: usize) -> Vec<usize> {
+    fn matching(&self, query: &[String], len: usize, (offset, count): (usize, usize)) -> Vec<usize> {
         let mut all: Option<Vec<bool>> = None;
         for prefix in query {
             let mut hit = vec![false; len];
@@ -426,14 +433,33 @@ impl WordIndex {
             });
         }
         match all {
-            None => (0..len).collect(),
+            None => (0..len).skip(offset).take(count).collect(),
             Some(all) => all
                 .iter()
                 .enumerate()
                 .filter_map(|(i, &hit)| hit.then_some(i))
+                .skip(offset)
+                .take(count)
                 .collect(),
         }
     }
+}
+
+/// Which part of each list a search returns: (offset, count).
+#[derive(Debug, Clone, Copy)]
+pub struct SearchPages {
+    pub artists: (usize, usize),
+    pub albums: (usize, usize),
+    pub songs: (usize, usize),
+}
+
+#[cfg(test)]
+impl SearchPages {
+    pub const ALL: Self = Self {
+        artists: (0, usize::MAX),
+        albums: (0, usize::MAX),
+        songs: (0, usize::MAX),
+    };
 }
 
 /// Indexes into a [`Library`]'s vectors.
@@ -629,9 +655,9 @@ mod tests {
         assert_eq!(three.artist_id, carla.id);
         assert!(library.artist(&carla.id).is_some());
         assert!(library.album(&hits.id).is_some());
-        assert_eq!(library.search("hit").albums.len(), 1);
-        assert_eq!(library.search("ana fir").songs.len(), 2);
-        assert_eq!(library.search("").songs.len(), 5);
+        assert_eq!(library.search("hit", SearchPages::ALL).albums.len(), 1);
+        assert_eq!(library.search("ana fir", SearchPages::ALL).songs.len(), 2);
+        assert_eq!(library.search("", SearchPages::ALL).songs.len(), 5);
     }
 
     #[test]
@@ -643,7 +669,7 @@ mod tests {
         ]);
         let titles = |query: &str| -> Vec<&str> {
             library
-                .search(query)
+                .search(query, SearchPages::ALL)
                 .songs
                 .iter()
                 .map(|&i| library.songs[i].title.as_str())

@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::Response;
 use axum::routing::any;
 use bytes::Bytes;
-use legato_store::{ItemKind, ItemRef, StoreError, TrackId, User, UserMarks};
+use legato_store::{ItemKind, StoreError, TrackId, User, UserMarks};
 use serde_json::{Map, Value};
 
 pub use auth::{SecretKey, check_new_user, hash_user_key, new_user_key};
@@ -149,16 +149,25 @@ impl Params {
 /// What a user marked, indexed for the listings.
 #[derive(Default)]
 pub struct Marks {
-    stars: HashMap<ItemRef, i64>,
-    ratings: HashMap<ItemRef, u8>,
+    /// By kind, then id: looked up with a borrowed id for every item of a page.
+    stars: HashMap<ItemKind, HashMap<String, i64>>,
+    ratings: HashMap<ItemKind, HashMap<String, u8>>,
     plays: HashMap<TrackId, (u64, i64)>,
 }
 
 impl Marks {
     fn from(marks: UserMarks) -> Self {
+        let mut stars: HashMap<ItemKind, HashMap<String, i64>> = HashMap::new();
+        for (item, at) in marks.stars {
+            stars.entry(item.kind).or_default().insert(item.id, at);
+        }
+        let mut ratings: HashMap<ItemKind, HashMap<String, u8>> = HashMap::new();
+        for (item, rating) in marks.ratings {
+            ratings.entry(item.kind).or_default().insert(item.id, rating);
+        }
         Self {
-            stars: marks.stars.into_iter().collect(),
-            ratings: marks.ratings.into_iter().collect(),
+            stars,
+            ratings,
             plays: marks
                 .plays
                 .into_iter()
@@ -167,19 +176,19 @@ impl Marks {
         }
     }
 
-    fn item(kind: ItemKind, id: &str) -> ItemRef {
-        ItemRef {
-            kind,
-            id: id.to_owned(),
-        }
+    pub fn starred(&self, kind: ItemKind, id: &str) -> Option<i64> {
+        self.stars.get(&kind)?.get(id).copied()
     }
 
-    pub fn starred(&self, kind: ItemKind, id: &str) -> Option<i64> {
-        self.stars.get(&Self::item(kind, id)).copied()
+    /// Every starred item: kind, id and when (ms).
+    pub fn stars(&self) -> impl Iterator<Item = (ItemKind, &str, i64)> {
+        self.stars
+            .iter()
+            .flat_map(|(&kind, ids)| ids.iter().map(move |(id, &at)| (kind, id.as_str(), at)))
     }
 
     pub fn rating(&self, kind: ItemKind, id: &str) -> Option<u8> {
-        self.ratings.get(&Self::item(kind, id)).copied()
+        self.ratings.get(&kind)?.get(id).copied()
     }
 
     pub fn plays(&self, id: &TrackId) -> Option<(u64, i64)> {
@@ -201,6 +210,7 @@ pub struct Api {
     secret: SecretKey,
     library: Arc<library::LibraryCache>,
     failures: auth::FailureLimiter,
+    sign_ins: auth::SignIns,
     now_playing: Mutex<HashMap<String, NowPlaying>>,
     covers: moka::future::Cache<(TrackId, String, u32), Bytes>,
     /// Byte lengths of each segment's audio in a rendition, by (track, playlist chunk).
@@ -268,6 +278,7 @@ pub fn router(state: AppState, secret: SecretKey) -> Router {
         state,
         secret,
         failures: auth::FailureLimiter::new(),
+        sign_ins: auth::SignIns::new(),
         now_playing: Mutex::new(HashMap::new()),
         covers: moka::future::Cache::builder()
             .max_capacity(64 * 1024 * 1024)
@@ -406,8 +417,15 @@ async fn dispatch(
             ]),
         ));
     }
-    let user =
-        auth::authenticate(&api.state.store, &api.secret, &api.failures, client, params).await?;
+    let user = auth::authenticate(
+        &api.state.store,
+        &api.secret,
+        &api.sign_ins,
+        &api.failures,
+        client,
+        params,
+    )
+    .await?;
     let call = Call {
         api,
         user: &user,
@@ -463,6 +481,12 @@ async fn dispatch(
             other.chars().take(64).collect::<String>()
         ))),
     }
+}
+
+/// A JSON object of these fields, each moved in (`json!` copies a value given by name, and
+/// a page of songs is most of the work of an answer).
+pub fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
 /// RFC 3339 time of milliseconds since the epoch, as the API writes dates.

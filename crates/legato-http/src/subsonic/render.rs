@@ -70,16 +70,10 @@ pub fn envelope(result: Result<Map<String, Value>, SubsonicError>) -> Map<String
 pub fn respond(format: &Format, result: Result<Map<String, Value>, SubsonicError>) -> Response {
     let response = envelope(result);
     let (content_type, body) = match format {
-        Format::Json => (
-            "application/json",
-            serde_json::json!({ "subsonic-response": response }).to_string(),
-        ),
+        Format::Json => ("application/json", json_document(response)),
         Format::Jsonp(callback) => (
             "application/javascript",
-            format!(
-                "{callback}({});",
-                serde_json::json!({ "subsonic-response": response })
-            ),
+            format!("{callback}({});", json_document(response)),
         ),
         Format::Xml => ("text/xml; charset=utf-8", to_xml(&response)),
     };
@@ -88,6 +82,13 @@ pub fn respond(format: &Format, result: Result<Map<String, Value>, SubsonicError
         body,
     )
         .into_response()
+}
+
+/// `{"subsonic-response": …}`, the response moved in rather than copied.
+fn json_document(response: Map<String, Value>) -> String {
+    let mut document = Map::new();
+    document.insert("subsonic-response".into(), Value::Object(response));
+    Value::Object(document).to_string()
 }
 
 /// The XML document of a `subsonic-response` object.

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::browse::song_json;
 use super::library::Library;
-use super::{Call, Marks, Reply, SubsonicError, iso_time};
+use super::{Call, Marks, Reply, SubsonicError, iso_time, object};
 
 /// How long a stream or a "now playing" scrobble is shown by `getNowPlaying`.
 const NOW_PLAYING_FOR: Duration = Duration::from_secs(15 * 60);
@@ -85,7 +85,7 @@ pub async fn playlists(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         })
         .map(|p| playlist_json(&library, p, &marks, false))
         .collect();
-    Ok(Reply::with("playlists", json!({ "playlist": shown })))
+    Ok(Reply::with("playlists", object([("playlist", shown.into())])))
 }
 
 pub async fn playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
@@ -348,7 +348,7 @@ pub async fn now_playing(call: &Call<'_>) -> Result<Reply, SubsonicError> {
             Some(Value::Object(entry))
         })
         .collect();
-    Ok(Reply::with("nowPlaying", json!({ "entry": entries })))
+    Ok(Reply::with("nowPlaying", object([("entry", entries.into())])))
 }
 
 pub async fn user(call: &Call<'_>) -> Result<Reply, SubsonicError> {
