@@ -9,6 +9,7 @@ import mimetypes
 import os
 import re
 import tempfile
+import time
 from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote, unquote, urlsplit
 
@@ -208,23 +209,40 @@ class Client:
 
     # ------------------------------------------------------------------ API
 
-    def add(self, path_or_file: SongSource, name: Optional[str] = None, author: Optional[str] = None) -> Track:
-        """Upload a song and return the new track.
+    def add(
+        self,
+        path_or_file: SongSource,
+        name: Optional[str] = None,
+        author: Optional[str] = None,
+        wait: Optional[float] = 600.0,
+    ) -> Track:
+        """Upload a song and return the new track, ready to play.
 
         The file is streamed as ``multipart/form-data`` (field ``song``; ``name`` and
-        ``author`` fields are sent only when given).
+        ``author`` fields are sent only when given). A server that has not finished preparing
+        a long song answers at once with the track ``processing`` (HTTP 202); ``add`` then asks
+        again every half second until it is ``ready`` (or ``failed``, with ``error`` saying
+        why), for at most ``wait`` seconds, and returns the track as it is then.
 
         Args:
             path_or_file: a path (``str`` or ``os.PathLike``), a file object opened in binary
                 mode (read from its current position; not closed), or the bytes of the song.
             name: the track's name.
             author: the track's author.
+            wait: seconds to wait for a track still processing; ``None`` or ``0``: return it
+                as answered.
 
         Raises:
             UnsupportedMedia: the file is not audio the server can read.
             PayloadTooLarge: the file exceeds the server's upload limit.
         """
-        return Track.from_dict(self._json(self._check(self._upload(path_or_file, name, author))))
+        track = Track.from_dict(self._json(self._check(self._upload(path_or_file, name, author))))
+        if wait and track.status == "processing":
+            deadline = time.monotonic() + wait
+            while track.status == "processing" and time.monotonic() < deadline:
+                time.sleep(0.5)
+                track = self.get(track.id)
+        return track
 
     def list(
         self,
