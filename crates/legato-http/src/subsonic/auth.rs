@@ -197,69 +197,14 @@ fn equal(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-/// Sign-ins that succeeded lately, by a digest of the credentials sent. Apps send the same
-/// token and salt (or key) with every request, and checking them costs a store read and an
-/// unsealing; remembered for [`SIGN_IN_TTL`] only, so a changed password or a removed user or
-/// key (from `legato user`, another process) takes effect that soon on every replica.
-pub struct SignIns {
-    recent: moka::future::Cache<[u8; 32], User>,
-}
-
-const SIGN_IN_TTL: Duration = Duration::from_secs(10);
-
-impl SignIns {
-    pub fn new() -> Self {
-        Self {
-            recent: moka::future::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(SIGN_IN_TTL)
-                .build(),
-        }
-    }
-
-    /// A digest of the credentials `check` would use, in its order; `None` without any.
-    fn credentials(params: &Params) -> Option<[u8; 32]> {
-        let mut digest = Sha256::new();
-        let mut part = |name: &str, value: &str| {
-            for piece in [name, "\0", value, "\0"] {
-                digest.update(piece.as_bytes());
-            }
-        };
-        if let Some(key) = params.get("apiKey") {
-            if params.get("u").is_some() {
-                return None;
-            }
-            part("apiKey", key);
-        } else {
-            part("u", params.get("u")?);
-            match (params.get("t"), params.get("s"), params.get("p")) {
-                (Some(token), Some(salt), _) => {
-                    part("t", token);
-                    part("s", salt);
-                }
-                (_, _, Some(password)) => part("p", password),
-                _ => return None,
-            }
-        }
-        Some(digest.finalize().into())
-    }
-}
-
 /// The user a request signs in as.
 pub async fn authenticate(
     store: &DynStore,
     secret: &SecretKey,
-    sign_ins: &SignIns,
     limiter: &FailureLimiter,
     client: IpAddr,
     params: &Params,
 ) -> Result<User, SubsonicError> {
-    let credentials = SignIns::credentials(params);
-    if let Some(credentials) = &credentials
-        && let Some(user) = sign_ins.recent.get(credentials).await
-    {
-        return Ok(user);
-    }
     if let Some(wait) = limiter.blocked(client) {
         return Err(SubsonicError::new(
             40,
@@ -267,14 +212,10 @@ pub async fn authenticate(
         ));
     }
     let result = check(store, secret, params).await;
-    match &result {
-        Ok(user) => {
-            if let Some(credentials) = credentials {
-                sign_ins.recent.insert(credentials, user.clone()).await;
-            }
-        }
-        Err(error) if matches!(error.code, 40 | 44) => limiter.failed(client),
-        Err(_) => {}
+    if let Err(error) = &result
+        && matches!(error.code, 40 | 44)
+    {
+        limiter.failed(client);
     }
     result
 }

@@ -357,7 +357,11 @@ pub async fn music_directory(call: &Call<'_>) -> Result<Reply, SubsonicError> {
             .collect();
         return Ok(Reply::with(
             "directory",
-            object([("id", artist.id.as_str().into()), ("name", artist.name.as_str().into()), ("child", children.into())]),
+            object([
+                ("id", artist.id.as_str().into()),
+                ("name", artist.name.as_str().into()),
+                ("child", children.into()),
+            ]),
         ));
     }
     if let Some(album) = library.album(id) {
@@ -549,7 +553,10 @@ pub async fn songs_by_genre(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         .take(count)
         .map(|i| song_json(&library, &library.songs[i], &marks))
         .collect();
-    Ok(Reply::with("songsByGenre", object([("song", songs.into())])))
+    Ok(Reply::with(
+        "songsByGenre",
+        object([("song", songs.into())]),
+    ))
 }
 
 pub async fn search(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError> {

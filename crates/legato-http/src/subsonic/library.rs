@@ -405,7 +405,12 @@ struct WordIndex {
 impl WordIndex {
     /// Songs (of `len`) with, for every query word, a word that it starts; all of them for
     /// a query without words.
-    fn matching(&self, query: &[String], len: usize, (offset, count): (usize, usize)) -> Vec<usize> {
+    fn matching(
+        &self,
+        query: &[String],
+        len: usize,
+        (offset, count): (usize, usize),
+    ) -> Vec<usize> {
         let mut all: Option<Vec<bool>> = None;
         for prefix in query {
             let mut hit = vec![false; len];

@@ -163,7 +163,10 @@ impl Marks {
         }
         let mut ratings: HashMap<ItemKind, HashMap<String, u8>> = HashMap::new();
         for (item, rating) in marks.ratings {
-            ratings.entry(item.kind).or_default().insert(item.id, rating);
+            ratings
+                .entry(item.kind)
+                .or_default()
+                .insert(item.id, rating);
         }
         Self {
             stars,
@@ -210,7 +213,6 @@ pub struct Api {
     secret: SecretKey,
     library: Arc<library::LibraryCache>,
     failures: auth::FailureLimiter,
-    sign_ins: auth::SignIns,
     now_playing: Mutex<HashMap<String, NowPlaying>>,
     covers: moka::future::Cache<(TrackId, String, u32), Bytes>,
     /// Byte lengths of each segment's audio in a rendition, by (track, playlist chunk).
@@ -278,7 +280,6 @@ pub fn router(state: AppState, secret: SecretKey) -> Router {
         state,
         secret,
         failures: auth::FailureLimiter::new(),
-        sign_ins: auth::SignIns::new(),
         now_playing: Mutex::new(HashMap::new()),
         covers: moka::future::Cache::builder()
             .max_capacity(64 * 1024 * 1024)
@@ -417,15 +418,8 @@ async fn dispatch(
             ]),
         ));
     }
-    let user = auth::authenticate(
-        &api.state.store,
-        &api.secret,
-        &api.sign_ins,
-        &api.failures,
-        client,
-        params,
-    )
-    .await?;
+    let user =
+        auth::authenticate(&api.state.store, &api.secret, &api.failures, client, params).await?;
     let call = Call {
         api,
         user: &user,

@@ -85,7 +85,10 @@ pub async fn playlists(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         })
         .map(|p| playlist_json(&library, p, &marks, false))
         .collect();
-    Ok(Reply::with("playlists", object([("playlist", shown.into())])))
+    Ok(Reply::with(
+        "playlists",
+        object([("playlist", shown.into())]),
+    ))
 }
 
 pub async fn playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
@@ -348,7 +351,10 @@ pub async fn now_playing(call: &Call<'_>) -> Result<Reply, SubsonicError> {
             Some(Value::Object(entry))
         })
         .collect();
-    Ok(Reply::with("nowPlaying", object([("entry", entries.into())])))
+    Ok(Reply::with(
+        "nowPlaying",
+        object([("entry", entries.into())]),
+    ))
 }
 
 pub async fn user(call: &Call<'_>) -> Result<Reply, SubsonicError> {
