@@ -215,6 +215,9 @@ pub struct Api {
     failures: auth::FailureLimiter,
     now_playing: Mutex<HashMap<String, NowPlaying>>,
     covers: moka::future::Cache<(TrackId, String, u32), Bytes>,
+    /// Each user's marks, read at most once per [`MARKS_TTL`] under load; forgotten at once
+    /// when this process changes them.
+    marks: moka::future::Cache<String, Arc<Marks>>,
     /// Byte lengths of each segment's audio in a rendition, by (track, playlist chunk).
     renditions: moka::future::Cache<(TrackId, String), Arc<media::Rendition>>,
 }
@@ -227,11 +230,29 @@ pub struct Call<'a> {
     headers: &'a HeaderMap,
 }
 
+/// How long a user's stars, ratings and plays may be answered from memory: a listing under
+/// load then costs one store read a second for them rather than one per request, and a
+/// change made through another replica shows within this.
+const MARKS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Call<'_> {
-    async fn marks(&self) -> Result<Marks, SubsonicError> {
-        Ok(Marks::from(
+    async fn marks(&self) -> Result<Arc<Marks>, SubsonicError> {
+        if let Some(marks) = self.api.marks.get(&self.user.name).await {
+            return Ok(marks);
+        }
+        let marks = Arc::new(Marks::from(
             self.api.state.store.user_marks(&self.user.name).await?,
-        ))
+        ));
+        self.api
+            .marks
+            .insert(self.user.name.clone(), marks.clone())
+            .await;
+        Ok(marks)
+    }
+
+    /// After a star, a rating or a play: the next listing reads them again.
+    async fn marks_changed(&self) {
+        self.api.marks.invalidate(&self.user.name).await;
     }
 
     /// Remembers what the user plays now (with the client's name), for `getNowPlaying`.
@@ -284,6 +305,10 @@ pub fn router(state: AppState, secret: SecretKey) -> Router {
         covers: moka::future::Cache::builder()
             .max_capacity(64 * 1024 * 1024)
             .weigher(|_, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
+            .build(),
+        marks: moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(MARKS_TTL)
             .build(),
         renditions: moka::future::Cache::new(10_000),
     });

@@ -246,6 +246,7 @@ pub async fn star(call: &Call<'_>, starred: bool) -> Result<Reply, SubsonicError
             .set_starred(&call.user.name, &item, starred, now)
             .await?;
     }
+    call.marks_changed().await;
     Ok(Reply::empty())
 }
 
@@ -285,6 +286,7 @@ pub async fn set_rating(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         .store
         .set_rating(&call.user.name, &item, rating)
         .await?;
+    call.marks_changed().await;
     Ok(Reply::empty())
 }
 
@@ -312,6 +314,7 @@ pub async fn scrobble(call: &Call<'_>) -> Result<Reply, SubsonicError> {
                 .store
                 .record_play(&call.user.name, id, at)
                 .await?;
+            call.marks_changed().await;
         } else {
             call.note_playing(*id);
         }
