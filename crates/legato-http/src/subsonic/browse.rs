@@ -615,7 +615,7 @@ pub async fn starred(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError>
     let library = call.api.library.get().await?;
     let marks = call.marks().await?;
     let mut stars: Vec<(ItemKind, &str, i64)> = marks.stars().collect();
-    stars.sort_by(|a, b| b.2.cmp(&a.2));
+    stars.sort_by_key(|star| std::cmp::Reverse(star.2));
     let (mut artists, mut albums, mut songs) = (Vec::new(), Vec::new(), Vec::new());
     for (kind, id, _) in stars {
         match kind {
