@@ -30,6 +30,13 @@ pub struct HttpConfig {
     /// Bitrates (kbit/s) of the MP3 renditions made for each track; an MP3 source is also
     /// kept as it is, and rungs at or above its bitrate are not made.
     pub ladder_kbps: Vec<u32>,
+    /// Bitrates (kbit/s) of the AAC-LC renditions in fragmented MP4, each one of
+    /// `legato_transcode::AAC_BITRATES`; for a lossy source, rungs above its bitrate are not
+    /// made (the lowest always is). Empty: no AAC renditions.
+    pub aac_ladder_kbps: Vec<u32>,
+    /// A lossless FLAC rendition (fMP4) for FLAC uploads (their own frames) and WAV/AIFF
+    /// uploads (encoded losslessly).
+    pub lossless: bool,
     /// Processing that lasts longer than this goes on in the background (202).
     pub sync_ingest_timeout: Duration,
     /// Receiving uploads: the budget of bytes in flight, rate and time limits, free disk.
@@ -110,6 +117,8 @@ impl Default for HttpConfig {
                 .unwrap_or(2),
             upload_idle_timeout: Duration::from_secs(30),
             ladder_kbps: vec![64, 128, 192],
+            aac_ladder_kbps: vec![64, 128, 256],
+            lossless: true,
             sync_ingest_timeout: Duration::from_secs(5),
             receive: ReceiveLimits::default(),
             // Sized for a 2-core, 1 GB replica: one transcode at a time leaves a core for

@@ -114,10 +114,20 @@ pub struct SourceView {
 /// One rendition of a track.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VariantView {
-    /// `original` (the uploaded MP3, bit-exact) or the bitrate, e.g. `128k`.
+    /// MP3 renditions: `original` (the uploaded MP3, bit-exact) or the bitrate, e.g. `128k`;
+    /// AAC-LC ones `aac128k`; the lossless one `flac`.
     pub name: String,
-    /// kbit/s.
+    /// kbit/s (for `flac`, the average).
     pub bitrate: u32,
+    /// `mp3`, `aac` or `flac`.
+    pub codec: String,
+    /// RFC 6381, as the master playlist's CODECS: `mp4a.40.34`, `mp4a.40.2` or `fLaC`.
+    pub codecs: String,
+    /// `mpegts` (MP3) or `fmp4` (fragmented MP4: AAC and FLAC).
+    pub container: String,
+    /// Peak and average bit/s of its segments, container included.
+    pub bandwidth: u64,
+    pub average_bandwidth: u64,
     /// Path of its media playlist.
     pub playlist: String,
 }
@@ -179,10 +189,22 @@ impl TrackView {
             variants: track
                 .variants
                 .into_iter()
-                .map(|v| VariantView {
-                    playlist: format!("{base}/{}{query}", v.playlist),
-                    name: v.name,
-                    bitrate: v.bitrate,
+                .map(|v| {
+                    let (codec, container) = match v.codecs.as_str() {
+                        legato_media::CODECS_AAC_LC => ("aac", "fmp4"),
+                        legato_media::CODECS_FLAC => ("flac", "fmp4"),
+                        _ => ("mp3", "mpegts"),
+                    };
+                    VariantView {
+                        playlist: format!("{base}/{}{query}", v.playlist),
+                        name: v.name,
+                        bitrate: v.bitrate,
+                        codec: codec.to_owned(),
+                        codecs: v.codecs,
+                        container: container.to_owned(),
+                        bandwidth: v.bandwidth,
+                        average_bandwidth: v.average_bandwidth,
+                    }
                 })
                 .collect(),
             cover: track.cover.map(|c| format!("{base}/{c}{query}")),

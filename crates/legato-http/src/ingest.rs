@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use legato_media::fmp4::{Cut, Fmp4Track};
 use legato_media::original::Remainder;
 use legato_media::{
     Package, READ_WINDOW_BYTES, SegmentOptions, VariantEntry, master_playlist, package_mp3,
@@ -24,7 +25,7 @@ use legato_media::{
 use legato_store::{
     Analysis, Chunk, ChunkSource, SourceInfo, StoreError, Track, TrackId, TrackStatus, Variant,
 };
-use legato_transcode::{LadderOptions, Progress, SourceFormat};
+use legato_transcode::{Fmp4Options, LadderOptions, Progress, SourceFormat};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -386,6 +387,10 @@ fn unreadable(err: std::io::Error) -> ApiError {
 pub(crate) struct BuildJob {
     pub audio: SourceAudio,
     pub ladder: Vec<u32>,
+    /// AAC-LC rungs (fMP4), kbit/s.
+    pub aac_ladder: Vec<u32>,
+    /// Whether to make a lossless FLAC rung (fMP4) of a lossless upload.
+    pub lossless: bool,
     pub segment_seconds: f64,
     pub generation: Generation,
 }
@@ -405,6 +410,51 @@ struct Rendition {
     name: String,
     mp3: Mp3Bytes,
     package: Package,
+}
+
+/// One fragmented-MP4 rendition ready to be stored: an AAC-LC rung or the lossless FLAC one.
+struct Fmp4Rendition {
+    /// `aac128k` or `flac`.
+    name: String,
+    /// Average kbit/s.
+    bitrate_kbps: u32,
+    track: Fmp4Track,
+    /// The coded frames `track` describes.
+    frames: Arc<Vec<u8>>,
+}
+
+impl Fmp4Rendition {
+    fn codecs(&self) -> &'static str {
+        self.track.info().codec.codecs()
+    }
+}
+
+/// The AAC-LC rungs worth making of a source: all of `ladder` for a lossless one; for a
+/// lossy one those at or below its bitrate (a rung above it would spend bits on the
+/// source's artefacts), and the lowest whatever the source's bitrate.
+pub(crate) fn aac_rungs_for(
+    ladder: &[u32],
+    format: SourceFormat,
+    source_kbps: Option<u32>,
+) -> Vec<u32> {
+    let mut rungs = ladder.to_vec();
+    rungs.sort_unstable();
+    rungs.dedup();
+    let lossless = matches!(
+        format,
+        SourceFormat::Wav | SourceFormat::Aiff | SourceFormat::Flac
+    );
+    match source_kbps {
+        Some(kbps) if !lossless => {
+            let lowest = rungs.first().copied();
+            rungs.retain(|&r| r <= kbps);
+            if rungs.is_empty() {
+                rungs.extend(lowest);
+            }
+            rungs
+        }
+        _ => rungs,
+    }
 }
 
 /// Where a rendition's MP3 is: the upload (or a rung of an MP3 upload) in memory; an encoded
@@ -582,6 +632,18 @@ impl BuildJob {
             (source, transcoded.decode_ms, transcoded.encode_ms)
         };
 
+        // The fMP4 rungs are cut where the reference's segments end, so a player switches
+        // between any two renditions at the same instants (within a frame).
+        let instants =
+            legato_media::cmaf_plan::instants_of(&renditions[0].package.segment_durations());
+        let fmp4 = fmp4_renditions(
+            &audio,
+            format,
+            source.bitrate_kbps,
+            &self.aac_ladder,
+            self.lossless,
+            &instants,
+        )?;
         let reference_info = renditions[0].package.info().clone();
         track.duration = reference_info.duration;
         track.segments = u32::try_from(renditions[0].package.segment_count()).unwrap_or(u32::MAX);
@@ -604,7 +666,7 @@ impl BuildJob {
         renditions.sort_by_key(|r| r.package.info().bitrate_kbps);
 
         // Lay out.
-        let chunks = lay_out(&mut track, renditions, tags.cover, &self.generation);
+        let chunks = lay_out(&mut track, renditions, fmp4, tags.cover, &self.generation);
         if let Some(kept) = track.source.as_ref().and_then(|s| s.remainder.as_ref())
             && *kept != self.generation.remainder()
         {
@@ -631,11 +693,97 @@ impl BuildJob {
     }
 }
 
+/// The fMP4 renditions of a source: AAC-LC rungs (from one more decode) and, for a lossless
+/// upload, the FLAC rung (a FLAC upload's own frames, bit-exact; WAV/AIFF encoded
+/// losslessly). Ascending by bitrate, FLAC last. A source the fMP4 side cannot take (a FLAC
+/// file our frame scanner refuses, say) keeps its MP3 renditions: the rung is left out with a
+/// warning rather than failing a track that plays.
+fn fmp4_renditions(
+    audio: &SourceAudio,
+    format: SourceFormat,
+    source_kbps: Option<u32>,
+    aac_ladder: &[u32],
+    lossless: bool,
+    instants: &[f64],
+) -> Result<Vec<Fmp4Rendition>, ApiError> {
+    let aac_rungs = aac_rungs_for(aac_ladder, format, source_kbps);
+    let own_flac = lossless && format == SourceFormat::Flac;
+    let options = Fmp4Options {
+        aac_rungs_kbps: aac_rungs,
+        lossless: lossless && !own_flac,
+    };
+    let mut out = Vec::new();
+    let encodes_flac = options.lossless && matches!(format, SourceFormat::Wav | SourceFormat::Aiff);
+    if !options.aac_rungs_kbps.is_empty() || encodes_flac {
+        let encoded = match audio {
+            SourceAudio::Bytes(data) => legato_transcode::transcode_fmp4(data, &options),
+            SourceAudio::Spooled(file) => {
+                legato_transcode::transcode_fmp4_file(file.file(), &options)
+            }
+        };
+        let encoded = match encoded {
+            Ok(encoded) => encoded,
+            Err(e) if e.is_input_error() => {
+                tracing::warn!(error = %e, "no AAC or FLAC renditions: the fMP4 encoder refused this source");
+                return Ok(out);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for aac in encoded.aac {
+            let track = legato_media::fmp4::aac_track(
+                aac.audio_specific_config,
+                aac.sample_rate,
+                aac.channels,
+                &aac.frame_lens,
+                aac.priming,
+                aac.valid_samples,
+                aac.bitrate_kbps,
+                Cut::At(instants),
+            )?;
+            out.push(Fmp4Rendition {
+                name: format!("aac{}k", aac.bitrate_kbps),
+                bitrate_kbps: aac.bitrate_kbps,
+                track,
+                frames: Arc::new(aac.data),
+            });
+        }
+        if let Some(flac) = encoded.flac {
+            out.extend(flac_rendition(Arc::new(flac), instants));
+        }
+    }
+    if own_flac {
+        let data = audio.clone().into_bytes()?;
+        out.extend(flac_rendition(data, instants));
+    }
+    Ok(out)
+}
+
+/// The lossless rung of a FLAC stream's frames; `None` (with a warning) if they cannot be
+/// carried.
+fn flac_rendition(data: Arc<Vec<u8>>, instants: &[f64]) -> Option<Fmp4Rendition> {
+    match legato_media::fmp4::flac_track(&data, Cut::At(instants)) {
+        Ok(track) => {
+            let kbps = track.info().avg_bitrate / 1000;
+            Some(Fmp4Rendition {
+                name: "flac".into(),
+                bitrate_kbps: kbps,
+                track,
+                frames: data,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no lossless rendition: the FLAC frames cannot be carried");
+            None
+        }
+    }
+}
+
 /// The chunks of a track's renditions, named by `generation`; fills in the track's
 /// playlist, variants and cover.
 fn lay_out(
     track: &mut Track,
     mut renditions: Vec<Rendition>,
+    fmp4: Vec<Fmp4Rendition>,
     cover: Option<legato_transcode::Cover>,
     generation: &Generation,
 ) -> ChunkSource {
@@ -648,7 +796,7 @@ fn lay_out(
         track.cover = Some(name.clone());
         chunks.push(Box::new(std::iter::once(Ok(Chunk::new(name, cover.bytes)))));
     }
-    if renditions.len() == 1 {
+    if renditions.len() == 1 && fmp4.is_empty() {
         let only = renditions.remove(0);
         let names = generation.clone();
         let segments = (0..only.package.segment_count()).map(|i| names.segment(i));
@@ -710,13 +858,84 @@ fn lay_out(
                     .map(move |(i, bytes)| Ok(Chunk::new(names.variant_segment(&rung, i), bytes?))),
             ));
         }
+        // Standards players pick from the AAC rungs and the lossless one first (Apple's
+        // authoring spec has no MP3; video.js refuses it); MP3 comes last. Legacy players
+        // get the MP3 rungs alone (`mp3.m3u8`, which `outputlist.m3u8` answers).
+        let mut every = Vec::new();
+        for rendition in fmp4 {
+            every.push(lay_out_fmp4(track, rendition, generation, &mut media));
+        }
+        if !every.is_empty() {
+            chunks.push(Box::new(std::iter::once(Ok(Chunk::new(
+                generation.mp3_playlist(),
+                master_playlist(&entries),
+            )))));
+        }
+        every.extend(entries);
         chunks.push(Box::new(std::iter::once(Ok(Chunk::new(
             track.playlist.clone(),
-            master_playlist(&entries),
+            master_playlist(&every),
         )))));
         chunks.extend(media);
     }
     Box::new(chunks.into_iter().flatten())
+}
+
+/// The chunks of one fMP4 rendition (init segment, media playlist, media segments written
+/// as the store pulls them) into `media`; records the variant on the track and returns its
+/// master playlist entry.
+fn lay_out_fmp4(
+    track: &mut Track,
+    rendition: Fmp4Rendition,
+    generation: &Generation,
+    media: &mut Vec<ChunkSource>,
+) -> VariantEntry {
+    let name = rendition.name.clone();
+    let codecs = rendition.codecs().to_owned();
+    let (bandwidth, average_bandwidth) = rendition
+        .track
+        .bandwidths(&rendition.frames)
+        .unwrap_or_default();
+    let playlist_name = generation.variant_playlist(&name);
+    let init_name = generation.fmp4_init(&name);
+    let playlist = rendition
+        .track
+        .media_playlist(&init_name, &|i| generation.fmp4_segment(&name, i));
+    track.variants.push(Variant {
+        name: name.clone(),
+        bitrate: rendition.bitrate_kbps,
+        bandwidth,
+        average_bandwidth,
+        codecs: codecs.clone(),
+        playlist: playlist_name.clone(),
+    });
+    let init = rendition.track.init_segment();
+    media.push(Box::new(std::iter::once(
+        init.map(|bytes| Chunk::new(init_name, bytes))
+            .map_err(|e| StoreError::Source(format!("cannot write an init segment: {e}"))),
+    )));
+    media.push(Box::new(std::iter::once(Ok(Chunk::new(
+        playlist_name.clone(),
+        playlist,
+    )))));
+    let names = generation.clone();
+    let Fmp4Rendition {
+        track: fmp4_track,
+        frames,
+        ..
+    } = rendition;
+    media.push(Box::new((0..fmp4_track.segment_count()).map(move |i| {
+        fmp4_track
+            .media_segment(&frames, i)
+            .map(|bytes| Chunk::new(names.fmp4_segment(&name, i), bytes))
+            .ok_or_else(|| StoreError::Source("an fMP4 segment lies outside its frames".into()))
+    })));
+    VariantEntry {
+        uri: playlist_name,
+        bandwidth,
+        average_bandwidth,
+        codecs,
+    }
 }
 
 /// For the `original` rendition of an MP3: the source is kept as these segments plus a

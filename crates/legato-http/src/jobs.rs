@@ -246,6 +246,8 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     let build = BuildJob {
         audio: audio.clone(),
         ladder: state.config.ladder_kbps.clone(),
+        aac_ladder: state.config.aac_ladder_kbps.clone(),
+        lossless: state.config.lossless,
         segment_seconds: state.config.segment_seconds,
         generation: Generation::new(claims),
     };

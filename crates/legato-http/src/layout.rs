@@ -17,6 +17,18 @@ pub const SOURCE_PIECE_BYTES: usize = 8 << 20;
 
 const SOURCE_PREFIX: &str = "source/";
 
+/// The name players ask for the MP3-only master playlist by (`outputlist.m3u8` answers it
+/// too); each generation stores its own under its prefix.
+pub const MP3_PLAYLIST: &str = "mp3.m3u8";
+
+/// The MP3-only master playlist of the generation whose playlist is `current`; `None` for a
+/// playlist that does not follow our names (the seed's `outputlist.m3u8`).
+pub fn mp3_playlist_beside(current: &str) -> Option<String> {
+    current
+        .strip_suffix(legato_store::PLAYLIST_NAMES[0])
+        .map(|prefix| format!("{prefix}{MP3_PLAYLIST}"))
+}
+
 /// Name of the `index`-th piece of the source.
 pub fn source_piece(index: u32) -> String {
     format!("{SOURCE_PREFIX}{index:04}")
@@ -62,6 +74,22 @@ impl Generation {
     /// Segment `index` of rendition `rendition`.
     pub fn variant_segment(&self, rendition: &str, index: usize) -> String {
         format!("{}{rendition}-{index:03}.ts", self.prefix)
+    }
+
+    /// The init segment of fMP4 rendition `rendition` (`aac128k`, `flac`).
+    pub fn fmp4_init(&self, rendition: &str) -> String {
+        format!("{}{rendition}-init.mp4", self.prefix)
+    }
+
+    /// Media segment `index` of fMP4 rendition `rendition`.
+    pub fn fmp4_segment(&self, rendition: &str, index: usize) -> String {
+        format!("{}{rendition}-{index:03}.m4s", self.prefix)
+    }
+
+    /// The master playlist of the MP3 renditions alone, for players that know only MPEG-TS
+    /// with MP3 (written when a track has fMP4 renditions too).
+    pub fn mp3_playlist(&self) -> String {
+        format!("{}{MP3_PLAYLIST}", self.prefix)
     }
 
     /// What an MP3 source needs beside its `original` segments to be given back whole

@@ -12,6 +12,7 @@ use legato_store::{PLAYLIST_NAMES, StoreError, TrackId};
 
 use crate::crud::parse_id;
 use crate::error::ApiError;
+use crate::layout;
 use crate::signing::sign_playlist;
 use crate::state::{AppState, ServedChunk};
 
@@ -25,7 +26,7 @@ const MAX_NAME_LEN: usize = 100;
 #[utoipa::path(get, path = "/function/streaming/{id}/{name}", tag = "streaming",
     params(
         ("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
-        ("name" = String, Path, description = "index.m3u8, outputlist.m3u8 or a segment name", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$"),
+        ("name" = String, Path, description = "index.m3u8 (every rendition), mp3.m3u8 or outputlist.m3u8 (the MP3 renditions), or a playlist, init or segment name", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$"),
         ("exp" = Option<u64>, Query, description = "expiry of a signed URL"),
         ("sig" = Option<String>, Query, description = "signature of a signed URL"),
         ("Range" = Option<String>, Header, description = "one byte range"),
@@ -34,11 +35,13 @@ const MAX_NAME_LEN: usize = 100;
         (status = 200, description = "the chunk", content(
             (crate::openapi::Binary = "application/vnd.apple.mpegurl"),
             (crate::openapi::Binary = "video/mp2t"),
+            (crate::openapi::Binary = "audio/mp4"),
             (crate::openapi::Binary = "application/octet-stream"),
         )),
         (status = 206, description = "a byte range of the chunk", content(
             (crate::openapi::Binary = "application/vnd.apple.mpegurl"),
             (crate::openapi::Binary = "video/mp2t"),
+            (crate::openapi::Binary = "audio/mp4"),
             (crate::openapi::Binary = "application/octet-stream"),
         )),
         (status = 304, description = "not modified (If-None-Match)"),
@@ -77,7 +80,7 @@ pub async fn chunk(
         None => None,
     };
     let content_type = content_type(&name);
-    let cache = if PLAYLIST_NAMES.contains(&name.as_str()) {
+    let cache = if is_current_alias(&name) {
         REVALIDATE
     } else {
         IMMUTABLE
@@ -117,6 +120,10 @@ pub async fn chunk(
 /// know: both always answer the track's *current* playlist (`track.playlist`), which is
 /// `gN-index.m3u8` once the track was processed again (a takeover after a crash, a
 /// reprocessing), whatever older generation is still stored under the plain names.
+///
+/// `outputlist.m3u8` (the seed's players) and `mp3.m3u8` answer the MP3 renditions alone
+/// when the track has fMP4 ones too, since players of that age know only MPEG-TS with MP3;
+/// otherwise (older tracks, the seed's) the current playlist.
 async fn playlist(state: &AppState, id: &TrackId, name: &str) -> Result<bytes::Bytes, ApiError> {
     let gone = || {
         ApiError::NotFound(format!(
@@ -124,19 +131,31 @@ async fn playlist(state: &AppState, id: &TrackId, name: &str) -> Result<bytes::B
              ready"
         ))
     };
-    let current = if PLAYLIST_NAMES.contains(&name) {
-        match state.store.get_track(id).await {
-            Ok(track) => track.playlist,
-            Err(StoreError::NotFound(_)) => return Err(gone()),
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        name.to_owned()
+    if !is_current_alias(name) {
+        return Ok(state.store.get_chunk(id, name).await?);
+    }
+    let current = match state.store.get_track(id).await {
+        Ok(track) => track.playlist,
+        Err(StoreError::NotFound(_)) => return Err(gone()),
+        Err(e) => return Err(e.into()),
     };
+    if name != PLAYLIST_NAMES[0]
+        && let Some(mp3) = layout::mp3_playlist_beside(&current)
+    {
+        match state.store.get_chunk(id, &mp3).await {
+            Err(StoreError::NotFound(_)) => {}
+            other => return Ok(other?),
+        }
+    }
     match state.store.get_chunk(id, &current).await {
-        Err(StoreError::NotFound(_)) if current != name => Err(gone()),
+        Err(StoreError::NotFound(_)) => Err(gone()),
         other => Ok(other?),
     }
+}
+
+/// The playlist names that stand for the track's current generation (revalidated by caches).
+fn is_current_alias(name: &str) -> bool {
+    PLAYLIST_NAMES.contains(&name) || name == layout::MP3_PLAYLIST
 }
 
 /// The store error shared by every waiter of one cache fill, as our own error.
@@ -159,6 +178,8 @@ fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next().unwrap_or_default() {
         "m3u8" => "application/vnd.apple.mpegurl",
         "ts" => "video/mp2t",
+        // RFC 4337; the init segment and the media segments alike.
+        "mp4" | "m4s" => "audio/mp4",
         "jpg" => "image/jpeg",
         "png" => "image/png",
         _ => "application/octet-stream",

@@ -444,19 +444,42 @@ pub fn transcode_fmp4(
     data: &[u8],
     options: &Fmp4Options,
 ) -> Result<Fmp4Renditions, TranscodeError> {
-    if let Some(bad) = options
-        .aac_rungs_kbps
-        .iter()
-        .find(|kbps| !AAC_BITRATES.contains(kbps))
-    {
-        return Err(TranscodeError::InvalidOptions(format!(
-            "{bad} kbit/s is not an AAC-LC rung; use one of {AAC_BITRATES:?}"
-        )));
-    }
+    check_aac_rungs(options)?;
     let sniffed = sniff(data)?;
     guarded(sniffed.format, || {
         fmp4_ladder::transcode(Input::Bytes(data), sniffed, options)
     })
+}
+
+/// As [`transcode_fmp4`], reading the upload from `file` as decoding goes (an MP3 is read
+/// into memory whole, as for [`transcode_file`]), so memory holds the encoded rungs and a
+/// few blocks of audio, not the decoded source.
+///
+/// # Errors
+/// As [`transcode_fmp4`], and [`TranscodeError::Io`] when the file cannot be read.
+pub fn transcode_fmp4_file(
+    file: &File,
+    options: &Fmp4Options,
+) -> Result<Fmp4Renditions, TranscodeError> {
+    check_aac_rungs(options)?;
+    from_file(
+        file,
+        |data| transcode_fmp4(data, options),
+        |input, sniffed| fmp4_ladder::transcode(input, sniffed, options),
+    )
+}
+
+fn check_aac_rungs(options: &Fmp4Options) -> Result<(), TranscodeError> {
+    match options
+        .aac_rungs_kbps
+        .iter()
+        .find(|kbps| !AAC_BITRATES.contains(kbps))
+    {
+        Some(bad) => Err(TranscodeError::InvalidOptions(format!(
+            "{bad} kbit/s is not an AAC-LC rung; use one of {AAC_BITRATES:?}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Loudness, true peak and waveform of an upload.

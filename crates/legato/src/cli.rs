@@ -117,6 +117,15 @@ pub struct HttpArgs {
     /// only the uploaded MP3 (other formats then get one 192k rendition).
     #[arg(long, env = "LEGATO_LADDER", default_value = "64,128,192", value_parser = parse_ladder)]
     pub ladder: Ladder,
+    /// Bitrates (kbit/s) of the AAC-LC renditions (fragmented MP4) of each track, from
+    /// 32, 48, 64, 96, 128, 192, 256; `none` makes none. A lossy upload gets none above its
+    /// own bitrate but the lowest.
+    #[arg(long, env = "LEGATO_AAC_LADDER", default_value = "64,128,256", value_parser = parse_aac_ladder)]
+    pub aac_ladder: Ladder,
+    /// Whether FLAC, WAV and AIFF uploads get a lossless FLAC rendition (fragmented MP4).
+    #[arg(long, env = "LEGATO_LOSSLESS", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub lossless: bool,
     /// Processing that lasts longer than this answers 202 and goes on in the background.
     #[arg(long, env = "LEGATO_SYNC_INGEST_SECONDS", default_value_t = 5.0,
           value_parser = parse_sync_seconds)]
@@ -297,6 +306,21 @@ fn parse_ladder(value: &str) -> Result<Ladder, String> {
     Ok(Ladder(rungs))
 }
 
+fn parse_aac_ladder(value: &str) -> Result<Ladder, String> {
+    let ladder = parse_ladder(value)?;
+    match ladder
+        .0
+        .iter()
+        .find(|kbps| !legato_transcode::AAC_BITRATES.contains(kbps))
+    {
+        Some(bad) => Err(format!(
+            "{bad} kbit/s is not an AAC-LC rung; use some of {:?}",
+            legato_transcode::AAC_BITRATES
+        )),
+        None => Ok(ladder),
+    }
+}
+
 fn parse_segment_seconds(value: &str) -> Result<f64, String> {
     let seconds: f64 = value
         .trim()
@@ -370,6 +394,8 @@ impl HttpArgs {
                 .map_or(defaults.max_concurrent_ingests, |n| n as usize),
             upload_idle_timeout: std::time::Duration::from_secs(self.upload_idle_seconds),
             ladder_kbps: self.ladder.0.clone(),
+            aac_ladder_kbps: self.aac_ladder.0.clone(),
+            lossless: self.lossless,
             // Validated by the flag's parser: finite, 0 to 3600.
             sync_ingest_timeout: std::time::Duration::try_from_secs_f64(self.sync_ingest_seconds)
                 .unwrap_or(defaults.sync_ingest_timeout),

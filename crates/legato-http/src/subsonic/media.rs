@@ -48,22 +48,28 @@ fn media_error(error: ApiError) -> Result<Reply, SubsonicError> {
     Ok(Reply::Media(error.into_response()))
 }
 
-/// The media playlist to stream: the highest rendition within `max_kbps` (0: no limit), else
-/// the lowest; a track with one rendition has only its playlist.
-fn pick_playlist(track: &Track, max_kbps: u32) -> String {
+/// The media playlist of the renditions coded as `codecs` (RFC 6381) to stream: the highest
+/// within `max_kbps` (0: no limit), else the lowest; `None` when the track has none of them.
+/// A track with one rendition (MP3) has only its playlist.
+fn pick_playlist(track: &Track, max_kbps: u32, codecs: &str) -> Option<String> {
     if track.variants.is_empty() {
-        return track.playlist.clone();
+        return (codecs == MP3_CODECS).then(|| track.playlist.clone());
     }
-    let mut variants: Vec<&legato_store::Variant> = track.variants.iter().collect();
+    let mut variants: Vec<&legato_store::Variant> = track
+        .variants
+        .iter()
+        .filter(|v| v.codecs == codecs)
+        .collect();
     variants.sort_by_key(|v| v.bitrate);
     let within = variants
         .iter()
         .rev()
         .find(|v| max_kbps == 0 || v.bitrate <= max_kbps);
-    within
-        .or(variants.first())
-        .map_or_else(|| track.playlist.clone(), |v| v.playlist.clone())
+    within.or(variants.first()).map(|v| v.playlist.clone())
 }
+
+/// RFC 6381 codecs of the MP3 renditions (what `stream` can serve as one MP3 file).
+const MP3_CODECS: &str = "mp4a.40.34";
 
 /// Segment chunk names of a media playlist, in order.
 fn segment_names(playlist: &[u8]) -> Result<Vec<String>, SubsonicError> {
@@ -135,7 +141,8 @@ pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     if call.params.get("format") == Some("raw") && track.source.is_some() {
         return download_track(call, &track);
     }
-    let playlist = pick_playlist(&track, max_kbps);
+    let playlist =
+        pick_playlist(&track, max_kbps, MP3_CODECS).unwrap_or_else(|| track.playlist.clone());
     let rendition = rendition(call, &track, &playlist).await?;
     let etag = format!(
         "\"{:016x}\"",
@@ -240,7 +247,11 @@ pub async fn hls(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         })
         .transpose()?;
     let playlist = match wanted {
-        Some(kbps) => pick_playlist(&track, kbps),
+        // An app asking for a bitrate gets the AAC rung nearest it (any HLS player of
+        // today plays AAC), or the MP3 one for a track without AAC renditions.
+        Some(kbps) => pick_playlist(&track, kbps, legato_media::CODECS_AAC_LC)
+            .or_else(|| pick_playlist(&track, kbps, MP3_CODECS))
+            .unwrap_or_else(|| track.playlist.clone()),
         None => track.playlist.clone(),
     };
     let text = call.api.state.store.get_chunk(&track.id, &playlist).await?;
@@ -377,12 +388,29 @@ mod tests {
             codecs: "mp4a.40.34".into(),
             playlist: format!("{kbps}k.m3u8"),
         };
-        track.variants = vec![variant(320), variant(64), variant(128)];
-        assert_eq!(pick_playlist(&track, 0), "320k.m3u8");
-        assert_eq!(pick_playlist(&track, 192), "128k.m3u8");
-        assert_eq!(pick_playlist(&track, 32), "64k.m3u8");
+        let aac = legato_store::Variant {
+            name: "aac256k".into(),
+            bitrate: 256,
+            bandwidth: 260_000,
+            average_bandwidth: 258_000,
+            codecs: "mp4a.40.2".into(),
+            playlist: "aac256k.m3u8".into(),
+        };
+        track.variants = vec![variant(320), variant(64), aac, variant(128)];
+        let mp3 = |kbps| pick_playlist(&track, kbps, MP3_CODECS).unwrap();
+        assert_eq!(mp3(0), "320k.m3u8");
+        assert_eq!(mp3(192), "128k.m3u8");
+        assert_eq!(mp3(32), "64k.m3u8");
+        assert_eq!(
+            pick_playlist(&track, 0, "mp4a.40.2").as_deref(),
+            Some("aac256k.m3u8")
+        );
+        assert_eq!(pick_playlist(&track, 0, "fLaC"), None);
         track.variants.clear();
-        assert_eq!(pick_playlist(&track, 64), "master.m3u8");
+        assert_eq!(
+            pick_playlist(&track, 64, MP3_CODECS).as_deref(),
+            Some("master.m3u8")
+        );
     }
 
     #[test]
