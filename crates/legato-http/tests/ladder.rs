@@ -115,7 +115,12 @@ async fn every_format_becomes_an_aligned_ladder() {
         );
         let track: Value = response.json().await.unwrap();
         assert_eq!(track["status"], "ready", "{name}");
-        let variants = track["variants"].as_array().unwrap();
+        let every = track["variants"].as_array().unwrap();
+        // The MP3 ladder here; the fMP4 renditions beside it are checked in fmp4.rs.
+        let variants: Vec<&Value> = every
+            .iter()
+            .filter(|v| v["container"] == "mpegts")
+            .collect();
         let names: Vec<&str> = variants
             .iter()
             .map(|v| v["name"].as_str().unwrap())
@@ -140,7 +145,11 @@ async fn every_format_becomes_an_aligned_ladder() {
             .text()
             .await
             .unwrap();
-        assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 3, "{master}");
+        assert_eq!(
+            master.matches("#EXT-X-STREAM-INF").count(),
+            every.len(),
+            "{master}"
+        );
         for attribute in ["BANDWIDTH=", "AVERAGE-BANDWIDTH=", "CODECS=\"mp4a.40.34\""] {
             assert!(
                 master.contains(attribute),
@@ -151,7 +160,7 @@ async fn every_format_becomes_an_aligned_ladder() {
         // Every variant has the same segments (to the frame but the last) and decodes to the
         // source's duration.
         let mut durations: Vec<Vec<f64>> = Vec::new();
-        for variant in variants {
+        for variant in &variants {
             let url = server.url(variant["playlist"].as_str().unwrap());
             let playlist = server
                 .client

@@ -10,11 +10,14 @@ use legato_http::{AppState, HttpConfig};
 use legato_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
-/// Settings for tests of the core slice: MP3 passthrough only (no ladder), so the layout is
-/// one media playlist with `seg000.ts`…; the ladder has tests of its own.
+/// Settings for tests of the core slice: MP3 passthrough only (no ladder, no fMP4
+/// renditions), so the layout is one media playlist with `seg000.ts`…; the ladders have
+/// tests of their own.
 pub fn config() -> HttpConfig {
     HttpConfig {
         ladder_kbps: Vec::new(),
+        aac_ladder_kbps: Vec::new(),
+        lossless: false,
         ..HttpConfig::default()
     }
 }
