@@ -35,7 +35,8 @@ fi
 # npm ci when node_modules is missing or older than the lock file (or misses a package).
 stamp=node_modules/.package-lock.json
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] \
-  || [ ! -f node_modules/hls.js/package.json ] || [ ! -f node_modules/playwright-core/package.json ]; then
+  || [ ! -f node_modules/hls.js/package.json ] || [ ! -f node_modules/playwright-core/package.json ] \
+  || [ ! -f node_modules/video.js/package.json ]; then
   echo "run-tests.sh: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
