@@ -119,6 +119,19 @@ def test_playlist_url_serves_hls(client: legato.Client, make_mp3, tag: str, clea
     assert len(segments) == t.segments
     seg = requests.get(urljoin(url, segments[0]), timeout=10)
     assert seg.status_code == 200
+    if "#EXT-X-MAP" in r.text:
+        # An fMP4 rendition (AAC or FLAC), listed first for standards players.
+        assert seg.headers["Content-Type"] == "audio/mp4"
+        assert seg.content[4:8] == b"styp"
+        # The seed's playlist name answers the MP3 renditions alone, in MPEG-TS.
+        legacy = requests.get(urljoin(url, "outputlist.m3u8"), timeout=10)
+        assert legacy.status_code == 200 and "#EXT-X-MAP" not in legacy.text
+        first = [line for line in legacy.text.splitlines() if line and not line.startswith("#")][0]
+        url = urljoin(url, first)
+        r = requests.get(url, timeout=10)
+        segments = [line for line in r.text.splitlines() if line and not line.startswith("#")]
+        seg = requests.get(urljoin(url, segments[0]), timeout=10)
+        assert seg.status_code == 200
     assert seg.headers["Content-Type"] == "video/mp2t"
     assert seg.content[:1] == b"\x47"  # MPEG-TS sync byte
 

@@ -408,7 +408,7 @@ pub(crate) struct Built {
 /// One rendition ready to be stored.
 struct Rendition {
     name: String,
-    mp3: Mp3Bytes,
+    mp3: RungBytes,
     package: Package,
 }
 
@@ -419,8 +419,9 @@ struct Fmp4Rendition {
     /// Average kbit/s.
     bitrate_kbps: u32,
     track: Fmp4Track,
-    /// The coded frames `track` describes.
-    frames: Arc<Vec<u8>>,
+    /// The coded frames `track` describes: an uploaded FLAC in memory, or an encoder's
+    /// output in its temporary file, read back a segment at a time.
+    frames: RungBytes,
 }
 
 impl Fmp4Rendition {
@@ -457,16 +458,16 @@ pub(crate) fn aac_rungs_for(
     }
 }
 
-/// Where a rendition's MP3 is: the upload (or a rung of an MP3 upload) in memory; an encoded
+/// Where a rendition's coded frames are (MP3, or AAC/FLAC for an fMP4 rung): the upload (or a rung of an MP3 upload) in memory; an encoded
 /// rung in the temporary file it was written to as it was encoded, read back a window or a
 /// segment at a time, so that memory does not grow with the track's length.
 #[derive(Clone)]
-enum Mp3Bytes {
+enum RungBytes {
     Memory(Arc<Vec<u8>>),
     File { file: Arc<std::fs::File>, len: u64 },
 }
 
-impl Mp3Bytes {
+impl RungBytes {
     /// Scans and plans the MP3, cut like `reference` when there is one.
     fn package(
         &self,
@@ -474,11 +475,11 @@ impl Mp3Bytes {
         options: &SegmentOptions,
     ) -> Result<Package, ApiError> {
         match (self, reference) {
-            (Mp3Bytes::Memory(data), None) => Ok(package_mp3(data, options)?),
-            (Mp3Bytes::Memory(data), Some(reference)) => {
+            (RungBytes::Memory(data), None) => Ok(package_mp3(data, options)?),
+            (RungBytes::Memory(data), Some(reference)) => {
                 Ok(package_mp3_like(data, reference, options)?)
             }
-            (Mp3Bytes::File { file, len }, reference) => {
+            (RungBytes::File { file, len }, reference) => {
                 let len = usize::try_from(*len)
                     .map_err(|_| ApiError::Internal("an encoded rung is too large".into()))?;
                 let mut read = |range| read_range(file, range).map_err(unreadable);
@@ -493,8 +494,8 @@ impl Mp3Bytes {
         package: Package,
     ) -> Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>> + Send> {
         match self {
-            Mp3Bytes::Memory(data) => Box::new(package.into_segments(ArcBytes(data)).map(Ok)),
-            Mp3Bytes::File { file, .. } => Box::new(package.into_segments_read(move |range| {
+            RungBytes::Memory(data) => Box::new(package.into_segments(ArcBytes(data)).map(Ok)),
+            RungBytes::File { file, .. } => Box::new(package.into_segments_read(move |range| {
                 read_range(&file, range).map_err(|e| {
                     StoreError::Source(format!(
                         "cannot read an encoded rung back from its temporary file: {e}"
@@ -562,7 +563,7 @@ impl BuildJob {
             };
             renditions.push(Rendition {
                 name: ORIGINAL.into(),
-                mp3: Mp3Bytes::Memory(mp3.clone()),
+                mp3: RungBytes::Memory(mp3.clone()),
                 package,
             });
             (source, 0.0, 0.0)
@@ -581,7 +582,7 @@ impl BuildJob {
             // they are encoded; an upload in memory (an MP3) keeps its rungs in memory.
             let mut transcoded = match &audio {
                 SourceAudio::Bytes(data) => legato_transcode::transcode(data, &ladder, &progress)?
-                    .map_rungs(|rung| Ok((rung.name, Mp3Bytes::Memory(Arc::new(rung.mp3)))))?,
+                    .map_rungs(|rung| Ok((rung.name, RungBytes::Memory(Arc::new(rung.mp3)))))?,
                 SourceAudio::Spooled(file) => {
                     let spill = tempfile::tempfile;
                     legato_transcode::transcode_file_spilled(
@@ -594,7 +595,7 @@ impl BuildJob {
                         let file = Arc::new(rung.file);
                         Ok((
                             rung.name,
-                            Mp3Bytes::File {
+                            RungBytes::File {
                                 file,
                                 len: rung.len,
                             },
@@ -604,7 +605,7 @@ impl BuildJob {
             };
             let rungs = std::mem::take(&mut transcoded.rungs);
             if let (true, Some(mp3)) = (transcoded.keep_original, &mp3) {
-                let mp3 = Mp3Bytes::Memory(mp3.clone());
+                let mp3 = RungBytes::Memory(mp3.clone());
                 let package = mp3.package(None, &options)?;
                 renditions.push(Rendition {
                     name: ORIGINAL.into(),
@@ -715,10 +716,15 @@ fn fmp4_renditions(
     let mut out = Vec::new();
     let encodes_flac = options.lossless && matches!(format, SourceFormat::Wav | SourceFormat::Aiff);
     if !options.aac_rungs_kbps.is_empty() || encodes_flac {
+        // Each rendition goes to a temporary file as it is encoded, so memory does not grow
+        // with the track's length (the MP3 rungs do the same).
+        let spill = tempfile::tempfile;
         let encoded = match audio {
-            SourceAudio::Bytes(data) => legato_transcode::transcode_fmp4(data, &options),
+            SourceAudio::Bytes(data) => {
+                legato_transcode::transcode_fmp4_spilled(data, &options, &spill)
+            }
             SourceAudio::Spooled(file) => {
-                legato_transcode::transcode_fmp4_file(file.file(), &options)
+                legato_transcode::transcode_fmp4_file_spilled(file.file(), &options, &spill)
             }
         };
         let encoded = match encoded {
@@ -744,11 +750,14 @@ fn fmp4_renditions(
                 name: format!("aac{}k", aac.bitrate_kbps),
                 bitrate_kbps: aac.bitrate_kbps,
                 track,
-                frames: Arc::new(aac.data),
+                frames: RungBytes::File {
+                    file: Arc::new(aac.data.file),
+                    len: aac.data.len,
+                },
             });
         }
-        if let Some(flac) = encoded.flac {
-            out.extend(flac_rendition(Arc::new(flac), instants));
+        if let (Some(flac), Some(layout)) = (encoded.flac, encoded.flac_layout) {
+            out.extend(encoded_flac_rendition(flac, &layout, instants)?);
         }
     }
     if own_flac {
@@ -756,6 +765,43 @@ fn fmp4_renditions(
         out.extend(flac_rendition(data, instants));
     }
     Ok(out)
+}
+
+/// The lossless rung of a WAV/AIFF encoded to FLAC: the encoder told where its frames are.
+fn encoded_flac_rendition(
+    flac: legato_transcode::SpilledData,
+    layout: &legato_transcode::FlacLayout,
+    instants: &[f64],
+) -> Result<Option<Fmp4Rendition>, ApiError> {
+    let Some(stream_info) = legato_media::flac::StreamInfo::parse(&layout.stream_info) else {
+        return Err(ApiError::Internal(
+            "the FLAC encoder wrote a STREAMINFO we cannot read".into(),
+        ));
+    };
+    let mut frames = Vec::with_capacity(layout.frame_lens.len());
+    let mut at = layout.header_len;
+    for &len in &layout.frame_lens {
+        frames.push(at..at + len as usize);
+        at += len as usize;
+    }
+    let data_len = usize::try_from(flac.len)
+        .map_err(|_| ApiError::Internal("an encoded rung is too large".into()))?;
+    let track = legato_media::fmp4::flac_frames_track(
+        stream_info,
+        frames,
+        layout.frame_samples.clone(),
+        data_len,
+        Cut::At(instants),
+    )?;
+    Ok(Some(Fmp4Rendition {
+        name: "flac".into(),
+        bitrate_kbps: track.info().avg_bitrate / 1000,
+        track,
+        frames: RungBytes::File {
+            file: Arc::new(flac.file),
+            len: flac.len,
+        },
+    }))
 }
 
 /// The lossless rung of a FLAC stream's frames; `None` (with a warning) if they cannot be
@@ -768,7 +814,7 @@ fn flac_rendition(data: Arc<Vec<u8>>, instants: &[f64]) -> Option<Fmp4Rendition>
                 name: "flac".into(),
                 bitrate_kbps: kbps,
                 track,
-                frames: data,
+                frames: RungBytes::Memory(data),
             })
         }
         Err(e) => {
@@ -892,10 +938,7 @@ fn lay_out_fmp4(
 ) -> VariantEntry {
     let name = rendition.name.clone();
     let codecs = rendition.codecs().to_owned();
-    let (bandwidth, average_bandwidth) = rendition
-        .track
-        .bandwidths(&rendition.frames)
-        .unwrap_or_default();
+    let (bandwidth, average_bandwidth) = rendition.track.bandwidths().unwrap_or_default();
     let playlist_name = generation.variant_playlist(&name);
     let init_name = generation.fmp4_init(&name);
     let playlist = rendition
@@ -925,10 +968,22 @@ fn lay_out_fmp4(
         ..
     } = rendition;
     media.push(Box::new((0..fmp4_track.segment_count()).map(move |i| {
-        fmp4_track
-            .media_segment(&frames, i)
+        let outside = || StoreError::Source("an fMP4 segment lies outside its frames".into());
+        let segment = match &frames {
+            RungBytes::Memory(data) => fmp4_track.media_segment(data, i),
+            RungBytes::File { file, .. } => {
+                let range = fmp4_track.segment_byte_range(i).ok_or_else(outside)?;
+                let window = read_range(file, range).map_err(|e| {
+                    StoreError::Source(format!(
+                        "cannot read an encoded rung back from its temporary file: {e}"
+                    ))
+                })?;
+                fmp4_track.media_segment_window(&window, i)
+            }
+        };
+        segment
             .map(|bytes| Chunk::new(names.fmp4_segment(&name, i), bytes))
-            .ok_or_else(|| StoreError::Source("an fMP4 segment lies outside its frames".into()))
+            .ok_or_else(outside)
     })));
     VariantEntry {
         uri: playlist_name,
@@ -952,7 +1007,7 @@ fn source_in_segments(
     if rendition.name != ORIGINAL || source.format != "mp3" {
         return None;
     }
-    let Mp3Bytes::Memory(mp3) = &rendition.mp3 else {
+    let RungBytes::Memory(mp3) = &rendition.mp3 else {
         return None;
     };
     let remainder = Remainder::of(mp3, &rendition.package, segments)?;

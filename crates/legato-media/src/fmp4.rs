@@ -434,6 +434,36 @@ impl Fmp4Track {
         if data.len() != self.data_len {
             return None;
         }
+        let window = data.get(self.segment_byte_range(index)?)?;
+        self.media_segment_window(window, index)
+    }
+
+    /// The bytes of the caller's buffer that segment `index` carries (its frames are
+    /// contiguous): what to read when the frames live in a file.
+    pub fn segment_byte_range(&self, index: usize) -> Option<Range<usize>> {
+        let range = self.segments.get(index)?;
+        let first = self.frames.get(range.start)?;
+        let last = self.frames.get(range.end.checked_sub(1)?)?;
+        Some(first.start..last.end)
+    }
+
+    /// As [`media_segment`](Self::media_segment), from only the bytes of
+    /// [`segment_byte_range`](Self::segment_byte_range); `None` if `window` is not that long.
+    pub fn media_segment_window(&self, window: &[u8], index: usize) -> Option<Vec<u8>> {
+        let bytes = self.segment_byte_range(index)?;
+        if window.len() != bytes.len() {
+            return None;
+        }
+        let (mut out, frames) = self.segment_head(index)?;
+        for frame in frames {
+            out.extend_from_slice(window.get(frame.start - bytes.start..frame.end - bytes.start)?);
+        }
+        Some(out)
+    }
+
+    /// Everything of segment `index` before its payload (`styp`, `moof`, the `mdat` header),
+    /// with room for the payload, and the frames the payload is made of.
+    fn segment_head(&self, index: usize) -> Option<(Vec<u8>, &[Range<usize>])> {
         let range = self.segments.get(index)?.clone();
         let frames = self.frames.get(range.clone())?;
         let samples = self.frame_samples.get(range.clone())?;
@@ -497,10 +527,14 @@ impl Fmp4Track {
         let mdat_len = u32::try_from(MDAT_HEADER_LEN + payload_len).ok()?;
         out.extend_from_slice(&mdat_len.to_be_bytes());
         out.extend_from_slice(b"mdat");
-        for frame in frames {
-            out.extend_from_slice(data.get(frame.clone())?);
-        }
-        Some(out)
+        Some((out, frames))
+    }
+
+    /// Bytes of media segment `index` as served, without writing its payload.
+    fn segment_len(&self, index: usize) -> Option<u64> {
+        let (head, frames) = self.segment_head(index)?;
+        let payload: usize = frames.iter().map(ExactSizeIterator::len).sum();
+        Some((head.len() + payload) as u64)
     }
 
     /// Playlist entries: the presentation duration of each segment.
@@ -520,14 +554,14 @@ impl Fmp4Track {
     }
 
     /// Peak and average bit/s of the media segments as served (boxes included) over their
-    /// presentation durations, for BANDWIDTH and AVERAGE-BANDWIDTH. Measured by writing
-    /// each segment; `None` if `data` is not the described buffer.
-    pub fn bandwidths(&self, data: &[u8]) -> Option<(u64, u64)> {
+    /// presentation durations, for BANDWIDTH and AVERAGE-BANDWIDTH. Measured by writing each
+    /// segment's boxes (the payload's length is known); `None` if a segment cannot be written.
+    pub fn bandwidths(&self) -> Option<(u64, u64)> {
         let durations = self.segment_durations();
         let mut peak = 0.0f64;
         let mut total_bytes = 0u64;
         for (index, duration) in durations.iter().enumerate() {
-            let bytes = self.media_segment(data, index)?.len() as u64;
+            let bytes = self.segment_len(index)?;
             total_bytes += bytes;
             // A segment of almost nothing (all padding) would give an absurd peak.
             if *duration >= 0.5 {
@@ -633,6 +667,44 @@ pub fn aac_track(
         max_bitrate: bitrate,
     };
     Fmp4Track::new(info, frames, vec![1024; frame_lens.len()], at, cut)
+}
+
+/// Describes FLAC frames whose layout is known already (an encoder's output): frame `i` is
+/// `frames[i]` of a buffer of `data_len` bytes and holds `frame_samples[i]` samples.
+///
+/// # Errors
+/// Those of [`Fmp4Track::new`].
+pub fn flac_frames_track(
+    stream_info: FlacStreamInfo,
+    frames: Vec<Range<usize>>,
+    frame_samples: Vec<u32>,
+    data_len: usize,
+    cut: Cut<'_>,
+) -> Result<Fmp4Track, MediaError> {
+    let bytes: u64 = frames.iter().map(|frame| frame.len() as u64).sum();
+    let total: u64 = frame_samples.iter().map(|&n| u64::from(n)).sum();
+    let rate = stream_info.sample_rate;
+    let seconds = total as f64 / f64::from(rate.max(1));
+    let bitrate = if seconds > 0.0 {
+        (bytes as f64 * 8.0 / seconds).min(f64::from(u32::MAX)) as u32
+    } else {
+        0
+    };
+    let info = TrackInfo {
+        codec: AudioCodec::Flac {
+            stream_info: FlacStreamInfo {
+                total_samples: total,
+                ..stream_info
+            },
+        },
+        sample_rate: rate,
+        channels: stream_info.channels,
+        priming: 0,
+        valid_samples: total,
+        avg_bitrate: bitrate,
+        max_bitrate: 0,
+    };
+    Fmp4Track::new(info, frames, frame_samples, data_len, cut)
 }
 
 /// Scans a FLAC file and describes its frames, carried as they are, as an fMP4 track.

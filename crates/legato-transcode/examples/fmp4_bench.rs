@@ -98,7 +98,7 @@ fn report(name: &str, track: &Fmp4Track, data: &[u8], raw: usize) {
     for index in 0..track.segment_count() {
         total += track.media_segment(data, index).unwrap().len();
     }
-    let (peak, average) = track.bandwidths(data).unwrap();
+    let (peak, average) = track.bandwidths().unwrap();
     println!(
         "  {name}: {raw} bytes of frames, {total} bytes served in {} segments: +{:.3} % \
          (BANDWIDTH {peak}, AVERAGE-BANDWIDTH {average})",

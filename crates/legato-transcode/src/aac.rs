@@ -15,7 +15,8 @@
 
 use fdk_aac::enc::{AudioObjectType, BitRate, ChannelMode, Encoder, EncoderParams, Transport};
 
-use crate::TranscodeError;
+use crate::sink::{RungOut, Sink};
+use crate::{SpillFile, TranscodeError};
 
 /// Samples per channel in one AAC-LC access unit.
 pub const AAC_FRAME_SAMPLES: u32 = 1024;
@@ -24,9 +25,10 @@ pub const AAC_FRAME_SAMPLES: u32 = 1024;
 /// 32–160 kbit/s stereo AAC-LC and allows higher; 256 is the iTunes Plus rate).
 pub const AAC_BITRATES: [u32; 7] = [32, 48, 64, 96, 128, 192, 256];
 
-/// An encoded AAC-LC rendition.
+/// An encoded AAC-LC rendition; its access units in memory (`Vec<u8>`), or in a file
+/// ([`crate::SpilledData`], from [`crate::transcode_fmp4_file_spilled`]).
 #[derive(Clone, PartialEq, Eq)]
-pub struct AacTrack {
+pub struct AacTrack<D = Vec<u8>> {
     /// Average bitrate asked of the encoder, kbit/s.
     pub bitrate_kbps: u32,
     pub sample_rate: u32,
@@ -35,7 +37,7 @@ pub struct AacTrack {
     /// The MPEG-4 AudioSpecificConfig (for the `esds` box).
     pub audio_specific_config: Vec<u8>,
     /// The access units, back to back.
-    pub data: Vec<u8>,
+    pub data: D,
     /// The length of each access unit in `data`, in order.
     pub frame_lens: Vec<u32>,
     /// Encoder delay at the start, in samples per channel.
@@ -44,14 +46,36 @@ pub struct AacTrack {
     pub valid_samples: u64,
 }
 
-impl std::fmt::Debug for AacTrack {
+impl<D> AacTrack<D> {
+    /// The same track with its data converted by `convert`.
+    ///
+    /// # Errors
+    /// Those of `convert`.
+    pub fn map_data<E, F>(self, convert: impl FnOnce(D) -> Result<E, F>) -> Result<AacTrack<E>, F> {
+        Ok(AacTrack {
+            bitrate_kbps: self.bitrate_kbps,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+            audio_specific_config: self.audio_specific_config,
+            data: convert(self.data)?,
+            frame_lens: self.frame_lens,
+            priming: self.priming,
+            valid_samples: self.valid_samples,
+        })
+    }
+}
+
+impl<D> std::fmt::Debug for AacTrack<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AacTrack")
             .field("bitrate_kbps", &self.bitrate_kbps)
             .field("sample_rate", &self.sample_rate)
             .field("channels", &self.channels)
             .field("frames", &self.frame_lens.len())
-            .field("bytes", &self.data.len())
+            .field(
+                "bytes",
+                &self.frame_lens.iter().map(|&l| u64::from(l)).sum::<u64>(),
+            )
             .field("priming", &self.priming)
             .field("valid_samples", &self.valid_samples)
             .finish()
@@ -71,7 +95,7 @@ pub(crate) struct AacEncoder {
     /// Interleaved samples not yet taken by the encoder.
     pending: Vec<i16>,
     scratch: Vec<u8>,
-    data: Vec<u8>,
+    out: Sink,
     frame_lens: Vec<u32>,
     input_samples: u64,
     priming: u32,
@@ -79,7 +103,12 @@ pub(crate) struct AacEncoder {
 }
 
 impl AacEncoder {
-    pub fn new(bitrate_kbps: u32, sample_rate: u32, channels: u8) -> Result<Self, TranscodeError> {
+    pub fn new(
+        bitrate_kbps: u32,
+        sample_rate: u32,
+        channels: u8,
+        spill: Option<SpillFile<'_>>,
+    ) -> Result<Self, TranscodeError> {
         if !AAC_BITRATES.contains(&bitrate_kbps) {
             return Err(TranscodeError::InvalidOptions(format!(
                 "{bitrate_kbps} kbit/s is not an AAC rung we make; use one of {AAC_BITRATES:?}"
@@ -126,7 +155,7 @@ impl AacEncoder {
             sample_rate,
             pending: Vec::new(),
             scratch: vec![0; (info.maxOutBufBytes as usize).max(8 * 1024)],
-            data: Vec::new(),
+            out: Sink::new(spill)?,
             frame_lens: Vec::new(),
             input_samples: 0,
             priming: info.nDelay,
@@ -181,13 +210,13 @@ impl AacEncoder {
             .scratch
             .get(..len)
             .ok_or_else(|| TranscodeError::Encoder("libfdk-aac overran its buffer".into()))?;
-        self.data.extend_from_slice(unit);
+        self.out.write(unit)?;
         self.frame_lens.push(len as u32);
         Ok(())
     }
 
     /// Feeds silence until every source sample is in an access unit, and returns the track.
-    pub fn finish(mut self) -> Result<AacTrack, TranscodeError> {
+    pub fn finish(mut self) -> Result<AacTrack<RungOut>, TranscodeError> {
         let needed = (self.input_samples + u64::from(self.priming))
             .div_ceil(u64::from(AAC_FRAME_SAMPLES)) as usize;
         // Each frame of silence yields at most one access unit; the encoder's look-ahead is
@@ -204,18 +233,17 @@ impl AacEncoder {
             self.pending.extend_from_slice(&silence);
             self.drain()?;
         }
-        let keep: usize = self
+        let keep: u64 = self
             .frame_lens
             .get(..needed)
-            .map_or(0, |lens| lens.iter().map(|&len| len as usize).sum());
+            .map_or(0, |lens| lens.iter().map(|&len| u64::from(len)).sum());
         self.frame_lens.truncate(needed);
-        self.data.truncate(keep);
         Ok(AacTrack {
             bitrate_kbps: self.bitrate_kbps,
             sample_rate: self.sample_rate,
             channels: self.channels as u8,
             audio_specific_config: self.audio_specific_config,
-            data: self.data,
+            data: self.out.finish(keep, &[])?,
             frame_lens: self.frame_lens,
             priming: self.priming,
             valid_samples: self.input_samples,

@@ -22,7 +22,8 @@ use crate::detect::Sniffed;
 use crate::flac_enc::FlacEncoder;
 use crate::ladder::output_rate;
 use crate::resample::StreamResampler;
-use crate::{Fmp4Options, Fmp4Renditions, SourceFormat, SourceInfo, TranscodeError};
+use crate::sink::RungOut;
+use crate::{Fmp4Options, Fmp4Renditions, SourceFormat, SourceInfo, SpillFile, TranscodeError};
 
 /// Frames per block handed to the AAC encoders: 16 AAC frames, about 0.37 s at 44.1 kHz.
 const BLOCK_FRAMES: usize = 1024 * 16;
@@ -36,7 +37,8 @@ pub(crate) fn transcode(
     input: Input<'_>,
     sniffed: Sniffed,
     options: &Fmp4Options,
-) -> Result<Fmp4Renditions, TranscodeError> {
+    spill: Option<SpillFile<'_>>,
+) -> Result<Fmp4Renditions<RungOut>, TranscodeError> {
     let mut bitrates = options.aac_rungs_kbps.clone();
     bitrates.sort_unstable();
     bitrates.dedup();
@@ -55,13 +57,13 @@ pub(crate) fn transcode(
     let out_channels: u8 = if source_channels == 1 { 1 } else { 2 };
     let encoders = bitrates
         .iter()
-        .map(|&kbps| AacEncoder::new(kbps, out_rate, out_channels))
+        .map(|&kbps| AacEncoder::new(kbps, out_rate, out_channels, spill))
         .collect::<Result<Vec<_>, _>>()?;
     let lossless_source = matches!(sniffed.format, SourceFormat::Wav | SourceFormat::Aiff);
     let mut flac = match decoder.pcm_bits() {
-        Some(bits) if options.lossless && lossless_source && source_channels <= 2 => {
-            Some(FlacEncoder::new(source_rate, source_channels as u8, bits)?)
-        }
+        Some(bits) if options.lossless && lossless_source && source_channels <= 2 => Some(
+            FlacEncoder::new(source_rate, source_channels as u8, bits, spill)?,
+        ),
         _ => None,
     };
     let mut resampler = if source_rate == out_rate {
@@ -117,7 +119,7 @@ pub(crate) fn transcode(
             drop(blocks);
             Ok(Some(decoder.finish()?))
         })();
-        let encoded: Vec<Result<AacTrack, TranscodeError>> = handles
+        let encoded: Vec<Result<AacTrack<RungOut>, TranscodeError>> = handles
             .into_iter()
             .map(|handle| {
                 handle.join().unwrap_or_else(|_| {
@@ -132,7 +134,10 @@ pub(crate) fn transcode(
         return Err(failure.unwrap_or_else(|| TranscodeError::Encoder("an encoder stopped".into())));
     };
     let aac = encoded.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let flac = flac.map(FlacEncoder::finish).transpose()?;
+    let (flac, flac_layout) = match flac.map(FlacEncoder::finish).transpose()? {
+        Some((data, layout)) => (Some(data), Some(layout)),
+        None => (None, None),
+    };
     Ok(Fmp4Renditions {
         source: SourceInfo {
             format: sniffed.format,
@@ -146,6 +151,7 @@ pub(crate) fn transcode(
         channels: out_channels,
         aac,
         flac,
+        flac_layout,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
 }
@@ -153,7 +159,7 @@ pub(crate) fn transcode(
 fn encode_aac(
     mut encoder: AacEncoder,
     receiver: &Receiver<Block>,
-) -> Result<AacTrack, TranscodeError> {
+) -> Result<AacTrack<RungOut>, TranscodeError> {
     for block in receiver {
         encoder.encode(&block)?;
     }

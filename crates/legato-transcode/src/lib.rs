@@ -51,6 +51,7 @@ mod fmp4_ladder;
 mod ladder;
 mod lame_ffi;
 mod resample;
+mod sink;
 mod tags;
 
 use std::fmt;
@@ -60,9 +61,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use aac::{AAC_BITRATES, AAC_FRAME_SAMPLES, AacTrack};
 pub use error::TranscodeError;
-pub use flac_enc::FLAC_BLOCK_SIZE;
+pub use flac_enc::{FLAC_BLOCK_SIZE, FlacLayout};
+pub use sink::SpilledData;
 
 use crate::decode::Input;
+use crate::sink::RungOut;
 
 /// The longest audio accepted, in seconds (3 hours).
 pub const MAX_DURATION_SECONDS: f64 = 3.0 * 3600.0;
@@ -413,21 +416,24 @@ impl Default for Fmp4Options {
     }
 }
 
-/// The result of [`transcode_fmp4`].
+/// The result of [`transcode_fmp4`]; the encoded bytes in memory (`Vec<u8>`) or, from
+/// [`transcode_fmp4_file_spilled`], in files ([`SpilledData`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fmp4Renditions {
+pub struct Fmp4Renditions<D = Vec<u8>> {
     pub source: SourceInfo,
     /// The sample rate of the AAC rungs (the FLAC rung keeps the source's).
     pub sample_rate: u32,
     /// The channel count of every rung: 1 or 2.
     pub channels: u8,
     /// AAC-LC rungs, ascending by bitrate, each with its encoder delay for the edit list.
-    pub aac: Vec<AacTrack>,
+    pub aac: Vec<AacTrack<D>>,
     /// A complete FLAC stream of the source's samples, bit for bit, for a WAV or AIFF upload
     /// of integer PCM (8, 16 or 24-bit, mono or stereo) when asked for; `None` otherwise. A
     /// FLAC upload is not re-encoded: package its own frames
     /// ([`legato_media::flac::scan_flac`]).
-    pub flac: Option<Vec<u8>>,
+    pub flac: Option<D>,
+    /// Where the frames of `flac` are (so it need not be scanned).
+    pub flac_layout: Option<FlacLayout>,
     /// Wall time of decoding and encoding, ms.
     pub elapsed_ms: f64,
 }
@@ -447,8 +453,77 @@ pub fn transcode_fmp4(
     check_aac_rungs(options)?;
     let sniffed = sniff(data)?;
     guarded(sniffed.format, || {
-        fmp4_ladder::transcode(Input::Bytes(data), sniffed, options)
-    })
+        fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, None)
+    })?
+    .map_data(RungOut::into_memory)
+}
+
+/// As [`transcode_fmp4`], with each rendition written to its own file (from `spill`) as it
+/// is encoded.
+///
+/// # Errors
+/// As [`transcode_fmp4`]; [`TranscodeError::Io`] also when a rendition cannot be written.
+pub fn transcode_fmp4_spilled(
+    data: &[u8],
+    options: &Fmp4Options,
+    spill: SpillFile<'_>,
+) -> Result<Fmp4Renditions<SpilledData>, TranscodeError> {
+    check_aac_rungs(options)?;
+    let sniffed = sniff(data)?;
+    guarded(sniffed.format, || {
+        fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, Some(spill))
+    })?
+    .map_data(RungOut::into_file)
+}
+
+/// As [`transcode_fmp4_file`], with each rendition written to its own file (from `spill`)
+/// as it is encoded: memory stays at a few blocks of audio whatever the track's length.
+///
+/// # Errors
+/// As [`transcode_fmp4_file`]; [`TranscodeError::Io`] also when a rendition cannot be
+/// written.
+pub fn transcode_fmp4_file_spilled(
+    file: &File,
+    options: &Fmp4Options,
+    spill: SpillFile<'_>,
+) -> Result<Fmp4Renditions<SpilledData>, TranscodeError> {
+    check_aac_rungs(options)?;
+    from_file(
+        file,
+        |data| {
+            let sniffed = sniff(data)?;
+            guarded(sniffed.format, || {
+                fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, Some(spill))
+            })
+        },
+        |input, sniffed| fmp4_ladder::transcode(input, sniffed, options, Some(spill)),
+    )?
+    .map_data(RungOut::into_file)
+}
+
+impl<D> Fmp4Renditions<D> {
+    /// The same renditions with their data converted by `convert`.
+    ///
+    /// # Errors
+    /// The first error of `convert`.
+    pub fn map_data<E>(
+        self,
+        mut convert: impl FnMut(D) -> Result<E, TranscodeError>,
+    ) -> Result<Fmp4Renditions<E>, TranscodeError> {
+        Ok(Fmp4Renditions {
+            source: self.source,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+            aac: self
+                .aac
+                .into_iter()
+                .map(|track| track.map_data(&mut convert))
+                .collect::<Result<_, _>>()?,
+            flac: self.flac.map(&mut convert).transpose()?,
+            flac_layout: self.flac_layout,
+            elapsed_ms: self.elapsed_ms,
+        })
+    }
 }
 
 /// As [`transcode_fmp4`], reading the upload from `file` as decoding goes (an MP3 is read
@@ -464,9 +539,15 @@ pub fn transcode_fmp4_file(
     check_aac_rungs(options)?;
     from_file(
         file,
-        |data| transcode_fmp4(data, options),
-        |input, sniffed| fmp4_ladder::transcode(input, sniffed, options),
-    )
+        |data| {
+            let sniffed = sniff(data)?;
+            guarded(sniffed.format, || {
+                fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, None)
+            })
+        },
+        |input, sniffed| fmp4_ladder::transcode(input, sniffed, options, None),
+    )?
+    .map_data(RungOut::into_memory)
 }
 
 fn check_aac_rungs(options: &Fmp4Options) -> Result<(), TranscodeError> {

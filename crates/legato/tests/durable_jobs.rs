@@ -20,6 +20,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_legato");
 /// Short, so that a takeover is quick to test; renewed every second while working.
 const LEASE_SECONDS: &str = "3";
 const LADDER: &str = "64,128";
+/// One AAC rung (and the lossless one, by default): every kind of rendition is made and
+/// published, without tripling the work on a shared machine.
+const AAC_LADDER: &str = "64";
 /// Long enough that a process is surely mid-work a second after it read the source.
 const WAV_SECONDS: u32 = 600;
 /// Shorter on FerretDB, where reading and writing 50 MB takes tens of seconds in a debug
@@ -35,6 +38,8 @@ enum Kind {
 
 struct Proc {
     child: Child,
+    /// The process's data folder (its Subsonic secret key), apart from the store.
+    _data: tempfile::TempDir,
     port: u16,
     kind: Kind,
     log: Arc<Mutex<Vec<String>>>,
@@ -65,9 +70,12 @@ impl Proc {
                     .env("LEGATO_ALLOW_ANONYMOUS_WRITES", "true");
             }
         }
+        let data = tempfile::tempdir().unwrap();
         command
+            .env("LEGATO_DATA", data.path())
             .env("LEGATO_STORE", store)
             .env("LEGATO_LADDER", LADDER)
+            .env("LEGATO_AAC_LADDER", AAC_LADDER)
             .env("LEGATO_JOB_LEASE_SECONDS", LEASE_SECONDS)
             .env("LEGATO_LOG", "info")
             .stdout(Stdio::null())
@@ -83,6 +91,7 @@ impl Proc {
         });
         let proc = Self {
             child,
+            _data: data,
             port,
             kind,
             log,
@@ -284,6 +293,15 @@ fn check_finished(store_uri: &str, id: &TrackId, seconds: u32, since: Instant, w
             let bytes = store.get_chunk(id, &name).await.unwrap();
             std::fs::write(dir.path().join(&name), &bytes).unwrap();
             for line in String::from_utf8_lossy(&bytes).lines() {
+                // An fMP4 rendition's init segment.
+                if let Some(init) = line
+                    .strip_prefix("#EXT-X-MAP:URI=\"")
+                    .and_then(|rest| rest.strip_suffix('"'))
+                {
+                    let segment = store.get_chunk(id, init).await.unwrap();
+                    std::fs::write(dir.path().join(init), &segment).unwrap();
+                    used.insert(init.to_owned());
+                }
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
@@ -296,6 +314,12 @@ fn check_finished(store_uri: &str, id: &TrackId, seconds: u32, since: Instant, w
                 }
             }
             used.insert(name);
+        }
+        // The MP3 renditions' own master playlist (mp3.m3u8, beside index.m3u8), when the
+        // track has fMP4 renditions too: it lists the same media playlists.
+        let mp3_master = track.playlist.replace("index.m3u8", "mp3.m3u8");
+        if store.get_chunk(id, &mp3_master).await.is_ok() {
+            used.insert(mp3_master);
         }
         let source = track.source.as_ref().unwrap();
         for i in 0..source.pieces {

@@ -221,7 +221,17 @@ fn private_covers_playlists_and_segments() {
     );
     let track = upload(&server, &audio::mp3(12.0), Some("a-private-key-for-tests"));
     let id = track["id"].as_str().unwrap();
-    for name in ["index.m3u8", "outputlist.m3u8", "seg000.ts"] {
+    // The MP3 passes through (`original`); the AAC rungs are fMP4.
+    for name in [
+        "index.m3u8",
+        "outputlist.m3u8",
+        "mp3.m3u8",
+        "original.m3u8",
+        "original-000.ts",
+        "aac64k.m3u8",
+        "aac64k-init.mp4",
+        "aac64k-000.m4s",
+    ] {
         let url = server.url(&format!("/function/streaming/{id}/{name}"));
         let (status, code) = code_of(client().get(&url).send().unwrap());
         assert_eq!((status, code.as_str()), (401, "unauthorized"), "{name}");

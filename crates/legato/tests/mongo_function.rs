@@ -60,6 +60,8 @@ fn start_function(name: &str, uri: &str, port: u16) -> Running {
         .env("LEGATO_ALLOW_ANONYMOUS_WRITES", "true")
         // Passthrough only: this test is about the outage, and names `seg000.ts`.
         .env("LEGATO_LADDER", "none")
+        // One rendition, the MP3 as it is: the media playlist and `seg000.ts` this test reads.
+        .env("LEGATO_AAC_LADDER", "none")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -118,9 +118,19 @@ fn seconds_of(url: &str) -> f64 {
 fn story(store: Option<&str>) {
     let env: Vec<(&str, &str)> = store.map(|uri| ("LEGATO_STORE", uri)).into_iter().collect();
     let wav = audio::wav(SECONDS);
+    // A server of before the fMP4 renditions: one MP3 rung.
     let first = Server::start_in(
         BIN,
-        &["--ladder", "64", "--sync-ingest-seconds", "60"],
+        &[
+            "--ladder",
+            "64",
+            "--aac-ladder",
+            "none",
+            "--lossless",
+            "false",
+            "--sync-ingest-seconds",
+            "60",
+        ],
         tempfile::tempdir().unwrap(),
         &env,
     );
@@ -199,7 +209,10 @@ fn story(store: Option<&str>) {
                     }
                 }
                 for (url, playlist) in media {
-                    for segment in uris(&playlist).iter().filter(|u| u.ends_with(".ts")) {
+                    for segment in uris(&playlist)
+                        .iter()
+                        .filter(|u| u.ends_with(".ts") || u.ends_with(".m4s"))
+                    {
                         check(get(&client, &sibling(&url, segment)));
                     }
                 }
@@ -239,7 +252,8 @@ fn story(store: Option<&str>) {
         if let Some(job) = track.get("job") {
             assert_ne!(job["state"], "failed", "{track}");
         }
-        (track["variants"].as_array()?.len() == 3 && track.get("job").is_none()).then_some(track)
+        // Three MP3 rungs, three AAC ones and the lossless one: what today's server makes.
+        (track["variants"].as_array()?.len() == 7 && track.get("job").is_none()).then_some(track)
     });
     eprintln!("reprocess queued to published: {:?}", started.elapsed());
     std::thread::sleep(Duration::from_secs(1));
@@ -266,7 +280,9 @@ fn story(store: Option<&str>) {
         .unwrap();
     let prefix = current.strip_suffix("index.m3u8").unwrap().to_owned();
     assert!(prefix.starts_with('g'), "a fresh generation: {current}");
-    for rung in ["64k", "128k", "192k"] {
+    for rung in [
+        "64k", "128k", "192k", "aac64k", "aac128k", "aac256k", "flac",
+    ] {
         assert!(
             master.contains(&format!("{prefix}{rung}.m3u8")),
             "{rung}:\n{master}"
@@ -328,9 +344,19 @@ fn mongo_reprocess_all_gains_the_new_rungs_without_a_playback_error() {
 fn sqlite_a_reprocessing_killed_mid_work_is_finished_by_the_next_process() {
     let seconds = 180.0;
     let wav = audio::wav(seconds);
+    // The MP3 ladder alone, before and after: this story is the takeover.
     let first = Server::start_in(
         BIN,
-        &["--ladder", "64", "--sync-ingest-seconds", "120"],
+        &[
+            "--ladder",
+            "64",
+            "--aac-ladder",
+            "none",
+            "--lossless",
+            "false",
+            "--sync-ingest-seconds",
+            "120",
+        ],
         tempfile::tempdir().unwrap(),
         &[],
     );
@@ -345,7 +371,16 @@ fn sqlite_a_reprocessing_killed_mid_work_is_finished_by_the_next_process() {
     let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().unwrap());
     assert!(first.stop(Duration::from_secs(30)).success());
 
-    let ladder = ["--ladder", "64,128,192", "--job-lease-seconds", "3"];
+    let ladder = [
+        "--ladder",
+        "64,128,192",
+        "--aac-ladder",
+        "none",
+        "--lossless",
+        "false",
+        "--job-lease-seconds",
+        "3",
+    ];
     let mut victim = Server::start_in(BIN, &ladder, dir, &[]);
     let (code, _, stderr) = run(BIN, &["reprocess", &id, "--url", &victim.url("")], None);
     assert_eq!(code, 0, "{stderr}");

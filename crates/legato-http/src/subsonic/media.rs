@@ -397,7 +397,7 @@ mod tests {
             playlist: "aac256k.m3u8".into(),
         };
         track.variants = vec![variant(320), variant(64), aac, variant(128)];
-        let mp3 = |kbps| pick_playlist(&track, kbps, MP3_CODECS).unwrap();
+        let mp3 = |kbps| pick_playlist(&track, kbps, MP3_CODECS).expect("an MP3 rendition");
         assert_eq!(mp3(0), "320k.m3u8");
         assert_eq!(mp3(192), "128k.m3u8");
         assert_eq!(mp3(32), "64k.m3u8");
