@@ -681,8 +681,26 @@ pub fn flac_frames_track(
     data_len: usize,
     cut: Cut<'_>,
 ) -> Result<Fmp4Track, MediaError> {
-    let bytes: u64 = frames.iter().map(|frame| frame.len() as u64).sum();
     let total: u64 = frame_samples.iter().map(|&n| u64::from(n)).sum();
+    let info = flac_info(stream_info, &frames, total);
+    Fmp4Track::new(info, frames, frame_samples, data_len, cut)
+}
+
+/// Scans a FLAC file and describes its frames, carried as they are, as an fMP4 track.
+///
+/// # Errors
+/// Those of [`crate::flac::scan_flac`] and [`Fmp4Track::new`].
+pub fn flac_track(data: &[u8], cut: Cut<'_>) -> Result<Fmp4Track, MediaError> {
+    let scan = crate::flac::scan_flac(data)?;
+    let frames: Vec<Range<usize>> = scan.frames.iter().map(crate::flac::Frame::range).collect();
+    let samples = scan.frames.iter().map(|frame| frame.samples).collect();
+    let info = flac_info(scan.info, &frames, scan.total_samples);
+    Fmp4Track::new(info, frames, samples, data.len(), cut)
+}
+
+/// What the init segment says of FLAC frames holding `total` samples per channel.
+fn flac_info(stream_info: FlacStreamInfo, frames: &[Range<usize>], total: u64) -> TrackInfo {
+    let bytes: u64 = frames.iter().map(|frame| frame.len() as u64).sum();
     let rate = stream_info.sample_rate;
     let seconds = total as f64 / f64::from(rate.max(1));
     let bitrate = if seconds > 0.0 {
@@ -690,7 +708,7 @@ pub fn flac_frames_track(
     } else {
         0
     };
-    let info = TrackInfo {
+    TrackInfo {
         codec: AudioCodec::Flac {
             stream_info: FlacStreamInfo {
                 total_samples: total,
@@ -703,41 +721,7 @@ pub fn flac_frames_track(
         valid_samples: total,
         avg_bitrate: bitrate,
         max_bitrate: 0,
-    };
-    Fmp4Track::new(info, frames, frame_samples, data_len, cut)
-}
-
-/// Scans a FLAC file and describes its frames, carried as they are, as an fMP4 track.
-///
-/// # Errors
-/// Those of [`crate::flac::scan_flac`] and [`Fmp4Track::new`].
-pub fn flac_track(data: &[u8], cut: Cut<'_>) -> Result<Fmp4Track, MediaError> {
-    let scan = crate::flac::scan_flac(data)?;
-    let rate = scan.info.sample_rate;
-    let bytes: u64 = scan.frames.iter().map(|frame| frame.len as u64).sum();
-    let seconds = scan.total_samples as f64 / f64::from(rate.max(1));
-    let bitrate = if seconds > 0.0 {
-        (bytes as f64 * 8.0 / seconds).min(f64::from(u32::MAX)) as u32
-    } else {
-        0
-    };
-    let info = TrackInfo {
-        codec: AudioCodec::Flac {
-            stream_info: FlacStreamInfo {
-                total_samples: scan.total_samples,
-                ..scan.info
-            },
-        },
-        sample_rate: rate,
-        channels: scan.info.channels,
-        priming: 0,
-        valid_samples: scan.total_samples,
-        avg_bitrate: bitrate,
-        max_bitrate: 0,
-    };
-    let frames = scan.frames.iter().map(crate::flac::Frame::range).collect();
-    let samples = scan.frames.iter().map(|frame| frame.samples).collect();
-    Fmp4Track::new(info, frames, samples, data.len(), cut)
+    }
 }
 
 #[cfg(test)]

@@ -450,12 +450,19 @@ pub fn transcode_fmp4(
     data: &[u8],
     options: &Fmp4Options,
 ) -> Result<Fmp4Renditions, TranscodeError> {
+    fmp4_from_bytes(data, options, None)?.map_data(RungOut::into_memory)
+}
+
+fn fmp4_from_bytes(
+    data: &[u8],
+    options: &Fmp4Options,
+    spill: Option<SpillFile<'_>>,
+) -> Result<Fmp4Renditions<RungOut>, TranscodeError> {
     check_aac_rungs(options)?;
     let sniffed = sniff(data)?;
     guarded(sniffed.format, || {
-        fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, None)
-    })?
-    .map_data(RungOut::into_memory)
+        fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, spill)
+    })
 }
 
 /// As [`transcode_fmp4`], with each rendition written to its own file (from `spill`) as it
@@ -468,12 +475,7 @@ pub fn transcode_fmp4_spilled(
     options: &Fmp4Options,
     spill: SpillFile<'_>,
 ) -> Result<Fmp4Renditions<SpilledData>, TranscodeError> {
-    check_aac_rungs(options)?;
-    let sniffed = sniff(data)?;
-    guarded(sniffed.format, || {
-        fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, Some(spill))
-    })?
-    .map_data(RungOut::into_file)
+    fmp4_from_bytes(data, options, Some(spill))?.map_data(RungOut::into_file)
 }
 
 /// As [`transcode_fmp4_file`], with each rendition written to its own file (from `spill`)
@@ -490,12 +492,7 @@ pub fn transcode_fmp4_file_spilled(
     check_aac_rungs(options)?;
     from_file(
         file,
-        |data| {
-            let sniffed = sniff(data)?;
-            guarded(sniffed.format, || {
-                fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, Some(spill))
-            })
-        },
+        |data| fmp4_from_bytes(data, options, Some(spill)),
         |input, sniffed| fmp4_ladder::transcode(input, sniffed, options, Some(spill)),
     )?
     .map_data(RungOut::into_file)
@@ -539,12 +536,7 @@ pub fn transcode_fmp4_file(
     check_aac_rungs(options)?;
     from_file(
         file,
-        |data| {
-            let sniffed = sniff(data)?;
-            guarded(sniffed.format, || {
-                fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, None)
-            })
-        },
+        |data| fmp4_from_bytes(data, options, None),
         |input, sniffed| fmp4_ladder::transcode(input, sniffed, options, None),
     )?
     .map_data(RungOut::into_memory)
