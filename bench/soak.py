@@ -295,6 +295,19 @@ class Soak:
             self.stats.fail("playlist", f"{path} lists no segment")
             await self.sleep(1)
             return
+        init = init_uri(text)
+        if init is not None:
+            # An fMP4 rendition: the player loads its init segment first.
+            result = await self.request("segment", "GET", urljoin(path, init))
+            if result is None:
+                await self.sleep(1)
+                return
+            status, _, body = result
+            if status == 404:
+                self.tracks.pop(track_id, None)
+                return
+            if status < 500 and (status != 200 or body[4:8] != b"ftyp"):
+                self.stats.fail("segment", f"init {track_id}/{init}: {status}, {len(body)} B")
         for duration, uri in entries:
             if not self.running():
                 return
@@ -307,7 +320,7 @@ class Soak:
             if status == 404:
                 self.tracks.pop(track_id, None)
                 return
-            if status < 500 and (status != 200 or len(body) % 188 != 0 or body[:1] != b"\x47"):
+            if status < 500 and (status != 200 or not segment_ok(body)):
                 self.stats.fail("segment", f"segment {track_id}/{uri}: {status}, {len(body)} B")
             pause = duration * self.args.pace * self.rng.uniform(0.9, 1.1)
             await self.sleep(pause - (time.monotonic() - started))
@@ -423,9 +436,15 @@ class Soak:
                 if len(entries) != track.get("segments"):
                     self.stats.fail("verify", f"{playlist_path}: {len(entries)} segments "
                                               f"listed, the track says {track.get('segments')}")
+                init = init_uri(text)
+                if init is not None:
+                    result = await self.request("verify", "GET", urljoin(playlist_path, init))
+                    if result is None or result[0] != 200 or result[2][4:8] != b"ftyp":
+                        self.stats.fail("verify", f"init {playlist_path} {init}: "
+                                                  f"{result and result[0]}")
                 for _, uri in entries:
                     result = await self.request("verify", "GET", urljoin(playlist_path, uri))
-                    if result is None or result[0] != 200 or len(result[2]) % 188 != 0:
+                    if result is None or result[0] != 200 or not segment_ok(result[2]):
                         self.stats.fail("verify", f"segment {playlist_path} {uri}: "
                                                   f"{result and result[0]}")
         for track_id in sorted(self.deleted)[:50]:
@@ -440,6 +459,19 @@ def parse_master(text):
     lines = [line.strip() for line in text.splitlines()]
     return [uri for tag, uri in zip(lines, lines[1:])
             if tag.startswith("#EXT-X-STREAM-INF") and uri and not uri.startswith("#")]
+
+
+def init_uri(text):
+    """The init segment (EXT-X-MAP) of an fMP4 media playlist; None for MPEG-TS."""
+    match = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text)
+    return match.group(1) if match else None
+
+
+def segment_ok(body):
+    """An MPEG-TS segment (whole 188-byte packets) or an fMP4 one (styp, moof, mdat)."""
+    if body[4:8] == b"styp":
+        return b"moof" in body[:4096] and b"mdat" in body
+    return len(body) % 188 == 0 and body[:1] == b"\x47"
 
 
 def parse_playlist(text):
