@@ -35,8 +35,6 @@ use crate::upload::{Spooled, Upload, clean_text};
 
 pub const DEFAULT_AUTHOR: &str = "Unknown artist";
 pub const DEFAULT_NAME: &str = "Untitled";
-/// RFC 6381 codec of MPEG-1/2 Layer III audio in HLS.
-const MP3_CODECS: &str = "mp4a.40.34";
 /// The rendition that is an MP3 upload's own frames.
 const ORIGINAL: &str = "original";
 /// The one rendition made of a non-MP3 upload when no ladder is configured.
@@ -883,14 +881,14 @@ fn lay_out(
                 uri: playlist_name.clone(),
                 bandwidth,
                 average_bandwidth,
-                codecs: MP3_CODECS.to_owned(),
+                codecs: legato_media::CODECS_MP3.to_owned(),
             });
             track.variants.push(Variant {
                 name: rendition.name.clone(),
                 bitrate: rendition.package.info().bitrate_kbps,
                 bandwidth,
                 average_bandwidth,
-                codecs: MP3_CODECS.to_owned(),
+                codecs: legato_media::CODECS_MP3.to_owned(),
                 playlist: playlist_name.clone(),
             });
             media.push(

@@ -44,6 +44,18 @@ fn seconds_of(url: &str) -> f64 {
     pcm.len() as f64 / 2.0 / 48_000.0
 }
 
+async fn track_json(server: &TestServer, url: &str) -> Value {
+    server
+        .client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn extinf(playlist: &str) -> Vec<f64> {
     playlist
         .lines()
@@ -365,15 +377,7 @@ async fn respond_async_answers_202_then_the_track_turns_ready_with_analysis() {
     let url = server.url(&format!("/function/crud/{id}"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let ready = loop {
-        let track: Value = server
-            .client
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let track = track_json(&server, &url).await;
         match track["status"].as_str().unwrap() {
             "processing" => {
                 // Only ready tracks are streamed: a playlist answered means the track turned
@@ -386,15 +390,7 @@ async fn respond_async_answers_202_then_the_track_turns_ready_with_analysis() {
                     .unwrap();
                 if playlist.status() != 404 {
                     assert_eq!(playlist.status(), 200);
-                    let now: Value = server
-                        .client
-                        .get(&url)
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
+                    let now = track_json(&server, &url).await;
                     assert_eq!(now["status"], "ready", "a playlist of a processing track");
                 }
             }

@@ -63,7 +63,7 @@ pub use package::{
     FIRST_PTS, Package, READ_WINDOW_BYTES, ReadSegments, SegmentOptions, Segments, StreamInfo,
     package_mp3, package_mp3_like, package_mp3_read,
 };
-pub use playlist::{CODECS_AAC_LC, CODECS_FLAC, VariantEntry, master_playlist};
+pub use playlist::{CODECS_AAC_LC, CODECS_FLAC, CODECS_MP3, VariantEntry, master_playlist};
 
 /// The file name of segment `index`: "seg000.ts", "seg001.ts", … ("seg1000.ts" past 999).
 pub fn segment_name(index: usize) -> String {

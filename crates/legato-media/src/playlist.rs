@@ -236,6 +236,8 @@ pub struct VariantEntry {
     pub codecs: String,
 }
 
+/// RFC 6381 `CODECS` of an MP3 rendition (MPEG-1/2 Layer III audio in MPEG-TS).
+pub const CODECS_MP3: &str = "mp4a.40.34";
 /// RFC 6381 `CODECS` of an AAC-LC rendition.
 pub const CODECS_AAC_LC: &str = "mp4a.40.2";
 /// `CODECS` of a FLAC rendition (in fragmented MP4), as hls.js and Apple's spec spell it.

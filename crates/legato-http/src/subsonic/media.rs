@@ -68,8 +68,8 @@ fn pick_playlist(track: &Track, max_kbps: u32, codecs: &str) -> Option<String> {
     within.or(variants.first()).map(|v| v.playlist.clone())
 }
 
-/// RFC 6381 codecs of the MP3 renditions (what `stream` can serve as one MP3 file).
-const MP3_CODECS: &str = "mp4a.40.34";
+/// The MP3 renditions are what `stream` can serve as one MP3 file.
+const MP3_CODECS: &str = legato_media::CODECS_MP3;
 
 /// Segment chunk names of a media playlist, in order.
 fn segment_names(playlist: &[u8]) -> Result<Vec<String>, SubsonicError> {
