@@ -7,6 +7,7 @@ mod cli;
 mod client_cli;
 mod function;
 mod import;
+mod memory;
 mod serve;
 mod store;
 mod user_cli;
@@ -16,6 +17,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_logging();
+    memory::return_large_buffers();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
