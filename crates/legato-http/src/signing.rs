@@ -119,22 +119,13 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// Appends the token to every URI line of a playlist (segments, variant playlists).
+/// Appends the token to every URI of a playlist (segments, variant playlists, init
+/// segments), since players resolve them without the playlist's query.
 pub fn sign_playlist(playlist: &str, token: &Token) -> String {
     let query = token.query();
-    let mut out = String::with_capacity(playlist.len() + 64 * playlist.lines().count());
-    for line in playlist.lines() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            out.push_str(line);
-        } else {
-            out.push_str(trimmed);
-            out.push(if trimmed.contains('?') { '&' } else { '?' });
-            out.push_str(&query);
-        }
-        out.push('\n');
-    }
-    out
+    legato_media::playlist::map_uris(playlist, &|uri| {
+        format!("{uri}{}{query}", if uri.contains('?') { '&' } else { '?' })
+    })
 }
 
 #[cfg(test)]

@@ -32,6 +32,56 @@ async fn status_and_code(response: reqwest::Response) -> (u16, String) {
     )
 }
 
+/// An fMP4 rendition's init segment is named by `#EXT-X-MAP`, not by a URI line: its URI must
+/// carry the token too, or a player of a signed AAC rendition gets 403 before any audio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_playlists_carry_the_token_to_init_segments() {
+    let server = TestServer::start_with(HttpConfig {
+        url_signer: Some(signer()),
+        aac_ladder_kbps: vec![64],
+        ..util::config()
+    })
+    .await;
+    let wav = util::ffmpeg_output(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=4",
+        "-ac",
+        "2",
+        "-c:a",
+        "pcm_s16le",
+        "-f",
+        "wav",
+        "-",
+    ]);
+    let track = server.upload(&wav, "Signed AAC", "x").await;
+    let id = track["id"].as_str().unwrap();
+    let get = |path: String| {
+        let request = server.client.get(server.url(&path));
+        async move { request.send().await.unwrap() }
+    };
+    let master = get(track["playlist"].as_str().unwrap().to_owned()).await;
+    assert_eq!(master.status(), 200);
+    let master = master.text().await.unwrap();
+    let aac = master
+        .lines()
+        .find(|l| l.starts_with("aac64k.m3u8") || l.contains("-aac64k.m3u8"))
+        .unwrap_or_else(|| panic!("no AAC variant in {master}"));
+    let media = get(format!("/function/streaming/{id}/{aac}")).await;
+    assert_eq!(media.status(), 200);
+    let media = media.text().await.unwrap();
+    let init = media
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no EXT-X-MAP in {media}"));
+    assert!(init.contains("exp=") && init.contains("sig="), "{init}");
+    let init = get(format!("/function/streaming/{id}/{init}")).await;
+    assert_eq!(init.status(), 200);
+    assert_eq!(init.headers()["content-type"], "audio/mp4");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_urls_open_one_track_until_they_expire() {
     let server = TestServer::start_with(HttpConfig {

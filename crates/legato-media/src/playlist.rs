@@ -105,6 +105,31 @@ fn write_media_playlist(
     String::from_utf8_lossy(&text).into_owned()
 }
 
+/// Rewrites every URI of a playlist with `map`, leaving everything else as it is: the URI
+/// lines (segments, variant playlists) and the `URI="…"` attribute of `#EXT-X-MAP` (an fMP4
+/// rendition's init segment), which a player fetches like a segment. Used to carry a signed
+/// URL's token on, and to point segments at a CDN.
+pub fn map_uris(playlist: &str, map: &dyn Fn(&str) -> String) -> String {
+    const MAP_URI: &str = "#EXT-X-MAP:URI=\"";
+    let mut out = String::with_capacity(playlist.len() + 64 * playlist.lines().count());
+    for line in playlist.lines() {
+        let trimmed = line.trim();
+        if let Some(rest) = trimmed.strip_prefix(MAP_URI)
+            && let Some(end) = rest.find('"')
+        {
+            out.push_str(MAP_URI);
+            out.push_str(&map(&rest[..end]));
+            out.push_str(&rest[end..]);
+        } else if trimmed.is_empty() || trimmed.starts_with('#') {
+            out.push_str(line);
+        } else {
+            out.push_str(&map(trimmed));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -113,6 +138,26 @@ mod tests {
     )]
 
     use super::*;
+
+    #[test]
+    fn map_uris_rewrites_segments_variants_and_init_segments_only() {
+        let playlist = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MAP:URI=\"aac128k-init.mp4\"\n\
+                        #EXTINF:9.98,\naac128k-000.m4s\n\n#EXT-X-ENDLIST\n";
+        let mapped = map_uris(playlist, &|uri| format!("https://cdn.example/{uri}?t=1"));
+        assert_eq!(
+            mapped,
+            "#EXTM3U\n#EXT-X-VERSION:7\n\
+             #EXT-X-MAP:URI=\"https://cdn.example/aac128k-init.mp4?t=1\"\n\
+             #EXTINF:9.98,\nhttps://cdn.example/aac128k-000.m4s?t=1\n\n#EXT-X-ENDLIST\n"
+        );
+        let master = master_playlist(&[VariantEntry {
+            uri: "mp3-128k.m3u8".into(),
+            bandwidth: 130_000,
+            average_bandwidth: 128_000,
+            codecs: CODECS_MP3.into(),
+        }]);
+        assert!(map_uris(&master, &|uri| format!("x/{uri}")).contains("\nx/mp3-128k.m3u8\n"));
+    }
 
     fn entries() -> Vec<PlaylistEntry> {
         let frame = 1152.0 / 44_100.0;
