@@ -38,6 +38,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cleanup() {
   if [ -n "${ferret_dir:-}" ]; then bash scripts/ferretdb.sh stop "$ferret_dir" >/dev/null 2>&1 || true; fi
+  if [ -n "${seaweed_dir:-}" ]; then bash scripts/seaweedfs.sh stop "$seaweed_dir" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -49,6 +50,13 @@ if [ -f scripts/ferretdb.sh ]; then
   export LEGATO_TEST_MONGODB_URI
   LEGATO_TEST_MONGODB_URI=$(bash scripts/ferretdb.sh start "$ferret_port" "$ferret_dir" | tail -n 1)
 fi
+
+step "SeaweedFS (an object store with an S3 gateway) on loopback"
+# Built from the Go module proxy once (about 3 minutes), cached in $LEGATO_TOOLS.
+bash scripts/seaweedfs.sh install
+seaweed_dir=$(mktemp -d)
+export LEGATO_TEST_BLOBS LEGATO_TEST_BLOBS_KEYS="$seaweed_dir"
+LEGATO_TEST_BLOBS="s3://legato-test?endpoint=$(bash scripts/seaweedfs.sh start "$seaweed_dir" legato-test | tail -n 1)"
 
 step "Rust tests"
 cargo test --workspace --locked

@@ -59,6 +59,23 @@ pub struct HttpConfig {
     pub retire_grace: Duration,
     /// Seals Subsonic users' passwords; the OpenSubsonic API (`/rest`) is served when set.
     pub subsonic_secret: Option<crate::subsonic::SecretKey>,
+    /// How segments reach players when the store keeps them in an object store.
+    pub segment_delivery: SegmentDelivery,
+}
+
+/// How the streaming function hands out segments (init segments, covers: every chunk but
+/// playlists) that an object store holds. Playlists are always answered by the function.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SegmentDelivery {
+    /// The function reads the object (through its segment cache) and answers the bytes.
+    #[default]
+    Proxy,
+    /// The function answers 302 to a presigned URL of the object, valid this long.
+    Redirect { expires: Duration },
+    /// Playlists name segments by absolute URLs under this base (a CDN in front of the
+    /// bucket, ending with the bucket's root); a signed track's URLs carry its token, which
+    /// the CDN checks (see the README).
+    Cdn { base_url: String },
 }
 
 /// Origins allowed by CORS: any (`*`), or a list of exact origins.
@@ -131,6 +148,7 @@ impl Default for HttpConfig {
             job_poll_interval: Duration::from_secs(1),
             retire_grace: Duration::from_secs(600),
             subsonic_secret: None,
+            segment_delivery: SegmentDelivery::Proxy,
         }
     }
 }

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use legato_store::{PLAYLIST_NAMES, StoreError, TrackId};
 
+use crate::config::SegmentDelivery;
 use crate::crud::parse_id;
 use crate::error::ApiError;
 use crate::layout;
@@ -79,7 +80,7 @@ pub async fn chunk(
         }
         None => None,
     };
-    let content_type = content_type(&name);
+    let content_type = legato_store::content_type(&name);
     let cache = if is_current_alias(&name) {
         REVALIDATE
     } else {
@@ -88,7 +89,10 @@ pub async fn chunk(
     let served = if name.ends_with(".m3u8") {
         // Playlists are read from the store every time: they are small, asked for once per
         // play, and reading them is how a track deleted elsewhere stops being playable.
-        let bytes = playlist(&state, &id, &name).await?;
+        let mut bytes = playlist(&state, &id, &name).await?;
+        if let SegmentDelivery::Cdn { base_url } = &state.config.segment_delivery {
+            bytes = on_cdn(&state, &id, &bytes, base_url).into();
+        }
         match &token {
             // Players resolve segment URIs without the playlist's query: carry the token on.
             Some(token) => {
@@ -96,6 +100,12 @@ pub async fn chunk(
             }
             None => ServedChunk::new(bytes),
         }
+    } else if let SegmentDelivery::Redirect { expires } = &state.config.segment_delivery
+        && let Some(url) = state.store.chunk_url(&id, &name, *expires).await?
+    {
+        // The player fetches the bytes from the object store; the presigned URL outlives
+        // this answer by `expires`, so the redirect must not be cached longer.
+        return Ok(redirect(&url, *expires));
     } else {
         let store = state.store.clone();
         let key = (id, Arc::<str>::from(name.as_str()));
@@ -158,6 +168,35 @@ fn is_current_alias(name: &str) -> bool {
     PLAYLIST_NAMES.contains(&name) || name == layout::MP3_PLAYLIST
 }
 
+/// A playlist whose segment URIs point at the CDN in front of the object store; playlist
+/// URIs (a master's variants) stay relative, answered here.
+fn on_cdn(state: &AppState, id: &TrackId, playlist: &[u8], base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    legato_media::playlist::map_uris(&String::from_utf8_lossy(playlist), &|uri| match state
+        .store
+        .chunk_object_key(id, uri)
+    {
+        Some(key) if is_chunk_name(uri) => format!("{base}/{key}"),
+        _ => uri.to_owned(),
+    })
+}
+
+/// 302 to where the bytes are, cacheable for a little less than the URL lives.
+fn redirect(url: &str, expires: std::time::Duration) -> Response {
+    let mut headers = HeaderMap::new();
+    match HeaderValue::from_str(url) {
+        Ok(location) => {
+            headers.insert(header::LOCATION, location);
+        }
+        Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
+    }
+    let max_age = expires.as_secs() / 2;
+    if let Ok(cache) = HeaderValue::from_str(&format!("private, max-age={max_age}")) {
+        headers.insert(header::CACHE_CONTROL, cache);
+    }
+    (StatusCode::FOUND, headers).into_response()
+}
+
 /// The store error shared by every waiter of one cache fill, as our own error.
 fn unshare(err: Arc<StoreError>) -> ApiError {
     ApiError::Store((*err).clone())
@@ -172,18 +211,6 @@ fn is_chunk_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-fn content_type(name: &str) -> &'static str {
-    match name.rsplit('.').next().unwrap_or_default() {
-        "m3u8" => "application/vnd.apple.mpegurl",
-        "ts" => "video/mp2t",
-        // RFC 4337; the init segment and the media segments alike.
-        "mp4" | "m4s" => "audio/mp4",
-        "jpg" => "image/jpeg",
-        "png" => "image/png",
-        _ => "application/octet-stream",
-    }
 }
 
 fn respond(

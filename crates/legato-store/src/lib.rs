@@ -205,6 +205,42 @@ pub trait Store: Accounts + Send + Sync + 'static {
 
     /// A short human description of the backend for logs, with any secret redacted.
     fn describe(&self) -> String;
+
+    /// Where a client may fetch this chunk of a ready track without this process: a URL of
+    /// the object store holding it, presigned for `expires`. `None` when the backend keeps
+    /// the chunk's bytes itself (no object store, a playlist, or a chunk not migrated yet);
+    /// `NotFound` as [`get_chunk`](Store::get_chunk).
+    async fn chunk_url(
+        &self,
+        id: &TrackId,
+        name: &str,
+        expires: std::time::Duration,
+    ) -> Result<Option<String>> {
+        let _ = (id, name, expires);
+        Ok(None)
+    }
+
+    /// The key (within its bucket) under which an object store keeps this chunk, for a CDN
+    /// in front of the bucket; `None` when the backend has no object store or keeps this
+    /// chunk itself (playlists).
+    fn chunk_object_key(&self, id: &TrackId, name: &str) -> Option<String> {
+        let _ = (id, name);
+        None
+    }
+}
+
+/// The media type of a chunk, by its name's extension: what the streaming function answers
+/// and what an object store keeps with the object (so a CDN serves it right).
+pub fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next().unwrap_or_default() {
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "ts" => "video/mp2t",
+        // RFC 4337; the init segment and the media segments alike.
+        "mp4" | "m4s" => "audio/mp4",
+        "jpg" => "image/jpeg",
+        "png" => "image/png",
+        _ => "application/octet-stream",
+    }
 }
 
 /// Tracks as a backend reads them, for [`Store::stream_tracks`].

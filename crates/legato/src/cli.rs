@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use legato_http::{CorsOrigins, HttpConfig, ReceiveLimits};
+use legato_http::{CorsOrigins, HttpConfig, ReceiveLimits, SegmentDelivery};
 
 /// Bytes in a megabyte, as the flags count them. Every `*_mb` flag is bounded well below
 /// `u64::MAX / MB` by its parser.
@@ -64,6 +64,41 @@ pub struct StoreArgs {
     /// 0600 when absent). Keep it apart from backups of the store.
     #[arg(long, env = "LEGATO_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub blobs: BlobsArgs,
+}
+
+/// Where chunk bytes go when not in the store itself.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BlobsArgs {
+    /// Keep segments (every chunk but playlists) in an S3-compatible object store:
+    /// `s3://bucket/prefix?endpoint=http://host:8333&region=us-east-1` (endpoint for
+    /// SeaweedFS, MinIO and others; without it, AWS S3).
+    #[arg(long, env = "LEGATO_BLOBS")]
+    pub blobs: Option<String>,
+    /// File holding the object store's access key id (default: `AWS_ACCESS_KEY_ID`).
+    #[arg(
+        long,
+        env = "LEGATO_BLOBS_ACCESS_KEY_FILE",
+        requires = "blobs_secret_key_file"
+    )]
+    pub blobs_access_key_file: Option<PathBuf>,
+    /// File holding the object store's secret access key (default: `AWS_SECRET_ACCESS_KEY`).
+    #[arg(
+        long,
+        env = "LEGATO_BLOBS_SECRET_KEY_FILE",
+        requires = "blobs_access_key_file"
+    )]
+    pub blobs_secret_key_file: Option<PathBuf>,
+    /// Objects no track names (left by a crash mid-write) are removed once this old, in
+    /// seconds (a sweep runs every --blobs-gc-every-seconds).
+    #[arg(long, env = "LEGATO_BLOBS_GC_GRACE_SECONDS", default_value_t = 6 * 3600,
+          value_parser = clap::value_parser!(u64).range(0..=30 * 86_400))]
+    pub blobs_gc_grace_seconds: u64,
+    /// Seconds between sweeps for such objects.
+    #[arg(long, env = "LEGATO_BLOBS_GC_EVERY_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    pub blobs_gc_every_seconds: u64,
 }
 
 impl StoreArgs {
@@ -109,6 +144,19 @@ pub struct HttpArgs {
     #[arg(long, env = "LEGATO_SIGNED_URL_SECONDS", default_value_t = 6 * 3600,
           value_parser = clap::value_parser!(u64).range(10..=31_536_000))]
     pub signed_url_seconds: u64,
+    /// How players get segments kept in an object store (--blobs): `proxy` (this process
+    /// reads and answers them), `redirect` (302 to a presigned URL) or `cdn` (playlists name
+    /// them under --segment-base-url).
+    #[arg(long, env = "LEGATO_SEGMENTS", default_value = "proxy", value_enum)]
+    pub segments: SegmentMode,
+    /// In `cdn` mode, the URL of the CDN in front of the bucket, at the bucket's root:
+    /// a segment is `<base>/<prefix><track id>/<name>`.
+    #[arg(long, env = "LEGATO_SEGMENT_BASE_URL")]
+    pub segment_base_url: Option<String>,
+    /// In `redirect` mode, how long a presigned URL lasts, in seconds.
+    #[arg(long, env = "LEGATO_SEGMENT_REDIRECT_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(10..=604_800))]
+    pub segment_redirect_seconds: u64,
     /// Uploads processed at once; more are answered 429 (default: the number of cores).
     #[arg(long, env = "LEGATO_MAX_CONCURRENT_INGESTS",
           value_parser = clap::value_parser!(u64).range(1..=1024))]
@@ -386,8 +434,26 @@ impl HttpArgs {
             }
             None => None,
         };
+        let segment_delivery = match (self.segments, &self.segment_base_url) {
+            (SegmentMode::Proxy, _) => SegmentDelivery::Proxy,
+            (SegmentMode::Redirect, _) => SegmentDelivery::Redirect {
+                expires: std::time::Duration::from_secs(self.segment_redirect_seconds),
+            },
+            (SegmentMode::Cdn, Some(base))
+                if base.starts_with("https://") || base.starts_with("http://") =>
+            {
+                SegmentDelivery::Cdn {
+                    base_url: base.trim_end_matches('/').to_owned(),
+                }
+            }
+            (SegmentMode::Cdn, _) => anyhow::bail!(
+                "--segments cdn needs --segment-base-url (LEGATO_SEGMENT_BASE_URL), the http(s) \
+                 URL of the CDN in front of the bucket"
+            ),
+        };
         let defaults = HttpConfig::default();
         Ok(HttpConfig {
+            segment_delivery,
             url_signer,
             max_concurrent_ingests: self
                 .max_concurrent_ingests
@@ -432,4 +498,12 @@ impl Cli {
             Command::User(cmd) => crate::user_cli::run(cmd).await,
         }
     }
+}
+
+/// `--segments`: see [`SegmentDelivery`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SegmentMode {
+    Proxy,
+    Redirect,
+    Cdn,
 }

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use legato_http::AppState;
 
-use crate::cli::{HttpArgs, StoreArgs};
+use crate::cli::{BlobsArgs, HttpArgs, StoreArgs};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FunctionName {
@@ -32,6 +32,8 @@ pub const STORE_PASSWORD_SECRET: &str = "legato-store-password";
 pub const API_KEY_SECRET: &str = "legato-api-key";
 pub const SIGNING_KEY_SECRET: &str = "legato-stream-signing-key";
 pub const SUBSONIC_KEY_SECRET: &str = "legato-subsonic-key";
+pub const BLOBS_ACCESS_KEY_SECRET: &str = "legato-blobs-access-key";
+pub const BLOBS_SECRET_KEY_SECRET: &str = "legato-blobs-secret-key";
 
 #[derive(Debug, Args)]
 pub struct FunctionArgs {
@@ -67,6 +69,23 @@ pub struct FunctionArgs {
     pub shutdown_delay_seconds: Option<u64>,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub blobs: BlobsArgs,
+}
+
+/// The object store's credentials default to the secrets `legato-blobs-access-key` and
+/// `legato-blobs-secret-key` when both exist.
+fn blobs_with_secrets(args: &BlobsArgs, secrets: &Path) -> BlobsArgs {
+    let mut args = args.clone();
+    let (access, secret) = (
+        secrets.join(BLOBS_ACCESS_KEY_SECRET),
+        secrets.join(BLOBS_SECRET_KEY_SECRET),
+    );
+    if args.blobs_access_key_file.is_none() && access.exists() && secret.exists() {
+        args.blobs_access_key_file = Some(access);
+        args.blobs_secret_key_file = Some(secret);
+    }
+    args
 }
 
 impl FunctionArgs {
@@ -171,6 +190,7 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         store: Some(store_uri),
         store_password_file: password_file,
         secret_key_file: None,
+        blobs: blobs_with_secrets(&args.blobs, secrets),
     })
     .await?;
     let limits = args.http.connections.limits(config.sync_ingest_timeout);

@@ -2,14 +2,44 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use legato_store::DynStore;
 use legato_store_sqlite::SqliteStore;
 
-use crate::cli::StoreArgs;
+use crate::cli::{BlobsArgs, StoreArgs};
 
 pub async fn open(args: &StoreArgs) -> anyhow::Result<DynStore> {
+    let metadata = open_metadata(args).await?;
+    match &args.blobs.blobs {
+        Some(uri) if !uri.trim().is_empty() => with_object_store(metadata, &args.blobs),
+        _ => Ok(metadata),
+    }
+}
+
+/// The metadata store with its chunk bytes (but playlists) in an object store.
+fn with_object_store(metadata: DynStore, args: &BlobsArgs) -> anyhow::Result<DynStore> {
+    use legato_store_s3::{BlobsUri, Bucket, ObjectChunks, ObjectOptions};
+    let uri = args.blobs.as_deref().unwrap_or_default();
+    let mut parsed = BlobsUri::parse(uri)?;
+    if let (Some(access), Some(secret)) = (&args.blobs_access_key_file, &args.blobs_secret_key_file)
+    {
+        parsed = parsed
+            .with_credential_files(access, secret)
+            .context("cannot read the object store's credentials")?;
+    }
+    let bucket = Bucket::new(parsed)?;
+    let options = ObjectOptions {
+        gc_grace: Duration::from_secs(args.blobs_gc_grace_seconds),
+        gc_every: Some(Duration::from_secs(args.blobs_gc_every_seconds)),
+    };
+    let store: DynStore = ObjectChunks::new(metadata, bucket, options);
+    tracing::info!(store = %store.describe(), "segments are kept in the object store");
+    Ok(store)
+}
+
+async fn open_metadata(args: &StoreArgs) -> anyhow::Result<DynStore> {
     match args.store.as_deref().map(str::trim) {
         None | Some("") => {
             let store = SqliteStore::open_dir(&args.data)

@@ -1,0 +1,409 @@
+//! `legato serve --blobs s3://…` against a real SeaweedFS (started by `scripts/test.sh`,
+//! which sets `LEGATO_TEST_BLOBS` and `LEGATO_TEST_BLOBS_KEYS`): ffmpeg plays tracks in the
+//! three streaming modes, and a process killed mid-upload leaves nothing visible and no
+//! object behind once the grace period is over.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use legato_store_s3::{BlobsUri, Bucket};
+use legato_test_support::process::Server;
+use legato_test_support::{audio, wait};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_legato");
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: these tests need an S3 server; `scripts/test.sh` starts one \
+             (or: scripts/seaweedfs.sh start /tmp/legato-s3 legato-test, then \
+             LEGATO_TEST_BLOBS='s3://legato-test?endpoint=http://127.0.0.1:PORT' \
+             LEGATO_TEST_BLOBS_KEYS=/tmp/legato-s3)"
+        )
+    })
+}
+
+/// The test object store under a prefix of its own: the `--blobs` value, its flags and a
+/// client for looking inside.
+struct Blobs {
+    uri: String,
+    keys: PathBuf,
+    bucket: Bucket,
+    endpoint: String,
+    bucket_name: String,
+}
+
+impl Blobs {
+    fn new(purpose: &str) -> Self {
+        let base = var("LEGATO_TEST_BLOBS");
+        let keys = PathBuf::from(var("LEGATO_TEST_BLOBS_KEYS"));
+        let (head, query) = base.split_once('?').unwrap();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let uri = format!("{head}/{purpose}-{nanos}?{query}");
+        let parsed = BlobsUri::parse(&uri)
+            .unwrap()
+            .with_credential_files(&keys.join("access_key"), &keys.join("secret_key"))
+            .unwrap();
+        Self {
+            endpoint: parsed.endpoint.clone().unwrap(),
+            bucket_name: parsed.bucket.clone(),
+            bucket: Bucket::new(parsed).unwrap(),
+            uri,
+            keys,
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--blobs".into(),
+            self.uri.clone(),
+            "--blobs-access-key-file".into(),
+            self.keys.join("access_key").display().to_string(),
+            "--blobs-secret-key-file".into(),
+            self.keys.join("secret_key").display().to_string(),
+        ]
+    }
+
+    fn objects(&self) -> Vec<(String, String)> {
+        let bucket = self.bucket.clone();
+        runtime()
+            .block_on(bucket.list())
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.track.to_string(), l.name))
+            .collect()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn start(blobs: &Blobs, extra: &[&str]) -> Server {
+    let mut args: Vec<String> = blobs.args();
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args.extend([
+        "--aac-ladder".into(),
+        "64".into(),
+        "--ladder".into(),
+        "64".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(BIN, &args)
+}
+
+fn upload(server: &Server, seconds: f64) -> Value {
+    let response = client()
+        .post(server.url("/function/crud"))
+        .header("content-type", "audio/mpeg")
+        .body(audio::mp3(seconds))
+        .send()
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().unwrap()
+    );
+    let id = response.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait::until(Duration::from_secs(120), "the track to be ready", || {
+        let track: Value = client()
+            .get(server.url(&format!("/function/crud/{id}")))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        (track["status"] == "ready").then_some(track)
+    })
+}
+
+/// Seconds of audio ffmpeg decodes from a playlist URL.
+fn played_seconds(url: &str) -> f64 {
+    let out = Command::new(audio::ffmpeg())
+        .args([
+            "-v", "error", "-i", url, "-f", "s16le", "-ac", "1", "-ar", "8000", "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout.len() as f64 / 16_000.0
+}
+
+#[test]
+fn proxy_mode_plays_from_the_bucket_through_the_function() {
+    let blobs = Blobs::new("proxy");
+    let server = start(&blobs, &[]);
+    let track = upload(&server, 20.0);
+    let id = track["id"].as_str().unwrap();
+    // Segments, init segments and the source's pieces are objects; playlists are not.
+    let names: Vec<String> = blobs
+        .objects()
+        .into_iter()
+        .filter(|(t, _)| t == id)
+        .map(|(_, n)| n)
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(".ts")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("-init.mp4")), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".m3u8")), "{names:?}");
+    for playlist in ["index.m3u8", "outputlist.m3u8", "aac64k.m3u8"] {
+        let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/{playlist}")));
+        assert!((seconds - 20.0).abs() < 0.2, "{playlist}: {seconds} s");
+    }
+    // Deleting the track removes its objects.
+    let deleted = client()
+        .delete(server.url(&format!("/function/crud/{id}")))
+        .send()
+        .unwrap();
+    assert!(deleted.status().is_success());
+    assert!(!blobs.objects().iter().any(|(t, _)| t == id));
+}
+
+#[test]
+fn redirect_mode_sends_players_to_presigned_urls() {
+    let blobs = Blobs::new("redirect");
+    let server = start(
+        &blobs,
+        &[
+            "--segments",
+            "redirect",
+            "--segment-redirect-seconds",
+            "120",
+        ],
+    );
+    let track = upload(&server, 12.0);
+    let id = track["id"].as_str().unwrap();
+    let media = client()
+        .get(server.url(&format!("/function/streaming/{id}/64k.m3u8")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let segment = media.lines().find(|l| l.ends_with(".ts")).unwrap();
+    let answer = client()
+        .get(server.url(&format!("/function/streaming/{id}/{segment}")))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 302);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&blobs.endpoint) && location.contains("X-Amz-Signature="),
+        "{location}"
+    );
+    let object = client().get(&location).send().unwrap();
+    assert_eq!(object.status(), 200);
+    assert_eq!(object.headers()["content-type"], "video/mp2t");
+    assert_eq!(object.bytes().unwrap()[0], 0x47);
+    let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/index.m3u8")));
+    assert!((seconds - 12.0).abs() < 0.2, "{seconds} s");
+}
+
+/// A stand-in for a CDN with access to the private bucket (as CloudFront's origin access
+/// does): GET `/<key>` is fetched from the object store with a presigned URL and relayed
+/// with the object's headers. Counts what it served.
+fn stand_in_cdn(blobs: &Blobs) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    let endpoint = blobs.endpoint.clone();
+    let bucket_name = blobs.bucket_name.clone();
+    let keys = blobs.keys.clone();
+    std::thread::spawn(move || {
+        let uri = BlobsUri::parse(&format!("s3://{bucket_name}?endpoint={endpoint}"))
+            .unwrap()
+            .with_credential_files(&keys.join("access_key"), &keys.join("secret_key"))
+            .unwrap();
+        let origin = Bucket::new(uri).unwrap();
+        let rt = runtime();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) <= 2 {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let key = path
+                .trim_start_matches('/')
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            let url = rt
+                .block_on(origin.presign_key(key, Duration::from_secs(60)))
+                .unwrap();
+            let answer = client().get(url).send().ok();
+            let mut out = Vec::new();
+            match answer {
+                Some(response) if response.status() == 200 => {
+                    let content_type = response.headers()["content-type"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    let cache = response.headers()["cache-control"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    let body = response.bytes().unwrap();
+                    write!(out, "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncache-control: {cache}\r\naccess-control-allow-origin: *\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()).unwrap();
+                    out.extend_from_slice(&body);
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => out.extend_from_slice(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                ),
+            }
+            let _ = stream.write_all(&out);
+        }
+    });
+    (base, served)
+}
+
+#[test]
+fn cdn_mode_names_segments_under_the_cdn_and_players_fetch_them_there() {
+    let blobs = Blobs::new("cdn");
+    let (cdn, served) = stand_in_cdn(&blobs);
+    let server = start(&blobs, &["--segments", "cdn", "--segment-base-url", &cdn]);
+    let track = upload(&server, 12.0);
+    let id = track["id"].as_str().unwrap();
+    let media = client()
+        .get(server.url(&format!("/function/streaming/{id}/aac64k.m3u8")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        media.contains(&format!("#EXT-X-MAP:URI=\"{cdn}/")),
+        "{media}"
+    );
+    assert!(
+        media
+            .lines()
+            .filter(|l| l.ends_with(".m4s"))
+            .all(|l| l.starts_with(&cdn)),
+        "{media}"
+    );
+    // The master playlist's variants stay with the function (they are rewritten per mode).
+    let master = client()
+        .get(server.url(&format!("/function/streaming/{id}/index.m3u8")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(master.lines().any(|l| l == "aac64k.m3u8"), "{master}");
+    for playlist in ["index.m3u8", "outputlist.m3u8"] {
+        let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/{playlist}")));
+        assert!((seconds - 12.0).abs() < 0.2, "{playlist}: {seconds} s");
+    }
+    assert!(
+        served.load(Ordering::SeqCst) >= 3,
+        "the CDN served {} objects",
+        served.load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn objects_of_a_process_killed_mid_write_are_collected_after_the_grace_period() {
+    let blobs = Blobs::new("killed");
+    let mut server = start(&blobs, &[]);
+    let wav = std::fs::read(audio::wav(240.0)).unwrap();
+    let response = client()
+        .post(server.url("/function/crud"))
+        .header("content-type", "audio/wav")
+        .header("prefer", "respond-async")
+        .body(wav)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Killed as soon as the first rendition object is in the bucket: its renditions are
+    // being written, and the metadata that would publish them is not.
+    let rendition = |(_, name): &(String, String)| !name.starts_with("source");
+    wait::until(Duration::from_secs(120), "a first rendition object", || {
+        blobs.objects().iter().any(rendition).then_some(())
+    });
+    server.kill9();
+    let written: Vec<(String, String)> = blobs.objects().into_iter().filter(rendition).collect();
+
+    // Another process takes the job over (its renditions have names of their own), and
+    // sweeps the first attempt's objects once they are older than the grace period.
+    let data = server.data_dir().display().to_string();
+    let mut args = blobs.args();
+    args.extend(
+        [
+            "--data",
+            &data,
+            "--blobs-gc-grace-seconds",
+            "5",
+            "--blobs-gc-every-seconds",
+            "1",
+            "--job-lease-seconds",
+            "3",
+            "--aac-ladder",
+            "64",
+            "--ladder",
+            "64",
+        ]
+        .map(str::to_owned),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let restarted = Server::start(BIN, &args);
+    let track: Value = wait::until(Duration::from_secs(180), "the track to be ready", || {
+        let track: Value = client()
+            .get(restarted.url(&format!("/function/crud/{id}")))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        (track["status"] != "processing").then_some(track)
+    });
+    assert_eq!(track["status"], "ready", "{track}");
+    wait::until(
+        Duration::from_secs(60),
+        "the first attempt's objects to be collected",
+        || {
+            let now = blobs.objects();
+            written
+                .iter()
+                .all(|object| !now.contains(object))
+                .then_some(())
+        },
+    );
+    let seconds = played_seconds(&restarted.url(&format!("/function/streaming/{id}/index.m3u8")));
+    assert!((seconds - 240.0).abs() < 0.5, "{seconds} s");
+}
