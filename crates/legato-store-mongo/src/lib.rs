@@ -1180,6 +1180,23 @@ impl Store for MongoStore {
             .collect())
     }
 
+    async fn clear_chunk_bytes(&self, id: &TrackId, name: &str) -> Result<()> {
+        let empty = mongodb::bson::Binary {
+            subtype: mongodb::bson::spec::BinarySubtype::Generic,
+            bytes: Vec::new(),
+        };
+        let result = self
+            .timed(self.inner.chunks.update_one(
+                doc! { "music_id": id.to_string(), "chunk_name": name },
+                doc! { "$set": { "chunk_bytes": empty } },
+            ))
+            .await?;
+        if result.matched_count == 0 {
+            return Err(StoreError::NotFound(format!("chunk {name} of track {id}")));
+        }
+        Ok(())
+    }
+
     async fn delete_chunks(&self, id: &TrackId, names: Vec<String>) -> Result<()> {
         for batch in names.chunks(ID_BATCH) {
             self.timed(self.inner.chunks.delete_many(doc! {

@@ -142,6 +142,60 @@ impl ObjectChunks {
         Ok(removed)
     }
 
+    /// Moves the bytes of every chunk the metadata store still holds (but playlists) into
+    /// the bucket: each is written as an object, then emptied in its row. Readers see the
+    /// same bytes throughout (a row with bytes is served from the row, an empty one from the
+    /// bucket), so servers running with the object store keep serving. Resumable: chunks
+    /// already moved are skipped, and one interrupted between its two steps is written
+    /// again. `progress` is called after each track.
+    pub async fn migrate(&self, mut progress: impl FnMut(&Migrated) + Send) -> Result<Migrated> {
+        let mut listed = self
+            .meta
+            .stream_tracks(&ListQuery {
+                limit: ListQuery::MAX_LIMIT,
+                ..ListQuery::default()
+            })
+            .await?;
+        // Ids first: the listing is not held open while rows are rewritten.
+        let mut ids = Vec::new();
+        while let Some(track) = listed.next().await {
+            ids.push(track?.id);
+        }
+        drop(listed);
+        let mut moved = Migrated::default();
+        for id in ids {
+            let names = match self.meta.chunk_names(&id).await {
+                Ok(names) => names,
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            for name in names.into_iter().filter(|n| !kept_in_metadata(n)) {
+                let bytes = match self.meta.get_stored_chunk(&id, &name).await {
+                    Ok(bytes) => bytes,
+                    // Deleted meanwhile (a track removed, a retirement).
+                    Err(StoreError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                if bytes.is_empty() {
+                    moved.already += 1;
+                    continue;
+                }
+                let len = bytes.len() as u64;
+                self.bucket.put(&id, &name, bytes).await?;
+                match self.meta.clear_chunk_bytes(&id, &name).await {
+                    // A chunk deleted between the two steps leaves an object for the sweep.
+                    Ok(()) | Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                moved.chunks += 1;
+                moved.bytes += len;
+            }
+            moved.tracks += 1;
+            progress(&moved);
+        }
+        Ok(moved)
+    }
+
     /// Writes `chunks`' bytes to the bucket (a few at a time, in the order given) and returns
     /// what the metadata store keeps: the playlists whole, every other chunk as an empty
     /// row. On failure the objects written are removed (best effort) and nothing is kept.
@@ -229,6 +283,18 @@ impl ObjectChunks {
             other => other,
         })
     }
+}
+
+/// What [`ObjectChunks::migrate`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Migrated {
+    /// Tracks looked at.
+    pub tracks: u64,
+    /// Chunks moved into the bucket, and their bytes.
+    pub chunks: u64,
+    pub bytes: u64,
+    /// Chunks found in the bucket already (an earlier run, or written there).
+    pub already: u64,
 }
 
 /// Names of the objects a write has stored so far.

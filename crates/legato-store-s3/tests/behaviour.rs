@@ -193,3 +193,67 @@ async fn chunks_stored_before_the_object_store_are_still_served() {
     );
     let _ = Arc::clone(&store);
 }
+
+async fn migration_moves_rows_into_the_bucket(meta: DynStore) {
+    let track = sample_track("Before", "Band");
+    let id = track.id;
+    meta.insert_track(
+        track,
+        chunks(&[
+            ("index.m3u8", b"#EXTM3U\n"),
+            ("seg000.ts", b"zero"),
+            ("seg001.ts", b"one"),
+        ]),
+    )
+    .await
+    .unwrap();
+    let bucket = test_bucket("migrate");
+    let store = ObjectChunks::new(meta.clone(), bucket.clone(), no_sweep());
+    let mut seen = Vec::new();
+    let moved = store.migrate(|m| seen.push(m.tracks)).await.unwrap();
+    assert_eq!(
+        (moved.tracks, moved.chunks, moved.bytes, moved.already),
+        (1, 2, 7, 0)
+    );
+    assert_eq!(seen, vec![1]);
+    assert!(meta.get_chunk(&id, "seg001.ts").await.unwrap().is_empty());
+    assert_eq!(
+        &meta.get_chunk(&id, "index.m3u8").await.unwrap()[..],
+        b"#EXTM3U\n"
+    );
+    assert_eq!(
+        &store.get_chunk(&id, "seg001.ts").await.unwrap()[..],
+        b"one"
+    );
+    assert!(
+        store
+            .chunk_url(&id, "seg000.ts", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(bucket.list().await.unwrap().len(), 2);
+    // Run again (an interrupted migration is resumed the same way): nothing left to move.
+    let again = store.migrate(|_| {}).await.unwrap();
+    assert_eq!((again.chunks, again.already), (0, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_moves_sqlite_rows_into_the_bucket() {
+    migration_moves_rows_into_the_bucket(sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_moves_mongodb_documents_into_the_bucket() {
+    let uri = std::env::var("LEGATO_TEST_MONGODB_URI").unwrap();
+    let options = legato_store_mongo::MongoOptions {
+        database: Some(crate::util::unique_prefix("legato_migrate").replace('-', "_")),
+        ..legato_store_mongo::MongoOptions::default()
+    };
+    let meta: DynStore = Arc::new(
+        legato_store_mongo::MongoStore::connect(&uri, options)
+            .await
+            .unwrap(),
+    );
+    migration_moves_rows_into_the_bucket(meta).await;
+}

@@ -1002,6 +1002,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn clear_chunk_bytes(&self, id: &TrackId, name: &str) -> Result<()> {
+        let (id, name) = (*id, name.to_owned());
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached("UPDATE chunks SET bytes = x'' WHERE track_id = ?1 AND name = ?2")
+                .map_err(map_err)?
+                .execute(params![id.to_string(), name])
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("chunk {name} of track {id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn delete_chunks(&self, id: &TrackId, names: Vec<String>) -> Result<()> {
         let id = *id;
         self.write(move |conn| {

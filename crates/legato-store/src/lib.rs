@@ -220,6 +220,17 @@ pub trait Store: Accounts + Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Empties a chunk's bytes in place, keeping its name: its bytes were copied to an object
+    /// store that a wrapping store reads them from (`legato migrate`). Readers of the wrapped
+    /// store see the same bytes before and after. `NotFound` when there is no such chunk.
+    async fn clear_chunk_bytes(&self, id: &TrackId, name: &str) -> Result<()> {
+        let _ = (id, name);
+        Err(StoreError::Invalid(format!(
+            "{} cannot move chunk bytes to an object store",
+            self.describe()
+        )))
+    }
+
     /// The key (within its bucket) under which an object store keeps this chunk, for a CDN
     /// in front of the bucket; `None` when the backend has no object store or keeps this
     /// chunk itself (playlists).

@@ -35,6 +35,15 @@ enum Command {
     /// Manage the users who sign in from Subsonic apps.
     #[command(subcommand)]
     User(crate::user_cli::UserCommand),
+    /// Move the segments a store holds into the object store given by --blobs; resumable,
+    /// and safe while servers started with that --blobs keep serving.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -496,6 +505,7 @@ impl Cli {
             Command::Client(cmd) => crate::client_cli::run(cmd).await,
             Command::Function(args) => crate::function::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::User(cmd) => crate::user_cli::run(cmd).await,
+            Command::Migrate(args) => crate::store::migrate(&args.store).await,
         }
     }
 }

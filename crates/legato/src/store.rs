@@ -18,8 +18,57 @@ pub async fn open(args: &StoreArgs) -> anyhow::Result<DynStore> {
     }
 }
 
+/// `legato migrate`: the store's chunk bytes into the object store of `--blobs`.
+pub async fn migrate(args: &StoreArgs) -> anyhow::Result<std::process::ExitCode> {
+    if args
+        .blobs
+        .blobs
+        .as_deref()
+        .is_none_or(|b| b.trim().is_empty())
+    {
+        anyhow::bail!(
+            "legato migrate needs --blobs s3://bucket/prefix?endpoint=… (LEGATO_BLOBS): where to move the segments"
+        );
+    }
+    let metadata = open_metadata(args).await?;
+    let store = object_chunks(metadata, &args.blobs)?;
+    eprintln!(
+        "moving the segments of {} ...",
+        legato_store::Store::describe(&*store)
+    );
+    let moved = store
+        .migrate(|m| {
+            if m.tracks % 100 == 0 {
+                eprintln!(
+                    "  {} tracks, {} chunks moved ({} MB)",
+                    m.tracks,
+                    m.chunks,
+                    m.bytes >> 20
+                );
+            }
+        })
+        .await?;
+    println!(
+        "migrated: {} tracks, {} chunks moved ({} MB), {} already in the object store",
+        moved.tracks,
+        moved.chunks,
+        moved.bytes >> 20,
+        moved.already
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 /// The metadata store with its chunk bytes (but playlists) in an object store.
 fn with_object_store(metadata: DynStore, args: &BlobsArgs) -> anyhow::Result<DynStore> {
+    let store: DynStore = object_chunks(metadata, args)?;
+    tracing::info!(store = %store.describe(), "segments are kept in the object store");
+    Ok(store)
+}
+
+fn object_chunks(
+    metadata: DynStore,
+    args: &BlobsArgs,
+) -> anyhow::Result<Arc<legato_store_s3::ObjectChunks>> {
     use legato_store_s3::{BlobsUri, Bucket, ObjectChunks, ObjectOptions};
     let uri = args.blobs.as_deref().unwrap_or_default();
     let mut parsed = BlobsUri::parse(uri)?;
@@ -34,9 +83,7 @@ fn with_object_store(metadata: DynStore, args: &BlobsArgs) -> anyhow::Result<Dyn
         gc_grace: Duration::from_secs(args.blobs_gc_grace_seconds),
         gc_every: Some(Duration::from_secs(args.blobs_gc_every_seconds)),
     };
-    let store: DynStore = ObjectChunks::new(metadata, bucket, options);
-    tracing::info!(store = %store.describe(), "segments are kept in the object store");
-    Ok(store)
+    Ok(ObjectChunks::new(metadata, bucket, options))
 }
 
 async fn open_metadata(args: &StoreArgs) -> anyhow::Result<DynStore> {

@@ -407,3 +407,87 @@ fn objects_of_a_process_killed_mid_write_are_collected_after_the_grace_period() 
     let seconds = played_seconds(&restarted.url(&format!("/function/streaming/{id}/index.m3u8")));
     assert!((seconds - 240.0).abs() < 0.5, "{seconds} s");
 }
+
+#[test]
+fn migrate_moves_an_existing_library_while_a_server_keeps_serving() {
+    let blobs = Blobs::new("migrate");
+    // A library made before the object store: every byte in SQLite.
+    let library = tempfile::tempdir().unwrap();
+    let data = library.path().join("data").display().to_string();
+    let before = Server::start_in(
+        BIN,
+        &["--data", &data, "--aac-ladder", "64", "--ladder", "64"],
+        tempfile::tempdir().unwrap(),
+        &[],
+    );
+    let track = upload(&before, 12.0);
+    let id = track["id"].as_str().unwrap().to_owned();
+    before.stop(Duration::from_secs(10));
+    let dir = tempfile::tempdir().unwrap();
+
+    // A server with the object store on that library serves it while it is migrated.
+    let mut args = blobs.args();
+    args.extend(["--data".to_owned(), data.clone()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let serving = Server::start_in(BIN, &args, dir, &[]);
+    let migrate = |extra: &[&str]| {
+        let mut command = Command::new(BIN);
+        command
+            .arg("migrate")
+            .arg("--data")
+            .arg(&data)
+            .args(blobs.args())
+            .args(extra);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("LEGATO_") {
+                command.env_remove(key);
+            }
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let player = {
+        let url = serving.url(&format!("/function/streaming/{id}/index.m3u8"));
+        std::thread::spawn(move || played_seconds(&url))
+    };
+    let first = migrate(&[]);
+    assert!(first.contains("migrated: 1 tracks"), "{first}");
+    assert!(!first.contains(" 0 chunks moved"), "{first}");
+    assert!((player.join().unwrap() - 12.0).abs() < 0.2);
+    let objects = blobs.objects();
+    assert!(
+        objects.iter().any(|(t, n)| t == &id && n.ends_with(".ts")),
+        "{objects:?}"
+    );
+    let again = migrate(&[]);
+    assert!(again.contains("0 chunks moved"), "{again}");
+
+    // After it, segments can be handed out by the object store.
+    let segment = client()
+        .get(serving.url(&format!("/function/streaming/{id}/64k.m3u8")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+        .lines()
+        .find(|l| l.ends_with(".ts"))
+        .unwrap()
+        .to_owned();
+    drop(serving);
+    let mut args = blobs.args();
+    args.extend(["--data", &data, "--segments", "redirect"].map(str::to_owned));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let redirecting = Server::start_in(BIN, &args, tempfile::tempdir().unwrap(), &[]);
+    let answer = client()
+        .get(redirecting.url(&format!("/function/streaming/{id}/{segment}")))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 302);
+    let seconds = played_seconds(&redirecting.url(&format!("/function/streaming/{id}/index.m3u8")));
+    assert!((seconds - 12.0).abs() < 0.2, "{seconds} s");
+}
