@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use legato_http::signing::UrlSigner;
 use legato_store_s3::{BlobsUri, Bucket};
 use legato_test_support::process::Server;
 use legato_test_support::{audio, wait};
@@ -227,7 +228,11 @@ fn redirect_mode_sends_players_to_presigned_urls() {
 /// A stand-in for a CDN with access to the private bucket (as CloudFront's origin access
 /// does): GET `/<key>` is fetched from the object store with a presigned URL and relayed
 /// with the object's headers. Counts what it served.
-fn stand_in_cdn(blobs: &Blobs) -> (String, Arc<AtomicUsize>) {
+///
+/// With `signer`, it also checks the playback token at the edge as the README says a CDN
+/// should: `sig` must be the HMAC of `<track id>:<exp>` (the track id is the key's folder),
+/// else 403.
+fn stand_in_cdn(blobs: &Blobs, signer: Option<UrlSigner>) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let served = Arc::new(AtomicUsize::new(0));
@@ -261,11 +266,37 @@ fn stand_in_cdn(blobs: &Blobs) -> (String, Arc<AtomicUsize>) {
                 .split('?')
                 .next()
                 .unwrap_or_default();
+            let mut out = Vec::new();
+            if let Some(signer) = &signer {
+                let query: std::collections::HashMap<String, String> = path
+                    .split_once('?')
+                    .map(|(_, q)| q)
+                    .unwrap_or_default()
+                    .split('&')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                let track = key.rsplit('/').nth(1).and_then(|id| id.parse().ok());
+                let valid = track.is_some_and(|id| {
+                    signer
+                        .verify(
+                            &id,
+                            query.get("exp").map(String::as_str),
+                            query.get("sig").map(String::as_str),
+                        )
+                        .is_ok()
+                });
+                if !valid {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+            }
             let url = rt
                 .block_on(origin.presign_key(key, Duration::from_secs(60)))
                 .unwrap();
             let answer = client().get(url).send().ok();
-            let mut out = Vec::new();
             match answer {
                 Some(response) if response.status() == 200 => {
                     let content_type = response.headers()["content-type"]
@@ -294,7 +325,7 @@ fn stand_in_cdn(blobs: &Blobs) -> (String, Arc<AtomicUsize>) {
 #[test]
 fn cdn_mode_names_segments_under_the_cdn_and_players_fetch_them_there() {
     let blobs = Blobs::new("cdn");
-    let (cdn, served) = stand_in_cdn(&blobs);
+    let (cdn, served) = stand_in_cdn(&blobs, None);
     let server = start(&blobs, &["--segments", "cdn", "--segment-base-url", &cdn]);
     let track = upload(&server, 12.0);
     let id = track["id"].as_str().unwrap();
@@ -332,6 +363,66 @@ fn cdn_mode_names_segments_under_the_cdn_and_players_fetch_them_there() {
         "the CDN served {} objects",
         served.load(Ordering::SeqCst)
     );
+}
+
+#[test]
+fn cdn_mode_keeps_signed_playback_with_the_token_checked_at_the_edge() {
+    let blobs = Blobs::new("cdn-signed");
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("signing.key");
+    std::fs::write(&key_file, "a-signing-key-shared-with-the-cdn").unwrap();
+    let signer = UrlSigner::new(
+        b"a-signing-key-shared-with-the-cdn".to_vec(),
+        Duration::from_secs(3600),
+    );
+    let (cdn, served) = stand_in_cdn(&blobs, Some(signer));
+    let key_path = key_file.display().to_string();
+    let server = start(
+        &blobs,
+        &[
+            "--segments",
+            "cdn",
+            "--segment-base-url",
+            &cdn,
+            "--stream-signing-key-file",
+            &key_path,
+        ],
+    );
+    let response = client()
+        .post(server.url("/function/crud"))
+        .header("content-type", "audio/mpeg")
+        .body(audio::mp3(8.0))
+        .send()
+        .unwrap();
+    let track: Value = response.json().unwrap();
+    let id = track["id"].as_str().unwrap().to_owned();
+    let track: Value = wait::until(Duration::from_secs(120), "the track to be ready", || {
+        let track: Value = client()
+            .get(server.url(&format!("/function/crud/{id}")))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        (track["status"] == "ready").then_some(track)
+    });
+    // The signed playlist URL plays: every segment URI goes to the CDN with the token.
+    let playlist = track["playlist"].as_str().unwrap();
+    assert!(playlist.contains("sig="), "{playlist}");
+    let seconds = played_seconds(&server.url(playlist));
+    assert!((seconds - 8.0).abs() < 0.2, "{seconds} s");
+    assert!(served.load(Ordering::SeqCst) >= 2);
+    // Without the token, or with another track's, the edge refuses.
+    let query = playlist.split_once('?').unwrap().1;
+    let media = client()
+        .get(server.url(&format!("/function/streaming/{id}/64k.m3u8?{query}")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let segment = media.lines().find(|l| l.starts_with(&cdn)).unwrap();
+    assert_eq!(client().get(segment).send().unwrap().status(), 200);
+    let bare = segment.split('?').next().unwrap();
+    assert_eq!(client().get(bare).send().unwrap().status(), 403);
 }
 
 #[test]
