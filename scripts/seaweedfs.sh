@@ -42,10 +42,13 @@ install() {
     src="$(go mod download -json "$MODULE@$VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
     [ -d "$src" ] || die "go mod download $MODULE@$VERSION failed"
     work="$(mktemp -d)"
-    trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' RETURN
     cp -r "$src/." "$work/"
     chmod -R u+w "$work"
-    (cd "$work" && GOFLAGS=-buildvcs=false go build -trimpath -o "$WEED.$$.tmp" ./weed)
+    if ! (cd "$work" && GOFLAGS=-buildvcs=false go build -trimpath -o "$WEED.$$.tmp" ./weed); then
+        rm -rf "$work" "$WEED.$$.tmp"
+        die "go build of SeaweedFS failed"
+    fi
+    rm -rf "$work"
     mv "$WEED.$$.tmp" "$WEED"
     echo "$VERSION" >"$WEED.version"
     works "$WEED" || die "the built $WEED does not start"

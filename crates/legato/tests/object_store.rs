@@ -582,3 +582,136 @@ fn migrate_moves_an_existing_library_while_a_server_keeps_serving() {
     let seconds = played_seconds(&redirecting.url(&format!("/function/streaming/{id}/index.m3u8")));
     assert!((seconds - 12.0).abs() < 0.2, "{seconds} s");
 }
+
+fn seaweedfs(args: &[&str]) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/seaweedfs.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "seaweedfs.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout.trim().lines().last().unwrap_or_default().to_owned()
+}
+
+/// (status, error code, seconds) of a request.
+fn timed(request: reqwest::blocking::RequestBuilder) -> (u16, String, f64) {
+    let started = std::time::Instant::now();
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (status, code, started.elapsed().as_secs_f64())
+}
+
+#[test]
+fn with_the_object_store_down_uploads_and_reads_get_503_and_recover_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_text = dir.path().display().to_string();
+    let endpoint = seaweedfs(&["start", &dir_text, "down"]);
+    let blobs_uri = format!("s3://down/t?endpoint={endpoint}");
+    let access = dir.path().join("access_key").display().to_string();
+    let secret = dir.path().join("secret_key").display().to_string();
+    let server = Server::start(
+        BIN,
+        &[
+            "--blobs",
+            &blobs_uri,
+            "--blobs-access-key-file",
+            &access,
+            "--blobs-secret-key-file",
+            &secret,
+            "--aac-ladder",
+            "64",
+            "--ladder",
+            "64",
+        ],
+    );
+    let track = upload(&server, 10.0);
+    let id = track["id"].as_str().unwrap().to_owned();
+    let segment_url = server.url(&format!("/function/streaming/{id}/64k-000.ts"));
+    assert_eq!(client().get(&segment_url).send().unwrap().status(), 200);
+
+    seaweedfs(&["stop", &dir_text]);
+    // Not read before, so not in the function's segment cache.
+    let (status, code, seconds) =
+        timed(client().get(server.url(&format!("/function/streaming/{id}/aac64k-000.m4s"))));
+    assert_eq!((status, code.as_str()), (503, "store-unavailable"));
+    assert!(seconds < 3.0, "a read took {seconds:.1} s to fail");
+    let (status, code, seconds) = timed(
+        client()
+            .post(server.url("/function/crud"))
+            .header("content-type", "audio/mpeg")
+            .body(audio::another_copy(&audio::mp3(6.0), 7)),
+    );
+    assert_eq!((status, code.as_str()), (503, "store-unavailable"));
+    assert!(seconds < 3.0, "an upload took {seconds:.1} s to fail");
+    let list: Value = client()
+        .get(server.url("/function/crud"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "a partial track is visible: {list}"
+    );
+    assert_eq!(
+        client().get(server.url("/healthz")).send().unwrap().status(),
+        503
+    );
+
+    // Back (same port): the same process reads and takes uploads again.
+    seaweedfs(&["start", &dir_text, "down"]);
+    wait::until(Duration::from_secs(30), "ready again", || {
+        (client().get(server.url("/healthz")).send().ok()?.status() == 200).then_some(())
+    });
+    let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/index.m3u8")));
+    assert!((seconds - 10.0).abs() < 0.2, "{seconds} s");
+    upload(&server, 6.0);
+    seaweedfs(&["stop", &dir_text]);
+}
+
+#[test]
+fn ferretdb_and_the_object_store_serve_together() {
+    let Ok(mongo) = std::env::var("LEGATO_TEST_MONGODB_URI") else {
+        panic!("LEGATO_TEST_MONGODB_URI is not set: scripts/test.sh starts FerretDB");
+    };
+    let database = format!(
+        "legato_s3_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let store = format!("{}{database}", mongo.trim_end_matches('/').to_owned() + "/");
+    let blobs = Blobs::new("ferret");
+    for mode in ["proxy", "redirect"] {
+        let server = start(&blobs, &["--store", &store, "--segments", mode]);
+        let track = upload(&server, 10.0);
+        let id = track["id"].as_str().unwrap();
+        let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/index.m3u8")));
+        assert!((seconds - 10.0).abs() < 0.2, "{mode}: {seconds} s");
+        assert!(
+            blobs
+                .objects()
+                .iter()
+                .any(|(t, n)| t == id && n.ends_with(".m4s"))
+        );
+        let deleted = client()
+            .delete(server.url(&format!("/function/crud/{id}")))
+            .send()
+            .unwrap();
+        assert!(deleted.status().is_success());
+        assert!(!blobs.objects().iter().any(|(t, _)| t == id));
+    }
+}
