@@ -12,6 +12,8 @@
 # Environment: LEGATO_TOOLS (default <repo>/.tools) holds the built binary in bin/;
 # FERRETDB_VERSION (default v1.24.2, the last release line with the SQLite handler).
 set -euo pipefail
+# shellcheck source=servers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${LEGATO_TOOLS:-$REPO/.tools}"
@@ -58,16 +60,7 @@ install() {
     works "$FERRETDB" || die "the built $FERRETDB does not start"
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
-# Running and not a zombie (a server that died at start-up stays our zombie until reaped).
-alive() {
-    local state
-    state="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" || return 1
-    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
 
 listening() {
     python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' "$1" 2>/dev/null
@@ -119,21 +112,7 @@ start() {
 stop() {
     local dir="${1:-}"
     [ -n "$dir" ] || die "usage: $0 stop <dir>"
-    local pidfile="$dir/ferretdb.pid"
-    [ -f "$pidfile" ] || return 0
-    local pid
-    pid="$(cat "$pidfile")"
-    if alive "$pid"; then
-        kill "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + 10))
-        while alive "$pid"; do
-            if [ "$SECONDS" -ge "$deadline" ]; then
-                kill -9 "$pid" 2>/dev/null || true
-            fi
-            sleep 0.05
-        done
-    fi
-    rm -f "$pidfile"
+    stop_pidfile "$dir/ferretdb.pid" 10
 }
 
 case "${1:-}" in

@@ -12,6 +12,8 @@
 # in <dir>/secret_key (also <dir>/access_key), so presigned URLs are really checked.
 # Environment: LEGATO_TOOLS (default <repo>/.tools) holds the built binary in bin/.
 set -euo pipefail
+# shellcheck source=servers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${LEGATO_TOOLS:-$REPO/.tools}"
@@ -54,15 +56,7 @@ install() {
     works "$WEED" || die "the built $WEED does not start"
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
-alive() {
-    local state
-    state="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" || return 1
-    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
 
 start() {
     local dir="${1:-}" bucket="${2:-}"
@@ -131,21 +125,7 @@ PY
 stop() {
     local dir="${1:-}"
     [ -n "$dir" ] || die "usage: $0 stop <dir>"
-    local pidfile="$dir/weed.pid"
-    [ -f "$pidfile" ] || return 0
-    local pid
-    pid="$(cat "$pidfile")"
-    if alive "$pid"; then
-        kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + 15))
-        while alive "$pid"; do
-            if [ "$SECONDS" -ge "$deadline" ]; then
-                kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-            fi
-            sleep 0.1
-        done
-    fi
-    rm -f "$pidfile"
+    stop_pidfile "$dir/weed.pid" 15
 }
 
 case "${1:-}" in

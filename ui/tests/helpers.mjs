@@ -311,3 +311,35 @@ export function median(xs) {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+
+/** Plays `url` with hls.js in a fresh audio element; resolves with ms to first audio. */
+export function playWithHlsJs(page, url) {
+  return page.evaluate((src) => new Promise((resolve, reject) => {
+    const audio = document.createElement('audio');
+    document.body.append(audio);
+    const hls = new window.Hls({ enableWorker: false });
+    const t0 = performance.now();
+    hls.on(window.Hls.Events.ERROR, (_, data) => {
+      if (data.fatal) reject(new Error(`hls.js: ${data.type} ${data.details}`));
+    });
+    hls.loadSource(src);
+    hls.attachMedia(audio);
+    hls.on(window.Hls.Events.MANIFEST_PARSED, () => audio.play().catch(reject));
+    const check = () => {
+      if (audio.currentTime > 0) {
+        const ms = performance.now() - t0;
+        const level = hls.levels[hls.currentLevel];
+        setTimeout(() => {
+          const played = audio.currentTime;
+          hls.destroy();
+          audio.remove();
+          resolve({ ms, played, codecs: level?.audioCodec || level?.attrs?.CODECS });
+        }, 1500);
+        return;
+      }
+      if (performance.now() - t0 > 20000) return reject(new Error('no audio after 20 s'));
+      setTimeout(check, 5);
+    };
+    check();
+  }), url);
+}

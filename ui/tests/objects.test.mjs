@@ -13,7 +13,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startServer, launchBrowser, openPage, FFMPEG } from './helpers.mjs';
+import {
+  startServer, launchBrowser, openPage, playWithHlsJs, FFMPEG,
+} from './helpers.mjs';
 
 const BLOBS = process.env.LEGATO_TEST_BLOBS;
 const KEYS = process.env.LEGATO_TEST_BLOBS_KEYS;
@@ -138,28 +140,7 @@ describe('segments from a CDN in front of the object store', { timeout: 300_000,
     });
     for (const name of ['index.m3u8', 'mp3.m3u8']) {
       const before = cdn.served.length;
-      const result = await page.evaluate((src) => new Promise((resolve, reject) => {
-        const audio = document.createElement('audio');
-        document.body.append(audio);
-        const hls = new window.Hls({ enableWorker: false });
-        const t0 = performance.now();
-        hls.on(window.Hls.Events.ERROR, (_, data) => {
-          if (data.fatal) reject(new Error(`hls.js: ${data.type} ${data.details}`));
-        });
-        hls.loadSource(src);
-        hls.attachMedia(audio);
-        hls.on(window.Hls.Events.MANIFEST_PARSED, () => audio.play().catch(reject));
-        const check = () => {
-          if (audio.currentTime > 0) {
-            const ms = performance.now() - t0;
-            setTimeout(() => { const played = audio.currentTime; hls.destroy(); audio.remove(); resolve({ ms, played }); }, 1500);
-            return;
-          }
-          if (performance.now() - t0 > 20000) return reject(new Error('no audio after 20 s'));
-          setTimeout(check, 5);
-        };
-        check();
-      }), `${server.url}/function/streaming/${track.id}/${name}`);
+      const result = await playWithHlsJs(page, `${server.url}/function/streaming/${track.id}/${name}`);
       console.log(`time-to-first-audio-ms hls.js ${name} via the CDN: ${result.ms.toFixed(0)}`);
       assert.ok(result.played > 0.5, `${name} played only to ${result.played}`);
       assert.ok(cdn.served.length > before, `the CDN served nothing for ${name}`);

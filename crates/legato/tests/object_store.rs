@@ -93,6 +93,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The body of a GET that must answer.
+fn get_text(url: String) -> String {
+    client().get(url).send().unwrap().text().unwrap()
+}
+
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -200,12 +205,7 @@ fn redirect_mode_sends_players_to_presigned_urls() {
     );
     let track = upload(&server, 12.0);
     let id = track["id"].as_str().unwrap();
-    let media = client()
-        .get(server.url(&format!("/function/streaming/{id}/64k.m3u8")))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let media = get_text(server.url(&format!("/function/streaming/{id}/64k.m3u8")));
     let segment = media.lines().find(|l| l.ends_with(".ts")).unwrap();
     let answer = client()
         .get(server.url(&format!("/function/streaming/{id}/{segment}")))
@@ -329,12 +329,7 @@ fn cdn_mode_names_segments_under_the_cdn_and_players_fetch_them_there() {
     let server = start(&blobs, &["--segments", "cdn", "--segment-base-url", &cdn]);
     let track = upload(&server, 12.0);
     let id = track["id"].as_str().unwrap();
-    let media = client()
-        .get(server.url(&format!("/function/streaming/{id}/aac64k.m3u8")))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let media = get_text(server.url(&format!("/function/streaming/{id}/aac64k.m3u8")));
     assert!(
         media.contains(&format!("#EXT-X-MAP:URI=\"{cdn}/")),
         "{media}"
@@ -347,12 +342,7 @@ fn cdn_mode_names_segments_under_the_cdn_and_players_fetch_them_there() {
         "{media}"
     );
     // The master playlist's variants stay with the function (they are rewritten per mode).
-    let master = client()
-        .get(server.url(&format!("/function/streaming/{id}/index.m3u8")))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let master = get_text(server.url(&format!("/function/streaming/{id}/index.m3u8")));
     assert!(master.lines().any(|l| l == "aac64k.m3u8"), "{master}");
     for playlist in ["index.m3u8", "outputlist.m3u8"] {
         let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/{playlist}")));
@@ -388,23 +378,8 @@ fn cdn_mode_keeps_signed_playback_with_the_token_checked_at_the_edge() {
             &key_path,
         ],
     );
-    let response = client()
-        .post(server.url("/function/crud"))
-        .header("content-type", "audio/mpeg")
-        .body(audio::mp3(8.0))
-        .send()
-        .unwrap();
-    let track: Value = response.json().unwrap();
+    let track = upload(&server, 8.0);
     let id = track["id"].as_str().unwrap().to_owned();
-    let track: Value = wait::until(Duration::from_secs(120), "the track to be ready", || {
-        let track: Value = client()
-            .get(server.url(&format!("/function/crud/{id}")))
-            .send()
-            .ok()?
-            .json()
-            .ok()?;
-        (track["status"] == "ready").then_some(track)
-    });
     // The signed playlist URL plays: every segment URI goes to the CDN with the token.
     let playlist = track["playlist"].as_str().unwrap();
     assert!(playlist.contains("sig="), "{playlist}");
@@ -413,12 +388,7 @@ fn cdn_mode_keeps_signed_playback_with_the_token_checked_at_the_edge() {
     assert!(served.load(Ordering::SeqCst) >= 2);
     // Without the token, or with another track's, the edge refuses.
     let query = playlist.split_once('?').unwrap().1;
-    let media = client()
-        .get(server.url(&format!("/function/streaming/{id}/64k.m3u8?{query}")))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let media = get_text(server.url(&format!("/function/streaming/{id}/64k.m3u8?{query}")));
     let segment = media.lines().find(|l| l.starts_with(&cdn)).unwrap();
     assert_eq!(client().get(segment).send().unwrap().status(), 200);
     let bare = segment.split('?').next().unwrap();
@@ -559,12 +529,7 @@ fn migrate_moves_an_existing_library_while_a_server_keeps_serving() {
     assert!(again.contains("0 chunks moved"), "{again}");
 
     // After it, segments can be handed out by the object store.
-    let segment = client()
-        .get(serving.url(&format!("/function/streaming/{id}/64k.m3u8")))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap()
+    let segment = get_text(serving.url(&format!("/function/streaming/{id}/64k.m3u8")))
         .lines()
         .find(|l| l.ends_with(".ts"))
         .unwrap()
@@ -666,7 +631,11 @@ fn with_the_object_store_down_uploads_and_reads_get_503_and_recover_when_it_retu
         "a partial track is visible: {list}"
     );
     assert_eq!(
-        client().get(server.url("/healthz")).send().unwrap().status(),
+        client()
+            .get(server.url("/healthz"))
+            .send()
+            .unwrap()
+            .status(),
         503
     );
 
