@@ -11,6 +11,18 @@ use legato_store_s3::{BlobsUri, Bucket, ObjectChunks};
 
 use crate::util::{no_sweep, script, sqlite};
 
+/// Stops the SeaweedFS started in its folder when dropped, so a failing test leaves none behind.
+struct StopsSeaweedFs(String);
+
+impl Drop for StopsSeaweedFs {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["stop", &self.0])
+            .output();
+    }
+}
+
 fn seaweedfs(args: &[&str]) -> String {
     let out = Command::new("bash")
         .arg(script())
@@ -43,6 +55,7 @@ fn segments(n: usize) -> ChunkSource {
 async fn a_stopped_object_store_is_unavailable_within_seconds_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let dir_text = dir.path().to_str().unwrap().to_owned();
+    let _stops = StopsSeaweedFs(dir_text.clone());
     let endpoint = seaweedfs(&["start", &dir_text, "fault"]);
     let uri = BlobsUri::parse(&format!("s3://fault/t?endpoint={endpoint}"))
         .unwrap()

@@ -548,6 +548,18 @@ fn migrate_moves_an_existing_library_while_a_server_keeps_serving() {
     assert!((seconds - 12.0).abs() < 0.2, "{seconds} s");
 }
 
+/// Stops the SeaweedFS started in its folder when dropped, so a failing test leaves none behind.
+struct StopsSeaweedFs(String);
+
+impl Drop for StopsSeaweedFs {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/seaweedfs.sh"))
+            .args(["stop", &self.0])
+            .output();
+    }
+}
+
 fn seaweedfs(args: &[&str]) -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/seaweedfs.sh");
     let out = Command::new("bash")
@@ -581,6 +593,7 @@ fn timed(request: reqwest::blocking::RequestBuilder) -> (u16, String, f64) {
 fn with_the_object_store_down_uploads_and_reads_get_503_and_recover_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
     let dir_text = dir.path().display().to_string();
+    let _stops = StopsSeaweedFs(dir_text.clone());
     let endpoint = seaweedfs(&["start", &dir_text, "down"]);
     let blobs_uri = format!("s3://down/t?endpoint={endpoint}");
     let access = dir.path().join("access_key").display().to_string();
