@@ -271,6 +271,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn object_store_credentials_come_from_the_openfaas_secrets_when_both_exist() {
+        let secrets = tempfile::tempdir().unwrap();
+        let given = BlobsArgs {
+            blobs: Some("s3://media?endpoint=http://s3:8333".into()),
+            ..BlobsArgs::default()
+        };
+        std::fs::write(secrets.path().join(BLOBS_ACCESS_KEY_SECRET), "AKID").unwrap();
+        let one = blobs_with_secrets(&given, secrets.path());
+        assert_eq!(
+            one.blobs_access_key_file, None,
+            "half a credential is not used"
+        );
+        std::fs::write(secrets.path().join(BLOBS_SECRET_KEY_SECRET), "secret").unwrap();
+        let both = blobs_with_secrets(&given, secrets.path());
+        assert_eq!(
+            both.blobs_access_key_file,
+            Some(secrets.path().join(BLOBS_ACCESS_KEY_SECRET))
+        );
+        assert_eq!(
+            both.blobs_secret_key_file,
+            Some(secrets.path().join(BLOBS_SECRET_KEY_SECRET))
+        );
+        // Files named by the environment win.
+        let named = BlobsArgs {
+            blobs_access_key_file: Some("/run/a".into()),
+            blobs_secret_key_file: Some("/run/s".into()),
+            ..given
+        };
+        let kept = blobs_with_secrets(&named, secrets.path());
+        assert_eq!(kept.blobs_access_key_file, Some("/run/a".into()));
+    }
+
+    #[test]
     fn go_durations_read_as_the_watchdog_reads_them() {
         assert_eq!(go_duration("5"), Some(Duration::from_secs(5)));
         assert_eq!(go_duration("5s"), Some(Duration::from_secs(5)));
