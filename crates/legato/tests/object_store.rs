@@ -182,6 +182,17 @@ fn proxy_mode_plays_from_the_bucket_through_the_function() {
         let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/{playlist}")));
         assert!((seconds - 20.0).abs() < 0.2, "{playlist}: {seconds} s");
     }
+    // The original file comes back whole from its pieces (an MP3's frames live in its
+    // segments, the rest in a remainder: both objects now).
+    let original = client()
+        .get(server.url(&format!("/function/crud/{id}/file")))
+        .send()
+        .unwrap();
+    assert_eq!(original.status(), 200);
+    assert!(
+        original.bytes().unwrap()[..] == audio::mp3(20.0)[..],
+        "the original differs"
+    );
     // Deleting the track removes its objects.
     let deleted = client()
         .delete(server.url(&format!("/function/crud/{id}")))
