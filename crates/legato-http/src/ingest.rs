@@ -12,6 +12,7 @@
 //! track `ready` or `failed`. Loudness and waveform are computed after the track is ready,
 //! never on the way to the answer.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -456,9 +457,10 @@ pub(crate) fn aac_rungs_for(
     }
 }
 
-/// Where a rendition's coded frames are (MP3, or AAC/FLAC for an fMP4 rung): the upload (or a rung of an MP3 upload) in memory; an encoded
-/// rung in the temporary file it was written to as it was encoded, read back a window or a
-/// segment at a time, so that memory does not grow with the track's length.
+/// Where a rendition's coded frames are (MP3, or AAC/FLAC for an fMP4 rung): the upload (or
+/// a rung of an MP3 upload) in memory; an encoded rung in the temporary file it was written
+/// to as it was encoded, read back a window or a segment at a time, so that memory does not
+/// grow with the track's length.
 #[derive(Clone)]
 enum RungBytes {
     Memory(Arc<Vec<u8>>),
@@ -493,13 +495,24 @@ impl RungBytes {
     ) -> Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>> + Send> {
         match self {
             RungBytes::Memory(data) => Box::new(package.into_segments(ArcBytes(data)).map(Ok)),
-            RungBytes::File { file, .. } => Box::new(package.into_segments_read(move |range| {
-                read_range(&file, range).map_err(|e| {
-                    StoreError::Source(format!(
-                        "cannot read an encoded rung back from its temporary file: {e}"
-                    ))
-                })
-            })),
+            file @ RungBytes::File { .. } => Box::new(
+                package.into_segments_read(move |range| file.window(range).map(Cow::into_owned)),
+            ),
+        }
+    }
+
+    /// Bytes `range` of the frames: borrowed from memory, read back from the temporary file.
+    fn window(&self, range: std::ops::Range<usize>) -> Result<Cow<'_, [u8]>, StoreError> {
+        match self {
+            RungBytes::Memory(data) => data
+                .get(range)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| StoreError::Source("a segment lies outside its rendition".into())),
+            RungBytes::File { file, .. } => read_range(file, range).map(Cow::Owned).map_err(|e| {
+                StoreError::Source(format!(
+                    "cannot read an encoded rung back from its temporary file: {e}"
+                ))
+            }),
         }
     }
 }
@@ -754,8 +767,8 @@ fn fmp4_renditions(
                 },
             });
         }
-        if let (Some(flac), Some(layout)) = (encoded.flac, encoded.flac_layout) {
-            out.extend(encoded_flac_rendition(flac, &layout, instants)?);
+        if let Some(flac) = encoded.flac {
+            out.push(encoded_flac_rendition(flac, instants)?);
         }
     }
     if own_flac {
@@ -767,10 +780,10 @@ fn fmp4_renditions(
 
 /// The lossless rung of a WAV/AIFF encoded to FLAC: the encoder told where its frames are.
 fn encoded_flac_rendition(
-    flac: legato_transcode::SpilledData,
-    layout: &legato_transcode::FlacLayout,
+    flac: legato_transcode::FlacRung<legato_transcode::SpilledData>,
     instants: &[f64],
-) -> Result<Option<Fmp4Rendition>, ApiError> {
+) -> Result<Fmp4Rendition, ApiError> {
+    let legato_transcode::FlacRung { data: flac, layout } = flac;
     let Some(stream_info) = legato_media::flac::StreamInfo::parse(&layout.stream_info) else {
         return Err(ApiError::Internal(
             "the FLAC encoder wrote a STREAMINFO we cannot read".into(),
@@ -791,7 +804,7 @@ fn encoded_flac_rendition(
         data_len,
         Cut::At(instants),
     )?;
-    Ok(Some(Fmp4Rendition {
+    Ok(Fmp4Rendition {
         name: "flac".into(),
         bitrate_kbps: track.info().avg_bitrate / 1000,
         track,
@@ -799,7 +812,7 @@ fn encoded_flac_rendition(
             file: Arc::new(flac.file),
             len: flac.len,
         },
-    }))
+    })
 }
 
 /// The lossless rung of a FLAC stream's frames; `None` (with a warning) if they cannot be
@@ -967,19 +980,9 @@ fn lay_out_fmp4(
     } = rendition;
     media.push(Box::new((0..fmp4_track.segment_count()).map(move |i| {
         let outside = || StoreError::Source("an fMP4 segment lies outside its frames".into());
-        let segment = match &frames {
-            RungBytes::Memory(data) => fmp4_track.media_segment(data, i),
-            RungBytes::File { file, .. } => {
-                let range = fmp4_track.segment_byte_range(i).ok_or_else(outside)?;
-                let window = read_range(file, range).map_err(|e| {
-                    StoreError::Source(format!(
-                        "cannot read an encoded rung back from its temporary file: {e}"
-                    ))
-                })?;
-                fmp4_track.media_segment_window(&window, i)
-            }
-        };
-        segment
+        let window = frames.window(fmp4_track.segment_byte_range(i).ok_or_else(outside)?)?;
+        fmp4_track
+            .media_segment_window(&window, i)
             .map(|bytes| Chunk::new(names.fmp4_segment(&name, i), bytes))
             .ok_or_else(outside)
     })));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use legato_store::{Result, StoreError, TrackId};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
@@ -122,11 +122,15 @@ impl Bucket {
         result.bytes().await.map_err(|e| self.error(e))
     }
 
-    /// Removes these chunks' objects (an absent one is no error).
+    /// Removes these chunks' objects (an absent one is no error), a thousand per request.
     pub async fn delete(&self, id: &TrackId, names: &[String]) -> Result<()> {
-        for name in names {
-            match self.s3.delete(&self.path(id, name)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        let paths = names.iter().map(|name| Ok(self.path(id, name)));
+        let mut deleted = self
+            .s3
+            .delete_stream(futures_util::stream::iter(paths).boxed());
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.error(e)),
             }
         }

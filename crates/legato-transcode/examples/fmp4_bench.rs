@@ -85,7 +85,7 @@ fn main() {
             rung.data.len(),
         );
     }
-    if let Some(flac) = &renditions.flac {
+    if let Some(flac) = renditions.flac.as_ref().map(|rung| &rung.data) {
         let scan = legato_media::flac::scan_flac(flac).unwrap();
         let raw: usize = scan.frames.iter().map(|frame| frame.len).sum();
         let track = fmp4::flac_track(flac, Cut::Target(10.0)).unwrap();

@@ -23,7 +23,9 @@ use crate::flac_enc::FlacEncoder;
 use crate::ladder::output_rate;
 use crate::resample::StreamResampler;
 use crate::sink::RungOut;
-use crate::{Fmp4Options, Fmp4Renditions, SourceFormat, SourceInfo, SpillFile, TranscodeError};
+use crate::{
+    FlacRung, Fmp4Options, Fmp4Renditions, SourceFormat, SourceInfo, SpillFile, TranscodeError,
+};
 
 /// Frames per block handed to the AAC encoders: 16 AAC frames, about 0.37 s at 44.1 kHz.
 const BLOCK_FRAMES: usize = 1024 * 16;
@@ -134,10 +136,10 @@ pub(crate) fn transcode(
         return Err(failure.unwrap_or_else(|| TranscodeError::Encoder("an encoder stopped".into())));
     };
     let aac = encoded.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let (flac, flac_layout) = match flac.map(FlacEncoder::finish).transpose()? {
-        Some((data, layout)) => (Some(data), Some(layout)),
-        None => (None, None),
-    };
+    let flac = flac
+        .map(FlacEncoder::finish)
+        .transpose()?
+        .map(|(data, layout)| FlacRung { data, layout });
     Ok(Fmp4Renditions {
         source: SourceInfo {
             format: sniffed.format,
@@ -151,7 +153,6 @@ pub(crate) fn transcode(
         channels: out_channels,
         aac,
         flac,
-        flac_layout,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
 }

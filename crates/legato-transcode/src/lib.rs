@@ -431,9 +431,7 @@ pub struct Fmp4Renditions<D = Vec<u8>> {
     /// of integer PCM (8, 16 or 24-bit, mono or stereo) when asked for; `None` otherwise. A
     /// FLAC upload is not re-encoded: package its own frames
     /// ([`legato_media::flac::scan_flac`]).
-    pub flac: Option<D>,
-    /// Where the frames of `flac` are (so it need not be scanned).
-    pub flac_layout: Option<FlacLayout>,
+    pub flac: Option<FlacRung<D>>,
     /// Wall time of decoding and encoding, ms.
     pub elapsed_ms: f64,
 }
@@ -498,6 +496,13 @@ pub fn transcode_fmp4_file_spilled(
     .map_data(RungOut::into_file)
 }
 
+/// The lossless rung: the FLAC stream and where its frames are (so it need not be scanned).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlacRung<D = Vec<u8>> {
+    pub data: D,
+    pub layout: FlacLayout,
+}
+
 impl<D> Fmp4Renditions<D> {
     /// The same renditions with their data converted by `convert`.
     ///
@@ -516,8 +521,15 @@ impl<D> Fmp4Renditions<D> {
                 .into_iter()
                 .map(|track| track.map_data(&mut convert))
                 .collect::<Result<_, _>>()?,
-            flac: self.flac.map(&mut convert).transpose()?,
-            flac_layout: self.flac_layout,
+            flac: self
+                .flac
+                .map(|rung| {
+                    Ok::<_, TranscodeError>(FlacRung {
+                        data: convert(rung.data)?,
+                        layout: rung.layout,
+                    })
+                })
+                .transpose()?,
             elapsed_ms: self.elapsed_ms,
         })
     }

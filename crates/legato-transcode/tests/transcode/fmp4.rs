@@ -193,7 +193,7 @@ fn consecutive_tracks_join_without_gap_or_overlap() {
     for part in [&first, &second] {
         let renditions = transcode_fmp4(part, &options).unwrap();
         joined_aac.extend(decode_aac(&renditions.aac[0], Cut::Target(2.0)));
-        let flac = renditions.flac.unwrap();
+        let flac = renditions.flac.unwrap().data;
         let track = fmp4::flac_track(&flac, Cut::Target(2.0)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         joined_flac.extend(pcm_of(&write_hls(dir.path(), &track, &flac)));
@@ -387,7 +387,10 @@ fn independent_parsers_read_every_aac_and_flac_segment() {
     write_hls(dir.path(), &track, &rung.data);
     check_with_parsers(dir.path(), &track, "mp4a.40.2", u64::from(rung.priming));
 
-    let flac = renditions.flac.expect("a WAV source gets a lossless rung");
+    let flac = renditions
+        .flac
+        .expect("a WAV source gets a lossless rung")
+        .data;
     let track = fmp4::flac_track(&flac, Cut::Target(3.0)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_hls(dir.path(), &track, &flac);
@@ -407,7 +410,7 @@ fn flac_rung_decodes_to_the_source_samples_exactly() {
         },
     )
     .unwrap();
-    let flac = renditions.flac.expect("a lossless rung");
+    let flac = renditions.flac.expect("a lossless rung").data;
     let track = fmp4::flac_track(&flac, Cut::Target(2.0)).unwrap();
     assert_eq!(track.info().valid_samples as usize, source.len() / 2);
     let dir = tempfile::tempdir().unwrap();
