@@ -138,10 +138,15 @@ pub async fn serve_with_limits(
             // hyper's header timer starts once the protocol is known, which needs a first
             // byte: a connection that sends nothing at all is timed out here.
             let mut first = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(header_timeout, stream.peek(&mut first)).await,
-                Ok(Ok(1))
-            ) {
+            let has_sent = tokio::select! {
+                peeked = tokio::time::timeout(header_timeout, stream.peek(&mut first)) => {
+                    matches!(peeked, Ok(Ok(1)))
+                }
+                // Stopping: a connection that has sent nothing has no request to finish (a
+                // client's pooled spare would otherwise hold the shutdown for the timeout).
+                _ = stop.changed() => false,
+            };
+            if !has_sent {
                 return;
             }
             let activity = Arc::new(Activity::new());
@@ -289,5 +294,44 @@ mod tests {
             "{head}"
         );
         assert!(serde_json::from_str::<serde_json::Value>(body).is_ok());
+    }
+
+    /// A connection that never sent a byte (a client's pooled spare) does not hold a
+    /// shutdown for the header timeout: the server stops at once.
+    #[tokio::test]
+    async fn a_silent_connection_does_not_delay_shutdown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let limits = ConnectionLimits {
+            header_timeout: Duration::from_secs(30),
+            ..ConnectionLimits::default()
+        };
+        let server = tokio::spawn(serve_with_limits(
+            listener,
+            Router::new(),
+            limits,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let _silent = TcpStream::connect(addr).await.unwrap();
+        // The accept loop has taken the connection once a second one is answered.
+        let mut probe = TcpStream::connect(addr).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut probe, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut probe, &mut answer)
+            .await
+            .unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 404");
+        drop(probe);
+        let _ = stop.send(());
+        let finished = tokio::time::timeout(Duration::from_secs(5), server).await;
+        assert!(
+            finished.is_ok(),
+            "the server waited on a connection that had sent nothing"
+        );
     }
 }
