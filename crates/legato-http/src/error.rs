@@ -252,4 +252,215 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR
         );
     }
+
+    /// One error of every kind a handler can answer. The match has no wildcard, so a new
+    /// `ApiError` variant does not compile until it is added here, and with it to the check
+    /// against docs/api.md below.
+    fn one_of_each() -> Vec<ApiError> {
+        use legato_transcode::SourceFormat;
+        let mut all = vec![
+            ApiError::InvalidId("x".into()),
+            ApiError::InvalidJson("x".into()),
+            ApiError::InvalidBase64("x".into()),
+            ApiError::MissingField("song"),
+            ApiError::InvalidParameter("x".into()),
+            ApiError::InvalidMultipart("x".into()),
+            ApiError::InvalidName("x".into()),
+            ApiError::Unauthorized("x"),
+            ApiError::BadSignature("x"),
+            ApiError::Expired,
+            ApiError::TooManyIngests(1),
+            ApiError::QueueFull {
+                queued: 1,
+                retry_after: 1,
+            },
+            ApiError::SourceUnavailable,
+            ApiError::StillProcessing("x".into()),
+            ApiError::UploadTimeout(1),
+            ApiError::UploadTooSlow("x".into()),
+            ApiError::ReceiveBudgetFull { budget_mb: 1 },
+            ApiError::StorageFull("x".into()),
+            ApiError::NotFound("x".into()),
+            ApiError::NoRoute("x".into()),
+            ApiError::MethodNotAllowed("x".into()),
+            ApiError::PayloadTooLarge { limit_mb: 1 },
+            ApiError::UploadFailed("x".into()),
+            ApiError::RangeNotSatisfiable { len: 1 },
+            ApiError::Internal("x".into()),
+        ];
+        all.extend(
+            [
+                MediaError::Empty,
+                MediaError::NotMpegAudio,
+                MediaError::TooShort,
+                MediaError::InvalidSegmentTarget(0.0),
+                MediaError::NotFlac,
+                MediaError::CorruptFlac { offset: 0 },
+                MediaError::UnpackableTrack("x"),
+            ]
+            .map(ApiError::Media),
+        );
+        all.extend(
+            [
+                TranscodeError::Empty,
+                TranscodeError::NotAudio("x"),
+                TranscodeError::Unsupported("x".into()),
+                TranscodeError::Corrupt {
+                    format: SourceFormat::Flac,
+                    detail: "x".into(),
+                },
+                TranscodeError::NoAudio(SourceFormat::Flac),
+                TranscodeError::TooLong { limit_seconds: 1.0 },
+                TranscodeError::TooManyChannels { found: 9, max: 8 },
+                TranscodeError::UnsupportedSampleRate(1),
+                TranscodeError::InvalidOptions("x".into()),
+                TranscodeError::Encoder("x".into()),
+                TranscodeError::Io("x".into()),
+            ]
+            .map(ApiError::Transcode),
+        );
+        all.extend(
+            [
+                StoreError::NotFound("x".into()),
+                StoreError::Invalid("x".into()),
+                StoreError::Unavailable("x".into()),
+                StoreError::Source("x".into()),
+                StoreError::Backend("x".into()),
+                StoreError::Full("x".into()),
+            ]
+            .map(ApiError::Store),
+        );
+        for error in &all {
+            match error {
+                ApiError::InvalidId(_)
+                | ApiError::InvalidJson(_)
+                | ApiError::InvalidBase64(_)
+                | ApiError::MissingField(_)
+                | ApiError::InvalidParameter(_)
+                | ApiError::InvalidMultipart(_)
+                | ApiError::InvalidName(_)
+                | ApiError::Unauthorized(_)
+                | ApiError::BadSignature(_)
+                | ApiError::Expired
+                | ApiError::TooManyIngests(_)
+                | ApiError::QueueFull { .. }
+                | ApiError::SourceUnavailable
+                | ApiError::StillProcessing(_)
+                | ApiError::UploadTimeout(_)
+                | ApiError::UploadTooSlow(_)
+                | ApiError::ReceiveBudgetFull { .. }
+                | ApiError::StorageFull(_)
+                | ApiError::NotFound(_)
+                | ApiError::NoRoute(_)
+                | ApiError::MethodNotAllowed(_)
+                | ApiError::PayloadTooLarge { .. }
+                | ApiError::UploadFailed(_)
+                | ApiError::Media(_)
+                | ApiError::Transcode(_)
+                | ApiError::RangeNotSatisfiable { .. }
+                | ApiError::Store(_)
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    /// The string literals a `fn code` of `source` returns: every code that map can give,
+    /// including those of variants `one_of_each` might miss (the media and transcode
+    /// errors are `non_exhaustive`, so their variants cannot be listed exhaustively here).
+    fn code_literals(source: &str) -> Vec<String> {
+        let start = source.find("pub fn code(&self)").expect("a code map");
+        let body = &source[start..];
+        let end = body.find("\n    }\n").expect("the end of the code map");
+        // Every string literal of the map is a code.
+        body[..end]
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// (status, code) of each row of docs/api.md's error table; a row may list several codes.
+    fn documented_errors() -> Vec<(u16, String)> {
+        let docs = include_str!("../../../docs/api.md");
+        let start = docs
+            .find("\n## Errors")
+            .expect("docs/api.md has an Errors section");
+        docs[start..]
+            .lines()
+            .skip_while(|line| !line.starts_with("| status | code |"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .flat_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let status: u16 = cells[1]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("a status in the first cell: {line}"));
+                cells[2]
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(move |code| (status, code.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Answers that are not `ApiError`s: the accept loop's canned 503, written before any
+    /// request is read (`connections.rs`).
+    const OUTSIDE_THE_ERROR_MAP: [(u16, &str); 1] = [(503, "too-many-connections")];
+
+    #[test]
+    fn docs_api_error_table_is_the_error_map() {
+        let documented = documented_errors();
+        assert!(
+            documented.len() > 25,
+            "the table was not read: {documented:?}"
+        );
+        let mut missing = Vec::new();
+        for error in one_of_each() {
+            let pair = (error.status().as_u16(), error.code().to_owned());
+            if !documented.contains(&pair) {
+                missing.push(format!("{} `{}` ({error:?})", pair.0, pair.1));
+            }
+        }
+        for (status, code) in OUTSIDE_THE_ERROR_MAP {
+            assert!(
+                include_str!("connections.rs").contains(&format!("\\\"code\\\":\\\"{code}\\\"")),
+                "{code} is no longer answered by connections.rs"
+            );
+            if !documented.contains(&(status, code.to_owned())) {
+                missing.push(format!("{status} `{code}`"));
+            }
+        }
+        let mut answered: Vec<String> = [
+            include_str!("error.rs"),
+            include_str!("../../legato-media/src/error.rs"),
+            include_str!("../../legato-transcode/src/error.rs"),
+        ]
+        .into_iter()
+        .flat_map(code_literals)
+        .chain(OUTSIDE_THE_ERROR_MAP.map(|(_, code)| code.to_owned()))
+        .collect();
+        answered.sort();
+        answered.dedup();
+        let made: Vec<&str> = one_of_each().iter().map(ApiError::code).collect();
+        let not_constructed: Vec<&String> = answered
+            .iter()
+            .filter(|code| !made.contains(&code.as_str()))
+            .filter(|code| !OUTSIDE_THE_ERROR_MAP.iter().any(|(_, c)| c == code))
+            .collect();
+        let stale: Vec<&(u16, String)> = documented
+            .iter()
+            .filter(|(_, code)| !answered.contains(code))
+            .collect();
+        assert!(
+            missing.is_empty() && stale.is_empty() && not_constructed.is_empty(),
+            "docs/api.md's error table and the error map disagree:\n  answered but not \
+             documented with that status: {missing:?}\n  documented but never answered: \
+             {stale:?}\n  codes in a map that one_of_each does not construct: \
+             {not_constructed:?}"
+        );
+    }
 }

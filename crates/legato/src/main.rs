@@ -5,6 +5,8 @@
 
 mod cli;
 mod client_cli;
+#[cfg(test)]
+mod docs_check;
 mod function;
 mod import;
 mod memory;
