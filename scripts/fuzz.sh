@@ -12,7 +12,8 @@
 # it discovers to a scratch directory, removed at the end unless LEGATO_FUZZ_KEEP=1, so the
 # committed corpus stays small. Environment: LEGATO_FUZZ_TOOLCHAIN (default nightly),
 # LEGATO_FUZZ_ARGS (more libFuzzer flags, e.g. "-jobs=2 -workers=2"), LEGATO_FUZZ_NO_BUILD=1
-# (run the targets as last built), LEGATO_FUZZ_KEEP=1 (keep the scratch corpora and logs).
+# (run the targets as last built), LEGATO_FUZZ_KEEP=1 (keep the scratch corpora and logs),
+# LEGATO_FUZZ_TARGET_DIR (where they are built; default fuzz/target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,7 +39,7 @@ fi
 
 # The fuzz project is its own workspace with its own target dir, whatever CARGO_TARGET_DIR says.
 fuzz_cargo=(cargo "+$toolchain" fuzz)
-target_dir="$root/fuzz/target"
+target_dir="${LEGATO_FUZZ_TARGET_DIR:-$root/fuzz/target}"
 
 if [ "$#" -gt 0 ]; then
   targets=("$@")

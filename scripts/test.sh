@@ -9,7 +9,102 @@ root=$(pwd)
 export LEGATO_TOOLS="${LEGATO_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/legato-tools}"
 mkdir -p "$LEGATO_TOOLS"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's time and each runner's counts, printed at the end (also when a step fails).
+logs=$(mktemp -d)
+started_at=$(date +%s)
+step_name=""
+step_started=0
+declare -a step_times=()
+end_step() {
+  if [ -n "$step_name" ]; then
+    step_times+=("$(printf '%6ss  %s' "$(($(date +%s) - step_started))" "$step_name")")
+  fi
+  step_name=""
+}
+step() {
+  end_step
+  step_name="$*"
+  step_started=$(date +%s)
+  printf '\n==> %s\n' "$*"
+}
+# logged NAME COMMAND...: runs COMMAND with its output shown and kept in $logs/NAME.log.
+logged() {
+  local name=$1
+  shift
+  "$@" 2>&1 | tee "$logs/$name.log"
+}
+
+# The counts a runner printed: "P F S" (passed, failed, skipped) from its log, or nothing.
+counts() {
+  local log="$logs/$1.log"
+  [ -f "$log" ] || return 0
+  case "$1" in
+    rust)
+      awk '/^test result: /{for(i=1;i<=NF;i++){if($(i+1)~/^passed/)p+=$i; if($(i+1)~/^failed/)f+=$i; if($(i+1)~/^ignored/)s+=$i}} END{if(NR)print p+0, f+0, s+0}' "$log" ;;
+    pytest-*)
+      # pytest -q's last line: "59 passed, 1 skipped in 12.34s" (or "N failed, M passed ...").
+      grep -E '^[=[:space:]]*[0-9]+ (passed|failed|error)' "$log" | tail -n 1 |
+        awk '{for(i=1;i<=NF;i++){if($(i+1)~/^passed/)p=$i; if($(i+1)~/^(failed|errors?)/)f+=$i; if($(i+1)~/^skipped/)s=$i}} END{if(NR)print p+0, f+0, s+0}' ;;
+    chromium)
+      awk '/^# pass /{p=$3} /^# fail /{f=$3} /^# skipped /{s=$3} END{if(p!="")print p+0, f+0, s+0}' "$log" ;;
+    fuzz)
+      # One line per target in fuzz.sh's summary: "ok" passes, "CRASH" fails.
+      awk '/ execs .* exec\/s /{if($0~/ ok$/)p++; else f++} END{if(p+f)print p+0, f+0, 0}' "$log" ;;
+    schemathesis)
+      # schemathesis 4 closes with e.g. "===== 13 passed in 21.37s =====" (or "N failed").
+      grep -E '^=+ .*[0-9]+ (passed|failed)' "$log" | tail -n 1 |
+        awk '{for(i=1;i<=NF;i++){if($(i+1)~/^passed/)p=$i; if($(i+1)~/^failed/)f=$i; if($(i+1)~/^skipped/)s=$i}} END{if(NR)print p+0, f+0, s+0}' ;;
+    soak)
+      awk '/^result +PASS/{print 1, 0, 0} /^result +FAIL/{print 0, 1, 0}' "$log" ;;
+    watchdog)
+      if grep -q '^watchdog suite skipped' "$log"; then echo 0 0 1; fi ;;
+  esac
+}
+
+summary() {
+  local status=$1 failing=$step_name
+  end_step
+  printf '\n==> times\n'
+  printf '%s\n' "${step_times[@]}"
+  printf '%6ss  total\n' "$(($(date +%s) - started_at))"
+  printf '\n==> counts (passed, failed, skipped)\n'
+  local name label tp=0 tf=0 ts=0 p f s
+  for name in rust soak watchdog fuzz schemathesis pytest-client pytest-subsonic chromium; do
+    case "$name" in
+      rust) label="Rust tests (cargo test)" ;;
+      soak) label="soak" ;;
+      watchdog) label="of-watchdog suite" ;;
+      fuzz) label="fuzz targets" ;;
+      schemathesis) label="schemathesis operations" ;;
+      pytest-client) label="pytest: Python client" ;;
+      pytest-subsonic) label="pytest: OpenSubsonic" ;;
+      chromium) label="Chromium: web player" ;;
+    esac
+    read -r p f s < <(counts "$name"; echo)
+    if [ -z "${p:-}" ]; then
+      printf '  %-28s not run\n' "$label"
+      continue
+    fi
+    printf '  %-28s %5s passed, %s failed, %s skipped\n' "$label" "$p" "$f" "$s"
+    tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
+  done
+  if [ "${all_passed:-0}" = 1 ] && [ "$status" = 0 ]; then
+    printf '\n==> all tests passed\n'
+  else
+    printf '\n==> FAILED (exit %s) in: %s\n' "$status" "${failing:-see above}"
+  fi
+  echo "total: $tp passed, $tf failed, $ts skipped"
+}
+
+cleanup() {
+  local status=$?
+  if [ -n "${tools_pid:-}" ]; then kill "$tools_pid" 2>/dev/null || true; fi
+  if [ -n "${ferret_dir:-}" ]; then bash scripts/ferretdb.sh stop "$ferret_dir" >/dev/null 2>&1 || true; fi
+  if [ -n "${seaweed_dir:-}" ]; then bash scripts/seaweedfs.sh stop "$seaweed_dir" >/dev/null 2>&1 || true; fi
+  summary "$status"
+  rm -rf "$logs"
+}
+trap cleanup EXIT
 
 apt_ready=0
 need_apt() {
@@ -32,19 +127,40 @@ need_apt curl curl
 # installed by those tests into $LEGATO_TOOLS/mp4box-0.5.4 when node is there).
 need_apt mediainfo mediainfo
 
+# CI builds a fresh clone each time. Its Cargo target folders live in $LEGATO_TOOLS, so the
+# dependencies (and the C of LAME, FDK AAC and SQLite) are compiled once per machine; the
+# workspace's own crates are rebuilt on every run, since a fresh clone's files are newer than
+# anything built before. Incremental compilation only adds work to such a build. A developer's
+# checkout keeps ./target (two checkouts sharing one target folder would trust each other's
+# builds of the same crate).
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL=0
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$LEGATO_TOOLS/ci-target}"
+  export LEGATO_FUZZ_TARGET_DIR="${LEGATO_FUZZ_TARGET_DIR:-$LEGATO_TOOLS/ci-fuzz-target}"
+fi
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+
+# FerretDB and SeaweedFS are built from the Go module proxy once (minutes on a fresh machine,
+# mostly downloads), cached in $LEGATO_TOOLS: built beside the lints rather than after them.
+step "FerretDB and SeaweedFS builds started in the background (cached in \$LEGATO_TOOLS)"
+(bash scripts/ferretdb.sh install && bash scripts/seaweedfs.sh install) >"$logs/tools.log" 2>&1 &
+tools_pid=$!
+
 step "formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-cleanup() {
-  if [ -n "${ferret_dir:-}" ]; then bash scripts/ferretdb.sh stop "$ferret_dir" >/dev/null 2>&1 || true; fi
-  if [ -n "${seaweed_dir:-}" ]; then bash scripts/seaweedfs.sh stop "$seaweed_dir" >/dev/null 2>&1 || true; fi
-}
-trap cleanup EXIT
+step "waiting for the FerretDB and SeaweedFS builds"
+if ! wait "$tools_pid"; then
+  tools_pid=""
+  cat "$logs/tools.log" >&2
+  echo "test.sh: building FerretDB or SeaweedFS failed (the log is above)" >&2
+  exit 1
+fi
+tools_pid=""
 
 if [ -f scripts/ferretdb.sh ]; then
   step "FerretDB (a MongoDB-protocol server) on loopback"
-  bash scripts/ferretdb.sh install
   ferret_dir=$(mktemp -d)
   ferret_port=$(bash scripts/ferretdb.sh free-port)
   export LEGATO_TEST_MONGODB_URI
@@ -52,47 +168,48 @@ if [ -f scripts/ferretdb.sh ]; then
 fi
 
 step "SeaweedFS (an object store with an S3 gateway) on loopback"
-# Built from the Go module proxy once (about 3 minutes), cached in $LEGATO_TOOLS.
-bash scripts/seaweedfs.sh install
 seaweed_dir=$(mktemp -d)
 export LEGATO_TEST_BLOBS LEGATO_TEST_BLOBS_KEYS="$seaweed_dir"
 LEGATO_TEST_BLOBS="s3://legato-test?endpoint=$(bash scripts/seaweedfs.sh start "$seaweed_dir" legato-test | tail -n 1)"
 
 step "Rust tests"
-cargo test --workspace --locked
+logged rust cargo test --workspace --locked
 
-step "building the legato binary for the client and browser tests"
-cargo build -p legato --locked
-export LEGATO_BIN="$root/target/debug/legato"
+# `cargo test` has built the binary (for the tests that run it) and the examples: the
+# client, browser and soak tests use those builds rather than building other variants.
+export LEGATO_BIN="$target_dir/debug/legato"
 # Fills a store with a large library through the store API (the 100,000-track page test).
-cargo build -p legato-store-mongo --example library --locked
-export LEGATO_LIBRARY_BIN="$root/target/debug/examples/library"
+export LEGATO_LIBRARY_BIN="$target_dir/debug/examples/library"
+for built in "$LEGATO_BIN" "$LEGATO_LIBRARY_BIN"; do
+  [ -x "$built" ] || { echo "test.sh: cargo test did not leave $built" >&2; exit 1; }
+done
 
 step "soak test, short form (30 s of mixed traffic; bench/soak.py --seconds 600 is the long one)"
-python3 bench/soak.py --seconds "${LEGATO_SOAK_SECONDS:-30}" --bin "$LEGATO_BIN"
+logged soak python3 bench/soak.py --seconds "${LEGATO_SOAK_SECONDS:-30}" --bin "$LEGATO_BIN"
 
 step "the functions behind the real of-watchdog, and faas-cli's build context"
-python3 deploy/openfaas/test_watchdog.py
+logged watchdog python3 deploy/openfaas/test_watchdog.py
 
 step "fuzzing, short run (scripts/fuzz.sh 3600 is the long one)"
-bash scripts/fuzz.sh "${LEGATO_FUZZ_SECONDS:-30}"
+logged fuzz bash scripts/fuzz.sh "${LEGATO_FUZZ_SECONDS:-30}"
 
 step "API contract: schemathesis against the OpenAPI document"
-bash scripts/schemathesis.sh 100
+logged schemathesis bash scripts/schemathesis.sh 100
 
 if [ -x clients/python/run-tests.sh ]; then
   step "Python client tests"
-  bash clients/python/run-tests.sh
+  logged pytest-client bash clients/python/run-tests.sh
 fi
 
 if [ -x tests/subsonic/run-tests.sh ]; then
   step "OpenSubsonic (/rest) tests: py-opensonic and the spec's schema against legato serve"
-  bash tests/subsonic/run-tests.sh
+  logged pytest-subsonic bash tests/subsonic/run-tests.sh
 fi
 
 if [ -x ui/run-tests.sh ]; then
   step "web player tests in Chromium"
-  bash ui/run-tests.sh
+  logged chromium bash ui/run-tests.sh
 fi
 
-step "all tests passed"
+end_step
+all_passed=1
