@@ -51,8 +51,8 @@ counts() {
       # One line per target in fuzz.sh's summary: "ok" passes, "CRASH" fails.
       awk '/ execs .* exec\/s /{if($0~/ ok$/)p++; else f++} END{if(p+f)print p+0, f+0, 0}' "$log" ;;
     schemathesis)
-      # schemathesis 4 closes with e.g. "===== 13 passed in 21.37s =====" (or "N failed").
-      grep -E '^=+ .*[0-9]+ (passed|failed)' "$log" | tail -n 1 |
+      # schemathesis 4's summary: "Test cases:" then "1792 generated, 1790 passed, 2 failed".
+      grep -E '^ *[0-9]+ generated, ' "$log" | tail -n 1 |
         awk '{for(i=1;i<=NF;i++){if($(i+1)~/^passed/)p=$i; if($(i+1)~/^failed/)f=$i; if($(i+1)~/^skipped/)s=$i}} END{if(NR)print p+0, f+0, s+0}' ;;
     soak)
       awk '/^result +PASS/{print 1, 0, 0} /^result +FAIL/{print 0, 1, 0}' "$log" ;;
@@ -75,7 +75,7 @@ summary() {
       soak) label="soak" ;;
       watchdog) label="of-watchdog suite" ;;
       fuzz) label="fuzz targets" ;;
-      schemathesis) label="schemathesis operations" ;;
+      schemathesis) label="schemathesis test cases" ;;
       pytest-client) label="pytest: Python client" ;;
       pytest-subsonic) label="pytest: OpenSubsonic" ;;
       chromium) label="Chromium: web player" ;;
