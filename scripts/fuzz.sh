@@ -83,21 +83,40 @@ bin_dir="$target_dir/$host/release"
 # What cargo fuzz sets too: Rust's global symbols trip ASan's ODR check.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_odr_violation=0}"
 
-declare -a summary
-failed=0
-for target in "${targets[@]}"; do
-  echo "==> fuzzing $target for ${seconds}s"
-  scratch="$scratch_root/$target"
+# Targets run side by side, one per core (LEGATO_FUZZ_PARALLEL, default nproc): each still
+# gets its whole time on a core of its own, and the run takes a fraction of the wall time.
+parallel="${LEGATO_FUZZ_PARALLEL:-$(nproc)}"
+run_target() {
+  local target=$1 scratch="$scratch_root/$1" log="$scratch_root/$1.log" start status=0
   mkdir -p "$scratch" "fuzz/corpus/$target" "fuzz/artifacts/$target"
-  log="$scratch_root/$target.log"
   start=$(date +%s)
-  status=0
   # shellcheck disable=SC2086 # LEGATO_FUZZ_ARGS is a list of flags
   "$bin_dir/$target" "$scratch" "fuzz/corpus/$target" \
     -artifact_prefix="fuzz/artifacts/$target/" \
     -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout=10 \
     -print_final_stats=1 ${LEGATO_FUZZ_ARGS:-} >"$log" 2>&1 || status=$?
-  elapsed=$(($(date +%s) - start))
+  echo "$status $(($(date +%s) - start))" >"$scratch_root/$target.result"
+}
+
+declare -a running=()
+for target in "${targets[@]}"; do
+  while [ "${#running[@]}" -ge "$parallel" ]; do
+    wait -n || true
+    still=()
+    for pid in "${running[@]}"; do kill -0 "$pid" 2>/dev/null && still+=("$pid"); done
+    running=("${still[@]}")
+  done
+  echo "==> fuzzing $target for ${seconds}s"
+  run_target "$target" &
+  running+=("$!")
+done
+wait
+
+declare -a summary
+failed=0
+for target in "${targets[@]}"; do
+  log="$scratch_root/$target.log"
+  read -r status elapsed <"$scratch_root/$target.result"
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
   cov=$( (grep -oE 'cov: [0-9]+' "$log" || true) | tail -n 1 | cut -d' ' -f2)
@@ -115,7 +134,7 @@ for target in "${targets[@]}"; do
 done
 
 echo
-echo "==> fuzz summary (${seconds}s per target, $(rustup run "$toolchain" rustc --version))"
+echo "==> fuzz summary (${seconds}s per target, $parallel at a time, $(rustup run "$toolchain" rustc --version))"
 printf '%s\n' "${summary[@]}"
 if [ "$failed" != 0 ]; then
   echo "fuzz.sh: FAILED: a target crashed; reproduce with"
