@@ -1,15 +1,17 @@
 //! The server going away and coming back: operations fail fast with `Unavailable`, recover
 //! by themselves, and no partial track ever shows.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use legato_store::conformance::sample_track;
 use legato_store::{Chunk, ChunkSource, ListQuery, Store, StoreError, Track};
 use legato_store_mongo::{MongoOptions, MongoStore};
+use legato_test_support::ferretdb::FerretDb;
+use legato_test_support::wait;
 use mongodb::bson::doc;
 
-use crate::util::{Ferret, plain, plain_collection, unique_database};
+use crate::util::{plain, plain_collection, unique_database};
 
 /// The brief's bound for an unreachable database to surface.
 const FAIL_FAST: Duration = Duration::from_secs(5);
@@ -50,14 +52,14 @@ fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fails_fast_while_down_and_recovers_by_itself() {
-    let ferret = Arc::new(Ferret::start_new());
+    let ferret = FerretDb::start_new();
     let database = unique_database("fault");
     let options = MongoOptions {
         database: Some(database.clone()),
         gc_on_start: false,
         ..MongoOptions::default()
     };
-    let store = MongoStore::connect(&ferret.uri, options.clone())
+    let store = MongoStore::connect(ferret.uri(), options.clone())
         .await
         .unwrap();
     let kept = sample_track("Kept", "before");
@@ -79,7 +81,7 @@ async fn fails_fast_while_down_and_recovers_by_itself() {
     .await;
     // A process starting while the server is down starts, and fails fast.
     let started = Instant::now();
-    let late = MongoStore::connect(&ferret.uri, options.clone())
+    let late = MongoStore::connect(ferret.uri(), options.clone())
         .await
         .unwrap();
     assert!(
@@ -106,23 +108,39 @@ async fn fails_fast_while_down_and_recovers_by_itself() {
     let page = store.list_tracks(&ListQuery::default()).await.unwrap();
     assert_eq!(page.tracks, vec![kept.clone()]);
 
-    // The server dies in the middle of an insert: the source stops it after its first
-    // batch is stored.
+    // The server dies in the middle of an insert: the source holds `seg004` back until the
+    // batches pulled before it (index to seg003) are stored and the server is down.
     let mut half = sample_track("Half", "crash");
     half.segments = 8;
     let mut pending = chunks(&half, 1 << 20).into_iter();
-    let killer = ferret.clone();
+    let (go, held) = mpsc::channel::<()>();
     let dying: ChunkSource = Box::new(std::iter::from_fn(move || {
         let chunk = pending.next()?;
         if chunk.name == "seg004.ts" {
-            // Let the first batch (about 2 MiB) be written, then take the server down.
-            std::thread::sleep(Duration::from_millis(500));
-            killer.stop();
+            held.recv().ok()?;
         }
         Some(Ok(chunk))
     }));
     let started = Instant::now();
-    let result = store.insert_track(half.clone(), dying).await;
+    let inserting = {
+        let (store, half) = (store.clone(), half.clone());
+        tokio::spawn(async move { store.insert_track(half, dying).await })
+    };
+    let db = plain(ferret.uri(), &database).await;
+    let half_chunks = doc! { "music_id": half.id.to_string() };
+    let count = |db: &mongodb::Database| {
+        let (chunks, filter) = (plain_collection(db, "chunks"), half_chunks.clone());
+        async move { chunks.count_documents(filter).await.unwrap() }
+    };
+    tokio::task::block_in_place(|| {
+        let rt = tokio::runtime::Handle::current();
+        wait::until(Duration::from_secs(30), "the first five chunks", || {
+            (rt.block_on(count(&db)) >= 5).then_some(())
+        });
+    });
+    ferret.stop();
+    go.send(()).unwrap();
+    let result = inserting.await.unwrap();
     println!(
         "insert interrupted by the crash failed after {:?}: {result:?}",
         started.elapsed()
@@ -137,11 +155,8 @@ async fn fails_fast_while_down_and_recovers_by_itself() {
         store.get_track(&half.id).await,
         "the insert the crash cut short",
     );
-    let db = plain(&ferret.uri, &database).await;
-    let left = plain_collection(&db, "chunks")
-        .count_documents(doc! { "music_id": half.id.to_string() })
-        .await
-        .unwrap();
+    let db = plain(ferret.uri(), &database).await;
+    let left = count(&db).await;
     println!("chunks the interrupted insert left behind: {left}");
     assert_not_found(
         store.get_chunk(&half.id, "seg000.ts").await,
@@ -157,7 +172,7 @@ async fn fails_fast_while_down_and_recovers_by_itself() {
     );
     // What it left is garbage once the grace period is over.
     let collector = MongoStore::connect(
-        &ferret.uri,
+        ferret.uri(),
         MongoOptions {
             gc_grace: Duration::ZERO,
             ..options
@@ -165,7 +180,27 @@ async fn fails_fast_while_down_and_recovers_by_itself() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Age is counted in the whole seconds of the chunks' ObjectIds: with no grace, they are
+    // garbage once the clock has passed the second the last of them was written in.
+    let newest = plain_collection(&db, "chunks")
+        .find_one(half_chunks.clone())
+        .sort(doc! { "_id": -1 })
+        .await
+        .unwrap()
+        .map(|chunk| {
+            chunk
+                .get_object_id("_id")
+                .unwrap()
+                .timestamp()
+                .timestamp_millis()
+                / 1000
+        });
+    if let Some(newest) = newest {
+        wait::until(Duration::from_secs(5), "the next second", || {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            (i64::try_from(now.as_secs()).unwrap() > newest).then_some(())
+        });
+    }
     assert_eq!(collector.collect_garbage().await.unwrap(), left);
     assert_eq!(
         store.get_chunk(&kept.id, "index.m3u8").await.unwrap().len(),

@@ -1,11 +1,13 @@
 //! Publish-last, watched from outside: while an insert is half done its chunks are in the
 //! database, yet the track is neither listed, nor shown, nor streamed.
 
+use std::future::IntoFuture;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use legato_store::conformance::sample_track;
 use legato_store::{Chunk, ChunkSource, ListQuery, Store, StoreError};
+use legato_test_support::wait;
 use mongodb::bson::doc;
 
 use crate::util::{fresh_mongo, plain, plain_collection, test_uri};
@@ -38,19 +40,16 @@ async fn a_track_is_invisible_until_its_last_chunk_is_stored() {
 
     let db = plain(&test_uri(), store.database()).await;
     let chunks = plain_collection(&db, "chunks");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while chunks
-        .count_documents(doc! { "music_id": track.id.to_string() })
-        .await
-        .unwrap()
-        < 2
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the first batch was never written"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tokio::task::block_in_place(|| {
+        let rt = tokio::runtime::Handle::current();
+        let filter = doc! { "music_id": track.id.to_string() };
+        wait::until(Duration::from_secs(20), "the first batch", || {
+            (rt.block_on(chunks.count_documents(filter.clone()).into_future())
+                .unwrap()
+                >= 2)
+                .then_some(())
+        });
+    });
     assert!(matches!(
         store.get_track(&track.id).await,
         Err(StoreError::NotFound(_))

@@ -8,14 +8,33 @@
 //! ```
 //!
 //! Every test uses a database of its own, so they run in parallel. The fault test starts and
-//! stops a FerretDB of its own through `scripts/ferretdb.sh`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! stops a FerretDB of its own (legato-test-support's `ferretdb`).
+//!
+//! Every module is `#[cfg(test)]` so that clippy's `allow-unwrap-in-tests` (clippy.toml)
+//! covers its helper functions too, not only its tests.
 
+#[cfg(test)]
 mod util;
 
+#[cfg(test)]
 mod config;
+#[cfg(test)]
 mod conformance;
+#[cfg(test)]
 mod fault;
+#[cfg(test)]
 mod gc;
+#[cfg(test)]
 mod interop;
+#[cfg(test)]
 mod publish;
+
+/// With `autotests = false` a file added to `tests/` is compiled only once it is declared
+/// above: this fails until it is, so no test is left out unnoticed.
+#[test]
+fn every_file_in_tests_is_a_module_of_this_binary() {
+    legato_test_support::suite::assert_every_file_is_a_module(
+        env!("CARGO_MANIFEST_DIR"),
+        include_str!("tests.rs"),
+    );
+}

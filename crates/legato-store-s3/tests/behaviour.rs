@@ -245,9 +245,11 @@ async fn migration_moves_sqlite_rows_into_the_bucket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_moves_mongodb_documents_into_the_bucket() {
-    let uri = std::env::var("LEGATO_TEST_MONGODB_URI").unwrap();
+    let uri = legato_test_support::ferretdb::shared_uri();
     let options = legato_store_mongo::MongoOptions {
-        database: Some(crate::util::unique_prefix("legato_migrate").replace('-', "_")),
+        database: Some(legato_test_support::ferretdb::unique_database(
+            "legato_migrate",
+        )),
         ..legato_store_mongo::MongoOptions::default()
     };
     let meta: DynStore = Arc::new(

@@ -1,46 +1,15 @@
 //! SeaweedFS stopped under the store: answers `Unavailable` within seconds, publishes
 //! nothing half-written, and works again when the object store returns, without a restart.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use legato_store::conformance::sample_track;
 use legato_store::{Chunk, ChunkSource, Store, StoreError};
 use legato_store_s3::{BlobsUri, Bucket, ObjectChunks};
+use legato_test_support::seaweedfs::SeaweedFs;
 
-use crate::util::{no_sweep, script, sqlite};
-
-/// Stops the SeaweedFS started in its folder when dropped, so a failing test leaves none behind.
-struct StopsSeaweedFs(String);
-
-impl Drop for StopsSeaweedFs {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .args(["stop", &self.0])
-            .output();
-    }
-}
-
-fn seaweedfs(args: &[&str]) -> String {
-    let out = Command::new("bash")
-        .arg(script())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "seaweedfs.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned()
-}
+use crate::util::{no_sweep, sqlite};
 
 fn segments(n: usize) -> ChunkSource {
     let mut list = vec![Ok(Chunk::new(
@@ -53,16 +22,10 @@ fn segments(n: usize) -> ChunkSource {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_object_store_is_unavailable_within_seconds_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_text = dir.path().to_str().unwrap().to_owned();
-    let _stops = StopsSeaweedFs(dir_text.clone());
-    let endpoint = seaweedfs(&["start", &dir_text, "fault"]);
-    let uri = BlobsUri::parse(&format!("s3://fault/t?endpoint={endpoint}"))
+    let weed = SeaweedFs::start_new("fault");
+    let uri = BlobsUri::parse(&weed.blobs_uri("t"))
         .unwrap()
-        .with_credential_files(
-            &dir.path().join("access_key"),
-            &dir.path().join("secret_key"),
-        )
+        .with_credential_files(&weed.access_key_file(), &weed.secret_key_file())
         .unwrap();
     let store = ObjectChunks::new(sqlite(), Bucket::new(uri).unwrap(), no_sweep());
     let before = sample_track("Before", "Band");
@@ -70,7 +33,7 @@ async fn a_stopped_object_store_is_unavailable_within_seconds_and_recovers() {
     store.insert_track(before, segments(3)).await.unwrap();
     store.ping().await.unwrap();
 
-    seaweedfs(&["stop", &dir_text]);
+    weed.stop();
     let started = Instant::now();
     let read = store.get_chunk(&before_id, "seg001.ts").await;
     let took = started.elapsed();
@@ -102,7 +65,7 @@ async fn a_stopped_object_store_is_unavailable_within_seconds_and_recovers() {
     ));
 
     // Back on the same port: the same store object reads and writes again.
-    seaweedfs(&["start", &dir_text, "fault"]);
+    weed.start();
     assert_eq!(
         store
             .get_chunk(&before_id, "seg001.ts")
@@ -113,5 +76,4 @@ async fn a_stopped_object_store_is_unavailable_within_seconds_and_recovers() {
     );
     let after = sample_track("After", "Band");
     store.insert_track(after, segments(2)).await.unwrap();
-    seaweedfs(&["stop", &dir_text]);
 }

@@ -1,19 +1,11 @@
-//! Test audio made by ffmpeg from a sine, cached by its arguments in the target folder, so
-//! each file is made once per build however many tests use it.
+//! Test audio made by ffmpeg (sines, `aevalsrc` expressions, a tagged MP3 with a cover),
+//! cached by its arguments in the target folder, so each file is made once per build
+//! however many tests use it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The ffmpeg binary (Debian's); tests that need it fail with this message without it.
-pub fn ffmpeg() -> &'static str {
-    let path = "/usr/bin/ffmpeg";
-    assert!(
-        Path::new(path).exists(),
-        "ffmpeg is needed to make test audio: apt-get install ffmpeg"
-    );
-    path
-}
+pub use crate::ffmpeg::ffmpeg;
 
 /// Where generated audio is kept: `$CARGO_TARGET_TMPDIR`-like, under the system's temp dir
 /// unless `LEGATO_TEST_AUDIO` says otherwise.
@@ -39,6 +31,22 @@ pub fn tone_file(
         "tone-{seconds}-{hz}-{sample_rate}-{channels}-{}",
         codec_args.join("_").replace([' ', ':', '=', '/'], "")
     );
+    let input = format!("sine=frequency={hz}:duration={seconds}:sample_rate={sample_rate}");
+    let channels = channels.to_string();
+    cached(&key, extension, |out| {
+        let args = [
+            &["-f", "lavfi", "-i", &input, "-ac", &channels][..],
+            codec_args,
+        ]
+        .concat();
+        crate::ffmpeg::run(&[&args[..], &[out]].concat());
+    })
+}
+
+/// The file named `key`.`extension` in [`cache_dir`], made by `make` (given the path to
+/// write) when it is not there yet. `make` writes a file of its own that is renamed into
+/// place once complete, so tests of other threads and processes never see half a file.
+fn cached(key: &str, extension: &str, make: impl FnOnce(&str)) -> PathBuf {
     let path = cache_dir().join(format!("{key}.{extension}"));
     if path.exists() {
         return path;
@@ -49,20 +57,93 @@ pub fn tone_file(
         "{key}.{}-{unique}.tmp.{extension}",
         std::process::id()
     ));
-    let status = Command::new(ffmpeg())
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!(
-            "sine=frequency={hz}:duration={seconds}:sample_rate={sample_rate}"
-        ))
-        .args(["-ac", &channels.to_string()])
-        .args(codec_args)
-        .arg(&tmp)
-        .status()
-        .unwrap();
-    assert!(status.success(), "ffmpeg could not make {key}.{extension}");
+    make(&tmp.to_string_lossy());
+    assert!(tmp.exists(), "ffmpeg did not make {key}.{extension}");
     std::fs::rename(&tmp, &path).unwrap();
     path
+}
+
+/// A short, file-name-safe digest of `parts` (stable for a given toolchain: a change only
+/// makes a cached file again).
+fn digest(parts: &[&str]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// Audio of `seconds` at `sample_rate` computed by ffmpeg's `aevalsrc` from `expression`
+/// (one expression per channel, separated by `|`: `0.7*sin(2*PI*440*t)|0.7*sin(2*PI*660*t)`),
+/// encoded with `codec_args` into a file with `extension`; returns its path (cached).
+pub fn aevalsrc_file(
+    expression: &str,
+    seconds: f64,
+    sample_rate: u32,
+    extension: &str,
+    codec_args: &[&str],
+) -> PathBuf {
+    let input = format!("aevalsrc={expression}:s={sample_rate}:d={seconds}");
+    let key = format!(
+        "aevalsrc-{seconds}-{sample_rate}-{}",
+        digest(&[&[input.as_str()][..], codec_args].concat())
+    );
+    cached(&key, extension, |out| {
+        let args = [&["-f", "lavfi", "-i", &input][..], codec_args].concat();
+        crate::ffmpeg::run(&[&args[..], &[out]].concat());
+    })
+}
+
+/// A mono 44.1 kHz MP3 tone (440 Hz) of `seconds` at `kbps` (`"128k"`) with an ID3v2.3 tag
+/// holding `tags` (`title`, `artist`, `album`, `date`...) and a 32x32 red PNG front cover
+/// (cached).
+pub fn tagged_mp3(seconds: f64, kbps: &str, tags: &[(&str, &str)]) -> Vec<u8> {
+    let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let pair_refs: Vec<&str> = pairs.iter().map(String::as_str).collect();
+    let key = format!(
+        "tagged-{seconds}-{kbps}-{}",
+        digest(&[&pair_refs[..], &["cover:red-32x32"][..]].concat())
+    );
+    let cover = cached("cover-red-32x32", "png", |out| {
+        crate::ffmpeg::run(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=32x32",
+            "-frames:v",
+            "1",
+            out,
+        ]);
+    });
+    let cover = cover.to_string_lossy().into_owned();
+    let path = cached(&key, "mp3", |out| {
+        let sine = format!("sine=frequency=440:duration={seconds}");
+        let mut args: Vec<&str> = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            &sine,
+            "-i",
+            &cover,
+            "-map",
+            "0:a",
+            "-map",
+            "1:v",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            kbps,
+            "-c:v",
+            "png",
+            "-id3v2_version",
+            "3",
+        ];
+        for pair in &pair_refs {
+            args.extend(["-metadata", pair]);
+        }
+        args.extend(["-metadata:s:v", "comment=Cover (front)", out]);
+        crate::ffmpeg::run(&args);
+    });
+    std::fs::read(path).unwrap()
 }
 
 /// A 128 kbit/s stereo 44.1 kHz MP3 tone of `seconds`: its path.

@@ -3,17 +3,13 @@
 //!
 //! Everything here is synchronous: the server is a separate process, so blocking on the
 //! client's process is fine.
-#![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use tempfile::TempDir;
+use legato_test_support::process::{self, CommandExt, Run, free_port};
 
-const BIN: &str = env!("CARGO_BIN_EXE_legato");
+use crate::BIN;
 
 #[test]
 fn add_prints_only_the_id_and_no_progress_spam_off_a_terminal() {
@@ -393,11 +389,12 @@ fn usage_errors_exit_2() {
 // ---------------------------------------------------------------------------------------------
 // Support
 
-/// A `legato serve` on a free port over an empty data folder; killed on drop.
+/// A `legato serve` on a free port over an empty data folder (the shared harness), with the
+/// client pointed at it.
 struct Server {
     base: String,
-    dir: TempDir,
-    child: Child,
+    dir: tempfile::TempDir,
+    _process: process::Server,
 }
 
 impl Server {
@@ -407,52 +404,15 @@ impl Server {
 
     /// A server with extra `legato serve` flags.
     fn start_with(flags: &[&str]) -> Self {
-        // Picking a port by binding port 0 leaves a small window for another process to take
-        // it; a server that fails to start is simply started again on another port.
-        for _ in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
-            let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-            let mut command = Command::new(BIN);
-            clean_env(&mut command);
-            let child = command
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-                .arg(dir.path().join("data"))
-                .args(flags)
-                .env("LEGATO_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let mut server = Self {
-                base: format!("http://127.0.0.1:{port}"),
-                dir,
-                child,
-            };
-            if server.wait_ready() {
-                return server;
-            }
+        let server = process::Server::start(BIN, flags);
+        let base = server.url("");
+        let (status, _) = http_get(&format!("{base}/function/crud"));
+        assert_eq!(status, 200, "GET /function/crud");
+        Self {
+            base,
+            dir: tempfile::tempdir().unwrap(),
+            _process: server,
         }
-        panic!("legato serve did not start in three tries");
-    }
-
-    /// Waits until `GET /function/crud` answers; false if the server died first.
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.dir.path().join("server.log"));
-                eprintln!("legato serve exited with {status}: {log:?}");
-                return false;
-            }
-            if let Some((status, _)) = try_http_get(&format!("{}/function/crud", self.base)) {
-                assert_eq!(status, 200, "GET /function/crud");
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("legato serve did not answer within 20 s on {}", self.base);
     }
 
     /// Runs the client against this server (through LEGATO_URL).
@@ -477,69 +437,11 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What a run of the binary gave back.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Run {
-    fn assert_code(&self, code: i32) {
-        assert_eq!(self.code, Some(code), "{self:?}");
-    }
-
-    fn stdout_lines(&self) -> Vec<String> {
-        self.stdout.lines().map(str::to_owned).collect()
-    }
-}
-
-trait RunExt {
-    fn run(&mut self) -> Run;
-}
-
-impl RunExt for Command {
-    fn run(&mut self) -> Run {
-        let output = self.stdin(Stdio::null()).output().unwrap();
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    }
-}
-
 /// The binary with `args`, in an environment free of the caller's `LEGATO_*` settings.
 fn legato(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    clean_env(&mut command);
+    let mut command = process::command(BIN);
     command.args(args);
     command
-}
-
-fn clean_env(command: &mut Command) {
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("LEGATO_") {
-            command.env_remove(key);
-        }
-    }
 }
 
 fn assert_id(id: &str) {
@@ -556,14 +458,6 @@ fn assert_quiet_progress(run: &Run, files: usize) {
     assert_eq!(run.stderr.lines().count(), files, "{run:?}");
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A 12-second 128 kbit/s MP3 of a sine at `hz` (made once, cached by legato-test-support).
 fn mp3(hz: u32) -> PathBuf {
     legato_test_support::audio::tone_file(
@@ -576,29 +470,14 @@ fn mp3(hz: u32) -> PathBuf {
     )
 }
 
-/// `GET url` over a plain socket: the status and the body.
+/// `GET url`: the status and the body.
 fn http_get(url: &str) -> (u16, String) {
-    try_http_get(url).unwrap_or_else(|| panic!("no answer from {url}"))
-}
-
-fn try_http_get(url: &str) -> Option<(u16, String)> {
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = TcpStream::connect(host).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let path = if path.is_empty() { "/" } else { path };
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())?;
-    Some((status, body))
+    let response = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .unwrap_or_else(|e| panic!("no answer from {url}: {e}"));
+    (response.status().as_u16(), response.text().unwrap())
 }

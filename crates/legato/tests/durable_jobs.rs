@@ -1,184 +1,69 @@
 //! Accepted means kept, with real processes: `legato serve` and `legato function crud` are
-//! killed (-9) or stopped (SIGTERM) in the middle of transcoding a long WAV, and another
-//! process on the same store finishes the track. The result decodes with ffmpeg to the
-//! source's duration, no chunk is left that the track does not use, and the job log (each
-//! process's "job claimed" lines) shows one claim per attempt. SQLite and FerretDB (the
-//! MongoDB tests read `LEGATO_TEST_MONGODB_URI`, and fail without it).
-#![allow(clippy::unwrap_used)]
+//! killed (-9) or stopped (SIGTERM) in the middle of transcoding a WAV, and another process
+//! on the same store finishes the track. The result decodes with ffmpeg to the source's
+//! duration, no chunk is left that the track does not use, and the job log (each process's
+//! "job claimed" lines) shows one claim per attempt. SQLite and FerretDB (the MongoDB tests
+//! read `LEGATO_TEST_MONGODB_URI`, and fail without it).
+//!
+//! "Mid-work" is made certain rather than likely: the harness freezes (SIGSTOP) the process
+//! the instant it logs that it has read the source and is processing it, the fault comes
+//! while it is frozen, so the audio can be short.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use legato_store::{DynStore, TrackId, TrackStatus};
-use legato_test_support::audio::{ffmpeg, tone_file};
+use legato_test_support::audio::tone_file;
+use legato_test_support::process::{Mode, Server, Tripwire};
+use legato_test_support::{ffmpeg, wait};
 
-const BIN: &str = env!("CARGO_BIN_EXE_legato");
-/// Short, so that a takeover is quick to test; renewed every second while working.
+use crate::BIN;
+
+/// Short, so that a takeover is quick to test (3 s is the least the flag takes); renewed
+/// every second while working.
 const LEASE_SECONDS: &str = "3";
 const LADDER: &str = "64,128";
 /// One AAC rung (and the lossless one, by default): every kind of rendition is made and
 /// published, without tripling the work on a shared machine.
 const AAC_LADDER: &str = "64";
-/// Long enough that a process is surely mid-work a second after it read the source.
-const WAV_SECONDS: u32 = 600;
-/// Shorter on FerretDB, where reading and writing 50 MB takes tens of seconds in a debug
-/// build on a shared machine; long enough that the work (about 4 s) is still running when
-/// the fault comes (at 240 s, it sometimes ended first on a loaded machine).
-const MONGO_WAV_SECONDS: u32 = 480;
+/// The source's length: no longer what keeps the work running until the fault (the freeze
+/// does), so only long enough for a few segments in every rendition.
+const WAV_SECONDS: u32 = 30;
+/// What the harness waits for to freeze a process mid-work.
+const MID_WORK: &str = "source read; processing";
 
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Serve,
-    Crud,
+/// `legato serve` or `legato function crud` on `store`, frozen by `mid_work` when it starts
+/// processing.
+fn start(kind: Mode, store: &str, mid_work: &Arc<Tripwire>) -> Server {
+    let launch = Server::launch(BIN, kind)
+        .env("LEGATO_STORE", store)
+        .env("LEGATO_LADDER", LADDER)
+        .env("LEGATO_AAC_LADDER", AAC_LADDER)
+        .env("LEGATO_JOB_LEASE_SECONDS", LEASE_SECONDS)
+        .tripwire(mid_work);
+    match kind {
+        Mode::Crud => launch.env("LEGATO_ALLOW_ANONYMOUS_WRITES", "true"),
+        _ => launch,
+    }
+    .start()
 }
 
-struct Proc {
-    child: Child,
-    /// The process's data folder (its Subsonic secret key), apart from the store.
-    _data: tempfile::TempDir,
-    port: u16,
-    kind: Kind,
-    log: Arc<Mutex<Vec<String>>>,
+/// The claim numbers `proc` logged for the track.
+fn claims(proc: &Server, id: &TrackId) -> Vec<u64> {
+    proc.log_lines(&["job claimed", &id.to_string()])
+        .iter()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("claim="))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Proc {
-    fn start(kind: Kind, store: &str) -> Self {
-        let port = free_port();
-        let mut command = Command::new(BIN);
-        command.env_clear();
-        match kind {
-            Kind::Serve => {
-                command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
-            }
-            Kind::Crud => {
-                command
-                    .args(["function", "crud"])
-                    .env("LEGATO_LISTEN", format!("127.0.0.1:{port}"))
-                    .env("LEGATO_SECRETS_DIR", "/nonexistent")
-                    .env("LEGATO_ALLOW_ANONYMOUS_WRITES", "true");
-            }
-        }
-        let data = tempfile::tempdir().unwrap();
-        command
-            .env("LEGATO_DATA", data.path())
-            .env("LEGATO_STORE", store)
-            .env("LEGATO_LADDER", LADDER)
-            .env("LEGATO_AAC_LADDER", AAC_LADDER)
-            .env("LEGATO_JOB_LEASE_SECONDS", LEASE_SECONDS)
-            .env("LEGATO_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let proc = Self {
-            child,
-            _data: data,
-            port,
-            kind,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let client = reqwest::blocking::Client::new();
-        while Instant::now() < deadline {
-            if client
-                .get(format!("http://127.0.0.1:{port}/healthz"))
-                .send()
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return proc;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "{kind:?} did not become ready: {:?}",
-            proc.log.lock().unwrap()
-        );
-    }
-
-    fn crud(&self) -> String {
-        match self.kind {
-            Kind::Serve => format!("http://127.0.0.1:{}/function/crud", self.port),
-            Kind::Crud => format!("http://127.0.0.1:{}", self.port),
-        }
-    }
-
-    fn logged(&self, needle: &str, id: &TrackId) -> bool {
-        let id = id.to_string();
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains(needle) && l.contains(&id))
-    }
-
-    /// The claim numbers this process logged for the track.
-    fn claims(&self, id: &TrackId) -> Vec<u64> {
-        let id = id.to_string();
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains("job claimed") && l.contains(&id))
-            .filter_map(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("claim="))
-                    .and_then(|n| n.parse().ok())
-            })
-            .collect()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit within {within:?}: {:?}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A long mono WAV of tone (made once, cached by legato-test-support).
-fn long_wav(seconds: u32) -> Vec<u8> {
+/// A mono WAV of tone (made once, cached by legato-test-support).
+fn wav(seconds: u32) -> Vec<u8> {
     let path = tone_file(
         f64::from(seconds),
         440,
@@ -190,24 +75,18 @@ fn long_wav(seconds: u32) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-fn upload_async(proc: &Proc, wav: &[u8]) -> TrackId {
-    let started = Instant::now();
+fn upload_async(proc: &Server, wav: &[u8]) -> TrackId {
     let response = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
         .unwrap()
-        .post(proc.crud())
+        .post(proc.crud_url(""))
         .header("prefer", "respond-async")
         .header("content-type", "audio/wav")
         .body(wav.to_vec())
         .send()
         .unwrap();
     assert_eq!(response.status(), 202);
-    eprintln!(
-        "upload of {} bytes to 202: {:?}",
-        wav.len(),
-        started.elapsed()
-    );
     let track: serde_json::Value = response.json().unwrap();
     track["id"].as_str().unwrap().parse().unwrap()
 }
@@ -239,52 +118,36 @@ async fn open(store: &str) -> DynStore {
     }
 }
 
-/// Polls until the track is processing in `proc` (claimed, and not yet done).
-fn wait_mid_work(proc: &Proc, id: &TrackId) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !proc.logged("source read; processing", id) {
-        assert!(
-            Instant::now() < deadline,
-            "never claimed: {:?}",
-            proc.log.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        !proc.logged("job done", id),
-        "the job finished before the fault"
-    );
-}
-
 /// Waits for the track to be ready, then checks it: playable to the source's duration by
 /// ffmpeg, every chunk used, no job left.
 fn check_finished(store_uri: &str, id: &TrackId, seconds: u32, since: Instant, what: &str) {
     let rt = runtime();
-    rt.block_on(async {
-        let store = open(store_uri).await;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        let track = loop {
-            let track = store.get_track(id).await.unwrap();
-            match track.status {
-                TrackStatus::Ready => break track,
-                TrackStatus::Failed => panic!("{what}: failed: {:?}", track.error),
-                TrackStatus::Processing => {}
-            }
-            assert!(Instant::now() < deadline, "{what}: not finished in time");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        eprintln!(
-            "{what}: from the fault to the job's completion: {:?}",
-            since.elapsed()
-        );
-        // The job is removed just after the publication.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while store.get_job(id).await.unwrap().is_some() {
-            assert!(Instant::now() < deadline, "{what}: the job is not removed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let store = rt.block_on(open(store_uri));
+    let track = wait::until(Duration::from_secs(120), &format!("{what}: ready"), || {
+        let track = rt.block_on(store.get_track(id)).unwrap();
+        match track.status {
+            TrackStatus::Ready => Some(track),
+            TrackStatus::Failed => panic!("{what}: failed: {:?}", track.error),
+            TrackStatus::Processing => None,
         }
+    });
+    eprintln!(
+        "{what}: from the fault to the job's completion: {:?}",
+        since.elapsed()
+    );
+    // The job is removed just after the publication.
+    wait::until(
+        Duration::from_secs(10),
+        &format!("{what}: the job to be removed"),
+        || {
+            rt.block_on(store.get_job(id))
+                .unwrap()
+                .is_none()
+                .then_some(())
+        },
+    );
 
+    rt.block_on(async {
         // Every chunk the published track refers to, written out for ffmpeg.
         let dir = tempfile::tempdir().unwrap();
         let mut used = BTreeSet::new();
@@ -328,30 +191,19 @@ fn check_finished(store_uri: &str, id: &TrackId, seconds: u32, since: Instant, w
         let stored: BTreeSet<String> = store.chunk_names(id).await.unwrap().into_iter().collect();
         assert_eq!(stored, used, "{what}: no orphaned chunks");
 
-        let output = Command::new(ffmpeg())
-            .args(["-hide_banner", "-loglevel", "error", "-i"])
-            .arg(dir.path().join(&track.playlist))
-            .args(["-f", "s16le", "-ac", "1", "-ar", "8000", "-"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let decoded = output.stdout.len() as f64 / 2.0 / 8000.0;
+        let playlist = dir.path().join(&track.playlist);
+        let decoded = ffmpeg::played_seconds(&playlist.to_string_lossy());
         assert!(
             (decoded - f64::from(seconds)).abs() < 0.2,
             "{what}: decodes to {decoded} s, not {seconds} s"
         );
-        track
     });
 }
 
 /// One claim per attempt: each claim number logged once, by one process, with no gap, the
 /// last one the winner's.
-fn check_claims(procs: &[&Proc], id: &TrackId, expected: u64) {
-    let mut all: Vec<u64> = procs.iter().flat_map(|p| p.claims(id)).collect();
+fn check_claims(procs: &[&Server], id: &TrackId, expected: u64) {
+    let mut all: Vec<u64> = procs.iter().flat_map(|p| claims(p, id)).collect();
     all.sort_unstable();
     assert_eq!(
         all,
@@ -365,50 +217,43 @@ enum Fault {
     Term,
 }
 
-/// `first` takes the upload and is stopped mid-transcode by `fault`; `second` (started
-/// before the fault when `together`, as OpenFaaS runs replicas) finishes it.
-/// One fault story at a time: each transcodes minutes of audio in two processes, and run
-/// side by side on two cores they starve each other's lease renewals, which is a test of
-/// the machine, not of the jobs.
+/// One fault story at a time. Each runs two processes with 3-second leases, and two stories
+/// side by side on a two-core machine (beside the other tests of this binary) could starve
+/// a worker's lease renewals, which would test the machine, not the jobs. The stories are
+/// short, so the lock costs little; other tests run meanwhile on the other test thread.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn fault_story(store: &str, first: Kind, fault: Fault, second: Kind, together: bool) {
+/// `first` takes the upload and is stopped mid-transcode by `fault`; `second` (started
+/// before the fault when `together`, as OpenFaaS runs replicas) finishes it.
+fn fault_story(store: &str, first: Mode, fault: Fault, second: Mode, together: bool) {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let seconds = if store.starts_with("mongodb://") {
-        MONGO_WAV_SECONDS
-    } else {
-        WAV_SECONDS
-    };
-    let wav = long_wav(seconds);
-    let a = Proc::start(first, store);
-    let b_early = together.then(|| Proc::start(second, store));
+    let wav = wav(WAV_SECONDS);
+    // Whichever process starts the work is frozen the instant it logs so; the tripwire fires
+    // once, so the process that takes over later works undisturbed.
+    let mid_work = Tripwire::new(MID_WORK, "STOP");
+    let a = start(first, store, &mid_work);
+    let b_early = together.then(|| start(second, store, &mid_work));
     let id = upload_async(&a, &wav);
     // With both running, either may claim it; the one that did is the one to stop.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let a_has_it = loop {
-        if a.logged("job claimed", &id) {
-            break true;
-        }
-        if b_early
-            .as_ref()
-            .is_some_and(|b| b.logged("job claimed", &id))
-        {
-            break false;
-        }
-        assert!(Instant::now() < deadline, "nobody claimed the job");
-        std::thread::sleep(Duration::from_millis(20));
+    let (pid, line) = mid_work.wait(Duration::from_secs(60));
+    assert!(line.contains(&id.to_string()), "another job: {line}");
+    let (mut victim, survivor) = match b_early {
+        Some(b) if b.pid() == pid => (b, Some(a)),
+        b => (a, b),
     };
-    let (mut victim, survivor) = match (a_has_it, b_early) {
-        (true, b) => (a, b),
-        (false, Some(b)) => (b, Some(a)),
-        (false, None) => unreachable!(),
-    };
-    wait_mid_work(&victim, &id);
+    assert_eq!(victim.pid(), pid);
+    wait::until(Duration::from_secs(10), "the worker to be frozen", || {
+        victim.is_stopped().then_some(())
+    });
+    assert!(
+        !victim.logged(&["job done", &id.to_string()]),
+        "the job finished before the fault"
+    );
     let what = format!(
         "{:?} {} → {:?}",
-        victim.kind,
+        victim.mode,
         match fault {
             Fault::Kill => "kill -9",
             Fault::Term => "SIGTERM",
@@ -418,26 +263,29 @@ fn fault_story(store: &str, first: Kind, fault: Fault, second: Kind, together: b
     let at = Instant::now();
     match fault {
         Fault::Kill => {
-            victim.signal("-KILL");
+            victim.signal("KILL");
             victim.wait_exit(Duration::from_secs(5));
         }
         Fault::Term => {
-            victim.signal("-TERM");
+            // Delivered when it runs again, with the job still in hand: it must release
+            // it (`--job-shutdown-grace-seconds` is 0) rather than finish it.
+            victim.signal("TERM");
+            victim.signal("CONT");
             let status = victim.wait_exit(Duration::from_secs(10));
             assert!(status.success(), "{what}: exit {status:?}");
             eprintln!("{what}: exited {:?} after SIGTERM", at.elapsed());
             assert!(
-                victim.logged("releasing the current job", &id),
-                "{what}: {:?}",
-                victim.log.lock().unwrap()
+                victim.logged(&["releasing the current job", &id.to_string()]),
+                "{what}: {}",
+                victim.log()
             );
         }
     }
-    let survivor = survivor.unwrap_or_else(|| Proc::start(second, store));
-    check_finished(store, &id, seconds, at, &what);
+    let survivor = survivor.unwrap_or_else(|| start(second, store, &mid_work));
+    check_finished(store, &id, WAV_SECONDS, at, &what);
     // A kill costs an attempt; a release at SIGTERM does not, but every claim is logged.
     check_claims(&[&victim, &survivor], &id, 2);
-    assert!(survivor.logged("job done", &id));
+    assert!(survivor.logged(&["job done", &id.to_string()]));
 }
 
 fn sqlite_store() -> (tempfile::TempDir, String) {
@@ -449,42 +297,42 @@ fn sqlite_store() -> (tempfile::TempDir, String) {
 #[test]
 fn sqlite_serve_killed_mid_transcode_a_crud_function_finishes() {
     let (_dir, store) = sqlite_store();
-    fault_story(&store, Kind::Serve, Fault::Kill, Kind::Crud, false);
+    fault_story(&store, Mode::Serve, Fault::Kill, Mode::Crud, false);
 }
 
 #[test]
 fn sqlite_crud_stopped_mid_transcode_releases_and_serve_finishes() {
     let (_dir, store) = sqlite_store();
-    fault_story(&store, Kind::Crud, Fault::Term, Kind::Serve, false);
+    fault_story(&store, Mode::Crud, Fault::Term, Mode::Serve, false);
 }
 
 #[test]
 fn sqlite_two_crud_functions_one_killed_the_other_takes_over() {
     let (_dir, store) = sqlite_store();
-    fault_story(&store, Kind::Crud, Fault::Kill, Kind::Crud, true);
+    fault_story(&store, Mode::Crud, Fault::Kill, Mode::Crud, true);
 }
 
 #[test]
 fn sqlite_serve_stopped_mid_transcode_the_next_start_finishes() {
     let (_dir, store) = sqlite_store();
-    fault_story(&store, Kind::Serve, Fault::Term, Kind::Serve, false);
+    fault_story(&store, Mode::Serve, Fault::Term, Mode::Serve, false);
 }
 
 fn mongo_store() -> String {
-    legato_test_support::process::mongo_test_uri("legato_jobs")
+    legato_test_support::ferretdb::fresh_database_uri("legato_jobs")
 }
 
 #[test]
 fn mongo_two_crud_functions_one_killed_the_other_takes_over() {
-    fault_story(&mongo_store(), Kind::Crud, Fault::Kill, Kind::Crud, true);
+    fault_story(&mongo_store(), Mode::Crud, Fault::Kill, Mode::Crud, true);
 }
 
 #[test]
 fn mongo_crud_stopped_mid_transcode_another_replica_finishes() {
-    fault_story(&mongo_store(), Kind::Crud, Fault::Term, Kind::Crud, true);
+    fault_story(&mongo_store(), Mode::Crud, Fault::Term, Mode::Crud, true);
 }
 
 #[test]
 fn mongo_serve_killed_mid_transcode_a_crud_function_finishes() {
-    fault_story(&mongo_store(), Kind::Serve, Fault::Kill, Kind::Crud, false);
+    fault_story(&mongo_store(), Mode::Serve, Fault::Kill, Mode::Crud, false);
 }

@@ -1,121 +1,24 @@
 //! `legato function crud|streaming` as OpenFaaS runs them: configuration from the environment
 //! and secret files, API keys, readiness, metrics, request logs, graceful SIGTERM, limits.
 //! Each test runs the real binary on a loopback port.
-#![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_legato");
+use legato_test_support::process::{Mode, Run, Server, command};
+use legato_test_support::raw::get_status;
+use legato_test_support::{ffmpeg, wait};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::BIN;
 
-struct Function {
-    child: Child,
-    port: u16,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Function {
-    fn start(name: &str, secrets: &Path, extra_env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let mut command = Command::new(BIN);
-        command
-            .args(["function", name])
-            .env_clear()
-            .env("LEGATO_LISTEN", format!("127.0.0.1:{port}"))
-            .env("LEGATO_SECRETS_DIR", secrets)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in extra_env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let function = Self { child, port, log };
-        function.wait_ready();
-        function
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if ureq_get(self.port, "/healthz").is_ok_and(|response| response.0 == 200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!(
-            "the function did not become ready: {:?}",
-            self.log.lock().unwrap()
-        );
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal GET over a raw socket: (status, body).
-fn ureq_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| raw[i + 4..].to_vec())
-        .unwrap_or_default();
-    Ok((status, body))
+/// `legato function <mode>` with its secrets in `secrets`, and `extra_env`.
+fn function(mode: Mode, secrets: &Path, extra_env: &[(&str, &str)]) -> Server {
+    Server::launch(BIN, mode)
+        .env("LEGATO_SECRETS_DIR", secrets.to_str().unwrap())
+        .envs(extra_env)
+        .start()
 }
 
 /// A mono 128kbit/s MP3 of tone (made once, cached by legato-test-support).
@@ -143,17 +46,12 @@ fn secrets(store: &Path, key: Option<&str>) -> tempfile::TempDir {
     dir
 }
 
+/// The binary run to completion with only `env` set: (exit code, stderr).
 fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let mut command = Command::new(BIN);
-    command.args(args).env_clear();
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = command.output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut command = command(BIN);
+    command.args(args).env_clear().envs(env.iter().copied());
+    let run = Run::of(&mut command);
+    (run.code.unwrap_or(-1), run.stderr)
 }
 
 #[test]
@@ -194,11 +92,11 @@ fn startup_errors_are_clear_and_exit_non_zero() {
 /// header is cut at the header timeout, and connections past the cap get a clean 503.
 #[test]
 fn a_function_applies_its_connection_limits() {
-    use legato_test_support::raw::{RawConnection, get_status};
+    use legato_test_support::raw::RawConnection;
     let dir = tempfile::tempdir().unwrap();
     let secrets = secrets(&dir.path().join("db.sqlite3"), None);
-    let function = Function::start(
-        "streaming",
+    let function = function(
+        Mode::Streaming,
         secrets.path(),
         &[
             // Long enough that the half-sent header still holds its slot when the fourth
@@ -208,23 +106,21 @@ fn a_function_applies_its_connection_limits() {
             ("LEGATO_MAX_CONNECTIONS", "3"),
         ],
     );
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", function.port).parse().unwrap();
+    let addr = function.addr;
     let mut half = RawConnection::open(addr);
     half.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
     let held: Vec<RawConnection> = (0..2).map(|_| RawConnection::open(addr)).collect();
     // Three held: the next one is refused with a 503 rather than left hanging.
     let refused = get_status(addr, "/healthz", Duration::from_secs(5));
-    assert_eq!(refused, 503, "{:?}", function.log.lock().unwrap());
+    assert_eq!(refused, 503, "{}", function.log());
     assert!(
         half.closed_within(Duration::from_secs(6)),
         "the half-sent header was not cut"
     );
     drop(held);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while get_status(addr, "/healthz", Duration::from_secs(5)) != 200 {
-        assert!(Instant::now() < deadline, "the function did not recover");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::until(Duration::from_secs(5), "the function to recover", || {
+        (get_status(addr, "/healthz", Duration::from_secs(5)) == 200).then_some(())
+    });
 }
 
 #[test]
@@ -233,9 +129,9 @@ fn crud_and_streaming_functions_share_a_store() {
     let store = data.path().join("legato.sqlite3");
     let secret_dir = secrets(&store, Some("s3cret-key"));
     let started = Instant::now();
-    let crud = Function::start("crud", secret_dir.path(), &[]);
+    let crud = function(Mode::Crud, secret_dir.path(), &[]);
     let ready_after = started.elapsed();
-    let streaming = Function::start("streaming", secret_dir.path(), &[]);
+    let streaming = function(Mode::Streaming, secret_dir.path(), &[]);
     eprintln!("crud function ready {ready_after:?} after exec (debug build)");
 
     let client = reqwest::blocking::Client::new();
@@ -279,25 +175,7 @@ fn crud_and_streaming_functions_share_a_store() {
 
     // ffmpeg plays the track through the streaming function's root.
     let playlist = streaming.url(&format!("/{id}/index.m3u8"));
-    let output = Command::new("/usr/bin/ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            &playlist,
-            "-f",
-            "s16le",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seconds = output.stdout.len() as f64 / 2.0 / 44_100.0;
+    let seconds = ffmpeg::played_seconds(&playlist);
     assert!((seconds - 15.0).abs() < 0.2, "{seconds}");
 
     let metrics = client
@@ -331,7 +209,7 @@ fn crud_and_streaming_functions_share_a_store() {
     assert_eq!(deleted.status(), 200);
     assert_eq!(client.get(&playlist).send().unwrap().status(), 404);
 
-    let log = crud.log.lock().unwrap().join("\n");
+    let log = crud.log();
     let line = log
         .lines()
         .find(|l| l.contains("call-123"))
@@ -349,13 +227,13 @@ fn crud_and_streaming_functions_share_a_store() {
 fn sigterm_finishes_the_request_in_flight() {
     let data = tempfile::tempdir().unwrap();
     let secret_dir = secrets(&data.path().join("db.sqlite3"), None);
-    let mut crud = Function::start(
-        "crud",
+    let mut crud = function(
+        Mode::Crud,
         secret_dir.path(),
         &[("LEGATO_ALLOW_ANONYMOUS_WRITES", "true")],
     );
     let audio = mp3(20);
-    let mut stream = TcpStream::connect(("127.0.0.1", crud.port)).unwrap();
+    let mut stream = TcpStream::connect(crud.addr).unwrap();
     write!(
         stream,
         "POST /?name=late HTTP/1.1\r\nHost: x\r\nContent-Type: audio/mpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -365,13 +243,19 @@ fn sigterm_finishes_the_request_in_flight() {
     let half = audio.len() / 2;
     stream.write_all(&audio[..half]).unwrap();
     stream.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let kill = Command::new("kill")
-        .args(["-TERM", &crud.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    std::thread::sleep(Duration::from_millis(200));
+    // In flight: the function has accepted the connection and read all that was sent.
+    let client = stream.local_addr().unwrap();
+    wait::until(
+        Duration::from_secs(10),
+        "the function to read the first half",
+        || crud.has_read_all_from(client).then_some(()),
+    );
+    crud.signal("TERM");
+    // The rest comes once the function is shutting down.
+    crud.wait_logged(
+        &["no new requests: finishing those in flight"],
+        Duration::from_secs(10),
+    );
     stream.write_all(&audio[half..]).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -381,37 +265,29 @@ fn sigterm_finishes_the_request_in_flight() {
         response.starts_with("HTTP/1.1 201") || response.starts_with("HTTP/1.1 202"),
         "{response}"
     );
-    let status = crud.terminate();
+    let status = crud.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
     if response.starts_with("HTTP/1.1 202") {
         // Accepted means kept: the next replica on the same store finishes it.
         let body = response.split_once("\r\n\r\n").unwrap().1;
         let track: serde_json::Value = serde_json::from_str(body).unwrap();
         let id = track["id"].as_str().unwrap().to_owned();
-        let next = Function::start(
-            "crud",
+        let next = function(
+            Mode::Crud,
             secret_dir.path(),
             &[("LEGATO_ALLOW_ANONYMOUS_WRITES", "true")],
         );
         let client = reqwest::blocking::Client::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
+        wait::until(Duration::from_secs(60), "the track to be ready", || {
             let track: serde_json::Value = client
-                .get(format!("http://127.0.0.1:{}/{id}", next.port))
+                .get(next.url(&format!("/{id}")))
                 .send()
                 .unwrap()
                 .json()
                 .unwrap();
-            if track["status"] == "ready" {
-                break;
-            }
             assert_ne!(track["status"], "failed", "{track}");
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never finished: {track}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            (track["status"] == "ready").then_some(())
+        });
     }
 }
 
@@ -419,8 +295,8 @@ fn sigterm_finishes_the_request_in_flight() {
 fn uploads_over_the_limit_get_413_not_a_reset() {
     let data = tempfile::tempdir().unwrap();
     let secret_dir = secrets(&data.path().join("db.sqlite3"), None);
-    let crud = Function::start(
-        "crud",
+    let crud = function(
+        Mode::Crud,
         secret_dir.path(),
         &[
             ("LEGATO_ALLOW_ANONYMOUS_WRITES", "1"),
@@ -483,25 +359,29 @@ fn sigterm_keeps_serving_for_the_watchdogs_healthcheck_interval() {
     let data = tempfile::tempdir().unwrap();
     let secret_dir = secrets(&data.path().join("db.sqlite3"), None);
     // What of-watchdog passes down: its own settings are in the function's environment.
-    let mut streaming = Function::start(
-        "streaming",
+    let mut streaming = function(
+        Mode::Streaming,
         secret_dir.path(),
         &[("healthcheck_interval", "1s")],
     );
     let signalled = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &streaming.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    // Within the interval plus its one-second margin, new connections are still served.
-    std::thread::sleep(Duration::from_millis(1500));
-    let (status, _) = ureq_get(streaming.port, "/healthz").unwrap();
-    assert_eq!(status, 200);
-    assert!(streaming.child.try_wait().unwrap().is_none());
-    let status = streaming.terminate();
+    streaming.signal("TERM");
+    // Within the interval plus its one-second margin, new connections are still served:
+    // watched until the process exits, a new connection at a time.
+    let addr = streaming.addr;
+    let mut served_late = false;
+    let status = wait::until(Duration::from_secs(10), "the function to exit", || {
+        if let Some(status) = streaming.exited() {
+            return Some(status);
+        }
+        let answered = get_status(addr, "/healthz", Duration::from_secs(5)) == 200;
+        served_late |= answered && signalled.elapsed() >= Duration::from_millis(1500);
+        None
+    });
+    let exited_after = signalled.elapsed();
+    assert!(served_late, "not served 1.5 s after SIGTERM");
     assert!(status.success(), "{status:?}");
-    assert!(signalled.elapsed() >= Duration::from_secs(2));
+    assert!(exited_after >= Duration::from_secs(2), "{exited_after:?}");
 }
 
 #[test]
@@ -511,15 +391,15 @@ fn an_oversized_chunked_upload_is_read_to_its_end_before_the_413() {
     // drains for `legato serve`.
     let data = tempfile::tempdir().unwrap();
     let secret_dir = secrets(&data.path().join("db.sqlite3"), None);
-    let crud = Function::start(
-        "crud",
+    let crud = function(
+        Mode::Crud,
         secret_dir.path(),
         &[
             ("LEGATO_ALLOW_ANONYMOUS_WRITES", "1"),
             ("LEGATO_MAX_UPLOAD_MB", "1"),
         ],
     );
-    let mut stream = TcpStream::connect(("127.0.0.1", crud.port)).unwrap();
+    let mut stream = TcpStream::connect(crud.addr).unwrap();
     write!(
         stream,
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: audio/mpeg\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -3,7 +3,6 @@
 //! `--private` on streaming, start-up flags, security headers, PATCH, a full disk.
 //! The 20,000-connection and multi-GB cases are scaled down here; `bench/abuse.sh` runs
 //! them at full size.
-#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use legato_test_support::raw::{self, RawConnection};
 use legato_test_support::{audio, wait};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_legato");
+use crate::BIN;
 
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
@@ -62,6 +61,7 @@ fn idle_half_sent_and_kept_alive_connections_are_closed() {
             slow_closed = true;
             break;
         }
+        // Not a wait: the pace of the slow client under test (a byte every 100 ms).
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
@@ -149,6 +149,7 @@ fn a_trickling_upload_holds_no_processing_slot_and_is_cut() {
             if !trickler.send(b"x") {
                 break;
             }
+            // Not a wait: the pace of the trickling client under test (2 B/s).
             std::thread::sleep(Duration::from_millis(500));
         }
         let answer = trickler.read_to_close(Duration::from_secs(5));
@@ -573,7 +574,7 @@ fn a_large_json_upload_is_received_and_processed_without_holding_it() {
     // the only output held in memory (the rung) is under 4 MB.
     let wav = std::fs::read(audio::wav(960.0)).unwrap();
     let server = Server::start(BIN, &["--ladder", "32"]);
-    let sampler = AnonSampler::start(server.child.id());
+    let sampler = server.sample_memory();
     let mut body = br#"{"name":"Long","author":"Band","song_base64":""#.to_vec();
     body.extend_from_slice(base64_encode(&wav).as_bytes());
     body.extend_from_slice(br#""}"#);
@@ -615,45 +616,6 @@ fn a_large_json_upload_is_received_and_processed_without_holding_it() {
         file_mb < 80,
         "peak file-backed memory {file_mb} MB for an upload of {source_mb} MB"
     );
-}
-
-/// Samples a process's anonymous and file-backed resident memory (`RssAnon`, `RssFile`)
-/// every 20 ms until stopped; the peaks, in MB.
-struct AnonSampler {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<(u64, u64)>,
-}
-
-impl AnonSampler {
-    fn start(pid: u32) -> Self {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let (mut anon, mut file) = (0, 0);
-            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                    let kb = |key: &str| -> u64 {
-                        status
-                            .lines()
-                            .find(|l| l.starts_with(key))
-                            .and_then(|l| l.split_whitespace().nth(1))
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(0)
-                    };
-                    anon = anon.max(kb("RssAnon:") >> 10);
-                    file = file.max(kb("RssFile:") >> 10);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            (anon, file)
-        });
-        Self { stop, thread }
-    }
-
-    fn stop(self) -> (u64, u64) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.join().unwrap()
-    }
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

@@ -3,19 +3,18 @@
 //! FLAC, exact copies among them, and files that are not audio). The summary is right, a
 //! second run adds nothing, and a run killed half way completes when run again, without a
 //! track twice.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use legato_test_support::audio::tone_file;
-use legato_test_support::process::Server;
+use legato_test_support::process::{self, Run, Server};
 use legato_test_support::wait;
 use sha2::{Digest, Sha256};
 
-const BIN: &str = env!("CARGO_BIN_EXE_legato");
+use crate::BIN;
 
 /// Distinct tones made by ffmpeg per format; every other audio file is derived from them.
 const TONES: u32 = 12;
@@ -87,15 +86,15 @@ fn a_folder_of_300_files_is_imported_once_and_resumes_after_a_kill() {
     });
     child.kill().unwrap();
     child.wait().unwrap();
-    // Uploads whose bodies were in are stored and finish; torn ones leave nothing.
-    let mut stored = track_count(&server);
-    wait::until(Duration::from_secs(20), "the count to settle", || {
-        std::thread::sleep(Duration::from_millis(500));
-        let now = track_count(&server);
-        let settled = now == stored;
-        stored = now;
-        settled.then_some(())
-    });
+    // Uploads whose bodies were in are stored and finish; torn ones leave nothing. Settled
+    // once the server has answered (or dropped) every request of the killed client: it has
+    // no connection open.
+    wait::until(
+        Duration::from_secs(20),
+        "the killed client's requests to end",
+        || (server.open_connections() == 0).then_some(()),
+    );
+    let stored = track_count(&server);
     assert!(stored < DISTINCT, "killed too late: {stored} tracks");
     eprintln!("killed with {stored} of {DISTINCT} tracks stored");
 
@@ -237,45 +236,14 @@ fn id3v2_title(title: &str) -> Vec<u8> {
     tag
 }
 
-/// What a run of the client gave back.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tail: Vec<&str> = self.stderr.lines().rev().take(30).collect();
-        write!(
-            f,
-            "exit {:?}\n--- stderr (last lines, newest first)\n{}",
-            self.code,
-            tail.join("\n")
-        )
-    }
-}
-
 fn cli(server: &Server, dir: &str) -> Command {
-    let mut command = Command::new(BIN);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("LEGATO_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .args(["add", dir, "--url", &server.url("")])
-        .stdin(Stdio::null());
+    let mut command = process::command(BIN);
+    command.args(["add", dir, "--url", &server.url("")]);
     command
 }
 
 fn add(server: &Server, dir: &str) -> Run {
-    let output = cli(server, dir).output().unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    Run::of(&mut cli(server, dir))
 }
 
 /// The summary line, without its timing.

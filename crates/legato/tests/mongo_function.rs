@@ -1,88 +1,24 @@
 //! The functions over MongoDB (a real FerretDB on loopback): they answer 503 quickly while the
 //! database is down, keep running, and serve again once it is back; no partial track is ever
 //! visible. Needs scripts/ferretdb.sh (`make test` installs FerretDB).
-#![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_legato");
+use legato_test_support::ferretdb::FerretDb;
+use legato_test_support::process::{Mode, Server};
+use legato_test_support::wait;
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ferretdb.sh")
-}
+use crate::BIN;
 
-fn ferretdb(args: &[&str]) -> String {
-    let output = Command::new("bash")
-        .arg(script())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "scripts/ferretdb.sh {args:?} failed (run `make test`, which installs FerretDB): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_function(name: &str, uri: &str, port: u16) -> Running {
-    let mut child = Command::new(BIN)
-        .args(["function", name])
-        .env_clear()
-        .env("LEGATO_LISTEN", format!("127.0.0.1:{port}"))
+fn start_function(mode: Mode, uri: &str) -> Server {
+    Server::launch(BIN, mode)
         .env("LEGATO_STORE", uri)
-        .env("LEGATO_SECRETS_DIR", "/nonexistent")
         .env("LEGATO_ALLOW_ANONYMOUS_WRITES", "true")
         // Passthrough only: this test is about the outage, and names `seg000.ts`.
         .env("LEGATO_LADDER", "none")
         // One rendition, the MP3 as it is: the media playlist and `seg000.ts` this test reads.
         .env("LEGATO_AAC_LADDER", "none")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
-    // Killed and reaped on every path, a failed start included.
-    let running = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let client = reqwest::blocking::Client::new();
-    while Instant::now() < deadline {
-        if client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return running;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the {name} function did not become ready");
+        .start()
 }
 
 /// A mono 96kbit/s MP3 of tone (made once, cached by legato-test-support).
@@ -95,19 +31,15 @@ fn mp3(seconds: u32) -> Vec<u8> {
 
 #[test]
 fn functions_ride_out_a_database_outage() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_text = dir.path().to_str().unwrap().to_owned();
-    let db_port = ferretdb(&["free-port"]);
-    let base_uri = ferretdb(&["start", &db_port, &dir_text]);
-    let uri = format!("{base_uri}legato_fault_{}", std::process::id());
-    let (crud_port, streaming_port) = (free_port(), free_port());
-    let _crud = start_function("crud", &uri, crud_port);
-    let _streaming = start_function("streaming", &uri, streaming_port);
+    let ferret = FerretDb::start_new();
+    let uri = ferret.database_uri(&format!("legato_fault_{}", std::process::id()));
+    let crud_server = start_function(Mode::Crud, &uri);
+    let streaming = start_function(Mode::Streaming, &uri);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let crud = format!("http://127.0.0.1:{crud_port}/");
+    let crud = crud_server.url("/");
 
     let track: serde_json::Value = client
         .post(format!("{crud}?name=kept&author=x"))
@@ -118,14 +50,14 @@ fn functions_ride_out_a_database_outage() {
         .json()
         .unwrap();
     let id = track["id"].as_str().unwrap().to_owned();
-    let segment = format!("http://127.0.0.1:{streaming_port}/{id}/seg000.ts");
+    let segment = streaming.url(&format!("/{id}/seg000.ts"));
     assert_eq!(client.get(&segment).send().unwrap().status(), 200);
 
-    ferretdb(&["stop", &dir_text]);
+    ferret.stop();
     for url in [
         crud.clone(),
-        format!("http://127.0.0.1:{streaming_port}/{id}/index.m3u8"),
-        format!("http://127.0.0.1:{crud_port}/healthz"),
+        streaming.url(&format!("/{id}/index.m3u8")),
+        crud_server.url("/healthz"),
     ] {
         let started = Instant::now();
         let response = client.get(&url).send().unwrap();
@@ -143,18 +75,16 @@ fn functions_ride_out_a_database_outage() {
         .unwrap();
     assert_eq!(refused.status(), 503);
 
-    ferretdb(&["start", &db_port, &dir_text]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let listed: Vec<serde_json::Value> = loop {
-        let response = client.get(&crud).send().unwrap();
-        if response.status() == 200 {
-            break response.json().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no recovery after the restart");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    ferret.start();
+    let listed: Vec<serde_json::Value> = wait::until(
+        Duration::from_secs(20),
+        "recovery after the restart",
+        || {
+            let response = client.get(&crud).send().unwrap();
+            (response.status() == 200).then(|| response.json().unwrap())
+        },
+    );
     let names: Vec<_> = listed.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["kept"], "the refused upload left nothing visible");
     assert_eq!(client.get(&segment).send().unwrap().status(), 200);
-    ferretdb(&["stop", &dir_text]);
 }

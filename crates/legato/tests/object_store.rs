@@ -2,34 +2,23 @@
 //! which sets `LEGATO_TEST_BLOBS` and `LEGATO_TEST_BLOBS_KEYS`): ffmpeg plays tracks in the
 //! three streaming modes, and a process killed mid-upload leaves nothing visible and no
 //! object behind once the grace period is over.
-#![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use legato_http::signing::UrlSigner;
 use legato_store_s3::{BlobsUri, Bucket};
-use legato_test_support::process::Server;
-use legato_test_support::{audio, wait};
+use legato_test_support::ffmpeg::played_seconds;
+use legato_test_support::process::{self, Run, Server};
+use legato_test_support::seaweedfs::{self, SeaweedFs};
+use legato_test_support::{audio, ferretdb, wait};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_legato");
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: these tests need an S3 server; `scripts/test.sh` starts one \
-             (or: scripts/seaweedfs.sh start /tmp/legato-s3 legato-test, then \
-             LEGATO_TEST_BLOBS='s3://legato-test?endpoint=http://127.0.0.1:PORT' \
-             LEGATO_TEST_BLOBS_KEYS=/tmp/legato-s3)"
-        )
-    })
-}
+use crate::BIN;
 
 /// The test object store under a prefix of its own: the `--blobs` value, its flags and a
 /// client for looking inside.
@@ -43,14 +32,8 @@ struct Blobs {
 
 impl Blobs {
     fn new(purpose: &str) -> Self {
-        let base = var("LEGATO_TEST_BLOBS");
-        let keys = PathBuf::from(var("LEGATO_TEST_BLOBS_KEYS"));
-        let (head, query) = base.split_once('?').unwrap();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let uri = format!("{head}/{purpose}-{nanos}?{query}");
+        let keys = seaweedfs::shared_keys();
+        let uri = seaweedfs::fresh_blobs_uri(purpose);
         let parsed = BlobsUri::parse(&uri)
             .unwrap()
             .with_credential_files(&keys.join("access_key"), &keys.join("secret_key"))
@@ -144,22 +127,6 @@ fn upload(server: &Server, seconds: f64) -> Value {
             .ok()?;
         (track["status"] == "ready").then_some(track)
     })
-}
-
-/// Seconds of audio ffmpeg decodes from a playlist URL.
-fn played_seconds(url: &str) -> f64 {
-    let out = Command::new(audio::ffmpeg())
-        .args([
-            "-v", "error", "-i", url, "-f", "s16le", "-ac", "1", "-ar", "8000", "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.len() as f64 / 16_000.0
 }
 
 #[test]
@@ -406,11 +373,114 @@ fn cdn_mode_keeps_signed_playback_with_the_token_checked_at_the_edge() {
     assert_eq!(client().get(bare).send().unwrap().status(), 403);
 }
 
+/// The killed process's audio: long enough for more rendition objects (11) than the object
+/// store writes at once (4), so the relay holds some of them.
+const KILLED_SECONDS: f64 = 30.0;
+
+/// A relay in front of the object store: it passes requests on until it has passed a PUT of
+/// a rendition object (a key outside `source/`), then holds every request after it, never
+/// answered. Plain HTTP/1.1 with `Content-Length` bodies, as the S3 client sends them;
+/// answers are relayed as they come.
+struct HoldingRelay {
+    endpoint: String,
+    /// Requests held so far.
+    held: Arc<AtomicUsize>,
+}
+
+impl HoldingRelay {
+    fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let passed = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(AtomicUsize::new(0));
+        let counter = held.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let server = TcpStream::connect(&upstream).unwrap();
+                let (mut answers, mut back) =
+                    (server.try_clone().unwrap(), client.try_clone().unwrap());
+                std::thread::spawn(move || std::io::copy(&mut answers, &mut back));
+                let (passed, held) = (passed.clone(), counter.clone());
+                std::thread::spawn(move || relay_requests(client, server, &passed, &held));
+            }
+        });
+        Self { endpoint, held }
+    }
+}
+
+/// Passes the requests of one connection on, until a rendition PUT has been passed on
+/// (`passed`, on any connection); holds the ones after it.
+fn relay_requests(
+    client: TcpStream,
+    mut server: TcpStream,
+    passed: &AtomicBool,
+    held: &AtomicUsize,
+) {
+    let mut requests = BufReader::new(client);
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let before = head.len();
+            if requests.read_until(b'\n', &mut head).unwrap_or(0) == 0 {
+                return;
+            }
+            if head[before..] == *b"\r\n" {
+                break;
+            }
+        }
+        if passed.load(Ordering::SeqCst) {
+            held.fetch_add(1, Ordering::SeqCst);
+            // Never passed on: read (and dropped) until the process closes the connection.
+            let _ = std::io::copy(&mut requests, &mut std::io::sink());
+            return;
+        }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(
+            !text.contains("transfer-encoding"),
+            "a chunked request: {text}"
+        );
+        let length: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |n| n.trim().parse().unwrap());
+        let mut words = text.split_whitespace();
+        if words.next() == Some("put") && words.next().is_some_and(|p| !p.contains("/source/")) {
+            passed.store(true, Ordering::SeqCst);
+        }
+        if server.write_all(&head).is_err()
+            || std::io::copy(&mut (&mut requests).take(length), &mut server).is_err()
+        {
+            return;
+        }
+    }
+}
+
 #[test]
 fn objects_of_a_process_killed_mid_write_are_collected_after_the_grace_period() {
     let blobs = Blobs::new("killed");
-    let mut server = start(&blobs, &[]);
-    let wav = std::fs::read(audio::wav(240.0)).unwrap();
+    // Through a relay that holds every request after the first rendition object's: the
+    // process has written renditions and cannot finish writing them, so cannot publish
+    // them, whatever the length of the audio.
+    let relay = HoldingRelay::start(&blobs.endpoint);
+    let mut args = blobs.args();
+    args[1] = blobs.uri.replace(&blobs.endpoint, &relay.endpoint);
+    // A short lease: the next process takes the job over soon after the kill.
+    args.extend(
+        [
+            "--job-lease-seconds",
+            "3",
+            "--aac-ladder",
+            "64",
+            "--ladder",
+            "64",
+        ]
+        .map(str::to_owned),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = Server::start(BIN, &args);
+    let wav = std::fs::read(audio::wav(KILLED_SECONDS)).unwrap();
     let response = client()
         .post(server.url("/function/crud"))
         .header("content-type", "audio/wav")
@@ -423,14 +493,25 @@ fn objects_of_a_process_killed_mid_write_are_collected_after_the_grace_period() 
         .as_str()
         .unwrap()
         .to_owned();
-    // Killed as soon as the first rendition object is in the bucket: its renditions are
-    // being written, and the metadata that would publish them is not.
+    // Killed once a first rendition object is in the bucket and the process is held
+    // writing the next: its renditions are being written, and the metadata that would
+    // publish them is not.
     let rendition = |(_, name): &(String, String)| !name.starts_with("source");
     wait::until(Duration::from_secs(120), "a first rendition object", || {
         blobs.objects().iter().any(rendition).then_some(())
     });
+    wait::until(
+        Duration::from_secs(60),
+        "a request held by the relay",
+        || (relay.held.load(Ordering::SeqCst) > 0).then_some(()),
+    );
     server.kill9();
     let written: Vec<(String, String)> = blobs.objects().into_iter().filter(rendition).collect();
+    eprintln!(
+        "killed with {} rendition objects written, {} requests held",
+        written.len(),
+        relay.held.load(Ordering::SeqCst)
+    );
 
     // Another process takes the job over (its renditions have names of their own), and
     // sweeps the first attempt's objects once they are older than the grace period.
@@ -477,7 +558,7 @@ fn objects_of_a_process_killed_mid_write_are_collected_after_the_grace_period() 
         },
     );
     let seconds = played_seconds(&restarted.url(&format!("/function/streaming/{id}/index.m3u8")));
-    assert!((seconds - 240.0).abs() < 0.5, "{seconds} s");
+    assert!((seconds - KILLED_SECONDS).abs() < 0.5, "{seconds} s");
 }
 
 #[test]
@@ -503,25 +584,16 @@ fn migrate_moves_an_existing_library_while_a_server_keeps_serving() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let serving = Server::start_in(BIN, &args, dir, &[]);
     let migrate = |extra: &[&str]| {
-        let mut command = Command::new(BIN);
+        let mut command = process::command(BIN);
         command
             .arg("migrate")
             .arg("--data")
             .arg(&data)
             .args(blobs.args())
             .args(extra);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("LEGATO_") {
-                command.env_remove(key);
-            }
-        }
-        let out = command.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let run = Run::of(&mut command);
+        run.assert_code(0);
+        run.stdout
     };
     let player = {
         let url = serving.url(&format!("/function/streaming/{id}/index.m3u8"));
@@ -559,34 +631,6 @@ fn migrate_moves_an_existing_library_while_a_server_keeps_serving() {
     assert!((seconds - 12.0).abs() < 0.2, "{seconds} s");
 }
 
-/// Stops the SeaweedFS started in its folder when dropped, so a failing test leaves none behind.
-struct StopsSeaweedFs(String);
-
-impl Drop for StopsSeaweedFs {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/seaweedfs.sh"))
-            .args(["stop", &self.0])
-            .output();
-    }
-}
-
-fn seaweedfs(args: &[&str]) -> String {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/seaweedfs.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "seaweedfs.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout.trim().lines().last().unwrap_or_default().to_owned()
-}
-
 /// (status, error code, seconds) of a request.
 fn timed(request: reqwest::blocking::RequestBuilder) -> (u16, String, f64) {
     let started = std::time::Instant::now();
@@ -602,13 +646,10 @@ fn timed(request: reqwest::blocking::RequestBuilder) -> (u16, String, f64) {
 
 #[test]
 fn with_the_object_store_down_uploads_and_reads_get_503_and_recover_when_it_returns() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_text = dir.path().display().to_string();
-    let _stops = StopsSeaweedFs(dir_text.clone());
-    let endpoint = seaweedfs(&["start", &dir_text, "down"]);
-    let blobs_uri = format!("s3://down/t?endpoint={endpoint}");
-    let access = dir.path().join("access_key").display().to_string();
-    let secret = dir.path().join("secret_key").display().to_string();
+    let weed = SeaweedFs::start_new("down");
+    let blobs_uri = weed.blobs_uri("t");
+    let access = weed.access_key_file().display().to_string();
+    let secret = weed.secret_key_file().display().to_string();
     let server = Server::start(
         BIN,
         &[
@@ -629,7 +670,7 @@ fn with_the_object_store_down_uploads_and_reads_get_503_and_recover_when_it_retu
     let segment_url = server.url(&format!("/function/streaming/{id}/64k-000.ts"));
     assert_eq!(client().get(&segment_url).send().unwrap().status(), 200);
 
-    seaweedfs(&["stop", &dir_text]);
+    weed.stop();
     // Not read before, so not in the function's segment cache.
     let (status, code, seconds) =
         timed(client().get(server.url(&format!("/function/streaming/{id}/aac64k-000.m4s"))));
@@ -664,29 +705,18 @@ fn with_the_object_store_down_uploads_and_reads_get_503_and_recover_when_it_retu
     );
 
     // Back (same port): the same process reads and takes uploads again.
-    seaweedfs(&["start", &dir_text, "down"]);
+    weed.start();
     wait::until(Duration::from_secs(30), "ready again", || {
         (client().get(server.url("/healthz")).send().ok()?.status() == 200).then_some(())
     });
     let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/index.m3u8")));
     assert!((seconds - 10.0).abs() < 0.2, "{seconds} s");
     upload(&server, 6.0);
-    seaweedfs(&["stop", &dir_text]);
 }
 
 #[test]
 fn ferretdb_and_the_object_store_serve_together() {
-    let Ok(mongo) = std::env::var("LEGATO_TEST_MONGODB_URI") else {
-        panic!("LEGATO_TEST_MONGODB_URI is not set: scripts/test.sh starts FerretDB");
-    };
-    let database = format!(
-        "legato_s3_{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let store = format!("{}{database}", mongo.trim_end_matches('/').to_owned() + "/");
+    let store = ferretdb::fresh_database_uri("legato_s3");
     let blobs = Blobs::new("ferret");
     for mode in ["proxy", "redirect"] {
         let server = start(&blobs, &["--store", &store, "--segments", mode]);

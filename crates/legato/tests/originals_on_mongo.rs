@@ -1,20 +1,20 @@
 //! Accepted means kept, over MongoDB (a real FerretDB on loopback, `LEGATO_TEST_MONGODB_URI`;
 //! `make test` starts it): every input format uploaded to `legato serve` comes back byte for
 //! byte from `GET /function/crud/{id}/file`, with its type, size and hash, and plays.
-#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use legato_test_support::audio::tone_file;
-use legato_test_support::process::{Server, mongo_test_uri};
+use legato_test_support::ferretdb::fresh_database_uri;
+use legato_test_support::process::Server;
 use legato_test_support::wait;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_legato");
+use crate::BIN;
 
 #[test]
 fn every_format_comes_back_byte_for_byte_on_mongodb() {
-    let uri = mongo_test_uri("legato_originals");
+    let uri = fresh_database_uri("legato_originals");
     let server = Server::start_in(
         BIN,
         &["--ladder", "64"],

@@ -6,20 +6,23 @@
 //! exit status 1), and once the grace period is over no chunk of the old generation is left.
 //! SQLite, and FerretDB (the MongoDB test reads `LEGATO_TEST_MONGODB_URI`, and fails without
 //! it).
-#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use legato_store::{Chunk, DynStore, Track, TrackId, TrackStatus};
-use legato_test_support::process::{Server, run};
+use legato_test_support::ffmpeg::played_seconds;
+use legato_test_support::process::{Server, Tripwire, run};
 use legato_test_support::{audio, wait};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_legato");
-const SECONDS: f64 = 10.0;
+use crate::BIN;
+
+/// The track's length: short, as the old generation is retired only once a player that
+/// loaded it could have played it through (its duration) and the grace has passed.
+const SECONDS: f64 = 4.0;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -105,16 +108,6 @@ fn sibling(url: &str, name: &str) -> String {
     format!("{}/{name}", &url[..url.rfind('/').unwrap()])
 }
 
-fn seconds_of(url: &str) -> f64 {
-    let output = std::process::Command::new(audio::ffmpeg())
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i", url])
-        .args(["-f", "s16le", "-ac", "1", "-ar", "48000", "-"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "ffmpeg could not play {url}");
-    output.stdout.len() as f64 / 2.0 / 48_000.0
-}
-
 fn story(store: Option<&str>) {
     let env: Vec<(&str, &str)> = store.map(|uri| ("LEGATO_STORE", uri)).into_iter().collect();
     let wav = audio::wav(SECONDS);
@@ -149,7 +142,7 @@ fn story(store: Option<&str>) {
     });
     // The folder outlives this process: the next one starts on it.
     let mut first = first;
-    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().unwrap());
+    let dir = first.take_dir();
     let status = first.stop(Duration::from_secs(30));
     assert!(status.success());
 
@@ -179,8 +172,12 @@ fn story(store: Option<&str>) {
     let plain = server.url(&format!("/function/streaming/{id}/index.m3u8"));
 
     let stop = Arc::new(AtomicBool::new(false));
+    // Rounds the player has played through, and whether it has seen the new master.
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let seen_new = Arc::new(AtomicBool::new(false));
     let player = {
         let (stop, client, plain) = (stop.clone(), client.clone(), plain.clone());
+        let (rounds, seen_new) = (rounds.clone(), seen_new.clone());
         let old_segments = old_segments.clone();
         std::thread::spawn(move || {
             let (mut requests, mut errors) = (0_usize, Vec::new());
@@ -196,6 +193,7 @@ fn story(store: Option<&str>) {
                 }
                 // A player starting now: the plain name, and everything under it.
                 let Some(top) = check(get(&client, &plain)) else {
+                    rounds.fetch_add(1, Ordering::SeqCst);
                     continue;
                 };
                 let master = String::from_utf8_lossy(&top).contains("#EXT-X-STREAM-INF");
@@ -216,11 +214,18 @@ fn story(store: Option<&str>) {
                         check(get(&client, &sibling(&url, segment)));
                     }
                 }
+                seen_new.store(saw_new, Ordering::SeqCst);
+                rounds.fetch_add(1, Ordering::SeqCst);
             }
             (requests, errors, saw_old, saw_new)
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    // The player has played the old playlist through before the reprocess is asked for.
+    wait::until(
+        Duration::from_secs(30),
+        "a first round of the player",
+        || (rounds.load(Ordering::SeqCst) > 0).then_some(()),
+    );
 
     let started = Instant::now();
     let (code, stdout, stderr) = run(BIN, &["reprocess", "--all", "--url", &server.url("")], None);
@@ -256,7 +261,17 @@ fn story(store: Option<&str>) {
         (track["variants"].as_array()?.len() == 7 && track.get("job").is_none()).then_some(track)
     });
     eprintln!("reprocess queued to published: {:?}", started.elapsed());
-    std::thread::sleep(Duration::from_secs(1));
+    // The player plays on after the switch: two more rounds (the second begun after it), the
+    // new master seen.
+    let at_switch = rounds.load(Ordering::SeqCst);
+    wait::until(
+        Duration::from_secs(60),
+        "the player to play the new master",
+        || {
+            (rounds.load(Ordering::SeqCst) >= at_switch + 2 && seen_new.load(Ordering::SeqCst))
+                .then_some(())
+        },
+    );
     stop.store(true, Ordering::Relaxed);
     let (requests, errors, saw_old, saw_new) = player.join().unwrap();
     assert!(
@@ -288,30 +303,24 @@ fn story(store: Option<&str>) {
             "{rung}:\n{master}"
         );
     }
-    let decoded = seconds_of(&plain);
+    let decoded = played_seconds(&plain);
     assert!((decoded - SECONDS).abs() < 0.1, "decoded {decoded}");
 
     // The old generation goes once the old duration and the grace have passed; nothing but
     // the source and the current generation is left.
-    runtime().block_on(async {
-        let store = open(store, &server.data_dir()).await;
-        let track_id: TrackId = id.parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let names = store.chunk_names(&track_id).await.unwrap();
-            let stale: Vec<&String> = names
-                .iter()
-                .filter(|n| !n.starts_with("source/") && !n.starts_with(&prefix))
-                .collect();
-            if stale.is_empty() {
-                assert!(names.iter().any(|n| n.starts_with("source/")));
-                break;
-            }
-            assert!(Instant::now() < deadline, "not retired: {stale:?}");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        assert!(store.get_job(&track_id).await.unwrap().is_none());
+    let rt = runtime();
+    let opened = rt.block_on(open(store, &server.data_dir()));
+    let track_id: TrackId = id.parse().unwrap();
+    let mut names = Vec::new();
+    let retired = wait::holds_within(Duration::from_secs(60), || {
+        names = rt.block_on(opened.chunk_names(&track_id)).unwrap();
+        names
+            .iter()
+            .all(|n| n.starts_with("source/") || n.starts_with(&prefix))
     });
+    assert!(retired, "not retired: {names:?}");
+    assert!(names.iter().any(|n| n.starts_with("source/")));
+    assert!(rt.block_on(opened.get_job(&track_id)).unwrap().is_none());
     let gone = client.get(&old_segments[0]).send().unwrap();
     assert_eq!(gone.status(), 404, "the old generation is removed");
     assert!(
@@ -329,7 +338,7 @@ fn sqlite_reprocess_all_gains_the_new_rungs_without_a_playback_error() {
 }
 
 fn mongo_store() -> String {
-    legato_test_support::process::mongo_test_uri("legato_reprocess")
+    legato_test_support::ferretdb::fresh_database_uri("legato_reprocess")
 }
 
 #[test]
@@ -342,7 +351,9 @@ fn mongo_reprocess_all_gains_the_new_rungs_without_a_playback_error() {
 /// process on the store finishes it under a fresh generation.
 #[test]
 fn sqlite_a_reprocessing_killed_mid_work_is_finished_by_the_next_process() {
-    let seconds = 180.0;
+    // Short: the harness freezes the worker the instant it starts, so the work need not be
+    // long to be interrupted.
+    let seconds = 30.0;
     let wav = audio::wav(seconds);
     // The MP3 ladder alone, before and after: this story is the takeover.
     let first = Server::start_in(
@@ -368,7 +379,7 @@ fn sqlite_a_reprocessing_killed_mid_work_is_finished_by_the_next_process() {
     assert_eq!(code, 0, "{stderr}");
     let id = stdout.trim().to_owned();
     let mut first = first;
-    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().unwrap());
+    let dir = first.take_dir();
     assert!(first.stop(Duration::from_secs(30)).success());
 
     let ladder = [
@@ -381,24 +392,26 @@ fn sqlite_a_reprocessing_killed_mid_work_is_finished_by_the_next_process() {
         "--job-lease-seconds",
         "3",
     ];
-    let mut victim = Server::start_in(BIN, &ladder, dir, &[]);
+    // Frozen (SIGSTOP) the instant it starts the work, then killed: mid-work for certain.
+    let mid_work = Tripwire::new("source read; processing", "STOP");
+    let mut victim = Server::serve(BIN)
+        .args(&ladder)
+        .dir(dir)
+        .tripwire(&mid_work)
+        .start();
     let (code, _, stderr) = run(BIN, &["reprocess", &id, "--url", &victim.url("")], None);
     assert_eq!(code, 0, "{stderr}");
-    wait::until(Duration::from_secs(60), "the reprocessing to start", || {
-        victim
-            .log()
-            .contains("source read; processing")
-            .then_some(())
+    let (pid, line) = mid_work.wait(Duration::from_secs(60));
+    assert_eq!(pid, victim.pid(), "{line}");
+    wait::until(Duration::from_secs(10), "the worker to be frozen", || {
+        victim.is_stopped().then_some(())
     });
-    std::thread::sleep(Duration::from_millis(500));
     assert!(
-        !victim
-            .log()
-            .contains("reprocessed: the new renditions are published"),
+        !victim.logged(&["reprocessed: the new renditions are published"]),
         "finished before the fault"
     );
     victim.kill9();
-    let dir = std::mem::replace(&mut victim.dir, tempfile::tempdir().unwrap());
+    let dir = victim.take_dir();
     drop(victim);
 
     let survivor = Server::start_in(BIN, &ladder, dir, &[]);
@@ -427,7 +440,7 @@ fn sqlite_a_reprocessing_killed_mid_work_is_finished_by_the_next_process() {
             .ends_with("/g3-index.m3u8"),
         "{done}"
     );
-    let decoded = seconds_of(&plain);
+    let decoded = played_seconds(&plain);
     assert!((decoded - seconds).abs() < 0.1, "decoded {decoded}");
     assert!(
         survivor
