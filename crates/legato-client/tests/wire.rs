@@ -1,7 +1,6 @@
 //! What the client puts on the wire and how it reads answers, against a fake server that
 //! records one request and plays back a canned answer. (The CLI's tests in
 //! `crates/legato/tests/cli.rs` run the client against the real server.)
-#![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 

@@ -1,12 +1,9 @@
 //! The crud and streaming API through real HTTP, against a real SQLite store.
-#![allow(clippy::unwrap_used)]
 
-mod util;
-
+use crate::util::{TestServer, another_copy, song};
 use base64::Engine;
 use legato_http::HttpConfig;
 use serde_json::{Value, json};
-use util::{TestServer, another_copy, song};
 
 fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_default()
@@ -353,7 +350,7 @@ async fn update_and_delete() {
 async fn bad_input_gets_a_clear_error_and_stores_nothing() {
     let server = TestServer::start_with(HttpConfig {
         max_upload_bytes: 1024 * 1024,
-        ..util::config()
+        ..crate::util::config()
     })
     .await;
     let kept = server.upload(&song(3.0), "Kept", "x").await;

@@ -1,18 +1,22 @@
 //! Any audio in, an adaptive-bitrate ladder out: every input format, the master playlist,
 //! aligned variants, tags and cover art, asynchronous ingest and analysis; ffmpeg is the
 //! independent player throughout.
-#![allow(clippy::unwrap_used)]
 
-mod util;
-
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use legato_http::HttpConfig;
+use legato_test_support::ffmpeg::{mp3_frames, played_seconds};
 use serde_json::Value;
-use util::{TestServer, ffmpeg_output, frames_via_ffmpeg, write_temp};
 
+use crate::util::{TestServer, until, write_temp};
+
+/// The default ladder, with 2-s segments: a tone of a few seconds is cut as a song is by
+/// the default 10 s.
 fn ladder_config() -> HttpConfig {
-    HttpConfig::default()
+    HttpConfig {
+        segment_seconds: 2.0,
+        ..HttpConfig::default()
+    }
 }
 
 /// A test input made by ffmpeg from a sine, in any container/codec ffmpeg writes (cached by
@@ -39,11 +43,6 @@ async fn post(server: &TestServer, bytes: &[u8], name: &str) -> reqwest::Respons
         .unwrap()
 }
 
-fn seconds_of(url: &str) -> f64 {
-    let pcm = ffmpeg_output(&["-i", url, "-f", "s16le", "-ac", "1", "-ar", "48000", "-"]);
-    pcm.len() as f64 / 2.0 / 48_000.0
-}
-
 async fn track_json(server: &TestServer, url: &str) -> Value {
     server
         .client
@@ -68,7 +67,8 @@ fn extinf(playlist: &str) -> Vec<f64> {
 async fn every_format_becomes_an_aligned_ladder() {
     let server = TestServer::start_with(ladder_config()).await;
     let dir = server.dir.path().to_owned();
-    let seconds = 23.0;
+    // Three segments: two whole ones and a last one long enough to stand alone.
+    let seconds = 4.6;
     let inputs: Vec<(&str, Vec<u8>)> = vec![
         (
             "s16.wav",
@@ -184,7 +184,7 @@ async fn every_format_becomes_an_aligned_ladder() {
                 .await
                 .unwrap();
             durations.push(extinf(&playlist));
-            let decoded = tokio::task::block_in_place(|| seconds_of(&url));
+            let decoded = tokio::task::block_in_place(|| played_seconds(&url));
             // LAME adds its delay and padding (under two frames) to encoded rungs.
             assert!(
                 (decoded - seconds).abs() < 0.1,
@@ -201,7 +201,7 @@ async fn every_format_becomes_an_aligned_ladder() {
         }
         // The master plays as a whole too.
         let url = server.url(track["playlist"].as_str().unwrap());
-        let decoded = tokio::task::block_in_place(|| seconds_of(&url));
+        let decoded = tokio::task::block_in_place(|| played_seconds(&url));
         assert!(
             (decoded - seconds).abs() < 0.1,
             "{name}: master decoded {decoded}"
@@ -229,7 +229,7 @@ async fn every_format_becomes_an_aligned_ladder() {
     let source = write_temp(&dir, "source.mp3", &inputs.last().unwrap().1);
     let url = server.url(original["playlist"].as_str().unwrap());
     let (expected, played) =
-        tokio::task::block_in_place(|| (frames_via_ffmpeg(&source), frames_via_ffmpeg(&url)));
+        tokio::task::block_in_place(|| (mp3_frames(&source), mp3_frames(&url)));
     assert!(
         expected == played,
         "the original rendition is not bit-exact"
@@ -291,11 +291,9 @@ async fn what_we_cannot_decode_is_refused_by_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_fill_what_the_uploader_left_out_and_the_cover_is_served() {
     let server = TestServer::start_with(ladder_config()).await;
-    let dir = server.dir.path().to_owned();
     // A cover: a tiny PNG made by ffmpeg, attached to an MP3 as ID3 APIC.
-    let bytes = util::tagged_mp3(
-        &dir,
-        6,
+    let bytes = crate::util::tagged_mp3(
+        6.0,
         "96k",
         &[
             ("title", "Tagged Title"),
@@ -328,7 +326,7 @@ async fn tags_fill_what_the_uploader_left_out_and_the_cover_is_served() {
     // answered with its existing track).
     let form = reqwest::multipart::Form::new().text("name", "Given").part(
         "song",
-        reqwest::multipart::Part::bytes(util::another_copy(&bytes, 1)).file_name("x.mp3"),
+        reqwest::multipart::Part::bytes(crate::util::another_copy(&bytes, 1)).file_name("x.mp3"),
     );
     let given: Value = server
         .client
@@ -375,32 +373,35 @@ async fn respond_async_answers_202_then_the_track_turns_ready_with_analysis() {
     assert_eq!(listed[0]["status"], "processing", "list shows the status");
 
     let url = server.url(&format!("/function/crud/{id}"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ready = loop {
-        let track = track_json(&server, &url).await;
-        match track["status"].as_str().unwrap() {
-            "processing" => {
-                // Only ready tracks are streamed: a playlist answered means the track turned
-                // ready between the two requests.
-                let playlist = server
-                    .client
-                    .get(server.url(track["playlist"].as_str().unwrap()))
-                    .send()
-                    .await
-                    .unwrap();
-                if playlist.status() != 404 {
-                    assert_eq!(playlist.status(), 200);
-                    let now = track_json(&server, &url).await;
-                    assert_eq!(now["status"], "ready", "a playlist of a processing track");
+    let ready = until(
+        Duration::from_secs(60),
+        "the track ready with its analysis",
+        async || {
+            let track = track_json(&server, &url).await;
+            match track["status"].as_str().unwrap() {
+                "processing" => {
+                    // Only ready tracks are streamed: a playlist answered means the track turned
+                    // ready between the two requests.
+                    let playlist = server
+                        .client
+                        .get(server.url(track["playlist"].as_str().unwrap()))
+                        .send()
+                        .await
+                        .unwrap();
+                    if playlist.status() != 404 {
+                        assert_eq!(playlist.status(), 200);
+                        let now = track_json(&server, &url).await;
+                        assert_eq!(now["status"], "ready", "a playlist of a processing track");
+                    }
                 }
+                "ready" if track["loudness"].is_number() => return Ok(track),
+                "ready" => {}
+                other => panic!("status {other}: {track}"),
             }
-            "ready" if track["loudness"].is_number() => break track,
-            "ready" => {}
-            other => panic!("status {other}: {track}"),
-        }
-        assert!(Instant::now() < deadline, "not ready in time: {track}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+            Err(track)
+        },
+    )
+    .await;
     let loudness = ready["loudness"].as_f64().unwrap();
     assert!((-30.0..0.0).contains(&loudness), "{loudness}");
     let peaks = ready["peaks"].as_array().unwrap();
@@ -437,24 +438,28 @@ async fn respond_async_answers_202_then_the_track_turns_ready_with_analysis() {
             .unwrap()
             .to_owned();
         let url = server.url(&format!("/function/crud/{id}"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let track: Value = server
-                .client
-                .get(&url)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if track["status"] == "failed" {
-                assert!(!track["error"].as_str().unwrap().is_empty());
-                break;
-            }
-            assert!(Instant::now() < deadline, "{track}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let failed = until(
+            Duration::from_secs(30),
+            "the broken upload to fail",
+            async || {
+                let track: Value = server
+                    .client
+                    .get(&url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if track["status"] == "failed" {
+                    Ok(track)
+                } else {
+                    Err(track)
+                }
+            },
+        )
+        .await;
+        assert!(!failed["error"].as_str().unwrap().is_empty());
     } else {
         assert_eq!(response.status(), 415);
     }

@@ -1,14 +1,11 @@
 //! Lists of a library larger than any page, through real HTTP over a real SQLite store
 //! filled through the store API.
-#![allow(clippy::unwrap_used)]
 
-mod util;
-
+use crate::util::{TestServer, config};
 use legato_store::conformance::sample_track;
 use legato_store::{Analysis, Store, TrackId};
 use legato_store_sqlite::SqliteStore;
 use serde_json::Value;
-use util::{TestServer, config};
 
 const TRACKS: usize = 1_500;
 

@@ -1,18 +1,17 @@
 //! Accepted means kept: every upload is stored byte for byte and given back by
 //! `GET /function/crud/{id}/file`, with its type, name, hash and ranges; tracks stored before
 //! originals were kept say so; a full processing queue answers 429 with Retry-After.
-#![allow(clippy::unwrap_used)]
 
-mod util;
-
-use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use legato_http::HttpConfig;
 use legato_store::Store;
+use legato_test_support::ffmpeg::mp3_frames;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use util::{TestServer, ffmpeg, frames_via_ffmpeg};
+
+use crate::util::{TestServer, until};
 
 fn config() -> HttpConfig {
     HttpConfig {
@@ -21,11 +20,11 @@ fn config() -> HttpConfig {
     }
 }
 
-/// A 7-s tone in the container of `name`'s extension (cached by legato-test-support).
+/// A 2-s tone in the container of `name`'s extension (cached by legato-test-support).
 fn make(name: &str, args: &[&str]) -> Vec<u8> {
     let ext = name.rsplit('.').next().unwrap();
     std::fs::read(legato_test_support::audio::tone_file(
-        7.0, 440, 44_100, 2, ext, args,
+        2.0, 440, 44_100, 2, ext, args,
     ))
     .unwrap()
 }
@@ -162,26 +161,18 @@ async fn every_format_comes_back_byte_for_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_of_several_pieces_and_a_range_across_them() {
     let server = TestServer::start_with(config()).await;
-    let dir = server.dir.path().to_owned();
-    // 100 s of 48 kHz stereo 24-bit WAV: about 28.8 MB, four pieces of 8 MiB.
-    let path = dir.join("big.wav");
-    let status = Command::new(ffmpeg())
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("sine=frequency=220:duration=100:sample_rate=48000")
-        .args(["-ac", "2", "-c:a", "pcm_s24le"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let bytes = std::fs::read(&path).unwrap();
+    // 60 s of 48 kHz stereo 24-bit WAV: about 17.3 MB, three pieces of 8 MiB (the range
+    // below crosses both joins).
+    let bytes = std::fs::read(legato_test_support::audio::tone_file(
+        60.0,
+        220,
+        48_000,
+        2,
+        "wav",
+        &["-c:a", "pcm_s24le"],
+    ))
+    .unwrap();
+    assert!(bytes.len() > 16 * 1024 * 1024 + 2, "three pieces");
     let response = server
         .client
         .post(server.crud())
@@ -242,7 +233,8 @@ async fn an_mp3_source_costs_only_its_non_frame_bytes() {
     let server = TestServer::start_with(config()).await;
     let store = legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap();
     let dir = server.dir.path().to_owned();
-    let mut bytes = util::tagged_mp3(&dir, 60, "128k", &[("title", "Kept once")]);
+    // Three segments: the range checked below starts in the first and ends in the second.
+    let mut bytes = crate::util::tagged_mp3(25.0, "128k", &[("title", "Kept once")]);
     let mut id3v1 = b"TAG".to_vec();
     id3v1.resize(128, b' ');
     bytes.extend(id3v1);
@@ -282,7 +274,7 @@ async fn an_mp3_source_costs_only_its_non_frame_bytes() {
     // The tags and the cover are what is not audio: a few kilobytes here.
     let path = dir.join("as-uploaded.mp3");
     std::fs::write(&path, &bytes).unwrap();
-    let audio_bytes = frames_via_ffmpeg(path.to_str().unwrap()).len() as u64;
+    let audio_bytes = mp3_frames(path.to_str().unwrap()).len() as u64;
     let non_frame = bytes.len() as u64 - audio_bytes;
     eprintln!(
         "MP3 of {} bytes ({non_frame} not audio): source stored as {remainder} bytes beside \
@@ -304,21 +296,22 @@ async fn an_mp3_source_costs_only_its_non_frame_bytes() {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let current = store.get_track(&id).await.unwrap();
-        if current.playlist.starts_with('g') && store.get_job(&id).await.unwrap().is_none() {
-            let source = current.source.unwrap();
-            let generation = current.playlist.trim_end_matches("index.m3u8");
-            assert_eq!(source.remainder, Some(format!("{generation}original/rest")));
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the reprocessing did not finish"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let current = until(
+        Duration::from_secs(60),
+        "the reprocessing to finish",
+        async || {
+            let current = store.get_track(&id).await.unwrap();
+            if current.playlist.starts_with('g') && store.get_job(&id).await.unwrap().is_none() {
+                Ok(current)
+            } else {
+                Err(current.playlist)
+            }
+        },
+    )
+    .await;
+    let source = current.source.unwrap();
+    let generation = current.playlist.trim_end_matches("index.m3u8");
+    assert_eq!(source.remainder, Some(format!("{generation}original/rest")));
     check_download("after a reprocessing").await;
     server.stop().await;
 }
@@ -385,16 +378,16 @@ async fn a_full_queue_answers_429_with_retry_after() {
             .unwrap();
     }
     let wav = make("q.wav", &["-c:a", "pcm_s16le"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let response = loop {
+    // A worker may hold one of them for a moment.
+    let response = until(Duration::from_secs(10), "a 429", async || {
         let response = post(&server, &wav, "q.wav").await;
-        // A worker may hold one of them for a moment.
-        if response.status() == 429 || std::time::Instant::now() > deadline {
-            break response;
+        if response.status() == 429 {
+            Ok(response)
+        } else {
+            Err(response.status())
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
-    assert_eq!(response.status(), 429);
+    })
+    .await;
     let retry: u64 = response.headers()["retry-after"]
         .to_str()
         .unwrap()

@@ -1,10 +1,9 @@
 //! ffmpeg as an independent HLS client: what it plays back from our playlists must be the
 //! source's MPEG frames, bit for bit, and decode to the source's duration.
-#![allow(clippy::unwrap_used)]
 
-mod util;
+use legato_test_support::ffmpeg::{decoded_samples, mp3_frames};
 
-use util::{TestServer, decoded_samples, frames_via_ffmpeg, mp3, write_temp};
+use crate::util::{TestServer, mp3, write_temp};
 
 /// Uploads `audio`, plays it back through ffmpeg, and checks bit-exactness and duration.
 async fn round_trip(server: &TestServer, audio: &[u8], label: &str, samples_per_frame: usize) {
@@ -15,7 +14,7 @@ async fn round_trip(server: &TestServer, audio: &[u8], label: &str, samples_per_
 
     // ffmpeg blocks; the server must keep running on the other workers meanwhile.
     let (expected, played) =
-        tokio::task::block_in_place(|| (frames_via_ffmpeg(&source), frames_via_ffmpeg(&playlist)));
+        tokio::task::block_in_place(|| (mp3_frames(&source), mp3_frames(&playlist)));
     assert!(!expected.is_empty(), "{label}");
     assert_eq!(
         played.len(),

@@ -1,30 +1,24 @@
 //! Reprocessing over HTTP, on a real server over a real SQLite file: the plain playlist names
 //! after a takeover, new rungs published at once while playback goes on, the old generation
 //! retired after its grace period, and the refusals.
-#![allow(clippy::unwrap_used)]
-
-mod util;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use legato_http::HttpConfig;
 use legato_store::{Chunk, SourceInfo, Store, Track, TrackId, TrackStatus};
 use legato_store_sqlite::SqliteStore;
+use legato_test_support::ffmpeg::played_seconds;
 use serde_json::Value;
-use util::{TestServer, config, ffmpeg_output, song};
+
+use crate::util::{TestServer, config, song, until};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn seconds_of(url: &str) -> f64 {
-    let pcm = ffmpeg_output(&["-i", url, "-f", "s16le", "-ac", "1", "-ar", "48000", "-"]);
-    pcm.len() as f64 / 2.0 / 48_000.0
 }
 
 /// A track as an upload records it: processing, with its source.
@@ -85,22 +79,19 @@ async fn reprocess(server: &TestServer, id: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// Polls the track until `done` holds (or panics after `limit`).
+/// Polls the track until `done` holds (or fails the test after `limit`).
 async fn wait_for(
     server: &TestServer,
     id: &str,
     limit: Duration,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let track = get_json(server, &server.url(&format!("/function/crud/{id}"))).await;
-        if done(&track) {
-            return track;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting: {track}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let url = server.url(&format!("/function/crud/{id}"));
+    until(limit, "the track", async || {
+        let track = get_json(server, &url).await;
+        if done(&track) { Ok(track) } else { Err(track) }
+    })
+    .await
 }
 
 fn resolve(base: &str, uri: &str) -> String {
@@ -125,7 +116,8 @@ async fn after_a_takeover_the_plain_playlist_names_answer_the_current_playlist()
     let track = pending(&audio, true);
     {
         // A process accepted the upload, claimed its job and died: the next claim is the
-        // second, so the renditions are named `g2-…`.
+        // second, so the renditions are named `g2-…`. Its lease is given as run out already,
+        // so the server takes the job over as soon as it looks.
         let store = SqliteStore::open_dir(dir.path()).unwrap();
         let source = vec![Ok(Chunk::new("source/0000", audio.clone()))];
         store
@@ -133,10 +125,9 @@ async fn after_a_takeover_the_plain_playlist_names_answer_the_current_playlist()
             .await
             .unwrap();
         let now = now_ms();
-        let claim = store.claim_job("dead", now, now + 200).await.unwrap();
+        let claim = store.claim_job("dead", now, now - 1).await.unwrap();
         assert_eq!(claim.unwrap().claims, 1);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let server = TestServer::start_in(dir, config()).await;
     let id = track.id.to_string();
     let ready = wait_for(&server, &id, Duration::from_secs(30), |t| {
@@ -154,7 +145,7 @@ async fn after_a_takeover_the_plain_playlist_names_answer_the_current_playlist()
         assert_eq!(response.headers()["cache-control"], "public, no-cache");
         assert_eq!(response.text().await.unwrap(), current, "{name}");
         // ffmpeg, as a player, plays the whole track from the plain name.
-        let decoded = tokio::task::block_in_place(|| seconds_of(&url));
+        let decoded = tokio::task::block_in_place(|| played_seconds(&url));
         assert!((decoded - 12.0).abs() < 0.1, "{name}: decoded {decoded}");
     }
     server.stop().await;
@@ -163,12 +154,13 @@ async fn after_a_takeover_the_plain_playlist_names_answer_the_current_playlist()
 /// Fetches, in a loop until `stop`, what a player that loaded the track before the reprocess
 /// holds (the old media playlists, as loaded then: each fetched again by its name, and every
 /// segment it names), and the plain-named playlist with everything under it (what a new
-/// player loads). Counts requests and failures.
+/// player loads). Counts requests and failures, and in `rounds` the rounds played whole.
 fn play_in_a_loop(
     server: &TestServer,
     id: &str,
     old: Vec<(String, String)>,
     stop: Arc<AtomicBool>,
+    rounds: Arc<AtomicUsize>,
 ) -> tokio::task::JoinHandle<(usize, Vec<String>)> {
     let client = server.client.clone();
     let plain = server.url(&format!("/function/streaming/{id}/index.m3u8"));
@@ -222,6 +214,7 @@ fn play_in_a_loop(
                     Err(e) => errors.push(e),
                 }
             }
+            rounds.fetch_add(1, Ordering::Relaxed);
         }
         (requests.load(Ordering::Relaxed), errors)
     })
@@ -229,14 +222,15 @@ fn play_in_a_loop(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires_the_old() {
-    let seconds = 6.0;
+    // The old generation is kept this long (and the grace below) after the switch.
+    let seconds = 2.0;
     let first = TestServer::start_with(HttpConfig {
         ladder_kbps: vec![64],
         ..config()
     })
     .await;
     // 320 kbit/s: every rung of the longer ladder is below the original, so each is made.
-    let audio = util::mp3(seconds, 44_100, 2, &["-b:a", "320k"]);
+    let audio = crate::util::mp3(seconds, 44_100, 2, &["-b:a", "320k"]);
     let uploaded = first.upload(&audio, "Re", "Band").await;
     let id = uploaded["id"].as_str().unwrap().to_owned();
     let old_variants: Vec<String> = uploaded["variants"]
@@ -273,8 +267,18 @@ async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires
         old.push((url, loaded));
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let player = play_in_a_loop(&server, &id, old, stop.clone());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let player = play_in_a_loop(&server, &id, old, stop.clone(), rounds.clone());
+    // The player is under way, a round played whole, before the reprocessing is asked for.
+    until(
+        Duration::from_secs(30),
+        "a first round of playback",
+        async || match rounds.load(Ordering::Relaxed) {
+            0 => Err(0),
+            n => Ok(n),
+        },
+    )
+    .await;
 
     let response = reprocess(&server, &id).await;
     assert_eq!(response.status(), 202);
@@ -292,8 +296,18 @@ async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires
         t["variants"].as_array().map_or(0, Vec::len) == 4 && t.get("job").is_none()
     })
     .await;
-    // Play on a little after the switch (the old generation must still be there).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Play on after the switch (the old generation must still be there): the round under
+    // way may have begun before it, the two after it began after.
+    let switched = rounds.load(Ordering::Relaxed);
+    until(
+        Duration::from_secs(30),
+        "two rounds of playback after the switch",
+        async || match rounds.load(Ordering::Relaxed) {
+            n if n >= switched + 3 => Ok(n),
+            n => Err(n),
+        },
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     let (requests, errors) = player.await.unwrap();
     assert!(requests > 20, "the player made only {requests} requests");
@@ -334,24 +348,28 @@ async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires
         );
     }
     let url = server.url(&format!("/function/streaming/{id}/index.m3u8"));
-    let decoded = tokio::task::block_in_place(|| seconds_of(&url));
+    let decoded = tokio::task::block_in_place(|| played_seconds(&url));
     assert!((decoded - seconds).abs() < 0.1, "decoded {decoded}");
 
     // The old generation is removed once the old duration and the grace have passed.
     let store = SqliteStore::open_dir(server.dir.path()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let names = store.chunk_names(&id.parse().unwrap()).await.unwrap();
-        let stale: Vec<&String> = names
-            .iter()
-            .filter(|n| !n.starts_with("source/") && !n.starts_with(&format!("{generation}-")))
-            .collect();
-        if stale.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not retired: {stale:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    until(
+        Duration::from_secs(30),
+        "the old generation retired",
+        async || {
+            let names = store.chunk_names(&id.parse().unwrap()).await.unwrap();
+            let stale: Vec<&String> = names
+                .iter()
+                .filter(|n| !n.starts_with("source/") && !n.starts_with(&format!("{generation}-")))
+                .collect();
+            if stale.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{stale:?}"))
+            }
+        },
+    )
+    .await;
     let old = server
         .client
         .get(server.url(&old_playlists[0]))
@@ -425,7 +443,7 @@ async fn refusals_and_a_failed_reprocessing_that_leaves_the_track_playable() {
     assert_eq!(failed["playlist"], track["playlist"]);
     assert!(failed["job"]["error"].is_string(), "{failed}");
     let playlist = server.url(track["playlist"].as_str().unwrap());
-    let decoded = tokio::task::block_in_place(|| seconds_of(&playlist));
+    let decoded = tokio::task::block_in_place(|| played_seconds(&playlist));
     assert!(
         (decoded - 4.0).abs() < 0.1,
         "still playable: decoded {decoded}"

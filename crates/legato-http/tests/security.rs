@@ -1,7 +1,4 @@
 //! API keys, signed playback URLs, backpressure and slow clients, through real HTTP.
-#![allow(clippy::unwrap_used)]
-
-mod util;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -10,8 +7,10 @@ use legato_http::HttpConfig;
 use legato_http::auth::ApiKeys;
 use legato_http::signing::{UrlSigner, now_secs};
 use legato_store::TrackId;
+use legato_test_support::ffmpeg::decoded_samples;
 use serde_json::Value;
-use util::{TestServer, decoded_samples, song};
+
+use crate::util::{TestServer, song};
 
 fn signer() -> UrlSigner {
     UrlSigner::new(
@@ -39,22 +38,10 @@ async fn signed_playlists_carry_the_token_to_init_segments() {
     let server = TestServer::start_with(HttpConfig {
         url_signer: Some(signer()),
         aac_ladder_kbps: vec![64],
-        ..util::config()
+        ..crate::util::config()
     })
     .await;
-    let wav = util::ffmpeg_output(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=4",
-        "-ac",
-        "2",
-        "-c:a",
-        "pcm_s16le",
-        "-f",
-        "wav",
-        "-",
-    ]);
+    let wav = std::fs::read(legato_test_support::audio::wav(4.0)).unwrap();
     let track = server.upload(&wav, "Signed AAC", "x").await;
     let id = track["id"].as_str().unwrap();
     let get = |path: String| {
@@ -86,7 +73,7 @@ async fn signed_playlists_carry_the_token_to_init_segments() {
 async fn signed_urls_open_one_track_until_they_expire() {
     let server = TestServer::start_with(HttpConfig {
         url_signer: Some(signer()),
-        ..util::config()
+        ..crate::util::config()
     })
     .await;
     let track = server.upload(&song(15.0), "Signed", "x").await;
@@ -181,7 +168,7 @@ async fn api_keys_guard_writes_and_private_reads() {
     let keys = ApiKeys::parse("current\nprevious\n");
     let server = TestServer::start_with(HttpConfig {
         api_keys: keys.clone(),
-        ..util::config()
+        ..crate::util::config()
     })
     .await;
     let audio = song(3.0);
@@ -248,7 +235,7 @@ async fn api_keys_guard_writes_and_private_reads() {
     let private = TestServer::start_with(HttpConfig {
         api_keys: keys,
         private: true,
-        ..util::config()
+        ..crate::util::config()
     })
     .await;
     assert_eq!(
@@ -307,19 +294,19 @@ fn start_slow_upload(base: &str, audio: &[u8]) -> std::net::TcpStream {
 async fn a_slow_upload_holds_no_ingest_slot_and_streaming_goes_on() {
     let server = TestServer::start_with(HttpConfig {
         max_concurrent_ingests: 1,
-        ..util::config()
+        ..crate::util::config()
     })
     .await;
     // Three files of one song: the server would answer a file it has with its track.
     let ready = server.upload(&song(12.0), "Ready", "x").await;
-    let audio = util::another_copy(&song(12.0), 1);
+    let audio = crate::util::another_copy(&song(12.0), 1);
     let mut slow = start_slow_upload(&server.base, &audio);
 
     let other = server
         .client
         .post(server.crud())
         .header("content-type", "audio/mpeg")
-        .body(util::another_copy(&song(12.0), 2))
+        .body(crate::util::another_copy(&song(12.0), 2))
         .send()
         .await
         .unwrap();
@@ -356,7 +343,7 @@ async fn a_slow_upload_holds_no_ingest_slot_and_streaming_goes_on() {
         .client
         .post(server.crud())
         .header("content-type", "audio/mpeg")
-        .body(util::another_copy(&song(12.0), 3))
+        .body(crate::util::another_copy(&song(12.0), 3))
         .send()
         .await
         .unwrap();
@@ -368,7 +355,7 @@ async fn a_slow_upload_holds_no_ingest_slot_and_streaming_goes_on() {
 async fn a_stalled_upload_is_dropped_with_408() {
     let server = TestServer::start_with(HttpConfig {
         upload_idle_timeout: Duration::from_secs(1),
-        ..util::config()
+        ..crate::util::config()
     })
     .await;
     let audio = song(12.0);

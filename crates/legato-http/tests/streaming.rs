@@ -1,9 +1,6 @@
 //! Playlists and segments over HTTP: headers, validators, ranges and the seed's alias.
-#![allow(clippy::unwrap_used)]
 
-mod util;
-
-use util::{TestServer, song};
+use crate::util::{TestServer, song};
 
 #[tokio::test]
 async fn playlist_and_segment_headers() {

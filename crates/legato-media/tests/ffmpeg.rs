@@ -1,78 +1,24 @@
 //! Checks against a real encoder and a real demuxer: ffmpeg makes an MP3, we package it, and
 //! ffmpeg reads our MPEG-TS back. `make test` installs ffmpeg; without it this test fails.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "in tests a failed unwrap is a failed test"
-)]
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use legato_media::{SegmentOptions, package_mp3, segment_name};
-
-const FFMPEG: &str = "/usr/bin/ffmpeg";
-const FFPROBE: &str = "/usr/bin/ffprobe";
-
-/// A scratch directory removed when the test ends, however it ends.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("legato-media-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        ScratchDir(dir)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn run(program: &str, args: &[&str], dir: &Path) -> std::process::Output {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use legato_test_support::audio::tone_file;
+use legato_test_support::ffmpeg;
 
 #[test]
 fn a_lame_encoded_file_is_packaged_and_reads_back_bit_exact() {
-    assert!(
-        Path::new(FFMPEG).exists() && Path::new(FFPROBE).exists(),
-        "{FFMPEG} and {FFPROBE} are needed: `make test` installs them"
-    );
-    let scratch = ScratchDir::new("ffmpeg");
-    let dir = scratch.0.as_path();
-    run(
-        FFMPEG,
-        &[
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=25",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "128k",
-            "x.mp3",
-        ],
-        dir,
-    );
-    let mp3 = std::fs::read(dir.join("x.mp3")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let at = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mp3 = std::fs::read(tone_file(
+        25.0,
+        440,
+        44_100,
+        1,
+        "mp3",
+        &["-c:a", "libmp3lame", "-b:a", "128k"],
+    ))
+    .unwrap();
 
     let package = package_mp3(&mp3, &SegmentOptions::default()).unwrap();
     let info = package.info().clone();
@@ -111,53 +57,23 @@ fn a_lame_encoded_file_is_packaged_and_reads_back_bit_exact() {
     std::fs::write(dir.join("all.ts"), &all).unwrap();
 
     // ffprobe sees MP3 audio starting at 1.4 s in the first segment...
-    let probe = run(
-        FFPROBE,
-        &[
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,sample_rate:format=start_time",
-            "-of",
-            "default=noprint_wrappers=1",
-            "seg000.ts",
-        ],
-        dir,
-    );
-    let probe = String::from_utf8_lossy(&probe.stdout);
+    let probe = ffmpeg::probe(&[
+        "-show_entries",
+        "stream=codec_name,sample_rate:format=start_time",
+        "-of",
+        "default=noprint_wrappers=1",
+        &at("seg000.ts"),
+    ]);
     assert!(probe.contains("codec_name=mp3"), "{probe}");
     assert!(probe.contains("sample_rate=44100"), "{probe}");
     assert!(probe.contains("start_time=1.400000"), "{probe}");
 
     // ...reads the playlist to its end without a complaint...
-    let decoded = run(
-        FFMPEG,
-        &["-v", "error", "-i", "index.m3u8", "-f", "null", "-"],
-        dir,
-    );
-    assert_eq!(String::from_utf8_lossy(&decoded.stderr), "");
+    let complaints = ffmpeg::complaints(&["-i", &at("index.m3u8"), "-f", "null", "-"]);
+    assert_eq!(complaints, "");
 
     // ...and copies exactly our frames back out of the transport stream.
-    run(
-        FFMPEG,
-        &[
-            "-v",
-            "error",
-            "-i",
-            "all.ts",
-            "-c:a",
-            "copy",
-            "-f",
-            "mp3",
-            "-write_xing",
-            "0",
-            "-id3v2_version",
-            "0",
-            "copied.mp3",
-        ],
-        dir,
-    );
-    let copied = std::fs::read(dir.join("copied.mp3")).unwrap();
+    let copied = ffmpeg::mp3_frames(&at("all.ts"));
     assert!(
         copied == audio,
         "{} bytes copied, {} expected",

@@ -1,5 +1,4 @@
 //! The backend conformance story, on a real SQLite file in a temporary folder.
-#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

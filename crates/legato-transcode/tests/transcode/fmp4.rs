@@ -10,47 +10,37 @@ use std::sync::OnceLock;
 use legato_media::fmp4::{self, Cut, Fmp4Track};
 use legato_transcode::{AacTrack, Fmp4Options, transcode_fmp4};
 
-use crate::util::{ffmpeg, make};
+use crate::util::make;
 
 const RATE: u32 = 44_100;
 
 /// A stereo source with content in every frame (two tones and a little noise), as 16-bit
 /// WAV, `seconds` long.
 fn source_wav(seconds: f64) -> Vec<u8> {
-    make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            &format!(
-                "aevalsrc=0.5*sin(2*PI*440*t)+0.05*(random(0)-0.5)|0.5*sin(2*PI*554*t):s={RATE}:d={seconds}"
-            ),
-            "-c:a",
-            "pcm_s16le",
-        ],
+    let path = legato_test_support::audio::aevalsrc_file(
+        "0.5*sin(2*PI*440*t)+0.05*(random(0)-0.5)|0.5*sin(2*PI*554*t)",
+        seconds,
+        RATE,
         "wav",
-    )
+        &["-c:a", "pcm_s16le"],
+    );
+    std::fs::read(path).unwrap()
 }
 
 /// The interleaved samples of a 16-bit stereo WAV, as ffmpeg decodes it.
 fn pcm_of(path: &Path) -> Vec<i16> {
-    let output = Command::new(ffmpeg())
-        .args(["-v", "error", "-nostdin", "-i"])
-        .arg(path)
-        .args(["-f", "s16le", "-ac", "2", "-"])
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        output.status.success(),
-        "ffmpeg could not decode {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-        .stdout
-        .chunks_exact(2)
-        .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
-        .collect()
+    legato_test_support::ffmpeg::run(&[
+        "-i",
+        &path.to_string_lossy(),
+        "-f",
+        "s16le",
+        "-ac",
+        "2",
+        "-",
+    ])
+    .chunks_exact(2)
+    .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
+    .collect()
 }
 
 /// Writes the init segment, every media segment and the media playlist into `dir`; returns

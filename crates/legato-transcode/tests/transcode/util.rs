@@ -1,52 +1,13 @@
-//! Inputs made with ffmpeg at test time, ffmpeg as an independent decoder, and an MPEG audio
-//! frame walker.
+//! Inputs made with ffmpeg at test time, ffmpeg as an independent decoder (both through
+//! `legato_test_support`), and an MPEG audio frame walker.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::path::PathBuf;
 
 use legato_media::scan::is_info_frame;
 use legato_media::{FrameHeader, MpegVersion, SegmentOptions, package_mp3};
 use legato_transcode::Transcoded;
 
-/// The ffmpeg binary. The tests need it (the test command installs it): without it they
-/// fail, loudly, rather than pass without checking anything.
-pub fn ffmpeg() -> &'static Path {
-    static FFMPEG: OnceLock<PathBuf> = OnceLock::new();
-    FFMPEG.get_or_init(|| {
-        let path =
-            std::env::var_os("FFMPEG").map_or_else(|| PathBuf::from("ffmpeg"), PathBuf::from);
-        match Command::new(&path).arg("-version").output() {
-            Ok(output) if output.status.success() => path,
-            _ => panic!(
-                "ffmpeg is required by the legato-transcode tests (to make inputs and to decode \
-                 the output independently) but `{}` does not run: install it (apt-get install \
-                 ffmpeg, as scripts/test.sh does) or point FFMPEG at it",
-                path.display()
-            ),
-        }
-    })
-}
-
-/// Runs ffmpeg with `args` followed by an output file with extension `ext`, and returns the
-/// file's bytes.
-pub fn make(args: &[&str], ext: &str) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let out = dir.path().join(format!("out.{ext}"));
-    let output = Command::new(ffmpeg())
-        .args(["-v", "error", "-nostdin", "-y"])
-        .args(args)
-        .arg(&out)
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        output.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::read(&out).expect("read ffmpeg's output")
-}
+pub use legato_test_support::ffmpeg::make;
 
 /// Writes `bytes` to a temporary file (to give ffmpeg as an input) and returns its path with
 /// the directory that owns it.
@@ -57,23 +18,31 @@ pub fn temp_file(bytes: &[u8], ext: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// The ffmpeg input arguments of a loud, distinct tone per channel (440 Hz left, 660 Hz
-/// right), `seconds` long at `rate`.
-pub fn tone(seconds: f64, rate: u32, channels: u32) -> Vec<String> {
-    let expr = if channels == 1 {
-        "0.7*sin(2*PI*440*t)".to_string()
+/// The `aevalsrc` expression of a loud, distinct tone per channel (440 Hz left, 660 Hz
+/// right).
+fn tone_expression(channels: u32) -> &'static str {
+    if channels == 1 {
+        "0.7*sin(2*PI*440*t)"
     } else {
-        "0.7*sin(2*PI*440*t)|0.7*sin(2*PI*660*t)".to_string()
-    };
+        "0.7*sin(2*PI*440*t)|0.7*sin(2*PI*660*t)"
+    }
+}
+
+/// The ffmpeg input arguments of that tone, `seconds` long at `rate`.
+pub fn tone(seconds: f64, rate: u32, channels: u32) -> Vec<String> {
     vec![
         "-f".into(),
         "lavfi".into(),
         "-i".into(),
-        format!("aevalsrc={expr}:s={rate}:d={seconds}"),
+        format!(
+            "aevalsrc={}:s={rate}:d={seconds}",
+            tone_expression(channels)
+        ),
     ]
 }
 
-/// A tone encoded with `codec_args` into a file with extension `ext`.
+/// That tone encoded with `codec_args` into a file with extension `ext` (made once, cached
+/// by legato-test-support).
 pub fn tone_file(
     seconds: f64,
     rate: u32,
@@ -81,40 +50,20 @@ pub fn tone_file(
     codec_args: &[&str],
     ext: &str,
 ) -> Vec<u8> {
-    let input = tone(seconds, rate, channels);
-    let mut args: Vec<&str> = input.iter().map(String::as_str).collect();
-    args.extend(codec_args);
-    make(&args, ext)
+    let path = legato_test_support::audio::aevalsrc_file(
+        tone_expression(channels),
+        seconds,
+        rate,
+        ext,
+        codec_args,
+    );
+    std::fs::read(path).expect("read the cached tone")
 }
 
 /// Decodes `data` with ffmpeg to interleaved 16-bit samples; returns (samples, channels,
-/// rate) as ffmpeg reports them.
+/// rate) of its first MP3 frame header.
 pub fn ffmpeg_decode(data: &[u8]) -> (Vec<i16>, u32, u32) {
-    let mut child = Command::new(ffmpeg())
-        .args(["-v", "error", "-i", "pipe:0", "-f", "s16le", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ffmpeg");
-    let mut stdin = child.stdin.take().expect("ffmpeg's stdin");
-    let input = data.to_vec();
-    let writer = std::thread::spawn(move || {
-        // ffmpeg may stop reading early on bad input; that shows in its exit status.
-        let _ = stdin.write_all(&input);
-    });
-    let output = child.wait_with_output().expect("ffmpeg's output");
-    writer.join().expect("writer thread");
-    assert!(
-        output.status.success(),
-        "ffmpeg could not decode: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let samples = output
-        .stdout
-        .chunks_exact(2)
-        .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
-        .collect();
+    let samples = legato_test_support::ffmpeg::decode_bytes(data);
     let header = FrameHeader::parse_slice(data).expect("an MP3 frame header at the start");
     (samples, u32::from(header.channels()), header.sample_rate())
 }

@@ -1,10 +1,9 @@
 //! Shared helpers for the HTTP integration tests: a real server on port 0 over a real SQLite
-//! file, test audio generated with ffmpeg, and ffmpeg as an independent HLS player.
-#![allow(dead_code, unused_imports, clippy::unwrap_used)]
+//! file, test audio (made by ffmpeg, through legato-test-support) and a polling wait.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use legato_http::{AppState, HttpConfig};
 use legato_store_sqlite::SqliteStore;
@@ -101,6 +100,11 @@ impl TestServer {
     }
 
     async fn halt(&mut self) {
+        // The client's idle connections go first: the server's shutdown waits for a
+        // connection that has not sent its first byte (up to its 10-s header timeout), and
+        // reqwest keeps one such in its pool when it opened a connection for a request that
+        // a pooled connection then took.
+        self.client = reqwest::Client::new();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -110,7 +114,7 @@ impl TestServer {
     }
 }
 
-pub use legato_test_support::audio::{another_copy, ffmpeg};
+pub use legato_test_support::audio::{another_copy, tagged_mp3};
 
 /// An MP3 made by ffmpeg (LAME) from a sine (made once, cached by legato-test-support).
 pub fn mp3(seconds: f64, sample_rate: u32, channels: u8, encoder_args: &[&str]) -> Vec<u8> {
@@ -120,100 +124,30 @@ pub fn mp3(seconds: f64, sample_rate: u32, channels: u8, encoder_args: &[&str]) 
     std::fs::read(path).unwrap()
 }
 
-/// An MP3 of a tone at `kbps` with an ID3v2.3 tag: a 32x32 PNG front cover and `tags`
-/// (`title`, `artist`, `album`, `date`...), written into `dir`.
-pub fn tagged_mp3(dir: &Path, seconds: u32, kbps: &str, tags: &[(&str, &str)]) -> Vec<u8> {
-    let cover = dir.join("cover.png");
-    let made = Command::new(ffmpeg())
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
-        .args(["-i", "color=c=red:s=32x32", "-frames:v", "1"])
-        .arg(&cover)
-        .status()
-        .unwrap();
-    assert!(made.success(), "ffmpeg could not make the cover");
-    let song = dir.join("tagged.mp3");
-    let mut command = Command::new(ffmpeg());
-    command
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!("sine=frequency=440:duration={seconds}"))
-        .arg("-i")
-        .arg(&cover)
-        .args([
-            "-map",
-            "0:a",
-            "-map",
-            "1:v",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            kbps,
-        ])
-        .args(["-c:v", "png", "-id3v2_version", "3"]);
-    for (key, value) in tags {
-        command.arg("-metadata").arg(format!("{key}={value}"));
-    }
-    let made = command
-        .args(["-metadata:s:v", "comment=Cover (front)"])
-        .arg(&song)
-        .status()
-        .unwrap();
-    assert!(made.success(), "ffmpeg could not make the tagged MP3");
-    std::fs::read(song).unwrap()
-}
-
 /// A 128 kbps stereo 44.1 kHz MP3 of the given length.
 pub fn song(seconds: f64) -> Vec<u8> {
     mp3(seconds, 44_100, 2, &["-b:a", "128k"])
 }
 
-/// Runs ffmpeg with `args`, returning its standard output.
-pub fn ffmpeg_output(args: &[&str]) -> Vec<u8> {
-    let output = Command::new(ffmpeg())
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
-/// The MPEG audio frames of an MP3 file or stream, as ffmpeg copies them out: no tags, no
-/// Xing/Info frame.
-pub fn frames_via_ffmpeg(input: &str) -> Vec<u8> {
-    ffmpeg_output(&[
-        "-i",
-        input,
-        "-map",
-        "0:a",
-        "-c",
-        "copy",
-        "-f",
-        "mp3",
-        "-id3v2_version",
-        "0",
-        "-write_xing",
-        "0",
-        "-",
-    ])
-}
-
-/// Samples per channel that ffmpeg decodes from `input`, at its native rate.
-pub fn decoded_samples(input: &str, channels: u8) -> usize {
-    let pcm = ffmpeg_output(&["-i", input, "-f", "s16le", "-c:a", "pcm_s16le", "-"]);
-    pcm.len() / 2 / usize::from(channels)
+/// Polls `check` every 25 ms until it answers `Ok`, and returns that value; once `within`
+/// has passed, fails the test with `what` it waited for and the last `Err` (what it saw
+/// instead).
+pub async fn until<T, E: std::fmt::Display>(
+    within: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "timed out after {within:?} waiting for {what}; last seen: {seen}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> String {
