@@ -383,26 +383,17 @@ mod tests {
 
     /// (status, code) of each row of docs/api.md's error table; a row may list several codes.
     fn documented_errors() -> Vec<(u16, String)> {
+        use legato_test_support::docs::{quoted, table_rows};
         let docs = include_str!("../../../docs/api.md");
-        let start = docs
-            .find("\n## Errors")
-            .expect("docs/api.md has an Errors section");
-        docs[start..]
-            .lines()
-            .skip_while(|line| !line.starts_with("| status | code |"))
-            .skip(2)
-            .take_while(|line| line.starts_with('|'))
-            .flat_map(|line| {
-                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-                let status: u16 = cells[1]
+        table_rows(docs, "\n## Errors", "| status | code |")
+            .into_iter()
+            .flat_map(|cells| {
+                let status: u16 = cells[0]
                     .parse()
-                    .unwrap_or_else(|_| panic!("a status in the first cell: {line}"));
-                cells[2]
-                    .split('`')
-                    .skip(1)
-                    .step_by(2)
-                    .map(move |code| (status, code.to_owned()))
-                    .collect::<Vec<_>>()
+                    .unwrap_or_else(|_| panic!("a status in the first cell: {cells:?}"));
+                quoted(&cells[1])
+                    .into_iter()
+                    .map(move |code| (status, code))
             })
             .collect()
     }

@@ -3,11 +3,6 @@
 //! test), and instances of a test's own, stopped and started again to play an outage.
 //! Both through `scripts/ferretdb.sh`, which installs FerretDB into `$LEGATO_TOOLS`.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use tempfile::TempDir;
 
 /// The variable naming the shared server.
@@ -27,16 +22,7 @@ pub fn shared_uri() -> String {
 
 /// A database name no other test (or earlier run) uses: `<prefix>_<pid>_<n>_<nanos>`.
 pub fn unique_database(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    crate::scripts::unique(prefix, '_')
 }
 
 /// `uri` with `database` in its path, before any query.
@@ -54,30 +40,6 @@ pub fn fresh_database_uri(prefix: &str) -> String {
     with_database(&shared_uri(), &unique_database(prefix))
 }
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ferretdb.sh")
-}
-
-/// Runs `scripts/ferretdb.sh` with `args`; the last line it prints.
-fn run_script(args: &[&str]) -> String {
-    let output = Command::new("bash")
-        .arg(script())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "scripts/ferretdb.sh {args:?} failed (make test installs FerretDB): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// A FerretDB of the test's own, on its own port and data folder; stopped when dropped,
 /// a failing test included.
 pub struct FerretDb {
@@ -89,13 +51,18 @@ pub struct FerretDb {
 impl FerretDb {
     /// Starts one on a free port and waits until it accepts connections.
     pub fn start_new() -> Self {
-        let port: u16 = run_script(&["free-port"]).parse().unwrap();
+        let port: u16 = crate::scripts::run("ferretdb.sh", &["free-port"])
+            .parse()
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let uri = run_script(&[
-            "start",
-            &port.to_string(),
-            &dir.path().display().to_string(),
-        ]);
+        let uri = crate::scripts::run(
+            "ferretdb.sh",
+            &[
+                "start",
+                &port.to_string(),
+                &dir.path().display().to_string(),
+            ],
+        );
         Self { port, dir, uri }
     }
 
@@ -111,26 +78,29 @@ impl FerretDb {
 
     /// Stops it (SIGTERM, waiting until it is gone).
     pub fn stop(&self) {
-        run_script(&["stop", &self.dir.path().display().to_string()]);
+        crate::scripts::run(
+            "ferretdb.sh",
+            &["stop", &self.dir.path().display().to_string()],
+        );
     }
 
     /// Starts it again on the same port and data folder, and waits until it accepts
     /// connections.
     pub fn start(&self) {
-        let uri = run_script(&[
-            "start",
-            &self.port.to_string(),
-            &self.dir.path().display().to_string(),
-        ]);
+        let uri = crate::scripts::run(
+            "ferretdb.sh",
+            &[
+                "start",
+                &self.port.to_string(),
+                &self.dir.path().display().to_string(),
+            ],
+        );
         assert_eq!(uri, self.uri);
     }
 }
 
 impl Drop for FerretDb {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .args(["stop", &self.dir.path().display().to_string()])
-            .output();
+        crate::scripts::stop_quietly("ferretdb.sh", self.dir.path());
     }
 }

@@ -12,10 +12,12 @@
 )]
 
 pub mod audio;
+pub mod docs;
 pub mod ferretdb;
 pub mod ffmpeg;
 pub mod process;
 pub mod raw;
+mod scripts;
 pub mod seaweedfs;
 pub mod suite;
 pub mod wait;

@@ -6,9 +6,6 @@
 //! `$LEGATO_TOOLS`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 
@@ -41,16 +38,7 @@ pub fn shared_keys() -> PathBuf {
 
 /// A key prefix no other test (or earlier run) uses: `<purpose>-<pid>-<n>-<nanos>`.
 pub fn unique_prefix(purpose: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{purpose}-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    crate::scripts::unique(purpose, '-')
 }
 
 /// `base` (`s3://bucket[/prefix]?query`) with `prefix` as (the end of) its key prefix.
@@ -62,30 +50,6 @@ pub fn with_prefix(base: &str, prefix: &str) -> String {
 /// The shared bucket under a fresh prefix for `purpose`, as `--blobs` takes it.
 pub fn fresh_blobs_uri(purpose: &str) -> String {
     with_prefix(&shared_blobs(), &unique_prefix(purpose))
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/seaweedfs.sh")
-}
-
-/// Runs `scripts/seaweedfs.sh` with `args`; the last line it prints.
-fn run_script(args: &[&str]) -> String {
-    let output = Command::new("bash")
-        .arg(script())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "scripts/seaweedfs.sh {args:?} failed (make test installs SeaweedFS): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// A SeaweedFS of the test's own with one bucket, its data and keys in a folder of its own;
@@ -100,7 +64,10 @@ impl SeaweedFs {
     /// Starts one with `bucket` on free ports and waits until its S3 gateway answers.
     pub fn start_new(bucket: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let endpoint = run_script(&["start", &dir.path().display().to_string(), bucket]);
+        let endpoint = crate::scripts::run(
+            "seaweedfs.sh",
+            &["start", &dir.path().display().to_string(), bucket],
+        );
         Self {
             dir,
             bucket: bucket.to_owned(),
@@ -133,25 +100,28 @@ impl SeaweedFs {
 
     /// Stops it (SIGTERM, waiting until it is gone).
     pub fn stop(&self) {
-        run_script(&["stop", &self.dir.path().display().to_string()]);
+        crate::scripts::run(
+            "seaweedfs.sh",
+            &["stop", &self.dir.path().display().to_string()],
+        );
     }
 
     /// Starts it again on the same ports and data, and waits until its S3 gateway answers.
     pub fn start(&self) {
-        let endpoint = run_script(&[
-            "start",
-            &self.dir.path().display().to_string(),
-            &self.bucket,
-        ]);
+        let endpoint = crate::scripts::run(
+            "seaweedfs.sh",
+            &[
+                "start",
+                &self.dir.path().display().to_string(),
+                &self.bucket,
+            ],
+        );
         assert_eq!(endpoint, self.endpoint);
     }
 }
 
 impl Drop for SeaweedFs {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .args(["stop", &self.dir.path().display().to_string()])
-            .output();
+        crate::scripts::stop_quietly("seaweedfs.sh", self.dir.path());
     }
 }

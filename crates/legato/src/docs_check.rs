@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
+use legato_test_support::docs::{quoted, table_rows};
 
 const README: &str = include_str!("../../../README.md");
 const ARCHITECTURE: &str = include_str!("../../../ARCHITECTURE.md");
@@ -18,35 +19,18 @@ struct Row {
     default: String,
 }
 
-/// The backticked words of a table cell.
-fn quoted(cell: &str) -> Vec<String> {
-    cell.split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
-}
-
 fn settings_table() -> Vec<Row> {
-    let start = README
-        .find("## Configuration of `legato serve`")
-        .expect("the README has a section 'Configuration of `legato serve`'");
-    README[start..]
-        .lines()
-        .skip_while(|line| !line.starts_with("| flag |"))
-        .skip(2)
-        .take_while(|line| line.starts_with('|'))
-        .map(|line| {
-            // "| flags | variables | default | meaning |": cells 1 to 3 (a meaning may hold `|`).
-            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+    table_rows(README, "## Configuration of `legato serve`", "| flag |")
+        .into_iter()
+        .map(|cells| {
             assert!(
-                cells.len() >= 5,
-                "a settings row with fewer than 4 cells: {line}"
+                cells.len() >= 4,
+                "a settings row with fewer than 4 cells: {cells:?}"
             );
             Row {
-                flags: quoted(cells[1]),
-                envs: quoted(cells[2]),
-                default: cells[3].to_owned(),
+                flags: quoted(&cells[0]),
+                envs: quoted(&cells[1]),
+                default: cells[2].clone(),
             }
         })
         .collect()
