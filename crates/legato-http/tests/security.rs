@@ -300,7 +300,24 @@ async fn a_slow_upload_holds_no_ingest_slot_and_streaming_goes_on() {
     // Three files of one song: the server would answer a file it has with its track.
     let ready = server.upload(&song(12.0), "Ready", "x").await;
     let audio = crate::util::another_copy(&song(12.0), 1);
+    let budget = server.state.receiving.available_permits();
     let mut slow = start_slow_upload(&server.base, &audio);
+    // The slow upload is admitted (it holds a share of the receive budget) before the other
+    // one is sent: admission refuses a body while every processing slot is busy, and the
+    // other upload's processing would otherwise race the slow one's admission.
+    crate::util::until(
+        Duration::from_secs(10),
+        "the slow upload's admission",
+        async || {
+            let free = server.state.receiving.available_permits();
+            if free < budget {
+                Ok(())
+            } else {
+                Err(format!("{free} KiB of budget free"))
+            }
+        },
+    )
+    .await;
 
     let other = server
         .client

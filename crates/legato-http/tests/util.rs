@@ -25,6 +25,9 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub dir: TempDir,
+    /// The server's shared state, for tests that must see what it holds (its admission
+    /// semaphores) rather than guess from timing.
+    pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -49,7 +52,7 @@ impl TestServer {
         let workers = legato_http::jobs::spawn_workers(&state, stopping);
         let task = tokio::spawn(legato_http::serve(
             listener,
-            legato_http::app(state),
+            legato_http::app(state.clone()),
             async move {
                 let _ = rx.await;
                 let _ = stop.send(true);
@@ -60,6 +63,7 @@ impl TestServer {
             base,
             client: reqwest::Client::new(),
             dir,
+            state,
             shutdown: Some(tx),
             task: Some(task),
         }
