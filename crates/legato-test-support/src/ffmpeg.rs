@@ -37,9 +37,8 @@ fn locate(variable: &str, default: &str) -> PathBuf {
     path
 }
 
-/// Runs ffmpeg with `args` (inputs, options and an output, `-` for stdout) and returns its
-/// standard output.
-pub fn run(args: &[&str]) -> Vec<u8> {
+/// Runs ffmpeg quietly with `args`, failing the test with its message when it fails.
+fn succeed(args: &[&str]) -> std::process::Output {
     let output = Command::new(ffmpeg())
         .args(["-hide_banner", "-v", "error", "-nostdin", "-y"])
         .args(args)
@@ -51,7 +50,13 @@ pub fn run(args: &[&str]) -> Vec<u8> {
         "ffmpeg {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    output.stdout
+    output
+}
+
+/// Runs ffmpeg with `args` (inputs, options and an output, `-` for stdout) and returns its
+/// standard output.
+pub fn run(args: &[&str]) -> Vec<u8> {
+    succeed(args).stdout
 }
 
 /// Runs ffmpeg with `args` followed by an output file with extension `ext` in a temporary
@@ -173,16 +178,5 @@ pub fn mp3_frames(input: &str) -> Vec<u8> {
 /// empty when it read and wrote everything without a complaint. Fails the test when ffmpeg
 /// fails.
 pub fn complaints(args: &[&str]) -> String {
-    let output = Command::new(ffmpeg())
-        .args(["-hide_banner", "-v", "error", "-nostdin", "-y"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    String::from_utf8_lossy(&succeed(args).stderr).into_owned()
 }
