@@ -43,6 +43,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::IntoFuture;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -62,7 +63,10 @@ use legato_store::{
 pub use options::{DEFAULT_DATABASE, MongoOptions, redact_uri};
 
 use error::{is_duplicate_key, map_err};
-use schema::{CHUNKS, JOB_LOG, JOBS, LIBRARY_VERSION, META, MUSICS, SEED_PLAYLIST};
+use schema::{
+    CHUNKS, JOB_LOG, JOBS, LIBRARY_VERSION, META, MUSICS, PEAKS, PENDING_WRITES, RETIREMENTS,
+    SEED_PLAYLIST,
+};
 
 /// A batch of chunks is inserted once it holds this many bytes…
 const BATCH_BYTES: usize = 2 << 20;
@@ -84,6 +88,8 @@ const MUSICS_INDEXES: [(&str, &str); 6] = [
 ];
 /// The source's SHA-256 (duplicate uploads are looked up by it on every upload), oldest first.
 const SOURCE_SHA256_INDEX: &str = "source_sha256_created_at_id";
+/// How often, at most, the keys of documents another program inserted are looked for.
+const FOREIGN_BACKFILL_INTERVAL: Duration = Duration::from_secs(30);
 /// Tracks converted at a time from a streaming list's cursor.
 const STREAM_BATCH: usize = 256;
 
@@ -101,6 +107,9 @@ struct Inner {
     jobs: Collection<Document>,
     job_log: Collection<Document>,
     meta: Collection<Document>,
+    peaks: Collection<Document>,
+    retirements: Collection<Document>,
+    pending_writes: Collection<Document>,
     users: Collection<Document>,
     user_keys: Collection<Document>,
     stars: Collection<Document>,
@@ -113,6 +122,11 @@ struct Inner {
     secrets: Vec<String>,
     options: MongoOptions,
     indexes_ready: AtomicBool,
+    /// The library's `(counter, document count)` as last read, to tell a change the seed made
+    /// (the count moved, the counter did not) from ours.
+    last_library: Mutex<Option<(i64, u64)>>,
+    /// When the keys of documents written by another program were last looked for.
+    last_backfill: Mutex<Option<std::time::Instant>>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -189,6 +203,9 @@ impl MongoStore {
                 jobs: db.collection(JOBS),
                 job_log: db.collection(JOB_LOG),
                 meta: db.collection(META),
+                peaks: db.collection(PEAKS),
+                retirements: db.collection(RETIREMENTS),
+                pending_writes: db.collection(PENDING_WRITES),
                 users: db.collection(schema::USERS),
                 user_keys: db.collection(schema::USER_KEYS),
                 stars: db.collection(schema::STARS),
@@ -201,6 +218,8 @@ impl MongoStore {
                 secrets,
                 options,
                 indexes_ready: AtomicBool::new(false),
+                last_library: Mutex::new(None),
+                last_backfill: Mutex::new(None),
             }),
         };
 
@@ -213,6 +232,8 @@ impl MongoStore {
             Err(other) => return Err(other),
         }
         if store.inner.options.gc_on_start {
+            // Tracks the seed inserted while no Legato ran get their keys.
+            store.backfill_in_background();
             let gc = store.clone();
             tokio::spawn(async move {
                 match gc.collect_garbage().await {
@@ -290,20 +311,241 @@ impl MongoStore {
             .build();
         self.tolerate_existing(self.inner.musics.create_index(sha256), SOURCE_SHA256_INDEX)
             .await?;
+        let due = IndexModel::builder()
+            .keys(doc! { "after": 1 })
+            .options(IndexOptions::builder().name("after".to_owned()).build())
+            .build();
+        self.tolerate_existing(self.inner.retirements.create_index(due), "after")
+            .await?;
+        let pending = IndexModel::builder()
+            .keys(doc! { "at": 1 })
+            .options(IndexOptions::builder().name("at".to_owned()).build())
+            .build();
+        self.tolerate_existing(self.inner.pending_writes.create_index(pending), "at")
+            .await?;
         self.ensure_account_indexes().await?;
+        self.upgrade().await?;
         self.inner.indexes_ready.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Brings the database's layout up to [`schema::CURRENT_SCHEMA`], once: the one place
+    /// that reads the whole library, at the first start of a new version (any process may
+    /// run it; every step is idempotent). Writes the search keys of documents without them
+    /// ([`backfill_keys`](Self::backfill_keys)), then moves waveforms out of `musics` into
+    /// `track_peaks`.
+    pub async fn upgrade(&self) -> Result<()> {
+        let at = self
+            .timed(self.inner.meta.find_one(doc! { "_id": schema::SCHEMA }))
+            .await?
+            .and_then(|doc| schema::integer(doc.get("version")))
+            .unwrap_or(0);
+        if at >= schema::CURRENT_SCHEMA {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let keyed = self.backfill_keys().await?;
+        let moved = self.move_peaks().await?;
+        self.queue_retirements().await?;
+        self.timed(
+            self.inner
+                .meta
+                .update_one(
+                    doc! { "_id": schema::SCHEMA },
+                    doc! { "$max": { "version": schema::CURRENT_SCHEMA } },
+                )
+                .upsert(true),
+        )
+        .await?;
+        tracing::info!(
+            from = at,
+            to = schema::CURRENT_SCHEMA,
+            keyed,
+            moved,
+            ms = started.elapsed().as_millis() as u64,
+            "MongoDB layout upgraded"
+        );
+        Ok(())
+    }
+
+    /// Queues, in `retirements`, the retirements an older version left pending in `musics`.
+    async fn queue_retirements(&self) -> Result<()> {
+        let pending = self
+            .find_all(
+                self.inner
+                    .musics
+                    .find(doc! { "retire_after": { "$exists": true } })
+                    .projection(doc! { "_id": 1, "generation": 1, "retire_after": 1 }),
+            )
+            .await?;
+        for doc in pending {
+            let (Ok(oid), Some(after)) = (
+                doc.get_object_id("_id"),
+                schema::integer(doc.get("retire_after")),
+            ) else {
+                continue;
+            };
+            let generation = schema::integer(doc.get("generation")).unwrap_or(0);
+            self.queue_retirement(&schema::track_id(&oid), after, generation)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn queue_retirement(&self, id: &TrackId, after: i64, generation: i64) -> Result<()> {
+        self.timed(
+            self.inner
+                .retirements
+                .replace_one(
+                    doc! { "_id": id.to_string() },
+                    doc! { "_id": id.to_string(), "after": after, "generation": generation },
+                )
+                .upsert(true),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the waveforms an older version kept in `musics` (`analysis.peaks`) to
+    /// `track_peaks`; returns how many.
+    async fn move_peaks(&self) -> Result<u64> {
+        let inline = doc! { "analysis.peaks": { "$exists": true } };
+        let mut moved = 0;
+        loop {
+            let docs = self
+                .find_all(
+                    self.inner
+                        .musics
+                        .find(inline.clone())
+                        .projection(doc! { "_id": 1, "analysis.peaks": 1 })
+                        .limit(ID_BATCH as i64),
+                )
+                .await?;
+            for doc in &docs {
+                let Ok(oid) = doc.get_object_id("_id") else {
+                    continue;
+                };
+                let peaks = doc
+                    .get_document("analysis")
+                    .ok()
+                    .and_then(|a| schema::peaks_from(a.get("peaks")))
+                    .unwrap_or_default();
+                if !peaks.is_empty() {
+                    self.timed(
+                        self.inner
+                            .peaks
+                            .replace_one(doc! { "_id": oid }, schema::peaks_doc(oid, &peaks))
+                            .upsert(true),
+                    )
+                    .await?;
+                }
+                self.timed(self.inner.musics.update_one(
+                    doc! { "_id": oid },
+                    doc! { "$unset": { "analysis.peaks": "" } },
+                ))
+                .await?;
+                moved += 1;
+            }
+            if docs.len() < ID_BATCH {
+                return Ok(moved);
+            }
+        }
+    }
+
+    /// Finishes the writes a crash or a lost connection left half done, once they are older
+    /// than [`MongoOptions::gc_grace`]: for each entry of `pending_writes`, a track without
+    /// its document loses its chunks, waveform and retirement; returns how many chunks were
+    /// removed. Reads only `pending_writes` (through its `at` index) and the tracks it names,
+    /// so it costs nothing on a library of any size; runs in the background at start-up.
+    pub async fn collect_garbage(&self) -> Result<u64> {
+        let cutoff =
+            now_ms() - i64::try_from(self.inner.options.gc_grace.as_millis()).unwrap_or(i64::MAX);
+        let stale = self
+            .find_all(
+                self.inner
+                    .pending_writes
+                    .find(doc! { "at": { "$lt": cutoff } })
+                    .sort(doc! { "at": 1 })
+                    .limit(ID_BATCH as i64),
+            )
+            .await?;
+        let mut removed = 0;
+        for entry in stale {
+            let Some(id) = entry
+                .get_str("_id")
+                .ok()
+                .and_then(|hex| hex.parse::<TrackId>().ok())
+            else {
+                continue;
+            };
+            let oid = schema::object_id(&id);
+            if !self.track_exists(oid).await? {
+                let result = self
+                    .timed(
+                        self.inner
+                            .chunks
+                            .delete_many(doc! { "music_id": id.to_string() }),
+                    )
+                    .await?;
+                self.timed(self.inner.peaks.delete_one(doc! { "_id": oid }))
+                    .await?;
+                self.timed(
+                    self.inner
+                        .retirements
+                        .delete_one(doc! { "_id": id.to_string() }),
+                )
+                .await?;
+                if result.deleted_count > 0 {
+                    tracing::info!(track = %id, chunks = result.deleted_count,
+                        "removed the chunks of a write that did not finish");
+                }
+                removed += result.deleted_count;
+            }
+            self.end_write(&id).await;
+        }
+        Ok(removed)
+    }
+
+    /// Records a write that leaves chunks without a track document while it runs.
+    async fn begin_write(&self, id: &TrackId) -> Result<()> {
+        self.timed(
+            self.inner
+                .pending_writes
+                .replace_one(
+                    doc! { "_id": id.to_string() },
+                    doc! { "_id": id.to_string(), "at": now_ms() },
+                )
+                .upsert(true),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Ends what [`begin_write`](Self::begin_write) recorded; left for garbage collection
+    /// when the server cannot be reached.
+    async fn end_write(&self, id: &TrackId) {
+        if let Err(e) = self
+            .timed(
+                self.inner
+                    .pending_writes
+                    .delete_one(doc! { "_id": id.to_string() }),
+            )
+            .await
+        {
+            tracing::warn!(track = %id, error = %e, "could not end a pending write; garbage collection will");
+        }
     }
 
     /// Removes chunks that no track document refers to and that are older than
     /// [`MongoOptions::gc_grace`] (younger ones may belong to an insert in progress, whose
     /// track document is written last); returns how many were removed.
     ///
-    /// Such chunks are left by a crash between the two steps of an insert or a delete, or by
-    /// a failed insert whose clean-up could not reach the server. A chunk's age is its
-    /// `_id`'s time, which the seed's chunks have too (the seed writes its track document
-    /// before its chunks, so its inserts never look like garbage).
-    pub async fn collect_garbage(&self) -> Result<u64> {
+    /// An explicit bulk operation that reads every chunk (the whole library's audio): for a
+    /// database an older version or a crash before `pending_writes` existed left garbage in.
+    /// [`collect_garbage`](Self::collect_garbage) covers what this version leaves. A chunk's
+    /// age is its `_id`'s time, which the seed's chunks have too (the seed writes its track
+    /// document before its chunks, so its inserts never look like garbage).
+    pub async fn sweep_orphan_chunks(&self) -> Result<u64> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
@@ -402,8 +644,10 @@ impl MongoStore {
     }
 
     /// Writes the search and sort keys of documents that lack them (written by the seed, or
-    /// before the keys existed); returns how many. Run before each list, so it costs one
-    /// indexed query when there is nothing to do.
+    /// before the keys existed); returns how many. Run by [`upgrade`](Self::upgrade), and
+    /// when [`Store::library_version`] sees the seed insert a track (at most once per
+    /// [`FOREIGN_BACKFILL_INTERVAL`]); on MongoDB one indexed query when there is nothing to
+    /// do.
     pub async fn backfill_keys(&self) -> Result<u64> {
         let missing = doc! { "name_key": null };
         let mut done = 0;
@@ -477,11 +721,9 @@ impl MongoStore {
             SortKey::Author => "author_key",
             SortKey::Duration => "duration",
         };
-        let projection = if query.peaks {
-            doc! { "words": 0, "name_key": 0, "author_key": 0 }
-        } else {
-            doc! { "words": 0, "name_key": 0, "author_key": 0, "analysis.peaks": 0 }
-        };
+        // A document an older version wrote may still hold its waveform (until the upgrade
+        // moves it): never sent, whichever the list; `attach_peaks` adds them when asked.
+        let projection = doc! { "words": 0, "name_key": 0, "author_key": 0, "analysis.peaks": 0 };
         self.inner
             .musics
             .find(filter)
@@ -527,6 +769,56 @@ impl MongoStore {
         }
     }
 
+    /// `(counter, estimated document count)` of the library; see [`Store::library_version`].
+    async fn library_state(&self) -> Result<(i64, u64)> {
+        let counter = self.timed(self.inner.meta.find_one(doc! { "_id": LIBRARY_VERSION }));
+        let count = self.timed(self.inner.musics.estimated_document_count());
+        let (counter, count) = tokio::try_join!(counter, count)?;
+        let mut counter = counter
+            .and_then(|doc| schema::integer(doc.get("version")))
+            .unwrap_or(0);
+        let foreign = {
+            let mut last = self
+                .inner
+                .last_library
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let foreign = matches!(*last, Some((c, n)) if c == counter && n != count);
+            if foreign {
+                counter += 1;
+            }
+            *last = Some((counter, count));
+            foreign
+        };
+        if foreign {
+            self.bump_library().await;
+            self.backfill_in_background();
+        }
+        Ok((counter, count))
+    }
+
+    /// Runs [`backfill_keys`](Self::backfill_keys) in the background, unless it ran less
+    /// than [`FOREIGN_BACKFILL_INTERVAL`] ago.
+    fn backfill_in_background(&self) {
+        {
+            let mut last = self
+                .inner
+                .last_backfill
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < FOREIGN_BACKFILL_INTERVAL) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.backfill_keys().await {
+                tracing::warn!(error = %e, "could not write the keys of tracks another program added");
+            }
+        });
+    }
+
     /// Counts a change of `musics` in the library's version (see [`Store::library_version`]),
     /// after the change. A failure is only logged: the change is made and is reported as made;
     /// a cache misses it until the next change.
@@ -547,17 +839,59 @@ impl MongoStore {
         }
     }
 
-    /// Whether a ready track has this id (the seed's tracks have no status: ready).
+    /// Whether a ready track has this id (the seed's tracks have no status: ready). An `_id`
+    /// lookup, the status checked here: the one filter every server answers from an index.
     async fn track_streamable(&self, oid: ObjectId) -> Result<bool> {
         let found = self
             .timed(
                 self.inner
                     .musics
-                    .find_one(doc! { "_id": oid, "status": { "$nin": ["processing", "failed"] } })
-                    .projection(doc! { "_id": 1 }),
+                    .find_one(doc! { "_id": oid })
+                    .projection(doc! { "_id": 1, "status": 1 }),
             )
             .await?;
-        Ok(found.is_some())
+        Ok(found.is_some_and(|doc| {
+            !matches!(
+                doc.get_str("status"),
+                Ok(status) if status == TrackStatus::Processing.as_str()
+                    || status == TrackStatus::Failed.as_str()
+            )
+        }))
+    }
+
+    /// A chunk's bytes: by its `_id` (derived from the track and the name, see
+    /// [`schema::chunk_oid`]); a chunk the seed or an older version wrote has another `_id`
+    /// and is found by `(music_id, chunk_name)` instead.
+    async fn chunk_bytes(&self, id: &TrackId, name: &str) -> Result<Option<Bson>> {
+        let by_id = self
+            .timed(
+                self.inner
+                    .chunks
+                    .find_one(doc! { "_id": schema::chunk_oid(id, name) })
+                    .projection(
+                        doc! { "_id": 0, "music_id": 1, "chunk_name": 1, "chunk_bytes": 1 },
+                    ),
+            )
+            .await?;
+        let id_hex = id.to_string();
+        let found = match by_id {
+            Some(doc)
+                if doc.get_str("music_id") == Ok(id_hex.as_str())
+                    && doc.get_str("chunk_name") == Ok(name) =>
+            {
+                Some(doc)
+            }
+            _ => {
+                self.timed(
+                    self.inner
+                        .chunks
+                        .find_one(doc! { "music_id": &id_hex, "chunk_name": name })
+                        .projection(doc! { "_id": 0, "chunk_bytes": 1 }),
+                )
+                .await?
+            }
+        };
+        Ok(found.and_then(|mut doc| doc.remove("chunk_bytes")))
     }
 
     async fn track_exists(&self, oid: ObjectId) -> Result<bool> {
@@ -636,6 +970,51 @@ impl MongoStore {
             .ok_or_else(|| StoreError::Backend(format!("musics document {id:?} is not a track")))
     }
 
+    /// Fills in the waveform of each track that has an analysis, from [`PEAKS`] (one `_id`
+    /// lookup per track, a few at a time: the only query shape FerretDB answers without
+    /// reading every document).
+    async fn attach_peaks(&self, tracks: &mut [Track]) -> Result<()> {
+        let wanted: Vec<(usize, ObjectId)> = tracks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.analysis.as_ref().is_some_and(|a| a.peaks.is_empty()))
+            .map(|(i, t)| (i, schema::object_id(&t.id)))
+            .collect();
+        let found: Vec<(usize, Option<Vec<f32>>)> = futures_util::stream::iter(wanted)
+            .map(|(i, oid)| async move {
+                let doc = self
+                    .timed(self.inner.peaks.find_one(doc! { "_id": oid }))
+                    .await?;
+                Ok::<_, StoreError>((i, doc.and_then(|d| schema::peaks_from(d.get("peaks")))))
+            })
+            .buffer_unordered(8)
+            .try_collect()
+            .await?;
+        for (i, peaks) in found {
+            if let (Some(peaks), Some(analysis)) = (peaks, tracks[i].analysis.as_mut()) {
+                analysis.peaks = peaks;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores (or, when it has none, removes) a track's waveform in [`PEAKS`].
+    async fn write_peaks(&self, oid: ObjectId, analysis: &Analysis) -> Result<()> {
+        if analysis.peaks.is_empty() {
+            self.timed(self.inner.peaks.delete_one(doc! { "_id": oid }))
+                .await?;
+        } else {
+            self.timed(
+                self.inner
+                    .peaks
+                    .replace_one(doc! { "_id": oid }, schema::peaks_doc(oid, &analysis.peaks))
+                    .upsert(true),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Writes the chunks in batches as the source yields them, recording each chunk's `_id`
     /// in `written` before it is sent (so a failure can remove exactly what it wrote).
     async fn write_chunks(
@@ -666,7 +1045,7 @@ impl MongoStore {
                         chunk.name
                     )));
                 }
-                let oid = ObjectId::new();
+                let oid = schema::chunk_oid_for(music_id, &chunk.name);
                 written.push(oid);
                 docs.push(schema::chunk_doc(oid, music_id, chunk));
             }
@@ -675,6 +1054,108 @@ impl MongoStore {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The rest of [`Store::insert_track`], between its pending write's start and end.
+    async fn insert_track_written(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
+        let oid = schema::object_id(&track.id);
+        let music_id = track.id.to_string();
+        let mut written = Vec::new();
+        if let Err(e) = self.write_chunks(&music_id, chunks, &mut written).await {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
+        if let Some(analysis) = &track.analysis
+            && let Err(e) = self.write_peaks(oid, analysis).await
+        {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
+        let published = self
+            .inner
+            .musics
+            .insert_one(schema::track_doc(&track))
+            .into_future();
+        match tokio::time::timeout(self.inner.options.operation_timeout, published).await {
+            Ok(Ok(_)) => {
+                self.bump_library().await;
+                Ok(track)
+            }
+            Ok(Err(e)) if is_duplicate_key(&e) => {
+                // Another insert published this id meanwhile: its document is not ours to
+                // remove, our chunks are.
+                self.discard_chunks(&track.id, &written).await;
+                Err(self.scrubbed(map_err(e)))
+            }
+            outcome => {
+                let err = match outcome {
+                    Ok(Err(e)) => self.scrubbed(map_err(e)),
+                    _ => StoreError::Unavailable(format!(
+                        "MongoDB did not confirm the track {} in time",
+                        track.id
+                    )),
+                };
+                // The document may have been written all the same: retract it before removing
+                // the chunks, and keep the chunks if that cannot be made sure of.
+                match self
+                    .timed(self.inner.musics.delete_one(doc! { "_id": oid }))
+                    .await
+                {
+                    Ok(_) => {
+                        let _ = self
+                            .timed(self.inner.peaks.delete_one(doc! { "_id": oid }))
+                            .await;
+                        self.discard_chunks(&track.id, &written).await
+                    }
+                    Err(e) => tracing::warn!(track = %track.id, error = %e,
+                        "could not retract a track whose insert failed; its chunks are kept"),
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// The rest of [`Store::accept_track`], between its pending write's start and end.
+    async fn accept_track_written(&self, track: Track, source: ChunkSource) -> Result<Track> {
+        let music_id = track.id.to_string();
+        let mut written = Vec::new();
+        if let Err(e) = self.write_chunks(&music_id, source, &mut written).await {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
+        // The job before the track: a crash between the two leaves a job whose track never
+        // appears (it ends on its own), never a processing track nobody will process.
+        let job = doc! {
+            "_id": &music_id,
+            "state": "queued",
+            "attempts": 0_i64,
+            "claims": 0_i64,
+            "lease_until": 0_i64,
+            "created_at": track.created_at,
+            "updated_at": track.created_at,
+        };
+        if let Err(e) = self.timed(self.inner.jobs.insert_one(job)).await {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
+        if let Err(e) = self
+            .timed(self.inner.musics.insert_one(schema::track_doc(&track)))
+            .await
+        {
+            // Whether the document was written is unknown on a timeout: keep the chunks and
+            // the job then; the job finds the track or ends.
+            if matches!(e, StoreError::Unavailable(_)) {
+                self.bump_library().await;
+            } else {
+                let _ = self
+                    .timed(self.inner.jobs.delete_one(doc! { "_id": &music_id }))
+                    .await;
+                self.discard_chunks(&track.id, &written).await;
+            }
+            return Err(e);
+        }
+        self.bump_library().await;
+        Ok(track)
     }
 
     /// Removes the chunks a failed insert wrote. Failing that, they stay for
@@ -735,6 +1216,12 @@ impl Fnv1a {
     }
 }
 
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Claim counts are stored as 64-bit integers.
 fn claims_bson(claims: u64) -> i64 {
     i64::try_from(claims).unwrap_or(i64::MAX)
@@ -764,49 +1251,13 @@ impl Store for MongoStore {
                 track.id
             )));
         }
-        let music_id = track.id.to_string();
-        let mut written = Vec::new();
-        if let Err(e) = self.write_chunks(&music_id, chunks, &mut written).await {
-            self.discard_chunks(&track.id, &written).await;
-            return Err(e);
+        let id = track.id;
+        self.begin_write(&id).await?;
+        let result = self.insert_track_written(track, chunks).await;
+        if !matches!(result, Err(StoreError::Unavailable(_))) {
+            self.end_write(&id).await;
         }
-        let published = self
-            .inner
-            .musics
-            .insert_one(schema::track_doc(&track))
-            .into_future();
-        match tokio::time::timeout(self.inner.options.operation_timeout, published).await {
-            Ok(Ok(_)) => {
-                self.bump_library().await;
-                Ok(track)
-            }
-            Ok(Err(e)) if is_duplicate_key(&e) => {
-                // Another insert published this id meanwhile: its document is not ours to
-                // remove, our chunks are.
-                self.discard_chunks(&track.id, &written).await;
-                Err(self.scrubbed(map_err(e)))
-            }
-            outcome => {
-                let err = match outcome {
-                    Ok(Err(e)) => self.scrubbed(map_err(e)),
-                    _ => StoreError::Unavailable(format!(
-                        "MongoDB did not confirm the track {} in time",
-                        track.id
-                    )),
-                };
-                // The document may have been written all the same: retract it before removing
-                // the chunks, and keep the chunks if that cannot be made sure of.
-                match self
-                    .timed(self.inner.musics.delete_one(doc! { "_id": oid }))
-                    .await
-                {
-                    Ok(_) => self.discard_chunks(&track.id, &written).await,
-                    Err(e) => tracing::warn!(track = %track.id, error = %e,
-                        "could not retract a track whose insert failed; its chunks are kept"),
-                }
-                Err(err)
-            }
-        }
+        result
     }
 
     async fn insert_pending(&self, track: Track) -> Result<Track> {
@@ -895,15 +1346,18 @@ impl Store for MongoStore {
     async fn set_analysis(&self, id: &TrackId, analysis: &Analysis) -> Result<()> {
         let value = schema::analysis_bson(analysis)
             .ok_or_else(|| StoreError::Invalid("the analysis cannot be stored".into()))?;
+        let oid = schema::object_id(id);
         let result = self
-            .timed(self.inner.musics.update_one(
-                doc! { "_id": schema::object_id(id) },
-                doc! { "$set": { "analysis": value } },
-            ))
+            .timed(
+                self.inner
+                    .musics
+                    .update_one(doc! { "_id": oid }, doc! { "$set": { "analysis": value } }),
+            )
             .await?;
         if result.matched_count == 0 {
             return Err(not_found(id));
         }
+        self.write_peaks(oid, analysis).await?;
         self.bump_library().await;
         Ok(())
     }
@@ -936,14 +1390,24 @@ impl Store for MongoStore {
     }
 
     async fn list_tracks(&self, query: &ListQuery) -> Result<Page> {
-        self.backfill_keys().await?;
         let Some(filter) = Self::list_filter(query) else {
             return Ok(Page {
                 tracks: Vec::new(),
                 total: 0,
             });
         };
-        let count = self.timed(self.inner.musics.count_documents(filter.clone()));
+        // Without a search the count is the collection's, from its metadata (every document
+        // is a track; no document is read). A search counts its matches, which MongoDB walks
+        // in the `words` index.
+        let count = async {
+            if query.search.is_none() {
+                self.timed(self.inner.musics.estimated_document_count())
+                    .await
+            } else {
+                self.timed(self.inner.musics.count_documents(filter.clone()))
+                    .await
+            }
+        };
         let page = async {
             if query.limit == 0 {
                 // MongoDB reads a limit of 0 as "no limit".
@@ -956,14 +1420,14 @@ impl Store for MongoStore {
             .await
         };
         let (total, docs) = tokio::try_join!(count, page)?;
-        Ok(Page {
-            tracks: self.tracks_from_docs(docs).await?,
-            total,
-        })
+        let mut tracks = self.tracks_from_docs(docs).await?;
+        if query.peaks {
+            self.attach_peaks(&mut tracks).await?;
+        }
+        Ok(Page { tracks, total })
     }
 
     async fn stream_tracks(&self, query: &ListQuery) -> Result<TrackStream> {
-        self.backfill_keys().await?;
         let Some(filter) = Self::list_filter(query) else {
             return Ok(Box::pin(futures_util::stream::empty()));
         };
@@ -974,13 +1438,20 @@ impl Store for MongoStore {
             )
             .await?;
         let store = self.clone();
+        let peaks = query.peaks;
         let tracks = cursor
             .map_err(map_err)
             .try_chunks(STREAM_BATCH)
             .map_err(|TryChunksError(_, e)| e)
             .and_then(move |docs| {
                 let store = store.clone();
-                async move { store.tracks_from_docs(docs).await }
+                async move {
+                    let mut tracks = store.tracks_from_docs(docs).await?;
+                    if peaks {
+                        store.attach_peaks(&mut tracks).await?;
+                    }
+                    Ok(tracks)
+                }
             })
             .map_ok(|tracks| futures_util::stream::iter(tracks.into_iter().map(Ok)))
             .try_flatten();
@@ -989,15 +1460,25 @@ impl Store for MongoStore {
     }
 
     async fn get_track(&self, id: &TrackId) -> Result<Track> {
-        let doc = self
-            .timed(
-                self.inner
-                    .musics
-                    .find_one(doc! { "_id": schema::object_id(id) }),
-            )
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        self.track_from_doc(doc).await
+        let oid = schema::object_id(id);
+        let doc = self.timed(
+            self.inner
+                .musics
+                .find_one(doc! { "_id": oid })
+                .projection(doc! { "words": 0, "name_key": 0, "author_key": 0 }),
+        );
+        let peaks = self.timed(self.inner.peaks.find_one(doc! { "_id": oid }));
+        let (doc, peaks) = tokio::try_join!(doc, peaks)?;
+        let mut track = self
+            .track_from_doc(doc.ok_or_else(|| not_found(id))?)
+            .await?;
+        if let (Some(analysis), Some(peaks)) = (
+            track.analysis.as_mut(),
+            peaks.and_then(|d| schema::peaks_from(d.get("peaks"))),
+        ) {
+            analysis.peaks = peaks;
+        }
+        Ok(track)
     }
 
     async fn update_track(&self, id: &TrackId, patch: &TrackPatch) -> Result<Track> {
@@ -1043,6 +1524,9 @@ impl Store for MongoStore {
     }
 
     async fn delete_track(&self, id: &TrackId) -> Result<()> {
+        // Between the document and the chunks the track is half deleted: recorded, so that
+        // garbage collection finishes what a crash interrupts.
+        self.begin_write(id).await?;
         let deleted = self
             .timed(
                 self.inner
@@ -1051,9 +1535,17 @@ impl Store for MongoStore {
             )
             .await?;
         if deleted.deleted_count == 0 {
+            self.end_write(id).await;
             return Err(not_found(id));
         }
         self.bump_library().await;
+        let _ = self
+            .timed(
+                self.inner
+                    .retirements
+                    .delete_one(doc! { "_id": id.to_string() }),
+            )
+            .await;
         if let Err(e) = self
             .timed(
                 self.inner
@@ -1065,6 +1557,16 @@ impl Store for MongoStore {
             tracing::warn!(track = %id, error = %e, "track deleted but not its job log");
         }
         if let Err(e) = self
+            .timed(
+                self.inner
+                    .peaks
+                    .delete_one(doc! { "_id": schema::object_id(id) }),
+            )
+            .await
+        {
+            tracing::warn!(track = %id, error = %e, "track deleted but not its waveform");
+        }
+        if let Err(e) = self
             .timed(self.inner.jobs.delete_one(doc! { "_id": id.to_string() }))
             .await
         {
@@ -1072,7 +1574,7 @@ impl Store for MongoStore {
                 "track deleted but not its job; the job will find no track and end");
         }
         // The track is gone for every reader now; chunks left by a failure here are garbage.
-        if let Err(e) = self
+        match self
             .timed(
                 self.inner
                     .chunks
@@ -1080,22 +1582,18 @@ impl Store for MongoStore {
             )
             .await
         {
-            tracing::warn!(track = %id, error = %e,
-                "track deleted but not its chunks; garbage collection will remove them");
+            Ok(_) => self.end_write(id).await,
+            Err(e) => tracing::warn!(track = %id, error = %e,
+                "track deleted but not its chunks; garbage collection will remove them"),
         }
         Ok(())
     }
 
     async fn get_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
         let exists = self.track_streamable(schema::object_id(id));
-        let chunk = self.timed(
-            self.inner
-                .chunks
-                .find_one(doc! { "music_id": id.to_string(), "chunk_name": name })
-                .projection(doc! { "_id": 0, "chunk_bytes": 1 }),
-        );
+        let chunk = self.chunk_bytes(id, name);
         let (exists, chunk) = tokio::try_join!(exists, chunk)?;
-        match (exists, chunk.and_then(|mut doc| doc.remove("chunk_bytes"))) {
+        match (exists, chunk) {
             (true, Some(Bson::Binary(binary))) => Ok(Bytes::from(binary.bytes)),
             (true, Some(other)) => Err(StoreError::Backend(format!(
                 "chunk {name} of track {id} holds a {:?}, not binary data",
@@ -1107,57 +1605,20 @@ impl Store for MongoStore {
 
     async fn accept_track(&self, track: Track, source: ChunkSource) -> Result<Track> {
         self.ensure_indexes().await?;
-        let music_id = track.id.to_string();
-        let mut written = Vec::new();
-        if let Err(e) = self.write_chunks(&music_id, source, &mut written).await {
-            self.discard_chunks(&track.id, &written).await;
-            return Err(e);
+        let id = track.id;
+        self.begin_write(&id).await?;
+        let result = self.accept_track_written(track, source).await;
+        if !matches!(result, Err(StoreError::Unavailable(_))) {
+            self.end_write(&id).await;
         }
-        // The job before the track: a crash between the two leaves a job whose track never
-        // appears (it ends on its own), never a processing track nobody will process.
-        let job = doc! {
-            "_id": &music_id,
-            "state": "queued",
-            "attempts": 0_i64,
-            "claims": 0_i64,
-            "lease_until": 0_i64,
-            "created_at": track.created_at,
-            "updated_at": track.created_at,
-        };
-        if let Err(e) = self.timed(self.inner.jobs.insert_one(job)).await {
-            self.discard_chunks(&track.id, &written).await;
-            return Err(e);
-        }
-        if let Err(e) = self
-            .timed(self.inner.musics.insert_one(schema::track_doc(&track)))
-            .await
-        {
-            // Whether the document was written is unknown on a timeout: keep the chunks and
-            // the job then; the job finds the track or ends.
-            if matches!(e, StoreError::Unavailable(_)) {
-                self.bump_library().await;
-            } else {
-                let _ = self
-                    .timed(self.inner.jobs.delete_one(doc! { "_id": &music_id }))
-                    .await;
-                self.discard_chunks(&track.id, &written).await;
-            }
-            return Err(e);
-        }
-        self.bump_library().await;
-        Ok(track)
+        result
     }
 
     async fn get_stored_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
         let exists = self.track_exists(schema::object_id(id));
-        let chunk = self.timed(
-            self.inner
-                .chunks
-                .find_one(doc! { "music_id": id.to_string(), "chunk_name": name })
-                .projection(doc! { "_id": 0, "chunk_bytes": 1 }),
-        );
+        let chunk = self.chunk_bytes(id, name);
         let (exists, chunk) = tokio::try_join!(exists, chunk)?;
-        match (exists, chunk.and_then(|mut doc| doc.remove("chunk_bytes"))) {
+        match (exists, chunk) {
             (true, Some(Bson::Binary(binary))) => Ok(Bytes::from(binary.bytes)),
             (true, Some(_)) => Err(StoreError::Backend(format!(
                 "chunk {name} of track {id} does not hold binary data"
@@ -1485,6 +1946,15 @@ impl Store for MongoStore {
             self.discard_chunks(&track.id, &written).await;
             return Err(e);
         }
+        // Queued before the switch, so the sweep cannot miss it; an entry whose switch then
+        // fails is dropped by the sweep (the document's `retire_after` is the truth).
+        if let Err(e) = self
+            .queue_retirement(&track.id, retire_after_ms, generation)
+            .await
+        {
+            self.discard_chunks(&track.id, &written).await;
+            return Err(e);
+        }
         // Publish last: one document update switches every media field at once.
         let set = schema::replace_set(&track, generation, retire_after_ms);
         let replaced = self
@@ -1514,32 +1984,66 @@ impl Store for MongoStore {
         }
     }
 
+    /// From `retirements` (a small collection, read through its `after` index), each entry
+    /// checked against its track document by `_id`: an entry the document does not confirm
+    /// (its switch failed, or the track is gone) is dropped, or moved to the time the
+    /// document gives.
     async fn due_retirements(&self, now_ms: i64, limit: u32) -> Result<Vec<Retirement>> {
-        let docs = self
+        let queued = self
             .find_all(
                 self.inner
-                    .musics
-                    .find(doc! { "retire_after": { "$lte": now_ms } })
-                    .sort(doc! { "retire_after": 1 })
-                    .limit(i64::from(limit))
-                    .projection(doc! { "_id": 1, "generation": 1, "retire_after": 1 }),
+                    .retirements
+                    .find(doc! { "after": { "$lte": now_ms } })
+                    .sort(doc! { "after": 1 })
+                    .limit(i64::from(limit)),
             )
             .await?;
-        Ok(docs
-            .iter()
-            .filter_map(|doc| {
-                let number = |key: &str| match doc.get(key) {
-                    Some(Bson::Int64(n)) => Some(*n),
-                    Some(Bson::Int32(n)) => Some(i64::from(*n)),
-                    _ => None,
-                };
-                Some(Retirement {
-                    track_id: schema::track_id(&doc.get_object_id("_id").ok()?),
-                    generation: u64::try_from(number("generation").unwrap_or(0)).unwrap_or(0),
-                    after_ms: number("retire_after")?,
-                })
-            })
-            .collect())
+        let mut due = Vec::new();
+        for entry in queued {
+            let Some(id) = entry
+                .get_str("_id")
+                .ok()
+                .and_then(|hex| hex.parse::<TrackId>().ok())
+            else {
+                continue;
+            };
+            let after = schema::integer(entry.get("after")).unwrap_or(0);
+            let track = self
+                .timed(
+                    self.inner
+                        .musics
+                        .find_one(doc! { "_id": schema::object_id(&id) })
+                        .projection(doc! { "_id": 1, "generation": 1, "retire_after": 1 }),
+                )
+                .await?;
+            let truth = track.as_ref().and_then(|doc| {
+                Some((
+                    schema::integer(doc.get("retire_after"))?,
+                    schema::integer(doc.get("generation")).unwrap_or(0),
+                ))
+            });
+            match truth {
+                Some((retire_after, generation)) if retire_after <= now_ms => {
+                    due.push(Retirement {
+                        track_id: id,
+                        generation: u64::try_from(generation).unwrap_or(0),
+                        after_ms: retire_after,
+                    });
+                }
+                Some((retire_after, generation)) => {
+                    self.queue_retirement(&id, retire_after, generation).await?;
+                }
+                None => {
+                    self.timed(
+                        self.inner
+                            .retirements
+                            .delete_one(doc! { "_id": id.to_string(), "after": after }),
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(due)
     }
 
     async fn end_retirement(&self, id: &TrackId, after_ms: i64) -> Result<()> {
@@ -1547,6 +2051,12 @@ impl Store for MongoStore {
             doc! { "_id": schema::object_id(id), "retire_after": after_ms },
             doc! { "$unset": { "retire_after": "" } },
         ))
+        .await?;
+        self.timed(
+            self.inner
+                .retirements
+                .delete_one(doc! { "_id": id.to_string(), "after": after_ms }),
+        )
         .await?;
         Ok(())
     }
@@ -1594,36 +2104,17 @@ impl Store for MongoStore {
         }
     }
 
-    /// Two sources mixed into one number: the counter in `legato_meta` that every change
-    /// Legato makes to `musics` increments (after the change), and, for the seed's functions,
-    /// which write `musics` without knowing of it, the collection's document count and its
-    /// newest `_id` (the seed inserts and deletes tracks, and never renames them: either moves
-    /// one of the two). Three small reads, made together; the newest `_id` is the end of the
-    /// `_id` index.
+    /// The counter in `legato_meta` that every change Legato makes to `musics` increments,
+    /// mixed with the collection's estimated document count (from its metadata: no document
+    /// is read). The seed's functions write `musics` without knowing of the counter; when the
+    /// count moves and the counter does not, this process counts the change itself (so the
+    /// version moves for every replica and never comes back to an earlier value) and writes
+    /// the keys of the documents the seed inserted.
     async fn library_version(&self) -> Result<u64> {
-        let counter = self.timed(self.inner.meta.find_one(doc! { "_id": LIBRARY_VERSION }));
-        // From the collection's metadata on MongoDB (`count_documents` would walk an index).
-        let count = self.timed(self.inner.musics.estimated_document_count());
-        let newest = self.timed(
-            self.inner
-                .musics
-                .find_one(doc! {})
-                .sort(doc! { "_id": -1 })
-                .projection(doc! { "_id": 1 }),
-        );
-        let (counter, count, newest) = tokio::try_join!(counter, count, newest)?;
-        let counter = counter
-            .and_then(|doc| schema::integer(doc.get("version")))
-            .unwrap_or(0);
-        let newest = match newest.as_ref().and_then(|doc| doc.get("_id")) {
-            Some(Bson::ObjectId(oid)) => oid.bytes().to_vec(),
-            Some(other) => other.to_string().into_bytes(),
-            None => Vec::new(),
-        };
+        let (counter, count) = self.library_state().await?;
         let mut hash = Fnv1a::default();
         hash.write(&counter.to_le_bytes());
         hash.write(&count.to_le_bytes());
-        hash.write(&newest);
         Ok(hash.0)
     }
 

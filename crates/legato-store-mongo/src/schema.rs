@@ -22,8 +22,27 @@ pub const JOBS: &str = "jobs";
 /// One document per claim (`<track>/claim/<n>`) and per publication (`<track>/publish`) of a
 /// job: the unique `_id` is what makes each happen once, and the documents are the job log.
 pub const JOB_LOG: &str = "job_log";
-/// Legato's own bookkeeping: one document, [`LIBRARY_VERSION`], counting changes of `musics`.
+/// Legato's own bookkeeping: [`LIBRARY_VERSION`], counting changes of `musics`, and
+/// [`SCHEMA`], the version of the layout the database was upgraded to.
 pub const META: &str = "legato_meta";
+/// `_id` in [`META`] of `{version}`: the last layout upgrade applied ([`CURRENT_SCHEMA`]).
+pub const SCHEMA: &str = "schema";
+/// 1: the keys (`name_key`, `author_key`, `words`) on every document; 2: waveforms in
+/// [`PEAKS`], not in `musics`, and pending retirements in [`RETIREMENTS`].
+pub const CURRENT_SCHEMA: i64 = 2;
+/// Waveforms, one document per track: `{_id: <the track's ObjectId>, peaks: BinData}` (the
+/// values as little-endian `f32`s). Apart from `musics`, where they were 86 % of a document's
+/// bytes: a server reads a whole document even when a projection drops a field.
+pub const PEAKS: &str = "track_peaks";
+/// The renditions reprocessings replaced, waiting to be removed: `{_id: "<track hex>", after:
+/// ms, generation}`, one per track. A small collection the retirement sweep reads instead of
+/// `musics`; the track document's `retire_after` stays the truth it is checked against.
+pub const RETIREMENTS: &str = "retirements";
+/// Writes that leave chunks without a track document while they run (an insert writes its
+/// chunks before the document; a delete removes the document before the chunks):
+/// `{_id: "<track hex>", at: ms}`, written before and removed after. What a crash leaves here
+/// is what garbage collection looks at, instead of reading every chunk.
+pub const PENDING_WRITES: &str = "pending_writes";
 /// `_id` of the counter in [`META`] that every change of `musics` by Legato increments.
 pub const LIBRARY_VERSION: &str = "library_version";
 /// The accounts: `users` (`_id` the name), `user_keys` (`_id` the key's hash), `stars`,
@@ -223,12 +242,74 @@ pub fn replace_unset(set: &Document) -> Document {
     unset
 }
 
+/// The analysis as `musics` keeps it: without its waveform, which lives in [`PEAKS`].
 pub fn analysis_bson(analysis: &Analysis) -> Option<Bson> {
-    mongodb::bson::to_bson(analysis).ok()
+    let lean = Analysis {
+        peaks: Vec::new(),
+        ..analysis.clone()
+    };
+    let mut value = mongodb::bson::to_bson(&lean).ok()?;
+    if let Bson::Document(doc) = &mut value {
+        doc.remove("peaks");
+    }
+    Some(value)
+}
+
+/// The [`PEAKS`] document of a waveform.
+pub fn peaks_doc(oid: ObjectId, peaks: &[f32]) -> Document {
+    let bytes = peaks.iter().flat_map(|p| p.to_le_bytes()).collect();
+    doc! { "_id": oid, "peaks": Binary { subtype: BinarySubtype::Generic, bytes } }
+}
+
+/// The waveform a [`PEAKS`] document holds (or, in a `musics` document an older version
+/// wrote, the array `analysis.peaks`).
+pub fn peaks_from(value: Option<&Bson>) -> Option<Vec<f32>> {
+    match value? {
+        Bson::Binary(binary) => Some(
+            binary
+                .bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        Bson::Array(values) => Some(
+            values
+                .iter()
+                .filter_map(|v| number(Some(v)))
+                .map(|v| v as f32)
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 fn decoded<T: serde::de::DeserializeOwned>(value: Option<&Bson>) -> Option<T> {
     value.and_then(|v| mongodb::bson::from_bson(v.clone()).ok())
+}
+
+/// The `_id` Legato gives chunk `name` of track `id`, so that a segment is found by an `_id`
+/// lookup: the track id's first four bytes (its creation time, which garbage collection's
+/// grace period is measured against), then eight bytes of an FNV-1a hash of the track id and
+/// the name. Chunks the seed wrote have ObjectIds of their own and are found by
+/// `(music_id, chunk_name)`; a chunk is only taken as found when those two fields match too.
+pub fn chunk_oid(id: &TrackId, name: &str) -> ObjectId {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.bytes().iter().chain([0u8].iter()).chain(name.as_bytes()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut bytes = [0u8; 12];
+    bytes[..4].copy_from_slice(&id.bytes()[..4]);
+    bytes[4..].copy_from_slice(&hash.to_be_bytes());
+    ObjectId::from_bytes(bytes)
+}
+
+/// [`chunk_oid`] of a track given by its hex id (a new ObjectId if it is not one).
+pub fn chunk_oid_for(music_id: &str, name: &str) -> ObjectId {
+    match music_id.parse::<TrackId>() {
+        Ok(id) => chunk_oid(&id, name),
+        Err(_) => ObjectId::new(),
+    }
 }
 
 pub fn chunk_doc(oid: ObjectId, music_id: &str, chunk: &Chunk) -> Document {

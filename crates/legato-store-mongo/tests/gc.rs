@@ -79,7 +79,12 @@ async fn collects_old_unreferenced_chunks_only() {
         .await
         .unwrap();
 
-    assert_eq!(store.collect_garbage().await.unwrap(), 3);
+    assert_eq!(
+        store.collect_garbage().await.unwrap(),
+        0,
+        "collect_garbage reads only the pending writes this version records"
+    );
+    assert_eq!(store.sweep_orphan_chunks().await.unwrap(), 3);
     let count = |music_id: String| {
         let chunks = chunks.clone();
         async move {
@@ -107,8 +112,120 @@ async fn collects_old_unreferenced_chunks_only() {
         [1, 2, 3]
     );
     assert_eq!(
-        store.collect_garbage().await.unwrap(),
+        store.sweep_orphan_chunks().await.unwrap(),
         0,
         "a second run finds nothing"
     );
+}
+
+/// What a crash between the steps of an insert or a delete leaves: an entry in
+/// `pending_writes`, which garbage collection finishes once it is older than the grace period
+/// (and only then), without reading any other chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finishes_the_writes_a_crash_left_pending() {
+    let uri = test_uri();
+    let database = unique_database("gc_pending");
+    let store = MongoStore::connect(
+        &uri,
+        MongoOptions {
+            database: Some(database.clone()),
+            gc_grace: Duration::from_secs(600),
+            gc_on_start: false,
+            ..MongoOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let db = plain(&uri, &database).await;
+    let chunks = plain_collection(&db, "chunks");
+    let pending = plain_collection(&db, "pending_writes");
+    let now_ms = i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let hour_ago = now_ms - 3_600_000;
+
+    // An insert that crashed after its chunks, an hour ago: no track document.
+    let crashed = TrackId::generate().to_string();
+    for i in 0..3u8 {
+        chunks
+            .insert_one(chunk(ObjectId::new(), &crashed, &format!("seg{i:03}.ts")))
+            .await
+            .unwrap();
+    }
+    pending
+        .insert_one(doc! { "_id": &crashed, "at": hour_ago })
+        .await
+        .unwrap();
+    // An insert in progress (recorded a moment ago): left alone.
+    let running = TrackId::generate().to_string();
+    chunks
+        .insert_one(chunk(ObjectId::new(), &running, "seg000.ts"))
+        .await
+        .unwrap();
+    pending
+        .insert_one(doc! { "_id": &running, "at": now_ms })
+        .await
+        .unwrap();
+    // A track whose insert finished but whose entry could not be removed: kept whole.
+    let live = sample_track("Live", "ours");
+    store
+        .insert_track(
+            live.clone(),
+            Box::new(std::iter::once(Ok(Chunk::new("seg000.ts", "x")))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.count_documents(doc! {}).await.unwrap(),
+        2,
+        "a finished insert leaves no entry"
+    );
+    pending
+        .insert_one(doc! { "_id": live.id.to_string(), "at": hour_ago })
+        .await
+        .unwrap();
+
+    assert_eq!(store.collect_garbage().await.unwrap(), 3);
+    let count = |music_id: String| {
+        let chunks = chunks.clone();
+        async move {
+            chunks
+                .count_documents(doc! { "music_id": music_id })
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        count(crashed).await,
+        0,
+        "the crashed insert's chunks are gone"
+    );
+    assert_eq!(count(running.clone()).await, 1, "a young write stays");
+    assert_eq!(count(live.id.to_string()).await, 1, "a live track stays");
+    assert_eq!(
+        &store.get_chunk(&live.id, "seg000.ts").await.unwrap()[..],
+        b"x"
+    );
+    let left: Vec<String> = {
+        use futures_util::TryStreamExt;
+        pending
+            .find(doc! {})
+            .await
+            .unwrap()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.get_str("_id").unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(left, [running], "the finished entries are removed");
+
+    // A delete leaves no entry behind.
+    store.delete_track(&live.id).await.unwrap();
+    assert_eq!(pending.count_documents(doc! {}).await.unwrap(), 1);
 }

@@ -239,3 +239,73 @@ async fn the_seeds_writes_change_the_library_version_and_the_digest_is_indexed()
         assert!(names.iter().any(|n| n == index), "{collection}: {names:?}");
     }
 }
+
+/// A database an older Legato wrote (waveforms inside `musics`, a retirement pending in the
+/// track document, a track without keys) is upgraded once, at the first start: the waveform
+/// moves to `track_peaks` and still shows, the keys are written, the retirement is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_layout_is_upgraded_once() {
+    let uri = test_uri();
+    let database = unique_database("upgrade");
+    let db = plain(&uri, &database).await;
+    let musics = plain_collection(&db, "musics");
+    let peaks: Vec<f64> = (0..400).map(|i| f64::from(i) / 400.0).collect();
+    let old = ObjectId::new();
+    musics
+        .insert_one(doc! {
+            "_id": old, "name": "Old Song", "author": "Older",
+            "duration": 12.0, "segments": 2_i64, "playlist": "index.m3u8",
+            "created_at": 1_700_000_000_000_i64, "status": "ready",
+            "analysis": { "loudness_lufs": -14.0, "true_peak_dbtp": -1.0, "peaks": peaks.clone() },
+            "generation": 3_i64, "retire_after": 1_i64,
+        })
+        .await
+        .unwrap();
+
+    let store = MongoStore::connect(&uri, options_for(&database))
+        .await
+        .unwrap();
+    let raw = musics.find_one(doc! { "_id": old }).await.unwrap().unwrap();
+    let analysis = raw.get_document("analysis").unwrap();
+    assert!(!analysis.contains_key("peaks"), "{raw}");
+    assert_eq!(raw.get_str("name_key").unwrap(), "old song");
+    let id = TrackId::from_bytes(old.bytes());
+    let shown = store.get_track(&id).await.unwrap();
+    let shown_peaks = shown.analysis.unwrap().peaks;
+    assert_eq!(shown_peaks.len(), 400);
+    assert!((f64::from(shown_peaks[200]) - 0.5).abs() < 1e-6);
+    let listed = store
+        .list_tracks(&ListQuery {
+            peaks: true,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.tracks[0].analysis.as_ref().unwrap().peaks.len(), 400);
+    let compact = store.list_tracks(&ListQuery::default()).await.unwrap();
+    assert!(
+        compact.tracks[0]
+            .analysis
+            .as_ref()
+            .unwrap()
+            .peaks
+            .is_empty()
+    );
+
+    let due = store.due_retirements(2, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "the pending retirement is queued");
+    assert_eq!((due[0].track_id, due[0].generation), (id, 3));
+    let schema = plain_collection(&db, "legato_meta")
+        .find_one(doc! { "_id": "schema" })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(schema.get_i64("version").unwrap(), 2);
+    assert_eq!(
+        plain_collection(&db, "track_peaks")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        1
+    );
+}
