@@ -14,9 +14,7 @@
 //! Only plain CRUD and `$inc`/`$set` are used: FerretDB serves them too.
 
 use async_trait::async_trait;
-use mongodb::IndexModel;
 use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
-use mongodb::options::IndexOptions;
 
 use legato_store::{
     Accounts, ItemKind, ItemRef, PlayCount, Playlist, PlaylistPatch, Result, StoreError, TrackId,
@@ -136,64 +134,6 @@ fn playlist_from_doc(doc: &Document) -> Option<Playlist> {
 
 impl MongoStore {
     /// The indexes of the account collections (part of [`MongoStore::ensure_indexes`]).
-    pub(crate) async fn ensure_account_indexes(&self) -> Result<()> {
-        let inner = &self.inner;
-        let unique = |keys: Document, name: &str| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(
-                    IndexOptions::builder()
-                        .unique(true)
-                        .name(name.to_owned())
-                        .build(),
-                )
-                .build()
-        };
-        let plain = |keys: Document, name: &str| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(IndexOptions::builder().name(name.to_owned()).build())
-                .build()
-        };
-        let item = doc! { "user": 1, "kind": 1, "item": 1 };
-        for (collection, index, name) in [
-            (
-                &inner.user_keys,
-                plain(doc! { "user": 1, "created_at": 1 }, "user_created_at"),
-                "user_created_at",
-            ),
-            (
-                &inner.stars,
-                unique(item.clone(), "user_kind_item"),
-                "user_kind_item",
-            ),
-            (
-                &inner.ratings,
-                unique(item.clone(), "user_kind_item"),
-                "user_kind_item",
-            ),
-            (
-                &inner.plays,
-                unique(doc! { "user": 1, "track": 1 }, "user_track"),
-                "user_track",
-            ),
-            (
-                &inner.playlists,
-                plain(doc! { "owner": 1 }, "owner"),
-                "owner",
-            ),
-            (
-                &inner.playlists,
-                plain(doc! { "name": 1, "_id": 1 }, "name_id"),
-                "name_id",
-            ),
-        ] {
-            self.tolerate_existing(collection.create_index(index), name)
-                .await?;
-        }
-        Ok(())
-    }
-
     async fn user_exists(&self, name: &str) -> Result<bool> {
         Ok(self
             .timed(

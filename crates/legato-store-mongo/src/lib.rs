@@ -36,6 +36,7 @@
 
 mod accounts;
 mod error;
+pub mod indexes;
 mod options;
 mod schema;
 
@@ -75,19 +76,22 @@ const BATCH_CHUNKS: usize = 64;
 /// Ids per `$in` when removing chunks by id or looking tracks up by id.
 const ID_BATCH: usize = 1000;
 
-/// Index names; an index with the same keys under another name is accepted too.
-const CHUNKS_INDEX: &str = "music_id_chunk_name";
-const MUSICS_INDEXES: [(&str, &str); 6] = [
-    ("created_at", "created_at_id"),
-    ("name_key", "name_key_id"),
-    ("author_key", "author_key_id"),
-    ("duration", "duration_id"),
-    ("words", "words_id"),
-    // Tracks whose replaced renditions wait to be removed (reprocessing).
-    ("retire_after", "retire_after_id"),
-];
-/// The source's SHA-256 (duplicate uploads are looked up by it on every upload), oldest first.
-const SOURCE_SHA256_INDEX: &str = "source_sha256_created_at_id";
+/// A search matching at most this many tracks is read through the `words` index and sorted
+/// in memory; one matching more walks the order's index instead ([`MongoStore::search_plan`]).
+const FEW_MATCHES: u64 = 1000;
+/// Copies of one upload read to find the oldest that did not fail.
+const DIGEST_COPIES: i64 = 32;
+const WORDS_INDEX: &str = "words_id";
+/// The comments that name a search's plan on its `find` (see tests/query_shape.rs).
+pub const SORT_FEW_COMMENT: &str = "legato:sort-few-matches";
+pub const WALK_ORDER_COMMENT: &str = "legato:walk-order-index";
+
+#[derive(Debug, Clone, Copy)]
+enum SearchPlan {
+    SortFew,
+    WalkOrder,
+}
+
 /// How often, at most, the keys of documents another program inserted are looked for.
 const FOREIGN_BACKFILL_INTERVAL: Duration = Duration::from_secs(30);
 /// Tracks converted at a time from a streaming list's cursor.
@@ -179,6 +183,7 @@ impl MongoStore {
             }
         }
         client_options.server_selection_timeout = Some(options.server_selection_timeout);
+        client_options.command_event_handler = options.command_events.clone();
         client_options.connect_timeout = Some(options.connect_timeout);
         if options.max_pool_size.is_some() {
             client_options.max_pool_size = options.max_pool_size;
@@ -254,76 +259,31 @@ impl MongoStore {
         &self.inner.database
     }
 
-    /// Creates the indexes the store relies on, unless done already; idempotent.
-    ///
-    /// `chunks (music_id, chunk_name)` unique (it serves streaming, and refuses a second
-    /// chunk of the same name), and `musics (<sort key>, _id)` for each order `list` offers.
+    /// Creates the indexes the store relies on ([`indexes::INDEXES`]), unless done already,
+    /// then upgrades the layout ([`upgrade`](Self::upgrade)); idempotent.
     pub async fn ensure_indexes(&self) -> Result<()> {
         if self.inner.indexes_ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        let unique = IndexOptions::builder()
-            .unique(true)
-            .name(CHUNKS_INDEX.to_owned())
-            .build();
-        let chunks_index = IndexModel::builder()
-            .keys(doc! { "music_id": 1, "chunk_name": 1 })
-            .options(unique)
-            .build();
-        self.tolerate_existing(self.inner.chunks.create_index(chunks_index), CHUNKS_INDEX)
-            .await?;
-        for (key, name) in MUSICS_INDEXES {
-            let index = IndexModel::builder()
-                .keys(doc! { key: 1, "_id": 1 })
-                .options(IndexOptions::builder().name(name.to_owned()).build())
+        let db = self.inner.client.database(&self.inner.database);
+        for spec in indexes::INDEXES {
+            let mut keys = Document::new();
+            for key in spec.keys {
+                keys.insert(*key, 1);
+            }
+            let model = IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .name(spec.name.to_owned())
+                        .unique(spec.unique.then_some(true))
+                        .build(),
+                )
                 .build();
-            self.tolerate_existing(self.inner.musics.create_index(index), name)
+            let collection = db.collection::<Document>(spec.collection);
+            self.tolerate_existing(collection.create_index(model), spec.name)
                 .await?;
         }
-        let due = IndexModel::builder()
-            .keys(doc! { "state": 1, "lease_until": 1 })
-            .options(
-                IndexOptions::builder()
-                    .name("state_lease".to_owned())
-                    .build(),
-            )
-            .build();
-        self.tolerate_existing(self.inner.jobs.create_index(due), "state_lease")
-            .await?;
-        // A reprocessing starts its claims after the track's highest logged claim.
-        let claims = IndexModel::builder()
-            .keys(doc! { "track": 1, "claim": 1 })
-            .options(
-                IndexOptions::builder()
-                    .name("track_claim".to_owned())
-                    .build(),
-            )
-            .build();
-        self.tolerate_existing(self.inner.job_log.create_index(claims), "track_claim")
-            .await?;
-        let sha256 = IndexModel::builder()
-            .keys(doc! { "source.sha256": 1, "created_at": 1, "_id": 1 })
-            .options(
-                IndexOptions::builder()
-                    .name(SOURCE_SHA256_INDEX.to_owned())
-                    .build(),
-            )
-            .build();
-        self.tolerate_existing(self.inner.musics.create_index(sha256), SOURCE_SHA256_INDEX)
-            .await?;
-        let due = IndexModel::builder()
-            .keys(doc! { "after": 1 })
-            .options(IndexOptions::builder().name("after".to_owned()).build())
-            .build();
-        self.tolerate_existing(self.inner.retirements.create_index(due), "after")
-            .await?;
-        let pending = IndexModel::builder()
-            .keys(doc! { "at": 1 })
-            .options(IndexOptions::builder().name("at".to_owned()).build())
-            .build();
-        self.tolerate_existing(self.inner.pending_writes.create_index(pending), "at")
-            .await?;
-        self.ensure_account_indexes().await?;
         self.upgrade().await?;
         self.inner.indexes_ready.store(true, Ordering::Release);
         Ok(())
@@ -374,7 +334,7 @@ impl MongoStore {
             .find_all(
                 self.inner
                     .musics
-                    .find(doc! { "retire_after": { "$exists": true } })
+                    .find(doc! { "retire_after": { "$gte": 0_i64 } })
                     .projection(doc! { "_id": 1, "generation": 1, "retire_after": 1 }),
             )
             .await?;
@@ -706,30 +666,64 @@ impl MongoStore {
         Some(doc! { "$and": all })
     }
 
+    /// How a search is read: through the `words` index when it matches few tracks (which
+    /// are then sorted in memory, at most [`FEW_MATCHES`] of them), else by walking the
+    /// order's index and checking the words of each track (dense matches come soon). The
+    /// first matches are counted through the `words` index to choose; returns the plan and,
+    /// when it is known from that count, the number of matches.
+    async fn search_plan(&self, filter: &Document) -> Result<(SearchPlan, Option<u64>)> {
+        let few = self
+            .timed(
+                self.inner
+                    .musics
+                    .count_documents(filter.clone())
+                    .limit(FEW_MATCHES + 1)
+                    .hint(mongodb::options::Hint::Name(WORDS_INDEX.to_owned())),
+            )
+            .await?;
+        Ok(if few <= FEW_MATCHES {
+            (SearchPlan::SortFew, Some(few))
+        } else {
+            (SearchPlan::WalkOrder, None)
+        })
+    }
+
     fn list_find(
         &self,
         filter: Document,
         query: &ListQuery,
+        plan: Option<SearchPlan>,
     ) -> mongodb::action::Find<'_, Document> {
         let direction = match query.order {
             SortOrder::Asc => 1,
             SortOrder::Desc => -1,
         };
-        let key = match query.sort {
-            SortKey::CreatedAt => "created_at",
-            SortKey::Name => "name_key",
-            SortKey::Author => "author_key",
-            SortKey::Duration => "duration",
+        let (key, order_index) = match query.sort {
+            SortKey::CreatedAt => ("created_at", "created_at_id"),
+            SortKey::Name => ("name_key", "name_key_id"),
+            SortKey::Author => ("author_key", "author_key_id"),
+            SortKey::Duration => ("duration", "duration_id"),
         };
         // A document an older version wrote may still hold its waveform (until the upgrade
         // moves it): never sent, whichever the list; `attach_peaks` adds them when asked.
         let projection = doc! { "words": 0, "name_key": 0, "author_key": 0, "analysis.peaks": 0 };
-        self.inner
+        let find = self
+            .inner
             .musics
             .find(filter)
             .sort(doc! { key: direction, "_id": direction })
             .skip(query.offset.min(i64::MAX as u64))
-            .projection(projection)
+            .projection(projection);
+        // The plan travels as the command's comment too, for the query-shape test.
+        match plan {
+            None => find,
+            Some(SearchPlan::SortFew) => find
+                .hint(mongodb::options::Hint::Name(WORDS_INDEX.to_owned()))
+                .comment(Bson::String(SORT_FEW_COMMENT.to_owned())),
+            Some(SearchPlan::WalkOrder) => find
+                .hint(mongodb::options::Hint::Name(order_index.to_owned()))
+                .comment(Bson::String(WALK_ORDER_COMMENT.to_owned())),
+        }
     }
 
     /// Runs one driver operation within the operation timeout.
@@ -1158,6 +1152,38 @@ impl MongoStore {
         Ok(track)
     }
 
+    /// The job to claim next: uploads first (a job without a kind is an upload), and of
+    /// each kind a lapsed lease before a queued job, then the earliest due, oldest first.
+    /// Each query one range of the `state_kind_lease_created` index.
+    async fn next_due_job(&self, now_ms: i64) -> Result<Option<Job>> {
+        let ingest = Bson::Array(vec![
+            Bson::Null,
+            Bson::String(JobKind::Ingest.as_str().to_owned()),
+        ]);
+        let reprocess = Bson::Array(vec![Bson::String(JobKind::Reprocess.as_str().to_owned())]);
+        for kinds in [ingest, reprocess] {
+            for (state, due) in [
+                ("running", doc! { "$lt": now_ms }),
+                ("queued", doc! { "$lte": now_ms }),
+            ] {
+                let found = self
+                    .timed(
+                        self.inner
+                            .jobs
+                            .find_one(doc! {
+                                "state": state, "kind": { "$in": kinds.clone() }, "lease_until": due,
+                            })
+                            .sort(doc! { "lease_until": 1, "created_at": 1 }),
+                    )
+                    .await?;
+                if let Some(job) = found.as_ref().and_then(schema::job_from_doc) {
+                    return Ok(Some(job));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Removes the chunks a failed insert wrote. Failing that, they stay for
     /// [`collect_garbage`](Self::collect_garbage): no track refers to them.
     async fn discard_chunks(&self, id: &TrackId, written: &[ObjectId]) {
@@ -1363,30 +1389,47 @@ impl Store for MongoStore {
     }
 
     async fn fail_stale_processing(&self, before_ms: i64) -> Result<u64> {
-        let with_jobs: Vec<ObjectId> = self
-            .find_all(self.inner.jobs.find(doc! {}).projection(doc! { "_id": 1 }))
-            .await?
-            .iter()
-            .filter_map(|d| d.get_str("_id").ok())
-            .filter_map(|hex| ObjectId::parse_str(hex).ok())
-            .collect();
-        let result = self
-            .timed(self.inner.musics.update_many(
-                doc! {
-                    "status": "processing",
-                    "created_at": { "$lt": before_ms },
-                    "_id": { "$nin": with_jobs },
-                },
-                doc! { "$set": {
-                    "status": "failed",
-                    "error": "processing was interrupted (the server stopped); upload the file again",
-                } },
-            ))
+        // The tracks still processing from before (few: those a stopped process left, through
+        // the `status_created_at` index), less those a job will finish (an `_id` lookup each).
+        let candidates = self
+            .find_all(
+                self.inner
+                    .musics
+                    .find(doc! { "status": "processing", "created_at": { "$lt": before_ms } })
+                    .projection(doc! { "_id": 1 }),
+            )
             .await?;
-        if result.modified_count > 0 {
+        let mut failed = 0;
+        for candidate in candidates {
+            let Ok(oid) = candidate.get_object_id("_id") else {
+                continue;
+            };
+            let job = self
+                .timed(
+                    self.inner
+                        .jobs
+                        .find_one(doc! { "_id": oid.to_hex() })
+                        .projection(doc! { "_id": 1 }),
+                )
+                .await?;
+            if job.is_some() {
+                continue;
+            }
+            let result = self
+                .timed(self.inner.musics.update_one(
+                    doc! { "_id": oid, "status": "processing" },
+                    doc! { "$set": {
+                        "status": "failed",
+                        "error": "processing was interrupted (the server stopped); upload the file again",
+                    } },
+                ))
+                .await?;
+            failed += result.modified_count;
+        }
+        if failed > 0 {
             self.bump_library().await;
         }
-        Ok(result.modified_count)
+        Ok(failed)
     }
 
     async fn list_tracks(&self, query: &ListQuery) -> Result<Page> {
@@ -1396,16 +1439,32 @@ impl Store for MongoStore {
                 total: 0,
             });
         };
+        let (plan, counted) = match query.search {
+            None => (None, None),
+            Some(_) => {
+                let (plan, counted) = self.search_plan(&filter).await?;
+                (Some(plan), counted)
+            }
+        };
         // Without a search the count is the collection's, from its metadata (every document
-        // is a track; no document is read). A search counts its matches, which MongoDB walks
-        // in the `words` index.
+        // is a track; no document is read). A search with few matches was counted choosing
+        // its plan; one with many counts its matches in the `words` index.
         let count = async {
-            if query.search.is_none() {
-                self.timed(self.inner.musics.estimated_document_count())
+            match (query.search.is_some(), counted) {
+                (false, _) => {
+                    self.timed(self.inner.musics.estimated_document_count())
+                        .await
+                }
+                (true, Some(counted)) => Ok(counted),
+                (true, None) => {
+                    self.timed(
+                        self.inner
+                            .musics
+                            .count_documents(filter.clone())
+                            .hint(mongodb::options::Hint::Name(WORDS_INDEX.to_owned())),
+                    )
                     .await
-            } else {
-                self.timed(self.inner.musics.count_documents(filter.clone()))
-                    .await
+                }
             }
         };
         let page = async {
@@ -1414,7 +1473,7 @@ impl Store for MongoStore {
                 return Ok(Vec::new());
             }
             self.find_all(
-                self.list_find(filter.clone(), query)
+                self.list_find(filter.clone(), query, plan)
                     .limit(i64::from(query.limit)),
             )
             .await
@@ -1431,9 +1490,13 @@ impl Store for MongoStore {
         let Some(filter) = Self::list_filter(query) else {
             return Ok(Box::pin(futures_util::stream::empty()));
         };
+        let plan = match query.search {
+            None => None,
+            Some(_) => Some(self.search_plan(&filter).await?.0),
+        };
         let cursor = self
             .timed(
-                self.list_find(filter, query)
+                self.list_find(filter, query, plan)
                     .batch_size(STREAM_BATCH as u32),
             )
             .await?;
@@ -1670,25 +1733,9 @@ impl Store for MongoStore {
     }
 
     async fn claim_job(&self, owner: &str, now_ms: i64, lease_until: i64) -> Result<Option<Job>> {
-        let due = doc! { "$or": [
-            { "state": "queued", "lease_until": { "$lte": now_ms } },
-            { "state": "running", "lease_until": { "$lt": now_ms } },
-        ] };
         // A few candidates at most: another process may win each one.
         for _ in 0..5 {
-            let Some(candidate) = self
-                .timed(
-                    self.inner
-                        .jobs
-                        .find_one(due.clone())
-                        // Uploads first: a job without a kind is an ingest, and sorts
-                        // before "ingest" < "reprocess".
-                        .sort(doc! { "kind": 1, "created_at": 1, "_id": 1 }),
-                )
-                .await?
-                .as_ref()
-                .and_then(schema::job_from_doc)
-            else {
+            let Some(candidate) = self.next_due_job(now_ms).await? else {
                 return Ok(None);
             };
             let claims = candidate.claims + 1;
@@ -1846,7 +1893,7 @@ impl Store for MongoStore {
             .timed(
                 self.inner
                     .job_log
-                    .find_one(doc! { "track": id.to_string(), "claim": { "$exists": true } })
+                    .find_one(doc! { "track": id.to_string(), "claim": { "$gte": 0_i64 } })
                     .sort(doc! { "claim": -1 })
                     .projection(doc! { "claim": 1 }),
             )
@@ -2070,35 +2117,34 @@ impl Store for MongoStore {
     }
 
     async fn job_counts(&self) -> Result<JobCounts> {
-        let queued = self.timed(self.inner.jobs.count_documents(
-            doc! { "state": "queued", "kind": { "$ne": JobKind::Reprocess.as_str() } },
-        ));
+        // An ingest's kind is "ingest", or none (written before kinds existed).
+        let queued = self.timed(self.inner.jobs.count_documents(doc! {
+            "state": "queued", "kind": { "$in": [Bson::Null, Bson::String(JobKind::Ingest.as_str().to_owned())] },
+        }));
         let running = self.timed(self.inner.jobs.count_documents(doc! { "state": "running" }));
         let (queued, running) = tokio::try_join!(queued, running)?;
         Ok(JobCounts { queued, running })
     }
 
     async fn find_by_source_sha256(&self, sha256: &str) -> Result<Option<Track>> {
-        // One that is not failed first (an upload after a failure is a new track), then any.
-        let first = |filter: mongodb::bson::Document| {
-            self.timed(
+        // The oldest that is not failed (an upload after a failure is a new track), else the
+        // oldest: one range of the digest's index, a few documents long.
+        let copies = self
+            .find_all(
                 self.inner
                     .musics
-                    .find_one(filter)
+                    .find(doc! { "source.sha256": sha256 })
                     .sort(doc! { "source.sha256": 1, "created_at": 1, "_id": 1 })
+                    .limit(DIGEST_COPIES)
                     .projection(doc! { "words": 0, "name_key": 0, "author_key": 0 }),
             )
+            .await?;
+        let failed = |doc: &Document| doc.get_str("status") == Ok(TrackStatus::Failed.as_str());
+        let chosen = match copies.iter().position(|doc| !failed(doc)) {
+            Some(i) => copies.into_iter().nth(i),
+            None => copies.into_iter().next(),
         };
-        let found = match first(doc! {
-            "source.sha256": sha256,
-            "status": { "$ne": TrackStatus::Failed.as_str() },
-        })
-        .await?
-        {
-            Some(found) => Some(found),
-            None => first(doc! { "source.sha256": sha256 }).await?,
-        };
-        match found {
+        match chosen {
             Some(doc) => self.track_from_doc(doc).await.map(Some),
             None => Ok(None),
         }

@@ -33,6 +33,9 @@ pub struct MongoOptions {
     /// Run [`MongoStore::collect_garbage`](crate::MongoStore::collect_garbage) once in the
     /// background after connecting.
     pub gc_on_start: bool,
+    /// Called with every command the driver sends and its outcome (the driver's command
+    /// monitoring): how the query-shape test sees each query.
+    pub command_events: Option<mongodb::event::EventHandler<mongodb::event::command::CommandEvent>>,
 }
 
 impl Default for MongoOptions {
@@ -46,6 +49,7 @@ impl Default for MongoOptions {
             max_pool_size: None,
             gc_grace: Duration::from_secs(3600),
             gc_on_start: true,
+            command_events: None,
         }
     }
 }
@@ -75,6 +79,7 @@ impl fmt::Debug for MongoOptions {
             .field("max_pool_size", &self.max_pool_size)
             .field("gc_grace", &self.gc_grace)
             .field("gc_on_start", &self.gc_on_start)
+            .field("command_events", &self.command_events.is_some())
             .finish()
     }
 }

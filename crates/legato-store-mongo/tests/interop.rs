@@ -226,7 +226,7 @@ async fn the_seeds_writes_change_the_library_version_and_the_digest_is_indexed()
     // The indexes lookups need, on the seed's collection and on ours.
     for (collection, index) in [
         ("musics", "source_sha256_created_at_id"),
-        ("user_keys", "user_created_at"),
+        ("user_keys", "user_created_at_id"),
         ("stars", "user_kind_item"),
         ("ratings", "user_kind_item"),
         ("plays", "user_track"),

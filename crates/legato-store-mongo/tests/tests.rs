@@ -28,6 +28,8 @@ mod gc;
 mod interop;
 #[cfg(test)]
 mod publish;
+#[cfg(test)]
+mod query_shape;
 
 /// With `autotests = false` a file added to `tests/` is compiled only once it is declared
 /// above: this fails until it is, so no test is left out unnoticed.

@@ -63,6 +63,101 @@ macro_rules! conformance_tests {
     };
 }
 
+/// A story: its name and the function that plays it on a fresh store.
+pub type Story = (
+    &'static str,
+    fn(DynStore) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+);
+
+/// Every story, for a test that plays them all on one instrumented backend (the MongoDB
+/// store's query-shape test). The same list as [`conformance_tests!`](crate::conformance_tests)
+/// (a test below keeps the two in step).
+pub fn every_story() -> Vec<Story> {
+    vec![
+        ("insert_then_get_and_stream", |s| {
+            Box::pin(insert_then_get_and_stream(s))
+        }),
+        ("list_search_sort_and_page", |s| {
+            Box::pin(list_search_sort_and_page(s))
+        }),
+        ("search_is_literal", |s| Box::pin(search_is_literal(s))),
+        ("update_changes_only_given_fields", |s| {
+            Box::pin(update_changes_only_given_fields(s))
+        }),
+        ("delete_removes_track_and_chunks", |s| {
+            Box::pin(delete_removes_track_and_chunks(s))
+        }),
+        ("missing_ids_are_not_found", |s| {
+            Box::pin(missing_ids_are_not_found(s))
+        }),
+        ("failed_insert_leaves_nothing", |s| {
+            Box::pin(failed_insert_leaves_nothing(s))
+        }),
+        ("concurrent_inserts_and_deletes", |s| {
+            Box::pin(concurrent_inserts_and_deletes(s))
+        }),
+        ("large_track_round_trips", |s| {
+            Box::pin(large_track_round_trips(s))
+        }),
+        ("ping_answers", |s| Box::pin(ping_answers(s))),
+        ("pending_track_lifecycle", |s| {
+            Box::pin(pending_track_lifecycle(s))
+        }),
+        ("completing_a_deleted_pending_track_keeps_nothing", |s| {
+            Box::pin(completing_a_deleted_pending_track_keeps_nothing(s))
+        }),
+        ("stale_processing_is_failed", |s| {
+            Box::pin(stale_processing_is_failed(s))
+        }),
+        ("analysis_is_attached", |s| {
+            Box::pin(analysis_is_attached(s))
+        }),
+        ("search_and_order_ignore_case_and_accents", |s| {
+            Box::pin(search_and_order_ignore_case_and_accents(s))
+        }),
+        ("stream_lists_everything_in_order", |s| {
+            Box::pin(stream_lists_everything_in_order(s))
+        }),
+        ("waveform_only_when_asked", |s| {
+            Box::pin(waveform_only_when_asked(s))
+        }),
+        ("renamed_tracks_are_found_by_their_new_name", |s| {
+            Box::pin(renamed_tracks_are_found_by_their_new_name(s))
+        }),
+        ("accepted_upload_is_durable_with_its_job", |s| {
+            Box::pin(accepted_upload_is_durable_with_its_job(s))
+        }),
+        ("claims_are_exclusive_and_leases_expire", |s| {
+            Box::pin(claims_are_exclusive_and_leases_expire(s))
+        }),
+        ("only_one_of_two_racing_publishes_wins", |s| {
+            Box::pin(only_one_of_two_racing_publishes_wins(s))
+        }),
+        ("reprocessing_replaces_renditions_at_once", |s| {
+            Box::pin(reprocessing_replaces_renditions_at_once(s))
+        }),
+        ("tags_round_trip", |s| Box::pin(tags_round_trip(s))),
+        ("tracks_are_found_by_their_source_digest", |s| {
+            Box::pin(tracks_are_found_by_their_source_digest(s))
+        }),
+        ("library_version_follows_every_change", |s| {
+            Box::pin(library_version_follows_every_change(s))
+        }),
+        ("users_and_their_keys", |s| {
+            Box::pin(users_and_their_keys(s))
+        }),
+        ("stars_ratings_and_plays", |s| {
+            Box::pin(stars_ratings_and_plays(s))
+        }),
+        ("deleting_a_user_removes_what_they_kept", |s| {
+            Box::pin(deleting_a_user_removes_what_they_kept(s))
+        }),
+        ("playlists_are_patched_in_order", |s| {
+            Box::pin(playlists_are_patched_in_order(s))
+        }),
+    ]
+}
+
 /// A track as the ingest pipeline would describe it.
 pub fn sample_track(name: &str, author: &str) -> Track {
     Track {
@@ -2187,4 +2282,34 @@ pub async fn playlists_are_patched_in_order(store: DynStore) {
     assert_not_found(store.get_playlist("pl-road").await, "a deleted playlist");
     assert_not_found(store.delete_playlist("pl-road").await, "deleting twice");
     assert_eq!(store.list_playlists().await.unwrap(), [anthems]);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `pub async fn …(store: DynStore)` here is in the macro's list and in
+    /// [`super::every_story`].
+    #[test]
+    fn every_story_is_listed_twice() {
+        let source = include_str!("conformance.rs");
+        let macro_text = source.split("(@stories $make:expr;").next().unwrap_or("");
+        for line in source.lines() {
+            let Some(rest) = line.strip_prefix("pub async fn ") else {
+                continue;
+            };
+            let Some((name, args)) = rest.split_once('(') else {
+                continue;
+            };
+            if !args.starts_with("store: DynStore)") {
+                continue;
+            }
+            assert!(
+                macro_text.contains(&format!("            {name},")),
+                "{name} is not in conformance_tests!"
+            );
+            assert!(
+                super::every_story().iter().any(|(n, _)| *n == name),
+                "{name} is not in every_story()"
+            );
+        }
+    }
 }
