@@ -59,6 +59,9 @@ pub const INDEXES: &[IndexSpec] = &[
     index("musics", "status_created_at", &["status", "created_at"]),
     // Pending retirements (until the upgrade queues them in `retirements`).
     index("musics", "retire_after_id", &["retire_after", "_id"]),
+    // Copies of the library following its changes (the Subsonic snapshot).
+    index("musics", "changed_at", &["changed_at"]),
+    index("track_deletions", "at", &["at"]),
     index("retirements", "after", &["after"]),
     index("pending_writes", "at", &["at"]),
     // Claiming: of each kind, lapsed leases, then due jobs, oldest first; counting the queue.

@@ -65,8 +65,8 @@ pub use options::{DEFAULT_DATABASE, MongoOptions, redact_uri};
 
 use error::{is_duplicate_key, map_err};
 use schema::{
-    CHUNKS, JOB_LOG, JOBS, LIBRARY_VERSION, META, MUSICS, PEAKS, PENDING_WRITES, RETIREMENTS,
-    SEED_PLAYLIST,
+    CHUNKS, DELETIONS, JOB_LOG, JOBS, LIBRARY_VERSION, META, MUSICS, PEAKS, PENDING_WRITES,
+    RETIREMENTS, SEED_PLAYLIST,
 };
 
 /// A batch of chunks is inserted once it holds this many bytes…
@@ -92,6 +92,8 @@ enum SearchPlan {
     WalkOrder,
 }
 
+/// How far before its cursor `changes_since` reads again.
+const CHANGE_MARGIN: Duration = Duration::from_secs(30);
 /// How often, at most, the keys of documents another program inserted are looked for.
 const FOREIGN_BACKFILL_INTERVAL: Duration = Duration::from_secs(30);
 /// Tracks converted at a time from a streaming list's cursor.
@@ -114,6 +116,7 @@ struct Inner {
     peaks: Collection<Document>,
     retirements: Collection<Document>,
     pending_writes: Collection<Document>,
+    deletions: Collection<Document>,
     users: Collection<Document>,
     user_keys: Collection<Document>,
     stars: Collection<Document>,
@@ -131,6 +134,9 @@ struct Inner {
     last_library: Mutex<Option<(i64, u64)>>,
     /// When the keys of documents written by another program were last looked for.
     last_backfill: Mutex<Option<std::time::Instant>>,
+    /// When this process last saw another program change `musics` (ms; 0: never): changes
+    /// since then cannot be followed from `changed_at`.
+    last_foreign_ms: std::sync::atomic::AtomicI64,
 }
 
 impl fmt::Debug for MongoStore {
@@ -211,6 +217,7 @@ impl MongoStore {
                 peaks: db.collection(PEAKS),
                 retirements: db.collection(RETIREMENTS),
                 pending_writes: db.collection(PENDING_WRITES),
+                deletions: db.collection(DELETIONS),
                 users: db.collection(schema::USERS),
                 user_keys: db.collection(schema::USER_KEYS),
                 stars: db.collection(schema::STARS),
@@ -225,6 +232,7 @@ impl MongoStore {
                 indexes_ready: AtomicBool::new(false),
                 last_library: Mutex::new(None),
                 last_backfill: Mutex::new(None),
+                last_foreign_ms: std::sync::atomic::AtomicI64::new(0),
             }),
         };
 
@@ -785,6 +793,9 @@ impl MongoStore {
             foreign
         };
         if foreign {
+            self.inner
+                .last_foreign_ms
+                .store(now_ms(), Ordering::Release);
             self.bump_library().await;
             self.backfill_in_background();
         }
@@ -1359,7 +1370,7 @@ impl Store for MongoStore {
         let result = self
             .timed(self.inner.musics.update_one(
                 doc! { "_id": schema::object_id(id) },
-                doc! { "$set": { "status": "failed", "error": error } },
+                doc! { "$set": { "status": "failed", "error": error, "changed_at": now_ms() } },
             ))
             .await?;
         if result.matched_count == 0 {
@@ -1374,11 +1385,10 @@ impl Store for MongoStore {
             .ok_or_else(|| StoreError::Invalid("the analysis cannot be stored".into()))?;
         let oid = schema::object_id(id);
         let result = self
-            .timed(
-                self.inner
-                    .musics
-                    .update_one(doc! { "_id": oid }, doc! { "$set": { "analysis": value } }),
-            )
+            .timed(self.inner.musics.update_one(
+                doc! { "_id": oid },
+                doc! { "$set": { "analysis": value, "changed_at": now_ms() } },
+            ))
             .await?;
         if result.matched_count == 0 {
             return Err(not_found(id));
@@ -1421,6 +1431,7 @@ impl Store for MongoStore {
                     doc! { "$set": {
                         "status": "failed",
                         "error": "processing was interrupted (the server stopped); upload the file again",
+                        "changed_at": now_ms(),
                     } },
                 ))
                 .await?;
@@ -1564,6 +1575,7 @@ impl Store for MongoStore {
         let name = patch.name.clone().unwrap_or_else(|| old("name"));
         let author = patch.author.clone().unwrap_or_else(|| old("author"));
         let mut set = schema::key_fields(&name, &author);
+        set.insert("changed_at", now_ms());
         if patch.name.is_some() {
             set.insert("name", name);
         }
@@ -1602,6 +1614,21 @@ impl Store for MongoStore {
             return Err(not_found(id));
         }
         self.bump_library().await;
+        if let Err(e) = self
+            .timed(
+                self.inner
+                    .deletions
+                    .replace_one(
+                        doc! { "_id": id.to_string() },
+                        doc! { "_id": id.to_string(), "at": now_ms() },
+                    )
+                    .upsert(true),
+            )
+            .await
+        {
+            tracing::warn!(track = %id, error = %e,
+                "track deleted but not recorded as such; Subsonic snapshots keep it until they reload");
+        }
         let _ = self
             .timed(
                 self.inner
@@ -2162,6 +2189,46 @@ impl Store for MongoStore {
         hash.write(&counter.to_le_bytes());
         hash.write(&count.to_le_bytes());
         Ok(hash.0)
+    }
+
+    async fn change_cursor(&self) -> Result<u64> {
+        Ok(u64::try_from(now_ms()).unwrap_or(0))
+    }
+
+    /// From `changed_at` (indexed) and `track_deletions`, re-reading [`CHANGE_MARGIN`] before
+    /// the cursor: a write is stamped before it lands, and processes' clocks differ.
+    async fn changes_since(&self, cursor: u64) -> Result<Option<legato_store::Changes>> {
+        let margin = i64::try_from(CHANGE_MARGIN.as_millis()).unwrap_or(i64::MAX);
+        let cursor_ms = i64::try_from(cursor).unwrap_or(i64::MAX);
+        if cursor == 0 || self.inner.last_foreign_ms.load(Ordering::Acquire) >= cursor_ms - margin {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let since = cursor_ms - margin;
+        let changed = self.find_all(
+            self.inner
+                .musics
+                .find(doc! { "changed_at": { "$gte": since } })
+                .sort(doc! { "changed_at": 1 })
+                .projection(
+                    doc! { "words": 0, "name_key": 0, "author_key": 0, "analysis.peaks": 0 },
+                ),
+        );
+        let deleted = self.find_all(
+            self.inner
+                .deletions
+                .find(doc! { "at": { "$gte": since } })
+                .sort(doc! { "at": 1 }),
+        );
+        let (changed, deleted) = tokio::try_join!(changed, deleted)?;
+        Ok(Some(legato_store::Changes {
+            cursor: u64::try_from(now).unwrap_or(cursor).max(cursor),
+            changed: self.tracks_from_docs(changed).await?,
+            deleted: deleted
+                .iter()
+                .filter_map(|d| d.get_str("_id").ok()?.parse().ok())
+                .collect(),
+        }))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -43,6 +43,8 @@ pub const RETIREMENTS: &str = "retirements";
 /// `{_id: "<track hex>", at: ms}`, written before and removed after. What a crash leaves here
 /// is what garbage collection looks at, instead of reading every chunk.
 pub const PENDING_WRITES: &str = "pending_writes";
+/// Tracks removed, for copies of the library that follow changes: `{_id: "<track hex>", at: ms}`.
+pub const DELETIONS: &str = "track_deletions";
 /// `_id` of the counter in [`META`] that every change of `musics` by Legato increments.
 pub const LIBRARY_VERSION: &str = "library_version";
 /// The accounts: `users` (`_id` the name), `user_keys` (`_id` the key's hash), `stars`,
@@ -85,6 +87,7 @@ pub fn track_doc(track: &Track) -> Document {
         "segments": i64::from(track.segments),
         "playlist": &track.playlist,
         "created_at": track.created_at,
+        "changed_at": changed_now(),
     };
     doc.extend(key_fields(&track.name, &track.author));
     if let Some(codec) = &track.codec {
@@ -143,6 +146,14 @@ pub fn track_doc(track: &Track) -> Document {
         doc.insert("source", source);
     }
     doc
+}
+
+/// Milliseconds since the epoch: every write of a `musics` document that a list could show
+/// stamps `changed_at` with it, which `changes_since` reads through its index.
+pub fn changed_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The `$set` that publishes a processed track: its media fields only, so that a rename

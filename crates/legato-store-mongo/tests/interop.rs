@@ -107,12 +107,21 @@ async fn a_track_written_by_the_seed_is_listed_shown_and_streamed() {
     assert_eq!(renamed.name, "Like a Prayer (live)");
     assert_eq!(renamed.segments, 3);
     let raw = musics.find_one(doc! { "_id": oid }).await.unwrap().unwrap();
-    // The seed's fields, and the search keys Legato adds (which the seed ignores).
+    // The seed's fields, and the search keys and change time Legato adds (which the seed
+    // ignores).
     let mut keys: Vec<&str> = raw.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["_id", "author", "author_key", "name", "name_key", "words"]
+        [
+            "_id",
+            "author",
+            "author_key",
+            "changed_at",
+            "name",
+            "name_key",
+            "words"
+        ]
     );
     assert_eq!(raw.get_str("name_key").unwrap(), "like a prayer (live)");
 

@@ -488,6 +488,14 @@ impl Store for ObjectChunks {
         self.meta.library_version().await
     }
 
+    async fn change_cursor(&self) -> Result<u64> {
+        self.meta.change_cursor().await
+    }
+
+    async fn changes_since(&self, cursor: u64) -> Result<Option<legato_store::Changes>> {
+        self.meta.changes_since(cursor).await
+    }
+
     fn describe(&self) -> String {
         format!(
             "{} with chunk bytes in {}",

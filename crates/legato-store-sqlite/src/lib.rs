@@ -54,7 +54,7 @@ const METADATA_CACHE_KIB: i64 = 16 * 1024;
 /// Tracks read ahead of a streaming list's client.
 const STREAM_BUFFER: usize = 256;
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Bytes of the database file each media connection may map into memory.
 const MMAP_BYTES: i64 = 1 << 30;
@@ -216,6 +216,42 @@ CREATE TRIGGER tracks_version_update AFTER UPDATE ON tracks BEGIN
 END;
 CREATE TRIGGER tracks_version_delete AFTER DELETE ON tracks BEGIN
     UPDATE library_version SET version = version + 1 WHERE id = 1;
+END;
+";
+
+/// Schema version 8: every change of a track is numbered, so a copy of the library (the
+/// Subsonic snapshot) follows the changes instead of reading everything again. The triggers
+/// that count changes in `library_version` also stamp the changed row's `change_seq` with the
+/// new count (the nested update does not fire them again: recursive triggers are off, and
+/// `WHEN` makes sure), and a deleted track leaves its id in `track_deletions`. Writes are
+/// serialised by SQLite, so numbers follow commit order and a reader never skips one.
+const V8_SCHEMA: &str = "
+ALTER TABLE tracks ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX tracks_by_change ON tracks (change_seq);
+CREATE TABLE track_deletions (
+    id         TEXT PRIMARY KEY NOT NULL,
+    change_seq INTEGER NOT NULL
+);
+CREATE INDEX track_deletions_by_change ON track_deletions (change_seq);
+DROP TRIGGER tracks_version_insert;
+DROP TRIGGER tracks_version_update;
+DROP TRIGGER tracks_version_delete;
+CREATE TRIGGER tracks_version_insert AFTER INSERT ON tracks BEGIN
+    UPDATE library_version SET version = version + 1 WHERE id = 1;
+    UPDATE tracks SET change_seq = (SELECT version FROM library_version WHERE id = 1)
+        WHERE rowid = NEW.rowid;
+    DELETE FROM track_deletions WHERE id = NEW.id;
+END;
+CREATE TRIGGER tracks_version_update AFTER UPDATE ON tracks
+    WHEN NEW.change_seq IS OLD.change_seq BEGIN
+    UPDATE library_version SET version = version + 1 WHERE id = 1;
+    UPDATE tracks SET change_seq = (SELECT version FROM library_version WHERE id = 1)
+        WHERE rowid = NEW.rowid;
+END;
+CREATE TRIGGER tracks_version_delete AFTER DELETE ON tracks BEGIN
+    UPDATE library_version SET version = version + 1 WHERE id = 1;
+    INSERT OR REPLACE INTO track_deletions (id, change_seq)
+        VALUES (OLD.id, (SELECT version FROM library_version WHERE id = 1));
 END;
 ";
 
@@ -506,6 +542,9 @@ fn migrate(conn: &Connection) -> Result<()> {
     if version < 7 {
         tx.execute_batch(V7_SCHEMA).map_err(map_err)?;
         tx.execute_batch(accounts::SCHEMA).map_err(map_err)?;
+    }
+    if version < 8 {
+        tx.execute_batch(V8_SCHEMA).map_err(map_err)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(map_err)?;
@@ -1536,6 +1575,51 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn change_cursor(&self) -> Result<u64> {
+        self.library_version().await.map(|v| v.max(1))
+    }
+
+    async fn changes_since(&self, cursor: u64) -> Result<Option<legato_store::Changes>> {
+        if cursor == 0 {
+            return Ok(None);
+        }
+        let since = i64::try_from(cursor).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            // One read transaction: the cursor and the rows agree.
+            let tx = conn.unchecked_transaction().map_err(map_err)?;
+            let now: i64 = tx
+                .prepare_cached("SELECT version FROM library_version WHERE id = 1")
+                .map_err(map_err)?
+                .query_row([], |row| row.get(0))
+                .map_err(map_err)?;
+            let changed = tx
+                .prepare_cached(&format!(
+                    "SELECT {TRACK_COLUMNS} FROM tracks INDEXED BY tracks_by_change \
+                     WHERE change_seq > ?1 ORDER BY change_seq"
+                ))
+                .map_err(map_err)?
+                .query_map([since], track_from_row)
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<Track>>>()
+                .map_err(map_err)?;
+            let deleted = tx
+                .prepare_cached(
+                    "SELECT id FROM track_deletions WHERE change_seq > ?1 ORDER BY change_seq",
+                )
+                .map_err(map_err)?
+                .query_map([since], |row| row.get::<_, String>(0))
+                .map_err(map_err)?
+                .filter_map(|id| id.ok()?.parse::<TrackId>().ok())
+                .collect();
+            Ok(Some(legato_store::Changes {
+                cursor: u64::try_from(now).unwrap_or(0).max(cursor),
+                changed,
+                deleted,
+            }))
+        })
+        .await
+    }
+
     async fn library_version(&self) -> Result<u64> {
         self.read(|conn| {
             conn.prepare_cached("SELECT version FROM library_version WHERE id = 1")
@@ -1854,8 +1938,11 @@ mod tests {
     }
 
     /// What schema version 7 added, taken away again (to make a database of an older version).
+    /// Undoes versions 8 and 7 of a fresh database (8's triggers replaced 7's).
     const UNDO_V7: &str = "DROP TRIGGER tracks_version_insert; DROP TRIGGER tracks_version_update; \
-         DROP TRIGGER tracks_version_delete; DROP TABLE library_version; \
+         DROP TRIGGER tracks_version_delete; DROP INDEX tracks_by_change; \
+         ALTER TABLE tracks DROP COLUMN change_seq; DROP TABLE track_deletions; \
+         DROP TABLE library_version; \
          DROP INDEX tracks_by_source_sha256; ALTER TABLE tracks DROP COLUMN album_artist; \
          ALTER TABLE tracks DROP COLUMN genre; ALTER TABLE tracks DROP COLUMN track_number; \
          ALTER TABLE tracks DROP COLUMN disc_number; DROP TABLE playlist_entries; \

@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             tags_round_trip,
             tracks_are_found_by_their_source_digest,
             library_version_follows_every_change,
+            changes_are_followed_from_a_cursor,
             users_and_their_keys,
             stars_ratings_and_plays,
             deleting_a_user_removes_what_they_kept,
@@ -142,6 +143,9 @@ pub fn every_story() -> Vec<Story> {
         }),
         ("library_version_follows_every_change", |s| {
             Box::pin(library_version_follows_every_change(s))
+        }),
+        ("changes_are_followed_from_a_cursor", |s| {
+            Box::pin(changes_are_followed_from_a_cursor(s))
         }),
         ("users_and_their_keys", |s| {
             Box::pin(users_and_their_keys(s))
@@ -1892,6 +1896,58 @@ fn key(hash: &str, user: &str, label: &str, created_at: i64) -> UserKey {
         label: label.to_owned(),
         created_at,
     }
+}
+
+/// A copy of the library follows it from a cursor: what was added, renamed and removed after
+/// the cursor comes back (a change may come twice; never is one missed).
+pub async fn changes_are_followed_from_a_cursor(store: DynStore) {
+    assert_eq!(store.changes_since(0).await.unwrap(), None, "cursor 0");
+    let before = insert(&store, sample_track("Before", "x")).await;
+    let cursor = store.change_cursor().await.unwrap();
+    assert_ne!(cursor, 0, "a backend that follows changes gives a cursor");
+    let kept = insert(&store, sample_track("Kept", "x")).await;
+    let removed = insert(&store, sample_track("Removed", "x")).await;
+    store
+        .update_track(
+            &before.id,
+            &TrackPatch {
+                name: Some("Before, renamed".into()),
+                author: None,
+            },
+        )
+        .await
+        .unwrap();
+    store.delete_track(&removed.id).await.unwrap();
+
+    let changes = store.changes_since(cursor).await.unwrap().expect("changes");
+    let changed: Vec<(TrackId, String)> = changes
+        .changed
+        .iter()
+        .map(|t| (t.id, t.name.clone()))
+        .collect();
+    assert!(changed.contains(&(kept.id, "Kept".into())), "{changed:?}");
+    assert!(
+        changed.contains(&(before.id, "Before, renamed".into())),
+        "{changed:?}"
+    );
+    assert!(
+        !changed.iter().any(|(id, _)| *id == removed.id),
+        "{changed:?}"
+    );
+    assert!(
+        changes.deleted.contains(&removed.id),
+        "{:?}",
+        changes.deleted
+    );
+    assert!(changes.cursor >= cursor);
+
+    let later = insert(&store, sample_track("Later", "x")).await;
+    let next = store
+        .changes_since(changes.cursor)
+        .await
+        .unwrap()
+        .expect("changes");
+    assert!(next.changed.iter().any(|t| t.id == later.id), "{next:?}");
 }
 
 pub async fn users_and_their_keys(store: DynStore) {

@@ -31,8 +31,8 @@ pub use accounts::{
 pub use error::StoreError;
 pub use id::{InvalidTrackId, TrackId};
 pub use model::{
-    Analysis, Chunk, ChunkSource, Enqueued, Job, JobCounts, JobKind, JobState, ListQuery, Page,
-    Retirement, SortKey, SortOrder, SourceInfo, Track, TrackPatch, TrackStatus, Variant,
+    Analysis, Changes, Chunk, ChunkSource, Enqueued, Job, JobCounts, JobKind, JobState, ListQuery,
+    Page, Retirement, SortKey, SortOrder, SourceInfo, Track, TrackPatch, TrackStatus, Variant,
 };
 
 /// Result of every store operation.
@@ -202,6 +202,23 @@ pub trait Store: Accounts + Send + Sync + 'static {
     /// A number that changes whenever a track is added, changed or removed (by any process
     /// sharing the store), so a cache of the library knows when to rebuild. Not a count.
     async fn library_version(&self) -> Result<u64>;
+
+    /// A cursor for [`changes_since`](Store::changes_since) taken before a full read of the
+    /// library, so that the changes after it are all that a copy needs to stay current.
+    /// `0` when the backend cannot follow changes.
+    async fn change_cursor(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// The tracks added, changed or removed since `cursor` (from
+    /// [`change_cursor`](Store::change_cursor) or an earlier call), through an index of
+    /// changes; `None` when the backend cannot tell (it does not follow changes, the cursor is
+    /// `0`, or a program that does not record its changes wrote the library), so the caller
+    /// reads the library again. A change may be reported twice; applying one is idempotent.
+    async fn changes_since(&self, cursor: u64) -> Result<Option<Changes>> {
+        let _ = cursor;
+        Ok(None)
+    }
 
     /// A short human description of the backend for logs, with any secret redacted.
     fn describe(&self) -> String;

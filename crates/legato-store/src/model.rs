@@ -306,6 +306,17 @@ pub enum SortOrder {
     Desc,
 }
 
+/// What changed in the library after a cursor ([`Store::changes_since`](crate::Store::changes_since)).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changes {
+    /// The cursor to ask from next time.
+    pub cursor: u64,
+    /// Tracks added or changed (of any status, without their waveform), oldest change first.
+    pub changed: Vec<Track>,
+    /// Tracks removed.
+    pub deleted: Vec<TrackId>,
+}
+
 /// What `list` returns: a page of tracks and how many match in all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {

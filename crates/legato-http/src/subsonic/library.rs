@@ -6,6 +6,11 @@
 //! once per [`MIN_REBUILD_INTERVAL`], answers every browse and search from memory and is
 //! shared by all requests. Media endpoints read the track itself from the store.
 //!
+//! The library is read whole once, at the first request. After that a rebuild reads only what
+//! changed since ([`Store::changes_since`](legato_store::Store::changes_since)) and applies it
+//! to the tracks the snapshot already holds; it reads everything again only when the store
+//! cannot tell what changed (the seed's functions wrote the library).
+//!
 //! [`library_version`]: legato_store::Store::library_version
 
 use std::collections::HashMap;
@@ -342,6 +347,70 @@ impl Library {
         library
     }
 
+    /// This library with `changed` tracks added or replaced and `deleted` ones removed: the
+    /// tracks it was built from, as far as building reads them, grouped again.
+    pub fn with_changes(&self, changed: Vec<Track>, deleted: &[TrackId]) -> Library {
+        let mut tracks: HashMap<TrackId, Track> = self
+            .songs
+            .iter()
+            .map(|song| (song.id, self.track_of(song)))
+            .collect();
+        for track in changed {
+            tracks.insert(track.id, track);
+        }
+        for id in deleted {
+            tracks.remove(id);
+        }
+        let mut tracks: Vec<Track> = tracks.into_values().collect();
+        tracks.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Library::build(tracks)
+    }
+
+    /// The track a song was built from, with what [`build`](Self::build) reads of it.
+    fn track_of(&self, song: &Song) -> Track {
+        let album = &self.albums[song.album];
+        Track {
+            id: song.id,
+            name: song.title.clone(),
+            author: song.artist.clone(),
+            duration: song.duration,
+            segments: 0,
+            playlist: String::new(),
+            codec: None,
+            bitrate: song.bitrate,
+            sample_rate: song.sample_rate,
+            channels: song.channels,
+            size: None,
+            created_at: song.created_at,
+            album: Some(album.name.clone()),
+            year: song.year,
+            album_artist: Some(album.artist.clone()),
+            genre: song.genre.clone(),
+            track_number: song.track_number,
+            disc_number: song.disc_number,
+            status: TrackStatus::Ready,
+            error: None,
+            variants: Vec::new(),
+            cover: song.has_cover.then(String::new),
+            analysis: None,
+            source: match (&song.source_format, song.source_size) {
+                (Some(format), Some(size)) => Some(legato_store::SourceInfo {
+                    format: format.clone(),
+                    size,
+                    sha256: String::new(),
+                    file_name: None,
+                    pieces: 0,
+                    remainder: None,
+                }),
+                _ => None,
+            },
+        }
+    }
+
     pub fn song(&self, id: &TrackId) -> Option<&Song> {
         self.song_index.get(id).map(|&i| &self.songs[i])
     }
@@ -478,6 +547,8 @@ struct Snapshot {
     library: Arc<Library>,
     version: u64,
     built: Instant,
+    /// Where the store's changes are followed from (0: they cannot be).
+    cursor: u64,
 }
 
 /// The current [`Library`], shared; rebuilt in the background when the store changes.
@@ -521,14 +592,16 @@ impl LibraryCache {
     /// Rebuilds now, if the store changed since the snapshot (for `startScan`).
     pub async fn refresh(self: &Arc<Self>) -> Result<Arc<Library>, SubsonicError> {
         let version = self.store.library_version().await?;
-        let stale = match &*self.current.read().await {
-            Some(snapshot) => snapshot.version != version,
-            None => true,
+        let previous = match &*self.current.read().await {
+            Some(snapshot) if snapshot.version == version => return self.get().await,
+            Some(snapshot) => Some((snapshot.library.clone(), snapshot.cursor)),
+            None => None,
         };
-        if stale {
-            let snapshot = build(&self.store).await?;
-            *self.current.write().await = Some(snapshot);
-        }
+        let snapshot = match previous {
+            Some((library, cursor)) => follow(&self.store, library, cursor, version).await?,
+            None => build(&self.store).await?,
+        };
+        *self.current.write().await = Some(snapshot);
         self.get().await
     }
 
@@ -548,8 +621,20 @@ impl LibraryCache {
         let cache = self.clone();
         tokio::spawn(async move {
             let result = async {
-                if cache.store.library_version().await? != version {
-                    let snapshot = build(&cache.store).await?;
+                let now = cache.store.library_version().await?;
+                if now != version {
+                    let previous = cache
+                        .current
+                        .read()
+                        .await
+                        .as_ref()
+                        .map(|s| (s.library.clone(), s.cursor));
+                    let snapshot = match previous {
+                        Some((library, cursor)) => {
+                            follow(&cache.store, library, cursor, now).await?
+                        }
+                        None => build(&cache.store).await?,
+                    };
                     *cache.current.write().await = Some(snapshot);
                 }
                 Ok::<_, SubsonicError>(())
@@ -565,9 +650,45 @@ impl LibraryCache {
     }
 }
 
+/// The snapshot after the changes since `cursor`, applied to `library`'s tracks; the whole
+/// library read again when the store cannot tell what changed.
+async fn follow(
+    store: &DynStore,
+    library: Arc<Library>,
+    cursor: u64,
+    version: u64,
+) -> Result<Snapshot, SubsonicError> {
+    let Some(changes) = store.changes_since(cursor).await? else {
+        return build(store).await;
+    };
+    let started = Instant::now();
+    let (changed, deleted) = (changes.changed.len(), changes.deleted.len());
+    let library = tokio::task::spawn_blocking(move || {
+        library.with_changes(changes.changed, &changes.deleted)
+    })
+    .await
+    .map_err(|e| SubsonicError::generic(format!("the library index failed: {e}")))?;
+    tracing::info!(
+        songs = library.songs.len(),
+        changed,
+        deleted,
+        read = "changes",
+        ms = started.elapsed().as_millis() as u64,
+        "Subsonic library updated"
+    );
+    Ok(Snapshot {
+        library: Arc::new(library),
+        version,
+        built: Instant::now(),
+        cursor: changes.cursor,
+    })
+}
+
 /// Reads every track (without waveforms) and groups them, off the async workers.
 async fn build(store: &DynStore) -> Result<Snapshot, SubsonicError> {
-    // The version first: a change during the read is then seen by the next check.
+    // The cursor and the version first: a change during the read is then seen by the next
+    // check (and read again, which applying changes allows).
+    let cursor = store.change_cursor().await?;
     let version = store.library_version().await?;
     let started = Instant::now();
     let query = ListQuery {
@@ -587,6 +708,7 @@ async fn build(store: &DynStore) -> Result<Snapshot, SubsonicError> {
         songs = library.songs.len(),
         albums = library.albums.len(),
         artists = library.artists.len(),
+        read = "all",
         ms = started.elapsed().as_millis() as u64,
         "Subsonic library indexed"
     );
@@ -594,6 +716,7 @@ async fn build(store: &DynStore) -> Result<Snapshot, SubsonicError> {
         library: Arc::new(library),
         version,
         built: Instant::now(),
+        cursor,
     })
 }
 
@@ -696,6 +819,45 @@ mod tests {
         assert_eq!(titles("\"\"").len(), 3, "a query without words matches all");
         let the = Library::build(vec![track("x", "The Zombies", Some("Odessey"), None)]);
         assert_eq!(the.artists_by_letter[0].0, "Z");
+    }
+
+    /// Changes applied to a library give the library built from the changed tracks.
+    #[test]
+    fn changes_apply_as_a_rebuild_would() {
+        let mut a = track("A", "Artist", Some("One"), Some(1));
+        a.genre = Some("Jazz".into());
+        a.year = Some(1999);
+        let b = track("B", "Artist", Some("One"), Some(2));
+        let c = track("C", "Other", Some("Two"), None);
+        let before = Library::build(vec![a.clone(), b.clone(), c.clone()]);
+        let mut renamed = b.clone();
+        renamed.name = "B, renamed".into();
+        renamed.album = Some("Three".into());
+        let d = track("D", "New", None, None);
+        let after = before.with_changes(vec![renamed.clone(), d.clone()], &[c.id]);
+        let expected = Library::build(vec![a, renamed, d]);
+        let view = |l: &Library| {
+            let mut songs: Vec<String> = l
+                .songs
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {} / {} / {} / {:?} / {:?}",
+                        s.id,
+                        s.title,
+                        l.albums[s.album].name,
+                        l.albums[s.album].artist,
+                        s.track_number,
+                        s.genre
+                    )
+                })
+                .collect();
+            songs.sort();
+            let mut albums: Vec<String> = l.albums.iter().map(|a| a.id.clone()).collect();
+            albums.sort();
+            (songs, albums, l.artists.len(), l.last_modified)
+        };
+        assert_eq!(view(&after), view(&expected));
     }
 
     #[test]
