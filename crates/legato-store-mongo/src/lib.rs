@@ -131,12 +131,9 @@ struct Inner {
     indexes_ready: AtomicBool,
     /// The library's `(counter, document count)` as last read, to tell a change the seed made
     /// (the count moved, the counter did not) from ours.
-    last_library: Mutex<Option<(i64, u64)>>,
+    last_library: Mutex<LibraryLook>,
     /// When the keys of documents written by another program were last looked for.
     last_backfill: Mutex<Option<std::time::Instant>>,
-    /// When this process last saw another program change `musics` (ms; 0: never): changes
-    /// since then cannot be followed from `changed_at`.
-    last_foreign_ms: std::sync::atomic::AtomicI64,
 }
 
 impl fmt::Debug for MongoStore {
@@ -230,9 +227,8 @@ impl MongoStore {
                 secrets,
                 options,
                 indexes_ready: AtomicBool::new(false),
-                last_library: Mutex::new(None),
+                last_library: Mutex::new(LibraryLook::default()),
                 last_backfill: Mutex::new(None),
-                last_foreign_ms: std::sync::atomic::AtomicI64::new(0),
             }),
         };
 
@@ -776,27 +772,38 @@ impl MongoStore {
         let counter = self.timed(self.inner.meta.find_one(doc! { "_id": LIBRARY_VERSION }));
         let count = self.timed(self.inner.musics.estimated_document_count());
         let (counter, count) = tokio::try_join!(counter, count)?;
-        let mut counter = counter
+        let counter = counter
             .and_then(|doc| schema::integer(doc.get("version")))
             .unwrap_or(0);
+        // The count moving while the counter stands still is the seed's doing, or one of our
+        // writes between its document and its count (the counter moves just after): only
+        // when a second look finds the same pair is it the seed's.
         let foreign = {
-            let mut last = self
+            let mut seen = self
                 .inner
                 .last_library
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let foreign = matches!(*last, Some((c, n)) if c == counter && n != count);
-            if foreign {
-                counter += 1;
+            let now = (counter, count);
+            match seen.confirmed {
+                Some((c, n)) if c == counter && n != count => {
+                    if seen.suspect == Some(now) {
+                        seen.confirmed = Some(now);
+                        seen.suspect = None;
+                        true
+                    } else {
+                        seen.suspect = Some(now);
+                        false
+                    }
+                }
+                _ => {
+                    seen.confirmed = Some(now);
+                    seen.suspect = None;
+                    false
+                }
             }
-            *last = Some((counter, count));
-            foreign
         };
         if foreign {
-            self.inner
-                .last_foreign_ms
-                .store(now_ms(), Ordering::Release);
-            self.bump_library().await;
             self.backfill_in_background();
         }
         Ok((counter, count))
@@ -1232,6 +1239,14 @@ fn pull_batch(mut source: ChunkSource) -> Result<Pulled> {
         }
     }
     Ok((Some(source), batch))
+}
+
+/// What [`MongoStore::library_state`] saw last: the pair it took as settled, and a pair whose
+/// count moved without the counter, waiting for a second look.
+#[derive(Default)]
+struct LibraryLook {
+    confirmed: Option<(i64, u64)>,
+    suspect: Option<(i64, u64)>,
 }
 
 /// FNV-1a, 64 bits: a stable mix (the same in every process and build), for
@@ -2200,19 +2215,28 @@ impl Store for MongoStore {
     async fn changes_since(&self, cursor: u64) -> Result<Option<legato_store::Changes>> {
         let margin = i64::try_from(CHANGE_MARGIN.as_millis()).unwrap_or(i64::MAX);
         let cursor_ms = i64::try_from(cursor).unwrap_or(i64::MAX);
-        if cursor == 0 || self.inner.last_foreign_ms.load(Ordering::Acquire) >= cursor_ms - margin {
+        if cursor == 0 {
             return Ok(None);
         }
         let now = now_ms();
         let since = cursor_ms - margin;
+        let lean = doc! { "words": 0, "name_key": 0, "author_key": 0, "analysis.peaks": 0 };
         let changed = self.find_all(
             self.inner
                 .musics
                 .find(doc! { "changed_at": { "$gte": since } })
                 .sort(doc! { "changed_at": 1 })
-                .projection(
-                    doc! { "words": 0, "name_key": 0, "author_key": 0, "analysis.peaks": 0 },
-                ),
+                .projection(lean.clone()),
+        );
+        // The seed stamps nothing, but what it inserts has a new ObjectId. (What it deletes
+        // is seen at the next full read: see the Subsonic snapshot in legato-http.)
+        let since_secs = u32::try_from(since.max(0) / 1000).unwrap_or(u32::MAX);
+        let inserted = self.find_all(
+            self.inner
+                .musics
+                .find(doc! { "_id": { "$gte": ObjectId::from_parts(since_secs, [0; 5], [0; 3]) } })
+                .sort(doc! { "_id": 1 })
+                .projection(lean),
         );
         let deleted = self.find_all(
             self.inner
@@ -2220,7 +2244,16 @@ impl Store for MongoStore {
                 .find(doc! { "at": { "$gte": since } })
                 .sort(doc! { "at": 1 }),
         );
-        let (changed, deleted) = tokio::try_join!(changed, deleted)?;
+        let (mut changed, inserted, deleted) = tokio::try_join!(changed, inserted, deleted)?;
+        let known: HashSet<ObjectId> = changed
+            .iter()
+            .filter_map(|d| d.get_object_id("_id").ok())
+            .collect();
+        changed.extend(
+            inserted
+                .into_iter()
+                .filter(|d| d.get_object_id("_id").is_ok_and(|id| !known.contains(&id))),
+        );
         Ok(Some(legato_store::Changes {
             cursor: u64::try_from(now).unwrap_or(cursor).max(cursor),
             changed: self.tracks_from_docs(changed).await?,

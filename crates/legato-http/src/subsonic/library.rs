@@ -25,6 +25,9 @@ use super::SubsonicError;
 
 /// How often the store is asked whether the library changed.
 const VERSION_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// While the library changes, it is read whole again at most this often, for what no change
+/// record shows (a track the seed's functions deleted); otherwise only changes are read.
+const FULL_READ_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Rebuilds are at most this frequent, so a bulk import does not rebuild per upload.
 const MIN_REBUILD_INTERVAL: Duration = Duration::from_secs(2);
 /// Album name of tracks without an album tag, grouped per album artist as Navidrome does.
@@ -549,6 +552,8 @@ struct Snapshot {
     built: Instant,
     /// Where the store's changes are followed from (0: they cannot be).
     cursor: u64,
+    /// When the library was last read whole.
+    read_whole: Instant,
 }
 
 /// The current [`Library`], shared; rebuilt in the background when the store changes.
@@ -594,11 +599,17 @@ impl LibraryCache {
         let version = self.store.library_version().await?;
         let previous = match &*self.current.read().await {
             Some(snapshot) if snapshot.version == version => return self.get().await,
-            Some(snapshot) => Some((snapshot.library.clone(), snapshot.cursor)),
+            Some(snapshot) => Some((
+                snapshot.library.clone(),
+                snapshot.cursor,
+                snapshot.read_whole,
+            )),
             None => None,
         };
         let snapshot = match previous {
-            Some((library, cursor)) => follow(&self.store, library, cursor, version).await?,
+            Some((library, cursor, read_whole)) => {
+                follow(&self.store, library, cursor, version, read_whole).await?
+            }
             None => build(&self.store).await?,
         };
         *self.current.write().await = Some(snapshot);
@@ -628,10 +639,11 @@ impl LibraryCache {
                         .read()
                         .await
                         .as_ref()
-                        .map(|s| (s.library.clone(), s.cursor));
+                        .filter(|s| s.read_whole.elapsed() < FULL_READ_EVERY)
+                        .map(|s| (s.library.clone(), s.cursor, s.read_whole));
                     let snapshot = match previous {
-                        Some((library, cursor)) => {
-                            follow(&cache.store, library, cursor, now).await?
+                        Some((library, cursor, read_whole)) => {
+                            follow(&cache.store, library, cursor, now, read_whole).await?
                         }
                         None => build(&cache.store).await?,
                     };
@@ -657,6 +669,7 @@ async fn follow(
     library: Arc<Library>,
     cursor: u64,
     version: u64,
+    read_whole: Instant,
 ) -> Result<Snapshot, SubsonicError> {
     let Some(changes) = store.changes_since(cursor).await? else {
         return build(store).await;
@@ -681,6 +694,7 @@ async fn follow(
         version,
         built: Instant::now(),
         cursor: changes.cursor,
+        read_whole,
     })
 }
 
@@ -717,6 +731,7 @@ async fn build(store: &DynStore) -> Result<Snapshot, SubsonicError> {
         version,
         built: Instant::now(),
         cursor,
+        read_whole: Instant::now(),
     })
 }
 
