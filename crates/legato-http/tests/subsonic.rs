@@ -1,0 +1,150 @@
+//! The OpenSubsonic API (`/rest`) through real HTTP: parameters read as the reference servers
+//! read them.
+
+use std::time::Duration;
+
+use legato_http::HttpConfig;
+use legato_http::subsonic::SecretKey;
+use legato_store::User;
+use serde_json::Value;
+
+use crate::util::{TestServer, song, until};
+
+const USER: &str = "ana";
+const PASSWORD: &str = "sesame";
+
+/// A server with the Subsonic API on and one admin user, with `config`'s other settings.
+async fn start_with(config: HttpConfig) -> TestServer {
+    let secret = SecretKey::from_bytes([7; 32]);
+    let server = TestServer::start_with(HttpConfig {
+        subsonic_secret: Some(secret.clone()),
+        ..config
+    })
+    .await;
+    server
+        .state
+        .store
+        .create_user(User {
+            name: USER.into(),
+            admin: true,
+            sealed_password: secret.seal(PASSWORD),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    server
+}
+
+async fn start() -> TestServer {
+    start_with(crate::util::config()).await
+}
+
+/// `/rest/<endpoint>` signed in, with `params` (names may repeat).
+async fn call(server: &TestServer, endpoint: &str, params: &[(&str, &str)]) -> reqwest::Response {
+    let mut query = vec![
+        ("u", USER),
+        ("p", PASSWORD),
+        ("v", "1.16.1"),
+        ("c", "legato-tests"),
+    ];
+    query.extend_from_slice(params);
+    let response = server
+        .client
+        .get(server.url(&format!("/rest/{endpoint}")))
+        .query(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{endpoint}");
+    response
+}
+
+/// The `subsonic-response` object of a JSON answer.
+async fn json_call(server: &TestServer, endpoint: &str, params: &[(&str, &str)]) -> Value {
+    let mut params = params.to_vec();
+    params.push(("f", "json"));
+    let body: Value = call(server, endpoint, &params).await.json().await.unwrap();
+    body["subsonic-response"].clone()
+}
+
+/// The same, failing the test unless its status is `ok`.
+async fn ok(server: &TestServer, endpoint: &str, params: &[(&str, &str)]) -> Value {
+    let response = json_call(server, endpoint, params).await;
+    assert_eq!(
+        response["status"], "ok",
+        "{endpoint} {params:?}: {response}"
+    );
+    response
+}
+
+/// Waits until the library (rebuilt in the background) shows `check` holding.
+async fn until_library(
+    server: &TestServer,
+    what: &str,
+    endpoint: &str,
+    params: &[(&str, &str)],
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    until(Duration::from_secs(15), what, async || {
+        let response = ok(server, endpoint, params).await;
+        if check(&response) {
+            Ok(response)
+        } else {
+            Err(response.to_string())
+        }
+    })
+    .await
+}
+
+async fn play_count(server: &TestServer, id: &str) -> u64 {
+    ok(server, "getSong", &[("id", id)]).await["song"]["playCount"]
+        .as_u64()
+        .unwrap()
+}
+
+// Issue: `scrobble?submission=True` was taken as a now-playing notice (only `true`, `1` and
+// `yes` were read as true). Spring's and Navidrome's readings: case does not matter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boolean_parameters_are_read_as_the_reference_servers_read_them() {
+    let server = start().await;
+    let track = server.upload(&song(2.0), "Booleans", "Tester").await;
+    let id = track["id"].as_str().unwrap();
+    until_library(
+        &server,
+        "the song in the library",
+        "getSong",
+        &[("id", id)],
+        |_| true,
+    )
+    .await;
+
+    let mut plays = 0;
+    for truthy in ["True", "TRUE", "true", "1", "on", "Yes"] {
+        ok(&server, "scrobble", &[("id", id), ("submission", truthy)]).await;
+        plays += 1;
+        assert_eq!(play_count(&server, id).await, plays, "submission={truthy}");
+    }
+    for falsy in ["false", "False", "FALSE", "0", "off"] {
+        ok(&server, "scrobble", &[("id", id), ("submission", falsy)]).await;
+        assert_eq!(play_count(&server, id).await, plays, "submission={falsy}");
+    }
+    // Absent or empty: the default, a submission.
+    ok(&server, "scrobble", &[("id", id)]).await;
+    ok(&server, "scrobble", &[("id", id), ("submission", "")]).await;
+    assert_eq!(play_count(&server, id).await, plays + 2);
+
+    // `public` of updatePlaylist goes through the same reading.
+    let created = ok(&server, "createPlaylist", &[("name", "Mine")]).await;
+    let playlist = created["playlist"]["id"].as_str().unwrap().to_owned();
+    for (text, public) in [("True", true), ("False", false), ("1", true), ("0", false)] {
+        ok(
+            &server,
+            "updatePlaylist",
+            &[("playlistId", &playlist), ("public", text)],
+        )
+        .await;
+        let shown = ok(&server, "getPlaylist", &[("id", &playlist)]).await;
+        assert_eq!(shown["playlist"]["public"], public, "public={text}");
+    }
+    server.stop().await;
+}
