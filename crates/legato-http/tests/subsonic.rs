@@ -8,7 +8,7 @@ use legato_http::subsonic::SecretKey;
 use legato_store::User;
 use serde_json::Value;
 
-use crate::util::{TestServer, song, until};
+use crate::util::{TestServer, another_copy, song, until};
 
 const USER: &str = "ana";
 const PASSWORD: &str = "sesame";
@@ -145,6 +145,45 @@ async fn boolean_parameters_are_read_as_the_reference_servers_read_them() {
         .await;
         let shown = ok(&server, "getPlaylist", &[("id", &playlist)]).await;
         assert_eq!(shown["playlist"]["public"], public, "public={text}");
+    }
+    server.stop().await;
+}
+
+// Issue: search3 without `query` answered everything; the API requires it (error 10), and
+// an empty query (`query=` or `query=""`) is how apps ask for everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_needs_a_query_and_an_empty_one_lists_everything() {
+    let server = start().await;
+    let audio = song(2.0);
+    for n in 0..2u32 {
+        server
+            .upload(&another_copy(&audio, n), &format!("Song {n}"), "Searcher")
+            .await;
+    }
+    for endpoint in ["search3", "search2"] {
+        let response = json_call(&server, endpoint, &[("songCount", "10")]).await;
+        assert_eq!(response["status"], "failed", "{endpoint}: {response}");
+        assert_eq!(response["error"]["code"], 10, "{endpoint}: {response}");
+        assert!(
+            response["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("query"),
+            "{response}"
+        );
+    }
+    for empty in ["", "\"\""] {
+        let found = until_library(
+            &server,
+            "both songs",
+            "search3",
+            &[("query", empty), ("songCount", "10")],
+            |r| r["searchResult3"]["song"].as_array().map(Vec::len) == Some(2),
+        )
+        .await;
+        assert_eq!(found["searchResult3"]["album"].as_array().unwrap().len(), 1);
+        let found = ok(&server, "search2", &[("query", empty), ("songCount", "10")]).await;
+        assert_eq!(found["searchResult2"]["song"].as_array().unwrap().len(), 2);
     }
     server.stop().await;
 }

@@ -560,7 +560,9 @@ pub async fn songs_by_genre(call: &Call<'_>) -> Result<Reply, SubsonicError> {
 }
 
 pub async fn search(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError> {
-    let query = call.params.get("query").unwrap_or_default().to_owned();
+    // Required, as the API says; an empty query (`query=` or `query=""`) lists everything, which
+    // OpenSubsonic servers must support for offline sync.
+    let query = call.params.required("query")?.to_owned();
     let (artist_count, artist_offset) = call.params.page("artistCount", "artistOffset", 20, 500)?;
     let (album_count, album_offset) = call.params.page("albumCount", "albumOffset", 20, 500)?;
     let (song_count, song_offset) = call.params.page("songCount", "songOffset", 20, 500)?;
