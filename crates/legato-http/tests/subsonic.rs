@@ -187,3 +187,34 @@ async fn search_needs_a_query_and_an_empty_one_lists_everything() {
     }
     server.stop().await;
 }
+
+// Issue: `getIndexes.lastModified` had milliseconds where clients (py-sonic2) expect whole
+// seconds: milliseconds as the API says, of a whole second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_indexes_last_modified_is_a_whole_second_in_milliseconds() {
+    let server = start().await;
+    let audio = song(2.0);
+    let mut newest = 0i64;
+    for n in 0..3u32 {
+        let track = server
+            .upload(&another_copy(&audio, n), &format!("Index {n}"), "Indexer")
+            .await;
+        let created = humantime::parse_rfc3339(track["created_at"].as_str().unwrap()).unwrap();
+        let ms = created.duration_since(std::time::UNIX_EPOCH).unwrap();
+        newest = newest.max(i64::try_from(ms.as_millis()).unwrap());
+    }
+    let indexes = until_library(&server, "three songs", "getScanStatus", &[], |r| {
+        r["scanStatus"]["count"] == 3
+    })
+    .await;
+    assert_eq!(indexes["status"], "ok");
+    let indexes = ok(&server, "getIndexes", &[]).await;
+    let last_modified = indexes["indexes"]["lastModified"].as_i64().unwrap();
+    assert_eq!(last_modified % 1000, 0, "{last_modified}");
+    assert_eq!(
+        last_modified,
+        newest / 1000 * 1000,
+        "newest upload at {newest}"
+    );
+    server.stop().await;
+}

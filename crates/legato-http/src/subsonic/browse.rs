@@ -281,7 +281,13 @@ pub async fn indexes(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         "indexes",
         object([
             ("ignoredArticles", IGNORED_ARTICLES.into()),
-            ("lastModified", library.last_modified.into()),
+            // Milliseconds, as the API says, truncated to a whole second: clients that take
+            // it as milliseconds and those (py-sonic2) that divide it into whole seconds then
+            // read the same instant, with no fraction lost or left over.
+            (
+                "lastModified",
+                (library.last_modified - library.last_modified.rem_euclid(1000)).into(),
+            ),
             ("index", artist_index(&library, &marks, false).into()),
         ]),
     ))
