@@ -218,3 +218,52 @@ async fn get_indexes_last_modified_is_a_whole_second_in_milliseconds() {
     );
     server.stop().await;
 }
+
+/// Bytes of `stream` for the song with `maxBitRate`.
+async fn streamed(server: &TestServer, id: &str, max: &str) -> usize {
+    let response = call(server, "stream", &[("id", id), ("maxBitRate", max)]).await;
+    assert_eq!(response.headers()["content-type"], "audio/mpeg", "{max}");
+    response.bytes().await.unwrap().len()
+}
+
+// `stream` gives the highest MP3 rendition at or below `maxBitRate`, and the lowest there is
+// when none is (a cap below the ladder's lowest rung still plays, at that rung).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_takes_the_highest_rung_within_max_bit_rate_else_the_lowest() {
+    let server = start_with(HttpConfig {
+        ladder_kbps: vec![64],
+        ..crate::util::config()
+    })
+    .await;
+    // A 128 kbit/s MP3: kept as `original`, and a 64k rung.
+    let track = server.upload(&song(4.0), "Rungs", "Streamer").await;
+    let id = track["id"].as_str().unwrap();
+    let bitrates: Vec<u64> = track["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["bitrate"].as_u64().unwrap())
+        .collect();
+    assert_eq!(bitrates, [64, 128], "{track}");
+    let low = streamed(&server, id, "64").await;
+    let high = streamed(&server, id, "0").await;
+    assert!(
+        low * 3 / 2 < high,
+        "64k {low} bytes, the original {high} bytes"
+    );
+    for (cap, expected) in [
+        ("8", low),
+        ("32", low),
+        ("63", low),
+        ("127", low),
+        ("128", high),
+        ("320", high),
+    ] {
+        assert_eq!(
+            streamed(&server, id, cap).await,
+            expected,
+            "maxBitRate={cap}"
+        );
+    }
+    server.stop().await;
+}
