@@ -176,6 +176,13 @@ async fn list_searches_sorts_and_pages() {
     assert_eq!((madonna.len(), total), (2, 2));
     let (stars, _) = list(&server, &[("q", "stars")]).await;
     assert_eq!(stars[0]["author"], "Coldplay");
+    // A `q` without a word matches nothing (docs/api.md); an empty `q=` is no search.
+    for wordless in ["   ", " \t ", "%%", " - "] {
+        let (found, total) = list(&server, &[("q", wordless)]).await;
+        assert_eq!((found.len(), total), (0, 0), "q={wordless:?}");
+    }
+    let (everything, total) = list(&server, &[("q", "")]).await;
+    assert_eq!((everything.len(), total), (5, 5));
     let (page, total) = list(
         &server,
         &[
