@@ -318,6 +318,19 @@ async fn update_and_delete() {
     );
     let response = server.client.patch(&url).body("{").send().await.unwrap();
     assert_eq!(response.status(), 400);
+    // Over the PATCH body's limit (64 KiB): the message states that limit.
+    let response = server
+        .client
+        .patch(&url)
+        .json(&json!({"name": "x".repeat(70 * 1024)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "payload-too-large");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("limit of 64 KiB"), "{message}");
     let response = server
         .client
         .patch(&url)
