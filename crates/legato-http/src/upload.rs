@@ -959,14 +959,23 @@ where
     Ok(file)
 }
 
-/// Name or author as kept: control characters removed, whitespace trimmed, length capped.
+/// Name or author as kept: control characters and noncharacters removed, whitespace
+/// trimmed, length capped.
 pub fn clean_text(text: &str) -> String {
     text.chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_noncharacter(c))
         .take(MAX_TEXT_CHARS)
         .collect::<String>()
         .trim()
         .to_owned()
+}
+
+/// Unicode's noncharacters (U+FDD0 to U+FDEF, and the last two code points of every plane:
+/// U+FFFE, U+FFFF, U+1FFFE, …): reserved for a program's own use, never text to interchange;
+/// XML cannot carry U+FFFE and U+FFFF at all.
+fn is_noncharacter(c: char) -> bool {
+    let c = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&c) || c & 0xFFFE == 0xFFFE
 }
 
 #[cfg(test)]
@@ -977,6 +986,14 @@ mod tests {
     #[test]
     fn clean_text_strips_controls_and_caps_length() {
         assert_eq!(clean_text("  A\u{0}b\nc\u{7f} "), "Abc");
+        assert_eq!(
+            clean_text("x\u{FFFE}y\u{FFFF}z\u{FDD0}\u{FDEF}\u{1FFFE}\u{10FFFF}!"),
+            "xyz!"
+        );
+        assert_eq!(
+            clean_text("\u{FDCF}\u{FDF0}\u{FFFD}\u{1F600}"),
+            "\u{FDCF}\u{FDF0}\u{FFFD}\u{1F600}"
+        );
         assert_eq!(
             clean_text(&"x".repeat(1000)).chars().count(),
             MAX_TEXT_CHARS
