@@ -64,12 +64,23 @@ pub fn open_files_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-content-type: application/json\r\n\
-retry-after: 1\r\n\
-connection: close\r\n\
-content-length: 92\r\n\r\n\
-{\"error\":{\"code\":\"too-many-connections\",\"message\":\"the server is at its connection limit\"}}\n";
+/// The answer to a connection over the limit, written once: the same security headers as
+/// every other answer (`security::data_headers`), then the error as JSON.
+static REFUSAL: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    let body = "{\"error\":{\"code\":\"too-many-connections\",\
+                \"message\":\"the server is at its connection limit\"}}\n";
+    let mut answer = String::from(
+        "HTTP/1.1 503 Service Unavailable\r\n\
+         content-type: application/json\r\n\
+         retry-after: 1\r\n\
+         connection: close\r\n",
+    );
+    for (name, value) in crate::security::data_headers() {
+        answer.push_str(&format!("{}: {value}\r\n", name.as_str()));
+    }
+    answer.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+    answer.into_bytes()
+});
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves, then lets
 /// requests in flight finish.
@@ -193,7 +204,7 @@ pub async fn serve_with_limits(
 /// Answers 503 to a connection over the limit without reading it, and closes it. The
 /// socket's send buffer is empty, so the short answer is written at once or not at all.
 fn refuse(stream: TcpStream) {
-    let _ = stream.try_write(REFUSAL);
+    let _ = stream.try_write(&REFUSAL);
     drop(stream);
 }
 
@@ -287,7 +298,7 @@ mod tests {
 
     #[test]
     fn refusal_declares_its_exact_length() {
-        let text = std::str::from_utf8(REFUSAL).unwrap_or_default();
+        let text = std::str::from_utf8(&REFUSAL).unwrap_or_default();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
         assert!(
             head.contains(&format!("content-length: {}", body.len())),

@@ -318,7 +318,7 @@ pub async fn create(
 /// matching track (the seed's list), streamed.
 #[utoipa::path(get, path = "/function/crud", tag = "crud",
     params(
-        ("q" = Option<String>, Query, description = "words, each the start of a word of the name or the author (case and accents ignored)"),
+        ("q" = Option<String>, Query, description = "words, each the start of a word of the name or the author (case and accents ignored); empty: no search; without any word (only spaces or punctuation): matches nothing"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size; without it, every matching track from `offset` on"),
         ("offset" = Option<u64>, Query, maximum = 9_223_372_036_854_775_807_u64, description = "tracks to skip"),
         ("sort" = Option<String>, Query, description = "created_at, name, author or duration"),
@@ -432,9 +432,10 @@ fn list_query(params: &HashMap<String, String>) -> Result<(ListQuery, bool), Api
     let mut paged = false;
     for (key, value) in params {
         match key.as_str() {
+            // An empty `q=` (a form's empty search box) is no search; any other `q` is one,
+            // and a `q` without a word (only spaces, only punctuation) matches nothing.
             "q" => {
-                let needle = clean_text(value);
-                query.search = (!needle.is_empty()).then_some(needle);
+                query.search = (!value.is_empty()).then(|| clean_text(value));
             }
             "limit" => {
                 query.limit = value

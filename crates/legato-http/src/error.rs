@@ -61,8 +61,12 @@ pub enum ApiError {
     NoRoute(String),
     #[error("{0} is not allowed here")]
     MethodNotAllowed(String),
-    #[error("the upload is larger than the limit of {limit_mb} MB")]
-    PayloadTooLarge { limit_mb: u64 },
+    /// `what` (the upload, a PATCH's body) is over its limit of `limit_bytes`.
+    #[error("the {what} is larger than the limit of {}", size_text(*limit_bytes))]
+    PayloadTooLarge {
+        what: &'static str,
+        limit_bytes: u64,
+    },
     #[error("the upload could not be read in time: {0}")]
     UploadFailed(String),
     #[error(transparent)]
@@ -75,6 +79,19 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A limit in bytes as people read it: whole MB (mebibytes, as `--max-upload-mb` counts
+/// them), else whole KiB, else bytes.
+fn size_text(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MB", bytes / MIB)
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 impl ApiError {
@@ -227,6 +244,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_body_too_large_states_its_real_limit() {
+        let message =
+            |what, limit_bytes| ApiError::PayloadTooLarge { what, limit_bytes }.to_string();
+        assert_eq!(
+            message("body", 64 * 1024),
+            "the body is larger than the limit of 64 KiB"
+        );
+        assert_eq!(
+            message("upload", 512 * 1024 * 1024),
+            "the upload is larger than the limit of 512 MB"
+        );
+        assert_eq!(
+            message("upload", 1000),
+            "the upload is larger than the limit of 1000 bytes"
+        );
+    }
+
+    #[test]
     fn transcode_errors_map_by_variant() {
         let status = |e: TranscodeError| ApiError::Transcode(e).status();
         assert_eq!(
@@ -283,7 +318,10 @@ mod tests {
             ApiError::NotFound("x".into()),
             ApiError::NoRoute("x".into()),
             ApiError::MethodNotAllowed("x".into()),
-            ApiError::PayloadTooLarge { limit_mb: 1 },
+            ApiError::PayloadTooLarge {
+                what: "upload",
+                limit_bytes: 1,
+            },
             ApiError::UploadFailed("x".into()),
             ApiError::RangeNotSatisfiable { len: 1 },
             ApiError::Internal("x".into()),

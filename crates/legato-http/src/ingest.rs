@@ -143,8 +143,16 @@ pub async fn ingest(
             .map(clean_text)
             .filter(|a| !a.is_empty()),
         year: tags.year,
-        album_artist: tags.album_artist.clone(),
-        genre: tags.genre.clone(),
+        album_artist: tags
+            .album_artist
+            .as_deref()
+            .map(clean_text)
+            .filter(|a| !a.is_empty()),
+        genre: tags
+            .genre
+            .as_deref()
+            .map(clean_text)
+            .filter(|g| !g.is_empty()),
         track_number: tags.track,
         disc_number: tags.disc,
         status: TrackStatus::Processing,

@@ -3,7 +3,7 @@
 //! content type or leaks a signed URL in a `Referer`.
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -19,6 +19,22 @@ frame-ancestors 'none'";
 /// Everything else (JSON, playlists, segments, assets) is data, never a document.
 pub const DATA_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
+/// The headers every answer carries, whatever it is; the Content-Security-Policy is
+/// [`DATA_POLICY`] unless the answer is the page ([`PAGE_POLICY`]). Answers written outside
+/// the router (the connection limit's 503) carry them too, as [`data_headers`].
+const ALWAYS: [(HeaderName, &str); 3] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+];
+
+/// The security headers of an answer that is data, not the page: names and values.
+pub fn data_headers() -> impl Iterator<Item = (HeaderName, &'static str)> {
+    ALWAYS
+        .into_iter()
+        .chain([(header::CONTENT_SECURITY_POLICY, DATA_POLICY)])
+}
+
 pub async fn headers(request: Request, next: Next) -> Response {
     // Decided from the path as well as the answer: a 304 for the page has no content type,
     // and its headers replace the cached page's.
@@ -32,15 +48,9 @@ pub async fn headers(request: Request, next: Next) -> Response {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/html"));
     let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    for (name, value) in ALWAYS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if is_page { PAGE_POLICY } else { DATA_POLICY }),

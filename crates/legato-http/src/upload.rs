@@ -328,7 +328,10 @@ pub async fn read_small_body(body: Body, config: &HttpConfig) -> Result<Vec<u8>,
         };
         let chunk = chunk.map_err(|e| ApiError::UploadFailed(e.to_string()))?;
         if (collected.len() + chunk.len()) as u64 > MAX_SMALL_BODY {
-            return Err(ApiError::PayloadTooLarge { limit_mb: 1 });
+            return Err(ApiError::PayloadTooLarge {
+                what: "body",
+                limit_bytes: MAX_SMALL_BODY,
+            });
         }
         collected.extend_from_slice(&chunk);
     }
@@ -359,13 +362,10 @@ impl Limits {
         }
     }
 
-    fn limit_mb(&self) -> u64 {
-        self.max_bytes.div_ceil(1024 * 1024)
-    }
-
     fn too_large(&self) -> ApiError {
         ApiError::PayloadTooLarge {
-            limit_mb: self.limit_mb(),
+            what: "upload",
+            limit_bytes: self.max_bytes,
         }
     }
 
@@ -811,7 +811,8 @@ impl SeedJsonReader {
         self.written += decoded.len() as u64;
         if self.written > self.max_bytes {
             return Err(ApiError::PayloadTooLarge {
-                limit_mb: self.max_bytes.div_ceil(1024 * 1024),
+                what: "upload",
+                limit_bytes: self.max_bytes,
             });
         }
         self.file.write_all(decoded).map_err(spool_error)
@@ -857,7 +858,7 @@ pub(crate) fn spool_error(err: std::io::Error) -> ApiError {
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 
 async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, ApiError> {
-    let limit_mb = limits.limit_mb();
+    let limit_bytes = limits.max_bytes;
     let mut multipart = Multipart::from_request(request, &())
         .await
         .map_err(|e| ApiError::InvalidMultipart(e.body_text()))?;
@@ -866,7 +867,7 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
     while let Some(mut field) = limits
         .next(multipart.next_field())
         .await?
-        .map_err(|e| multipart_error(e, limit_mb))?
+        .map_err(|e| multipart_error(e, limit_bytes))?
     {
         let field_name = field.name().unwrap_or_default().to_owned();
         match field_name.as_str() {
@@ -882,7 +883,7 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
                 while let Some(chunk) = limits
                     .next(field.chunk())
                     .await?
-                    .map_err(|e| multipart_error(e, limit_mb))?
+                    .map_err(|e| multipart_error(e, limit_bytes))?
                 {
                     limits.received(chunk.len())?;
                     if text.len() + chunk.len() > MAX_TEXT_FIELD {
@@ -910,9 +911,12 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
     })
 }
 
-fn multipart_error(err: axum::extract::multipart::MultipartError, limit_mb: u64) -> ApiError {
+fn multipart_error(err: axum::extract::multipart::MultipartError, limit_bytes: u64) -> ApiError {
     if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge { limit_mb }
+        ApiError::PayloadTooLarge {
+            what: "upload",
+            limit_bytes,
+        }
     } else {
         ApiError::InvalidMultipart(err.body_text())
     }
@@ -955,14 +959,23 @@ where
     Ok(file)
 }
 
-/// Name or author as kept: control characters removed, whitespace trimmed, length capped.
+/// Name or author as kept: control characters and noncharacters removed, whitespace
+/// trimmed, length capped.
 pub fn clean_text(text: &str) -> String {
     text.chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_noncharacter(c))
         .take(MAX_TEXT_CHARS)
         .collect::<String>()
         .trim()
         .to_owned()
+}
+
+/// Unicode's noncharacters (U+FDD0 to U+FDEF, and the last two code points of every plane:
+/// U+FFFE, U+FFFF, U+1FFFE, …): reserved for a program's own use, never text to interchange;
+/// XML cannot carry U+FFFE and U+FFFF at all.
+fn is_noncharacter(c: char) -> bool {
+    let c = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&c) || c & 0xFFFE == 0xFFFE
 }
 
 #[cfg(test)]
@@ -973,6 +986,14 @@ mod tests {
     #[test]
     fn clean_text_strips_controls_and_caps_length() {
         assert_eq!(clean_text("  A\u{0}b\nc\u{7f} "), "Abc");
+        assert_eq!(
+            clean_text("x\u{FFFE}y\u{FFFF}z\u{FDD0}\u{FDEF}\u{1FFFE}\u{10FFFF}!"),
+            "xyz!"
+        );
+        assert_eq!(
+            clean_text("\u{FDCF}\u{FDF0}\u{FFFD}\u{1F600}"),
+            "\u{FDCF}\u{FDF0}\u{FFFD}\u{1F600}"
+        );
         assert_eq!(
             clean_text(&"x".repeat(1000)).chars().count(),
             MAX_TEXT_CHARS

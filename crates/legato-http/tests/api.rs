@@ -176,6 +176,13 @@ async fn list_searches_sorts_and_pages() {
     assert_eq!((madonna.len(), total), (2, 2));
     let (stars, _) = list(&server, &[("q", "stars")]).await;
     assert_eq!(stars[0]["author"], "Coldplay");
+    // A `q` without a word matches nothing (docs/api.md); an empty `q=` is no search.
+    for wordless in ["   ", " \t ", "%%", " - "] {
+        let (found, total) = list(&server, &[("q", wordless)]).await;
+        assert_eq!((found.len(), total), (0, 0), "q={wordless:?}");
+    }
+    let (everything, total) = list(&server, &[("q", "")]).await;
+    assert_eq!((everything.len(), total), (5, 5));
     let (page, total) = list(
         &server,
         &[
@@ -311,6 +318,19 @@ async fn update_and_delete() {
     );
     let response = server.client.patch(&url).body("{").send().await.unwrap();
     assert_eq!(response.status(), 400);
+    // Over the PATCH body's limit (64 KiB): the message states that limit.
+    let response = server
+        .client
+        .patch(&url)
+        .json(&json!({"name": "x".repeat(70 * 1024)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "payload-too-large");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("limit of 64 KiB"), "{message}");
     let response = server
         .client
         .patch(&url)

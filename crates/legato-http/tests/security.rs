@@ -403,3 +403,79 @@ async fn a_stalled_upload_is_dropped_with_408() {
     assert!(tracks.is_empty(), "nothing stored");
     server.stop().await;
 }
+
+/// The header lines of a raw HTTP/1.1 answer, names lowercased.
+fn header_lines(answer: &str) -> Vec<(String, String)> {
+    answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect()
+}
+
+/// The connection limit's 503 is written outside the router, straight to the socket; it
+/// carries the security headers every other answer carries, with the same values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_refusal_carries_the_security_headers() {
+    use legato_test_support::{raw, wait};
+    let server = TestServer::start_limited(
+        tempfile::tempdir().unwrap(),
+        crate::util::config(),
+        legato_http::ConnectionLimits {
+            max_connections: 1,
+            ..legato_http::ConnectionLimits::default()
+        },
+    )
+    .await;
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let (refused, served) = tokio::task::spawn_blocking(move || {
+        let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let held = raw::RawConnection::open(addr);
+        let refused = wait::until(Duration::from_secs(5), "a 503", || {
+            let answer = raw::request(addr, request, Duration::from_secs(2));
+            (raw::status_of(&answer) == 503).then_some(answer)
+        });
+        drop(held);
+        let served = wait::until(Duration::from_secs(5), "a 200", || {
+            let answer = raw::request(addr, request, Duration::from_secs(2));
+            (raw::status_of(&answer) == 200).then_some(answer)
+        });
+        (refused, served)
+    })
+    .await
+    .unwrap();
+    assert!(refused.contains("too-many-connections"), "{refused}");
+    let refused_headers = header_lines(&refused);
+    let served_headers = header_lines(&served);
+    for name in [
+        "x-content-type-options",
+        "referrer-policy",
+        "x-frame-options",
+        "content-security-policy",
+    ] {
+        let value = |headers: &[(String, String)]| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert!(value(&served_headers).is_some(), "{name} in {served}");
+        assert_eq!(
+            value(&refused_headers),
+            value(&served_headers),
+            "{name}: {refused}"
+        );
+    }
+    // The length still says where the body ends.
+    let body = refused.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let length = refused_headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map(|(_, v)| v.parse::<usize>().unwrap());
+    assert_eq!(length, Some(body.len()), "{refused}");
+    server.stop().await;
+}

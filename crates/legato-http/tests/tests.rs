@@ -25,6 +25,8 @@ mod reprocess;
 mod security;
 #[cfg(test)]
 mod streaming;
+#[cfg(test)]
+mod subsonic;
 
 /// With `autotests = false` a file added to `tests/` is compiled only once it is declared
 /// above: this fails until it is, so no test is left out unnoticed.

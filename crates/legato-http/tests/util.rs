@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use legato_http::{AppState, HttpConfig};
+use legato_http::{AppState, ConnectionLimits, HttpConfig};
 use legato_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
@@ -43,6 +43,11 @@ impl TestServer {
 
     /// Serves the SQLite store in `dir`, which may hold tracks already.
     pub async fn start_in(dir: TempDir, config: HttpConfig) -> Self {
+        Self::start_limited(dir, config, ConnectionLimits::default()).await
+    }
+
+    /// The same, with these connection limits.
+    pub async fn start_limited(dir: TempDir, config: HttpConfig, limits: ConnectionLimits) -> Self {
         let store = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
         let state = AppState::new(store, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -50,9 +55,10 @@ impl TestServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let workers = legato_http::jobs::spawn_workers(&state, stopping);
-        let task = tokio::spawn(legato_http::serve(
+        let task = tokio::spawn(legato_http::serve_with_limits(
             listener,
             legato_http::app(state.clone()),
+            limits,
             async move {
                 let _ = rx.await;
                 let _ = stop.send(true);

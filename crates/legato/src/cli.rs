@@ -344,9 +344,14 @@ fn parse_sync_seconds(value: &str) -> Result<f64, String> {
 #[derive(Debug, Clone)]
 pub struct Ladder(pub Vec<u32>);
 
+/// Bitrates separated by commas (`64,128,192`, `64k`), each once, or `none`. An empty value
+/// and a rung named twice are refused: both are mistakes (an unset variable, a typo), and
+/// taking them silently would change which renditions every upload gets.
 fn parse_ladder(value: &str) -> Result<Ladder, String> {
-    if matches!(value.trim(), "none" | "") {
-        return Ok(Ladder(Vec::new()));
+    match value.trim() {
+        "none" => return Ok(Ladder(Vec::new())),
+        "" => return Err("empty: give bitrates such as 64,128,192, or none".into()),
+        _ => {}
     }
     let mut rungs = value
         .split(',')
@@ -359,7 +364,9 @@ fn parse_ladder(value: &str) -> Result<Ladder, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     rungs.sort_unstable();
-    rungs.dedup();
+    if let Some(twice) = rungs.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(format!("{} kbit/s is named twice", twice[0]));
+    }
     Ok(Ladder(rungs))
 }
 

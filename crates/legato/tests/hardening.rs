@@ -289,6 +289,48 @@ fn bad_flags_are_refused_with_exit_code_2_and_a_clear_error() {
     }
 }
 
+// An empty ladder or a rung named twice was taken silently (as `none`, or as one rung).
+#[test]
+fn empty_ladders_and_rungs_named_twice_are_refused_at_start_up() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["--ladder", ""], "--ladder", "empty"),
+        (&["--ladder="], "--ladder", "empty"),
+        (&["--ladder", " "], "--ladder", "empty"),
+        (
+            &["--ladder", "64,64"],
+            "--ladder",
+            "64 kbit/s is named twice",
+        ),
+        (
+            &["--ladder", "128,64,128k"],
+            "--ladder",
+            "128 kbit/s is named twice",
+        ),
+        (&["--aac-ladder", ""], "--aac-ladder", "empty"),
+        (
+            &["--aac-ladder", "64,128,64"],
+            "--aac-ladder",
+            "64 kbit/s is named twice",
+        ),
+    ];
+    for (flags, flag, reason) in cases {
+        // A data folder that cannot be made: a ladder taken by mistake fails at once (exit 1)
+        // rather than leaving a server running.
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            "/dev/null/data",
+        ];
+        args.extend_from_slice(flags);
+        let (code, _, stderr) = run(BIN, &args, None);
+        assert_eq!(code, 2, "{flags:?}: {stderr}");
+        assert!(stderr.contains(flag), "{flags:?}: {stderr}");
+        assert!(stderr.contains(reason), "{flags:?}: {stderr}");
+    }
+}
+
 #[test]
 fn several_cors_origins_are_allowed_and_others_are_not() {
     let server = Server::start(

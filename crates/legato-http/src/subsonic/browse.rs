@@ -281,7 +281,13 @@ pub async fn indexes(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         "indexes",
         object([
             ("ignoredArticles", IGNORED_ARTICLES.into()),
-            ("lastModified", library.last_modified.into()),
+            // Milliseconds, as the API says, truncated to a whole second: clients that take
+            // it as milliseconds and those (py-sonic2) that divide it into whole seconds then
+            // read the same instant, with no fraction lost or left over.
+            (
+                "lastModified",
+                (library.last_modified - library.last_modified.rem_euclid(1000)).into(),
+            ),
             ("index", artist_index(&library, &marks, false).into()),
         ]),
     ))
@@ -560,7 +566,9 @@ pub async fn songs_by_genre(call: &Call<'_>) -> Result<Reply, SubsonicError> {
 }
 
 pub async fn search(call: &Call<'_>, id3: bool) -> Result<Reply, SubsonicError> {
-    let query = call.params.get("query").unwrap_or_default().to_owned();
+    // Required, as the API says; an empty query (`query=` or `query=""`) lists everything, which
+    // OpenSubsonic servers must support for offline sync.
+    let query = call.params.required("query")?.to_owned();
     let (artist_count, artist_offset) = call.params.page("artistCount", "artistOffset", 20, 500)?;
     let (album_count, album_offset) = call.params.page("albumCount", "albumOffset", 20, 500)?;
     let (song_count, song_offset) = call.params.page("songCount", "songOffset", 20, 500)?;

@@ -124,11 +124,16 @@ impl Params {
         }
     }
 
+    /// A boolean parameter: its default when absent or empty, else [`boolean`] of it.
     pub fn flag(&self, name: &str, default: bool) -> bool {
-        match self.get(name) {
-            Some(text) => matches!(text, "true" | "1" | "yes"),
-            None => default,
-        }
+        self.maybe_flag(name).unwrap_or(default)
+    }
+
+    /// A boolean parameter without a default: `None` when absent or empty.
+    pub fn maybe_flag(&self, name: &str) -> Option<bool> {
+        self.get(name)
+            .filter(|text| !text.trim().is_empty())
+            .map(boolean)
     }
 
     /// Paging: `size` (or the name given) within 0..=max, and `offset`.
@@ -144,6 +149,17 @@ impl Params {
             self.number(offset, 0usize)?,
         ))
     }
+}
+
+/// A boolean parameter's value as the reference servers read it: `true`, `on`, `yes` and
+/// `1` in any case are true (Subsonic's Spring `getBooleanParameter`; Navidrome takes
+/// `true`, `on` and `1`), anything else is false. Every boolean parameter is read through
+/// this (by [`Params::flag`] and [`Params::maybe_flag`]).
+pub fn boolean(text: &str) -> bool {
+    let text = text.trim();
+    ["true", "on", "yes", "1"]
+        .iter()
+        .any(|t| text.eq_ignore_ascii_case(t))
 }
 
 /// What a user marked, indexed for the listings.
@@ -513,4 +529,30 @@ pub fn iso_time(ms: i64) -> String {
     let time =
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(time).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_read_as_the_reference_servers_read_them() {
+        for text in [
+            "true", "True", "TRUE", "1", "on", "ON", "yes", "Yes", " true ",
+        ] {
+            assert!(boolean(text), "{text:?}");
+        }
+        for text in [
+            "false", "False", "FALSE", "0", "off", "no", "2", "truthy", "t",
+        ] {
+            assert!(!boolean(text), "{text:?}");
+        }
+        let params = Params::parse(Some("a=True&b=0&c="), &[]);
+        assert!(params.flag("a", false));
+        assert!(!params.flag("b", true));
+        assert!(params.flag("c", true), "empty: the default");
+        assert!(params.flag("d", true), "absent: the default");
+        assert_eq!(params.maybe_flag("c"), None);
+        assert_eq!(params.maybe_flag("b"), Some(false));
+    }
 }

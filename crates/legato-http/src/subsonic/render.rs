@@ -100,9 +100,25 @@ pub fn to_xml(response: &Map<String, Value>) -> String {
     String::from_utf8_lossy(&writer.into_inner()).into_owned()
 }
 
+/// Whether XML 1.0 can carry `c` (its `Char` production; surrogates cannot occur in a Rust
+/// string): not the C0 controls other than tab, LF and CR, nor U+FFFE and U+FFFF.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `text` with every character XML cannot carry replaced by U+FFFD. Names are cleaned when
+/// they are sent, but the store may hold text written otherwise (older versions, the seed,
+/// another writer, file tags): one such character would make the whole answer unreadable to
+/// every XML client. JSON escapes controls itself and carries U+FFFE as it is.
+fn xml_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if xml_char(c) { c } else { '\u{FFFD}' })
+        .collect()
+}
+
 fn scalar_text(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(xml_text(s)),
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => Some(n.to_string()),
         Value::Null | Value::Array(_) | Value::Object(_) => None,
@@ -215,6 +231,23 @@ mod tests {
                 && user.ends_with("><folder>1</folder>"),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn text_xml_cannot_carry_is_replaced() {
+        let Value::Object(fields) = json!({
+            "song": { "title": "a\u{FFFE}b\u{FFFF}c\u{1}d\u{1F}\te\u{7F}\u{10FFFF}",
+                      "value": "x\u{0}y\u{B}z" }
+        }) else {
+            unreachable!()
+        };
+        let xml = to_xml(&envelope(Ok(fields)));
+        assert!(
+            xml.contains("title=\"a\u{FFFD}b\u{FFFD}c\u{FFFD}d\u{FFFD}\te\u{7F}\u{10FFFF}\""),
+            "{xml:?}"
+        );
+        assert!(xml.contains(">x\u{FFFD}y\u{FFFD}z</song>"), "{xml:?}");
+        assert!(xml.chars().all(xml_char), "{xml:?}");
     }
 
     #[test]

@@ -189,7 +189,7 @@ pub async fn update_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let patch = PlaylistPatch {
         name: call.params.get("name").map(clean_name).transpose()?,
         comment: call.params.get("comment").map(crate::upload::clean_text),
-        public: call.params.get("public").map(|p| p == "true"),
+        public: call.params.maybe_flag("public"),
         remove_positions,
         add,
         replace: None,
