@@ -138,6 +138,7 @@ def main() -> None:
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measured (0: skip)")
     ap.add_argument("--single-runs", type=int, default=200, help="GETs of the one track, its playlist and segment")
+    ap.add_argument("--store-pid", type=int, help="the database server's pid: its CPU while Legato idles is reported too")
     args = ap.parse_args()
     if not (args.data or args.store):
         ap.error("--data or --store")
@@ -168,7 +169,11 @@ def main() -> None:
         rss_start = vm(server.pid, "VmRSS")
         tone, results["upload"] = upload_tone(conn, work)
         # The tone is a track too (and an earlier run may have left its own).
-        n = int(client.get("/function/crud?limit=1")[1].get("x-total-count", n))
+        for _ in range(10):
+            status, headers, _ = client.get("/function/crud?limit=1")
+            if status == 200:
+                n = int(headers["x-total-count"])
+                break
         if tone:
             results["single"].append(timed(client, "/function/crud/%s" % tone, args.single_runs, check_json=False))
             results["single"].append(timed(client, "/function/streaming/%s/index.m3u8" % tone, args.single_runs, check_json=False))
@@ -182,8 +187,11 @@ def main() -> None:
         if args.idle > 0:
             time.sleep(2)
             before = cpu_seconds(server.pid)
+            store_before = cpu_seconds(args.store_pid) if args.store_pid else 0.0
             time.sleep(args.idle)
             results["idle_cpu_s_per_min"] = (cpu_seconds(server.pid) - before) * 60.0 / args.idle
+            if args.store_pid:
+                results["idle_store_cpu_s_per_min"] = (cpu_seconds(args.store_pid) - store_before) * 60.0 / args.idle
         for sort in ["created_at", "name", "author", "duration"]:
             for offset in [0, max(0, n - 50)]:
                 r = timed(client, "/function/crud?sort=%s&limit=50&offset=%d" % (sort, offset), args.runs, n)
@@ -217,6 +225,8 @@ def main() -> None:
     print(results["upload"])
     if "idle_cpu_s_per_min" in results:
         print("idle: %.3f CPU seconds per minute" % results["idle_cpu_s_per_min"])
+    if "idle_store_cpu_s_per_min" in results:
+        print("idle, the database server: %.3f CPU seconds per minute" % results["idle_store_cpu_s_per_min"])
     f = results["full"]
     print("full list without limit (%d of 3 failed): %.2f s (runs: %s), %.1f MB, peak RSS %.1f MB (RSS at start %.1f MB, before the full lists %.1f MB)"
           % (f["failed"], f["seconds"], ", ".join("%.2f" % t for t in f["seconds_all"]), f["bytes"] / 1e6, f["peak_rss_kib"] / 1024,
