@@ -767,10 +767,35 @@ impl MongoStore {
         }
     }
 
+    /// The number of `musics` documents from the collection's statistics (`$collStats`:
+    /// metadata on MongoDB and on FerretDB, where the `count` command reads every document),
+    /// else from the `count` command.
+    async fn musics_count(&self) -> Result<u64> {
+        let stats = self
+            .find_all(
+                self.inner
+                    .musics
+                    .aggregate(vec![doc! { "$collStats": { "count": {} } }]),
+            )
+            .await;
+        match stats {
+            Ok(docs) => Ok(docs
+                .iter()
+                .filter_map(|d| schema::integer(d.get("count")))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .sum()),
+            Err(StoreError::Unavailable(why)) => Err(StoreError::Unavailable(why)),
+            Err(_) => {
+                self.timed(self.inner.musics.estimated_document_count())
+                    .await
+            }
+        }
+    }
+
     /// `(counter, estimated document count)` of the library; see [`Store::library_version`].
     async fn library_state(&self) -> Result<(i64, u64)> {
         let counter = self.timed(self.inner.meta.find_one(doc! { "_id": LIBRARY_VERSION }));
-        let count = self.timed(self.inner.musics.estimated_document_count());
+        let count = self.musics_count();
         let (counter, count) = tokio::try_join!(counter, count)?;
         let counter = counter
             .and_then(|doc| schema::integer(doc.get("version")))
@@ -1015,16 +1040,29 @@ impl MongoStore {
         if analysis.peaks.is_empty() {
             self.timed(self.inner.peaks.delete_one(doc! { "_id": oid }))
                 .await?;
-        } else {
-            self.timed(
-                self.inner
-                    .peaks
-                    .replace_one(doc! { "_id": oid }, schema::peaks_doc(oid, &analysis.peaks))
-                    .upsert(true),
-            )
-            .await?;
+            return Ok(());
         }
-        Ok(())
+        let peaks = schema::peaks_doc(oid, &analysis.peaks);
+        // Inserted (a track's first analysis), replaced only when one is there: an upsert
+        // that inserts is a scan on FerretDB.
+        let limit = self.inner.options.operation_timeout;
+        match tokio::time::timeout(
+            limit,
+            self.inner.peaks.insert_one(peaks.clone()).into_future(),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if is_duplicate_key(&e) => {
+                self.timed(self.inner.peaks.replace_one(doc! { "_id": oid }, peaks))
+                    .await?;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.scrubbed(map_err(e))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "MongoDB did not answer within {limit:?}"
+            ))),
+        }
     }
 
     /// Writes the chunks in batches as the source yields them, recording each chunk's `_id`
@@ -1062,8 +1100,38 @@ impl MongoStore {
                 docs.push(schema::chunk_doc(oid, music_id, chunk));
             }
             drop(batch);
-            self.timed(self.inner.chunks.insert_many(docs).ordered(true))
-                .await?;
+            let first = written.len() - docs.len();
+            let limit = self.inner.options.operation_timeout;
+            match tokio::time::timeout(
+                limit,
+                self.inner
+                    .chunks
+                    .insert_many(docs)
+                    .ordered(true)
+                    .into_future(),
+            )
+            .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    // An ordered insert stops at its first failure: what follows it in the
+                    // batch was not written by us (a duplicate may be another track's).
+                    if let mongodb::error::ErrorKind::InsertMany(failure) = e.kind.as_ref()
+                        && let Some(index) = failure
+                            .write_errors
+                            .as_ref()
+                            .and_then(|errors| errors.iter().map(|w| w.index).min())
+                    {
+                        written.truncate(first + index);
+                    }
+                    return Err(self.scrubbed(map_err(e)));
+                }
+                Err(_) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "MongoDB did not answer within {limit:?}"
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -1296,13 +1364,9 @@ fn not_found(id: &TrackId) -> StoreError {
 impl Store for MongoStore {
     async fn insert_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
         self.ensure_indexes().await?;
-        let oid = schema::object_id(&track.id);
-        if self.track_exists(oid).await? {
-            return Err(StoreError::Invalid(format!(
-                "track {} exists already",
-                track.id
-            )));
-        }
+        // No look first for a track with this id (a miss reads every document on FerretDB):
+        // the chunks' `_id`s and the document's are unique, and a write that meets one made
+        // by someone else stops there and removes only what it wrote.
         let id = track.id;
         self.begin_write(&id).await?;
         let result = self.insert_track_written(track, chunks).await;
@@ -1477,10 +1541,7 @@ impl Store for MongoStore {
         // its plan; one with many counts its matches in the `words` index.
         let count = async {
             match (query.search.is_some(), counted) {
-                (false, _) => {
-                    self.timed(self.inner.musics.estimated_document_count())
-                        .await
-                }
+                (false, _) => self.musics_count().await,
                 (true, Some(counted)) => Ok(counted),
                 (true, None) => {
                     self.timed(
@@ -1549,24 +1610,20 @@ impl Store for MongoStore {
     }
 
     async fn get_track(&self, id: &TrackId) -> Result<Track> {
-        let oid = schema::object_id(id);
-        let doc = self.timed(
-            self.inner
-                .musics
-                .find_one(doc! { "_id": oid })
-                .projection(doc! { "words": 0, "name_key": 0, "author_key": 0 }),
-        );
-        let peaks = self.timed(self.inner.peaks.find_one(doc! { "_id": oid }));
-        let (doc, peaks) = tokio::try_join!(doc, peaks)?;
-        let mut track = self
-            .track_from_doc(doc.ok_or_else(|| not_found(id))?)
-            .await?;
-        if let (Some(analysis), Some(peaks)) = (
-            track.analysis.as_mut(),
-            peaks.and_then(|d| schema::peaks_from(d.get("peaks"))),
-        ) {
-            analysis.peaks = peaks;
-        }
+        let doc = self
+            .timed(
+                self.inner
+                    .musics
+                    .find_one(doc! { "_id": schema::object_id(id) })
+                    .projection(doc! { "words": 0, "name_key": 0, "author_key": 0 }),
+            )
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let mut track = [self.track_from_doc(doc).await?];
+        // Only a track with an analysis has a waveform to look up (looking for one that is not
+        // there reads the whole collection on FerretDB).
+        self.attach_peaks(&mut track).await?;
+        let [track] = track;
         Ok(track)
     }
 

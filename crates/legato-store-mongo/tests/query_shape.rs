@@ -269,6 +269,13 @@ fn queries(name: &str, command: &Document) -> Vec<(String, String, Document, Vec
                 .get_array("pipeline")
                 .map(|s| s.iter().filter_map(Bson::as_document).cloned().collect())
                 .unwrap_or_default();
+            if stages
+                .first()
+                .is_some_and(|stage| stage.contains_key("$collStats"))
+            {
+                // The collection's statistics: no document is read.
+                return Vec::new();
+            }
             let filter = stages
                 .iter()
                 .find_map(|s| s.get_document("$match").ok().cloned())
