@@ -134,7 +134,7 @@ async fn main() {
                 .await
                 .unwrap();
         });
-        if i > 0 && i % 10_000 == 0 {
+        if i > 0 && (i % 10_000 == 0 || i == 1_000) {
             eprintln!("{i} tracks in {:.1} s", started.elapsed().as_secs_f64());
         }
     }

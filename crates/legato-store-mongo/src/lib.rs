@@ -670,26 +670,26 @@ impl MongoStore {
         Some(doc! { "$and": all })
     }
 
-    /// How a search is read: through the `words` index when it matches few tracks (which
-    /// are then sorted in memory, at most [`FEW_MATCHES`] of them), else by walking the
-    /// order's index and checking the words of each track (dense matches come soon). The
-    /// first matches are counted through the `words` index to choose; returns the plan and,
-    /// when it is known from that count, the number of matches.
-    async fn search_plan(&self, filter: &Document) -> Result<(SearchPlan, Option<u64>)> {
-        let few = self
-            .timed(
-                self.inner
-                    .musics
-                    .count_documents(filter.clone())
-                    .limit(FEW_MATCHES + 1)
-                    .hint(mongodb::options::Hint::Name(WORDS_INDEX.to_owned())),
+    /// A search's matches in order when there are at most [`FEW_MATCHES`] (read through
+    /// the `words` index, sorted in memory: one query answers both the page and the count);
+    /// `None` when there are more, which are then read by walking the order's index and
+    /// checking each track's words (dense matches come soon), and counted in `words_id`.
+    async fn few_matches(
+        &self,
+        filter: &Document,
+        query: &ListQuery,
+    ) -> Result<Option<Vec<Document>>> {
+        let from_start = ListQuery {
+            offset: 0,
+            ..query.clone()
+        };
+        let docs = self
+            .find_all(
+                self.list_find(filter.clone(), &from_start, Some(SearchPlan::SortFew))
+                    .limit(i64::try_from(FEW_MATCHES + 1).unwrap_or(i64::MAX)),
             )
             .await?;
-        Ok(if few <= FEW_MATCHES {
-            (SearchPlan::SortFew, Some(few))
-        } else {
-            (SearchPlan::WalkOrder, None)
-        })
+        Ok((docs.len() as u64 <= FEW_MATCHES).then_some(docs))
     }
 
     fn list_find(
@@ -1529,21 +1529,32 @@ impl Store for MongoStore {
                 total: 0,
             });
         };
-        let (plan, counted) = match query.search {
-            None => (None, None),
-            Some(_) => {
-                let (plan, counted) = self.search_plan(&filter).await?;
-                (Some(plan), counted)
-            }
+        let plan = match query.search {
+            None => None,
+            Some(_) => match self.few_matches(&filter, query).await? {
+                Some(docs) => {
+                    let total = docs.len() as u64;
+                    let page = docs
+                        .into_iter()
+                        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+                        .take(query.limit as usize)
+                        .collect();
+                    let mut tracks = self.tracks_from_docs(page).await?;
+                    if query.peaks {
+                        self.attach_peaks(&mut tracks).await?;
+                    }
+                    return Ok(Page { tracks, total });
+                }
+                None => Some(SearchPlan::WalkOrder),
+            },
         };
-        // Without a search the count is the collection's, from its metadata (every document
-        // is a track; no document is read). A search with few matches was counted choosing
-        // its plan; one with many counts its matches in the `words` index.
+        // Without a search the count is the collection's, from its statistics (every
+        // document is a track; no document is read). A search with many matches counts them
+        // in the `words` index.
         let count = async {
-            match (query.search.is_some(), counted) {
-                (false, _) => self.musics_count().await,
-                (true, Some(counted)) => Ok(counted),
-                (true, None) => {
+            match plan {
+                None => self.musics_count().await,
+                Some(_) => {
                     self.timed(
                         self.inner
                             .musics
@@ -1579,7 +1590,20 @@ impl Store for MongoStore {
         };
         let plan = match query.search {
             None => None,
-            Some(_) => Some(self.search_plan(&filter).await?.0),
+            Some(_) => match self.few_matches(&filter, query).await? {
+                Some(docs) => {
+                    let docs: Vec<Document> = docs
+                        .into_iter()
+                        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+                        .collect();
+                    let mut tracks = self.tracks_from_docs(docs).await?;
+                    if query.peaks {
+                        self.attach_peaks(&mut tracks).await?;
+                    }
+                    return Ok(futures_util::stream::iter(tracks.into_iter().map(Ok)).boxed());
+                }
+                None => Some(SearchPlan::WalkOrder),
+            },
         };
         let cursor = self
             .timed(
