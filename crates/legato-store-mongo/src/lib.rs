@@ -485,6 +485,17 @@ impl MongoStore {
         Ok(())
     }
 
+    /// One of the steps after a track's document is deleted: its failure is logged (the
+    /// track is gone for every reader already).
+    async fn after_delete<T, F>(&self, id: &TrackId, step: F, what: &str)
+    where
+        F: IntoFuture<Output = mongodb::error::Result<T>>,
+    {
+        if let Err(e) = self.timed(step).await {
+            tracing::warn!(track = %id, error = %e, "track deleted but not {what}");
+        }
+    }
+
     /// Ends what [`begin_write`](Self::begin_write) recorded; left for garbage collection
     /// when the server cannot be reached.
     async fn end_write(&self, id: &TrackId) {
@@ -1710,55 +1721,44 @@ impl Store for MongoStore {
             return Err(not_found(id));
         }
         self.bump_library().await;
-        if let Err(e) = self
-            .timed(
-                self.inner
-                    .deletions
-                    .replace_one(
-                        doc! { "_id": id.to_string() },
-                        doc! { "_id": id.to_string(), "at": now_ms() },
-                    )
-                    .upsert(true),
-            )
-            .await
-        {
-            tracing::warn!(track = %id, error = %e,
-                "track deleted but not recorded as such; Subsonic snapshots keep it until they reload");
-        }
-        let _ = self
-            .timed(
-                self.inner
-                    .retirements
-                    .delete_one(doc! { "_id": id.to_string() }),
-            )
-            .await;
-        if let Err(e) = self
-            .timed(
-                self.inner
-                    .job_log
-                    .delete_many(doc! { "track": id.to_string() }),
-            )
-            .await
-        {
-            tracing::warn!(track = %id, error = %e, "track deleted but not its job log");
-        }
-        if let Err(e) = self
-            .timed(
-                self.inner
-                    .peaks
-                    .delete_one(doc! { "_id": schema::object_id(id) }),
-            )
-            .await
-        {
-            tracing::warn!(track = %id, error = %e, "track deleted but not its waveform");
-        }
-        if let Err(e) = self
-            .timed(self.inner.jobs.delete_one(doc! { "_id": id.to_string() }))
-            .await
-        {
-            tracing::warn!(track = %id, error = %e,
-                "track deleted but not its job; the job will find no track and end");
-        }
+        // What goes with the document: a failure is logged, and the delete stands.
+        let hex = id.to_string();
+        let recorded = self
+            .inner
+            .deletions
+            .replace_one(doc! { "_id": &hex }, doc! { "_id": &hex, "at": now_ms() });
+        self.after_delete(
+            id,
+            recorded.upsert(true),
+            "recorded as deleted (Subsonic snapshots keep it until they read everything)",
+        )
+        .await;
+        self.after_delete(
+            id,
+            self.inner.retirements.delete_one(doc! { "_id": &hex }),
+            "its retirement",
+        )
+        .await;
+        self.after_delete(
+            id,
+            self.inner.job_log.delete_many(doc! { "track": &hex }),
+            "its job log",
+        )
+        .await;
+        self.after_delete(
+            id,
+            self.inner
+                .peaks
+                .delete_one(doc! { "_id": schema::object_id(id) }),
+            "its waveform",
+        )
+        .await;
+        self.after_delete(
+            id,
+            self.inner.jobs.delete_one(doc! { "_id": &hex }),
+            "its job (which will find no track and end)",
+        )
+        .await;
         // The track is gone for every reader now; chunks left by a failure here are garbage.
         match self
             .timed(

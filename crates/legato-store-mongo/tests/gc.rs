@@ -27,10 +27,11 @@ fn chunk(id: ObjectId, music_id: &str, name: &str) -> mongodb::bson::Document {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn collects_old_unreferenced_chunks_only() {
+/// A store on a database of its own that collects only what is ten minutes old, and the
+/// plain driver on the same database.
+async fn collecting(purpose: &str) -> (MongoStore, mongodb::Database) {
     let uri = test_uri();
-    let database = unique_database("gc");
+    let database = unique_database(purpose);
     let store = MongoStore::connect(
         &uri,
         MongoOptions {
@@ -42,7 +43,12 @@ async fn collects_old_unreferenced_chunks_only() {
     )
     .await
     .unwrap();
-    let db = plain(&uri, &database).await;
+    (store, plain(&uri, &database).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collects_old_unreferenced_chunks_only() {
+    let (store, db) = collecting("gc").await;
     let chunks = plain_collection(&db, "chunks");
     let hour = Duration::from_secs(3600);
 
@@ -123,20 +129,7 @@ async fn collects_old_unreferenced_chunks_only() {
 /// (and only then), without reading any other chunk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finishes_the_writes_a_crash_left_pending() {
-    let uri = test_uri();
-    let database = unique_database("gc_pending");
-    let store = MongoStore::connect(
-        &uri,
-        MongoOptions {
-            database: Some(database.clone()),
-            gc_grace: Duration::from_secs(600),
-            gc_on_start: false,
-            ..MongoOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let db = plain(&uri, &database).await;
+    let (store, db) = collecting("gc_pending").await;
     let chunks = plain_collection(&db, "chunks");
     let pending = plain_collection(&db, "pending_writes");
     let now_ms = i64::try_from(
