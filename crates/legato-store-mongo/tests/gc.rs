@@ -27,6 +27,14 @@ fn chunk(id: ObjectId, music_id: &str, name: &str) -> mongodb::bson::Document {
     }
 }
 
+/// How many chunks a track has, read with the plain driver.
+async fn chunks_of(chunks: &mongodb::Collection<mongodb::bson::Document>, music_id: String) -> u64 {
+    chunks
+        .count_documents(doc! { "music_id": music_id })
+        .await
+        .unwrap()
+}
+
 /// A store on a database of its own that collects only what is ten minutes old, and the
 /// plain driver on the same database.
 async fn collecting(purpose: &str) -> (MongoStore, mongodb::Database) {
@@ -91,15 +99,7 @@ async fn collects_old_unreferenced_chunks_only() {
         "collect_garbage reads only the pending writes this version records"
     );
     assert_eq!(store.sweep_orphan_chunks().await.unwrap(), 3);
-    let count = |music_id: String| {
-        let chunks = chunks.clone();
-        async move {
-            chunks
-                .count_documents(doc! { "music_id": music_id })
-                .await
-                .unwrap()
-        }
-    };
+    let count = |music_id: String| chunks_of(&chunks, music_id);
     assert_eq!(
         count(crashed).await,
         0,
@@ -183,15 +183,7 @@ async fn finishes_the_writes_a_crash_left_pending() {
         .unwrap();
 
     assert_eq!(store.collect_garbage().await.unwrap(), 3);
-    let count = |music_id: String| {
-        let chunks = chunks.clone();
-        async move {
-            chunks
-                .count_documents(doc! { "music_id": music_id })
-                .await
-                .unwrap()
-        }
-    };
+    let count = |music_id: String| chunks_of(&chunks, music_id);
     assert_eq!(
         count(crashed).await,
         0,
