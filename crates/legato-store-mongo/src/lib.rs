@@ -36,9 +36,11 @@
 
 mod accounts;
 mod error;
+mod garbage;
 pub mod indexes;
 mod options;
 mod schema;
+mod upgrade;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -293,70 +295,13 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Brings the database's layout up to [`schema::CURRENT_SCHEMA`], once: the one place
-    /// that reads the whole library, at the first start of a new version (any process may
-    /// run it; every step is idempotent). Writes the search keys of documents without them
-    /// ([`backfill_keys`](Self::backfill_keys)), then moves waveforms out of `musics` into
-    /// `track_peaks`.
-    pub async fn upgrade(&self) -> Result<()> {
-        let at = self
-            .timed(self.inner.meta.find_one(doc! { "_id": schema::SCHEMA }))
-            .await?
-            .and_then(|doc| schema::integer(doc.get("version")))
-            .unwrap_or(0);
-        if at >= schema::CURRENT_SCHEMA {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        let keyed = self.backfill_keys().await?;
-        let moved = self.move_peaks().await?;
-        self.queue_retirements().await?;
-        self.timed(
-            self.inner
-                .meta
-                .update_one(
-                    doc! { "_id": schema::SCHEMA },
-                    doc! { "$max": { "version": schema::CURRENT_SCHEMA } },
-                )
-                .upsert(true),
-        )
-        .await?;
-        tracing::info!(
-            from = at,
-            to = schema::CURRENT_SCHEMA,
-            keyed,
-            moved,
-            ms = started.elapsed().as_millis() as u64,
-            "MongoDB layout upgraded"
-        );
-        Ok(())
-    }
-
-    /// Queues, in `retirements`, the retirements an older version left pending in `musics`.
-    async fn queue_retirements(&self) -> Result<()> {
-        let pending = self
-            .find_all(
-                self.inner
-                    .musics
-                    .find(doc! { "retire_after": { "$gte": 0_i64 } })
-                    .projection(doc! { "_id": 1, "generation": 1, "retire_after": 1 }),
-            )
-            .await?;
-        for doc in pending {
-            let (Ok(oid), Some(after)) = (
-                doc.get_object_id("_id"),
-                schema::integer(doc.get("retire_after")),
-            ) else {
-                continue;
-            };
-            let generation = schema::integer(doc.get("generation")).unwrap_or(0);
-            self.queue_retirement(&schema::track_id(&oid), after, generation)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn queue_retirement(&self, id: &TrackId, after: i64, generation: i64) -> Result<()> {
+    /// Queues (or moves) a track's pending retirement in `retirements`.
+    pub(crate) async fn queue_retirement(
+        &self,
+        id: &TrackId,
+        after: i64,
+        generation: i64,
+    ) -> Result<()> {
         self.timed(
             self.inner
                 .retirements
@@ -368,216 +313,6 @@ impl MongoStore {
         )
         .await?;
         Ok(())
-    }
-
-    /// Moves the waveforms an older version kept in `musics` (`analysis.peaks`) to
-    /// `track_peaks`; returns how many.
-    async fn move_peaks(&self) -> Result<u64> {
-        let inline = doc! { "analysis.peaks": { "$exists": true } };
-        let mut moved = 0;
-        loop {
-            let docs = self
-                .find_all(
-                    self.inner
-                        .musics
-                        .find(inline.clone())
-                        .projection(doc! { "_id": 1, "analysis.peaks": 1 })
-                        .limit(ID_BATCH as i64),
-                )
-                .await?;
-            for doc in &docs {
-                let Ok(oid) = doc.get_object_id("_id") else {
-                    continue;
-                };
-                let peaks = doc
-                    .get_document("analysis")
-                    .ok()
-                    .and_then(|a| schema::peaks_from(a.get("peaks")))
-                    .unwrap_or_default();
-                if !peaks.is_empty() {
-                    self.timed(
-                        self.inner
-                            .peaks
-                            .replace_one(doc! { "_id": oid }, schema::peaks_doc(oid, &peaks))
-                            .upsert(true),
-                    )
-                    .await?;
-                }
-                self.timed(self.inner.musics.update_one(
-                    doc! { "_id": oid },
-                    doc! { "$unset": { "analysis.peaks": "" } },
-                ))
-                .await?;
-                moved += 1;
-            }
-            if docs.len() < ID_BATCH {
-                return Ok(moved);
-            }
-        }
-    }
-
-    /// Finishes the writes a crash or a lost connection left half done, once they are older
-    /// than [`MongoOptions::gc_grace`]: for each entry of `pending_writes`, a track without
-    /// its document loses its chunks, waveform and retirement; returns how many chunks were
-    /// removed. Reads only `pending_writes` (through its `at` index) and the tracks it names,
-    /// so it costs nothing on a library of any size; runs in the background at start-up.
-    pub async fn collect_garbage(&self) -> Result<u64> {
-        let cutoff =
-            now_ms() - i64::try_from(self.inner.options.gc_grace.as_millis()).unwrap_or(i64::MAX);
-        let stale = self
-            .find_all(
-                self.inner
-                    .pending_writes
-                    .find(doc! { "at": { "$lt": cutoff } })
-                    .sort(doc! { "at": 1 })
-                    .limit(ID_BATCH as i64),
-            )
-            .await?;
-        let mut removed = 0;
-        for entry in stale {
-            let Some(id) = entry
-                .get_str("_id")
-                .ok()
-                .and_then(|hex| hex.parse::<TrackId>().ok())
-            else {
-                continue;
-            };
-            let oid = schema::object_id(&id);
-            if !self.track_exists(oid).await? {
-                let result = self
-                    .timed(
-                        self.inner
-                            .chunks
-                            .delete_many(doc! { "music_id": id.to_string() }),
-                    )
-                    .await?;
-                self.timed(self.inner.peaks.delete_one(doc! { "_id": oid }))
-                    .await?;
-                self.timed(
-                    self.inner
-                        .retirements
-                        .delete_one(doc! { "_id": id.to_string() }),
-                )
-                .await?;
-                if result.deleted_count > 0 {
-                    tracing::info!(track = %id, chunks = result.deleted_count,
-                        "removed the chunks of a write that did not finish");
-                }
-                removed += result.deleted_count;
-            }
-            self.end_write(&id).await;
-        }
-        Ok(removed)
-    }
-
-    /// Records a write that leaves chunks without a track document while it runs.
-    async fn begin_write(&self, id: &TrackId) -> Result<()> {
-        self.timed(
-            self.inner
-                .pending_writes
-                .replace_one(
-                    doc! { "_id": id.to_string() },
-                    doc! { "_id": id.to_string(), "at": now_ms() },
-                )
-                .upsert(true),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// One of the steps after a track's document is deleted: its failure is logged (the
-    /// track is gone for every reader already).
-    async fn after_delete<T, F>(&self, id: &TrackId, step: F, what: &str)
-    where
-        F: IntoFuture<Output = mongodb::error::Result<T>>,
-    {
-        if let Err(e) = self.timed(step).await {
-            tracing::warn!(track = %id, error = %e, "track deleted but not {what}");
-        }
-    }
-
-    /// Ends what [`begin_write`](Self::begin_write) recorded; left for garbage collection
-    /// when the server cannot be reached.
-    async fn end_write(&self, id: &TrackId) {
-        if let Err(e) = self
-            .timed(
-                self.inner
-                    .pending_writes
-                    .delete_one(doc! { "_id": id.to_string() }),
-            )
-            .await
-        {
-            tracing::warn!(track = %id, error = %e, "could not end a pending write; garbage collection will");
-        }
-    }
-
-    /// Removes chunks that no track document refers to and that are older than
-    /// [`MongoOptions::gc_grace`] (younger ones may belong to an insert in progress, whose
-    /// track document is written last); returns how many were removed.
-    ///
-    /// An explicit bulk operation that reads every chunk (the whole library's audio): for a
-    /// database an older version or a crash before `pending_writes` existed left garbage in.
-    /// [`collect_garbage`](Self::collect_garbage) covers what this version leaves. A chunk's
-    /// age is its `_id`'s time, which the seed's chunks have too (the seed writes its track
-    /// document before its chunks, so its inserts never look like garbage).
-    pub async fn sweep_orphan_chunks(&self) -> Result<u64> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
-        let cutoff_secs = now.saturating_sub(self.inner.options.gc_grace).as_secs();
-        let cutoff = ObjectId::from_parts(
-            u32::try_from(cutoff_secs).unwrap_or(u32::MAX),
-            [0; 5],
-            [0; 3],
-        );
-        let old = doc! { "_id": { "$lt": cutoff } };
-        let music_ids = self
-            .timed(self.inner.chunks.distinct("music_id", old.clone()))
-            .await?;
-        // Only ids we understand: a chunk whose music_id is not an ObjectId's hex is not ours
-        // to judge.
-        let candidates: Vec<ObjectId> = music_ids
-            .iter()
-            .filter_map(|id| match id {
-                Bson::String(hex) => ObjectId::parse_str(hex).ok(),
-                _ => None,
-            })
-            .collect();
-        let mut removed = 0;
-        for batch in candidates.chunks(ID_BATCH) {
-            let live: HashSet<ObjectId> = self
-                .find_all(
-                    self.inner
-                        .musics
-                        .find(doc! { "_id": { "$in": batch.to_vec() } })
-                        .projection(doc! { "_id": 1 }),
-                )
-                .await?
-                .iter()
-                .filter_map(|doc| doc.get_object_id("_id").ok())
-                .collect();
-            let orphans: Vec<String> = batch
-                .iter()
-                .filter(|id| !live.contains(id))
-                .map(|id| id.to_hex())
-                .collect();
-            if orphans.is_empty() {
-                continue;
-            }
-            let result = self
-                .timed(self.inner.chunks.delete_many(doc! {
-                    "music_id": { "$in": &orphans },
-                    "_id": { "$lt": cutoff },
-                }))
-                .await?;
-            tracing::info!(
-                tracks = orphans.len(),
-                chunks = result.deleted_count,
-                "removed chunks of tracks that do not exist"
-            );
-            removed += result.deleted_count;
-        }
-        Ok(removed)
     }
 
     /// Creates an index, accepting one with the same keys under another name (the driver's
@@ -615,53 +350,6 @@ impl MongoStore {
             Err(_) => Err(StoreError::Unavailable(format!(
                 "MongoDB did not answer within {limit:?}"
             ))),
-        }
-    }
-
-    /// Writes the search and sort keys of documents that lack them (written by the seed, or
-    /// before the keys existed); returns how many. Run by [`upgrade`](Self::upgrade), and
-    /// when [`Store::library_version`] sees the seed insert a track (at most once per
-    /// [`FOREIGN_BACKFILL_INTERVAL`]); on MongoDB one indexed query when there is nothing to
-    /// do.
-    pub async fn backfill_keys(&self) -> Result<u64> {
-        let missing = doc! { "name_key": null };
-        let mut done = 0;
-        loop {
-            let docs = self
-                .find_all(
-                    self.inner
-                        .musics
-                        .find(missing.clone())
-                        .projection(doc! { "_id": 1, "name": 1, "author": 1 })
-                        .limit(ID_BATCH as i64),
-                )
-                .await?;
-            if docs.is_empty() {
-                return Ok(done);
-            }
-            for doc in &docs {
-                let Some(id) = doc.get("_id") else { continue };
-                let text = |field| match doc.get(field) {
-                    Some(Bson::String(s)) => s.as_str(),
-                    _ => "",
-                };
-                let result = self
-                    .timed(self.inner.musics.update_one(
-                        doc! { "_id": id.clone(), "name_key": null },
-                        doc! { "$set": schema::key_fields(text("name"), text("author")) },
-                    ))
-                    .await?;
-                done += result.modified_count;
-            }
-            if docs.len() < ID_BATCH {
-                if done > 0 {
-                    tracing::info!(
-                        tracks = done,
-                        "wrote the search keys of tracks that had none"
-                    );
-                }
-                return Ok(done);
-            }
         }
     }
 
