@@ -1,8 +1,9 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use legato_store::{DynStore, TrackId};
+use legato_store::{DynStore, StoreError, TrackId};
 use moka::future::Cache;
 
 use crate::config::HttpConfig;
@@ -70,6 +71,10 @@ impl ServedChunk {
 #[derive(Clone)]
 pub struct SegmentCache {
     inner: Cache<(TrackId, Arc<str>), ServedChunk>,
+    /// Bumped by every `forget`, before its invalidations: a read that began before a
+    /// removal may store what it read after the invalidation, and drops it again on seeing
+    /// the epoch moved.
+    epoch: Arc<AtomicU64>,
 }
 
 impl SegmentCache {
@@ -84,17 +89,48 @@ impl SegmentCache {
             .time_to_live(Self::TIME_TO_LIVE)
             .support_invalidation_closures()
             .build();
-        Self { inner }
+        Self {
+            inner,
+            epoch: Arc::default(),
+        }
     }
 
-    pub fn inner(&self) -> &Cache<(TrackId, Arc<str>), ServedChunk> {
-        &self.inner
+    /// A chunk through the cache: the one way streaming, Subsonic and downloads read
+    /// segments. Concurrent misses of one chunk share one store read.
+    pub async fn read(
+        &self,
+        store: &DynStore,
+        id: TrackId,
+        name: &str,
+    ) -> Result<ServedChunk, StoreError> {
+        let key = (id, Arc::<str>::from(name));
+        if let Some(hit) = self.inner.get(&key).await {
+            metrics::counter!(crate::metrics::CACHE_HITS).increment(1);
+            return Ok(hit);
+        }
+        metrics::counter!(crate::metrics::CACHE_MISSES).increment(1);
+        let began = self.epoch.load(Ordering::SeqCst);
+        let store = store.clone();
+        let owned = name.to_owned();
+        let served = self
+            .inner
+            .try_get_with(key.clone(), async move {
+                store.get_chunk(&id, &owned).await.map(ServedChunk::new)
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        if self.epoch.load(Ordering::SeqCst) != began {
+            // Something was removed while this was read: it may have been this chunk.
+            self.inner.invalidate(&key).await;
+        }
+        Ok(served)
     }
 
     /// Drops these cached chunks of a track (the renditions a reprocessing replaced, once
     /// removed). Other processes' copies expire after [`Self::TIME_TO_LIVE`]: their bytes
     /// are still right, and no current playlist names them.
     pub async fn forget(&self, id: TrackId, names: &[String]) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         for name in names {
             self.inner.invalidate(&(id, Arc::from(name.as_str()))).await;
         }
@@ -102,6 +138,7 @@ impl SegmentCache {
 
     /// Drops every cached segment of a track (after a delete in this process).
     pub fn forget_track(&self, id: TrackId) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         // Only fails when closures are not supported, which `new` enables.
         let _ = self.inner.invalidate_entries_if(move |key, _| key.0 == id);
     }

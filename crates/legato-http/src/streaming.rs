@@ -2,7 +2,6 @@
 //! players and CDNs expect.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -107,21 +106,7 @@ pub async fn chunk(
         // this answer by `expires`, so the redirect must not be cached longer.
         return Ok(redirect(&url, *expires));
     } else {
-        let store = state.store.clone();
-        let key = (id, Arc::<str>::from(name.as_str()));
-        if let Some(hit) = state.segments.inner().get(&key).await {
-            metrics::counter!(crate::metrics::CACHE_HITS).increment(1);
-            return Ok(respond(&hit, content_type, cache, &headers));
-        }
-        metrics::counter!(crate::metrics::CACHE_MISSES).increment(1);
-        state
-            .segments
-            .inner()
-            .try_get_with(key, async move {
-                store.get_chunk(&id, &name).await.map(ServedChunk::new)
-            })
-            .await
-            .map_err(unshare)?
+        state.segments.read(&state.store, id, &name).await?
     };
     Ok(respond(&served, content_type, cache, &headers))
 }
@@ -195,11 +180,6 @@ fn redirect(url: &str, expires: std::time::Duration) -> Response {
         headers.insert(header::CACHE_CONTROL, cache);
     }
     (StatusCode::FOUND, headers).into_response()
-}
-
-/// The store error shared by every waiter of one cache fill, as our own error.
-fn unshare(err: Arc<StoreError>) -> ApiError {
-    ApiError::Store((*err).clone())
 }
 
 /// Chunk names are plain file names; anything else (paths, dot files) is refused before any

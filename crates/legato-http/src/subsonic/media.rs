@@ -17,7 +17,6 @@ use legato_store::{StoreError, Track, TrackId, TrackStatus};
 
 use super::{Call, Reply, SubsonicError};
 use crate::error::ApiError;
-use crate::state::ServedChunk;
 
 /// Where each segment's audio lies in the progressive file of one rendition.
 pub struct Rendition {
@@ -90,19 +89,8 @@ fn segment_names(playlist: &[u8]) -> Result<Vec<String>, SubsonicError> {
 
 /// A segment through the streaming cache (shared with the streaming function's readers).
 async fn segment(call: &Call<'_>, id: TrackId, name: &str) -> Result<Bytes, StoreError> {
-    let store = call.api.state.store.clone();
-    let key = (id, Arc::<str>::from(name));
-    let owned = name.to_owned();
-    call.api
-        .state
-        .segments
-        .inner()
-        .try_get_with(key, async move {
-            store.get_chunk(&id, &owned).await.map(ServedChunk::new)
-        })
-        .await
-        .map(|served| served.bytes)
-        .map_err(|e| (*e).clone())
+    let state = &call.api.state;
+    Ok(state.segments.read(&state.store, id, name).await?.bytes)
 }
 
 fn audio_of(ts: &[u8]) -> Result<Bytes, SubsonicError> {
@@ -197,11 +185,7 @@ pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
             let store = store.clone();
             let cache = cache.clone();
             async move {
-                let key = (id, Arc::<str>::from(name.as_str()));
-                let ts = match cache.inner().get(&key).await {
-                    Some(hit) => hit.bytes,
-                    None => store.get_chunk(&id, &name).await?,
-                };
+                let ts = cache.read(&store, id, &name).await?.bytes;
                 audio_of(&ts).map_err(|e| ApiError::InvalidParameter(e.message))
             }
         })
