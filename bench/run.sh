@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Legato's own benchmark, each figure side by side with its anchor in the same run:
-#   1. ingest of a 4-minute 128 kbps MP3 through the HTTP API
+#   1. ingest of a 4-minute 128 kbps MP3 through the HTTP API, passthrough only
 #        vs `ffmpeg -c:a copy -f segment -segment_format mpegts` (and the seed's re-encode)
+#  1b. upload -> 201 (playable) at the default settings, a 4-minute and a 62-minute MP3,
+#        vs ffmpeg's copy-mode HLS segmenting of the same file
 #   2. segment GETs under load (wrk, 64 connections) from `legato serve`
 #        vs nginx serving the same segments as static files
-#   3. peak server memory while ingesting a one-hour MP3 (about 60 MB)
+#   3. peak server memory while ingesting a 62-minute MP3 (about 60 MB)
 #   4. cold start and idle memory vs Flask + waitress, direct and behind of-watchdog (OF_WATCHDOG)
 # Usage: bash bench/run.sh   (installs ffmpeg, nginx-light and wrk from Debian when missing)
 set -euo pipefail
@@ -24,24 +26,30 @@ bin="$root/target/release/legato"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# copy_of SRC DST N: SRC with an ID3v1 tag of its own at the end, another file of the same song
+# (the server answers a file it has already with that track, without storing anything).
+copy_of() {
+  python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); t=bytearray(128); t[:3]=b"TAG"; c=("copy "+sys.argv[3]).encode(); t[97:97+len(c)]=c; t[127]=255; open(sys.argv[2],"wb").write(d+bytes(t))' "$1" "$2" "$3"
+}
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 ffmpeg -hide_banner -loglevel error -f lavfi -i "anoisesrc=d=240:c=pink:a=0.2:r=44100" -ac 2 -c:a libmp3lame -b:a 128k "$out/song.mp3"
-ffmpeg -hide_banner -loglevel error -f lavfi -i "anoisesrc=d=3600:c=pink:a=0.2:r=44100" -ac 2 -c:a libmp3lame -b:a 128k "$out/hour.mp3"
-echo "inputs: 4-minute song $(stat -c %s "$out/song.mp3") bytes, one-hour file $(stat -c %s "$out/hour.mp3") bytes"
+ffmpeg -hide_banner -loglevel error -f lavfi -i "anoisesrc=d=3720:c=pink:a=0.2:r=44100" -ac 2 -c:a libmp3lame -b:a 128k "$out/hour.mp3"
+echo "inputs: 4-minute song $(stat -c %s "$out/song.mp3") bytes, 62-minute file $(stat -c %s "$out/hour.mp3") bytes"
 
 port=$(free_port)
 # Sections 1-3 measure the passthrough path (issue 2's figures): no ladder.
-"$bin" serve --listen "127.0.0.1:$port" --data "$out/data" --ladder none 2>"$out/server.log" &
+"$bin" serve --listen "127.0.0.1:$port" --data "$out/data" --ladder none --aac-ladder none --lossless false 2>"$out/server.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true; [ -n "${nginx_pid:-}" ] && kill $nginx_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 
 echo
 echo "== 1. ingest of a 4-minute 128 kbps MP3 (median of $runs runs)"
-for _ in $(seq "$runs"); do
+for i in $(seq "$runs"); do
+  copy_of "$out/song.mp3" "$out/copy.mp3" "$i"
   curl -sf -o "$out/track.json" -w '%{time_total}\n' -H 'content-type: audio/mpeg' \
-    --data-binary "@$out/song.mp3" "http://127.0.0.1:$port/function/crud?name=bench&author=bench"
+    --data-binary "@$out/copy.mp3" "http://127.0.0.1:$port/function/crud?name=bench&author=bench"
 done | median > "$out/legato-ingest"
 for _ in $(seq "$runs"); do
   rm -rf "$out/ff" && mkdir -p "$out/ff"
@@ -73,6 +81,35 @@ done
 seed_ts=$(cat "$out"/seed/*.ts | wc -c)
 printf 'container overhead over the MP3 frames: legato %+.1f %%, seed ffmpeg %+.1f %%\n' \
   "$(echo "($ts_total - $frames) * 100 / $frames" | bc -l)" "$(echo "($seed_ts - $frames) * 100 / $frames" | bc -l)"
+
+echo
+echo "== 1b. upload -> 201 (playable) at the default settings vs ffmpeg copy-mode HLS segmenting"
+port_d=$(free_port)
+"$bin" serve --listen "127.0.0.1:$port_d" --data "$out/data-default" 2>>"$out/server.log" &
+server_d=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port_d/healthz" >/dev/null && break; sleep 0.1; done
+for input in song hour; do
+  n=$([ "$input" = song ] && echo "$runs" || echo "${BENCH_LONG_RUNS:-3}")
+  for i in $(seq "$n"); do
+    copy_of "$out/$input.mp3" "$out/copy.mp3" "d$i"
+    curl -sf -o "$out/default.json" -w '%{http_code} %{time_total}\n' -H 'content-type: audio/mpeg' \
+      --data-binary "@$out/copy.mp3" "http://127.0.0.1:$port_d/function/crud?name=default&author=bench" \
+      >> "$out/default-$input.codes"
+  done
+  awk '{print $2}' "$out/default-$input.codes" | median > "$out/default-$input"
+  for _ in $(seq "$n"); do
+    rm -rf "$out/ffh" && mkdir -p "$out/ffh"
+    start=$(now)
+    (cd "$out/ffh" && ffmpeg -hide_banner -loglevel error -i "../$input.mp3" -c:a copy -map 0:a -f hls \
+       -hls_time 10 -hls_playlist_type vod -hls_segment_filename 'seg%03d.ts' index.m3u8)
+    echo "$(now) - $start" | bc -l
+  done | median > "$out/ffmpeg-hls-$input"
+  l=$(echo "$(cat "$out/default-$input") * 1000" | bc -l); f=$(echo "$(cat "$out/ffmpeg-hls-$input") * 1000" | bc -l)
+  printf '%-6s legato upload -> %s %8.1f ms; ffmpeg -c copy -f hls %8.1f ms (legato is %.1fx faster; goal >= 10x)\n' \
+    "$input" "$(awk '{print $1}' "$out/default-$input.codes" | sort -u | tr '\n' ' ')" "$l" "$f" "$(echo "$f / $l" | bc -l)"
+done
+echo "   (the 201 carries the bit-exact rendition; the AAC and MP3-ladder renditions follow in a job)"
+kill $server_d; wait $server_d 2>/dev/null || true
 
 echo
 echo "== 2. segment GETs, wrk -t2 -c64 -d${duration}s over the $segments segments of one track"
@@ -120,17 +157,17 @@ run_wrk "http://127.0.0.1:$nginx_port/function/streaming/$id" nginx
 kill $nginx_pid 2>/dev/null || true; nginx_pid=
 
 echo
-echo "== 3. peak memory while ingesting a one-hour MP3"
+echo "== 3. peak memory while ingesting a 62-minute MP3"
 kill $server; wait $server 2>/dev/null || true
 port=$(free_port)
-"$bin" serve --listen "127.0.0.1:$port" --data "$out/data-hour" --ladder none 2>>"$out/server.log" &
+"$bin" serve --listen "127.0.0.1:$port" --data "$out/data-hour" --ladder none --aac-ladder none --lossless false 2>>"$out/server.log" &
 server=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 idle_kb=$(awk '/VmRSS/ {print $2}' /proc/$server/status)
 hour_s=$(curl -sf -o /dev/null -w '%{time_total}' -H 'content-type: audio/mpeg' --data-binary "@$out/hour.mp3" \
   "http://127.0.0.1:$port/function/crud?name=hour&author=bench")
 peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
-printf 'idle RSS %.1f MB; one-hour ingest took %.2f s; peak RSS %.1f MB (target < 150 MB)\n' \
+printf 'idle RSS %.1f MB; 62-minute ingest took %.2f s; peak RSS %.1f MB (target < 150 MB)\n' \
   "$(echo "$idle_kb/1024" | bc -l)" "$hour_s" "$(echo "$peak_kb/1024" | bc -l)"
 
 echo

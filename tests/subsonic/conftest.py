@@ -162,7 +162,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             body = self.http.get(self.base + "/function/crud/%s" % t.legato_id, timeout=30).json()
-            if body.get("status") == "ready":
+            # Ready is playable; the follow-up job of an MP3 adds its other renditions.
+            if body.get("status") == "ready" and "job" not in body:
                 return
             assert body.get("status") != "failed", "%s failed to process: %s" % (t.file, body)
             assert time.monotonic() < deadline, "%s still %s after %ss" % (t.file, body.get("status"), timeout)

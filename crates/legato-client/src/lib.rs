@@ -268,11 +268,13 @@ impl Client {
         Ok(self.playlist_url_of(&self.get(id).await?))
     }
 
-    /// The absolute URL of `track`'s HLS media playlist: the server's playlist path joined to
-    /// the gateway root.
+    /// The absolute URL of `track`'s HLS playlist: the server's playlist path joined to the
+    /// gateway root, under its stable name. A reprocessed track's playlist has a generation
+    /// prefix (`g2-index.m3u8`) that the next reprocessing retires; `index.m3u8` beside it
+    /// always answers the current one, so a URL handed out keeps playing.
     pub fn playlist_url_of(&self, track: &Track) -> String {
         match &track.playlist {
-            Some(path) => self.url.join(path),
+            Some(path) => self.url.join(&stable_playlist_path(path)),
             // The seed's server sent no playlist path; this is where the gateway serves it.
             None => {
                 let base = self.url.join("/function/streaming");
@@ -395,5 +397,56 @@ async fn api_error(mut response: reqwest::Response) -> ClientError {
         code: format!("http-{}", status.as_u16()),
         message,
         retry_after,
+    }
+}
+
+/// `…/g2-index.m3u8` as `…/index.m3u8`; any other path as it is.
+fn stable_playlist_path(path: &str) -> String {
+    let (path, query) = match path.split_once('?') {
+        Some((path, query)) => (path, format!("?{query}")),
+        None => (path, String::new()),
+    };
+    let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let generation = name
+        .strip_prefix('g')
+        .and_then(|rest| rest.split_once('-'))
+        .filter(|(digits, rest)| {
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && *rest == "index.m3u8"
+        });
+    match generation {
+        Some(_) if path.contains('/') => format!("{folder}/index.m3u8{query}"),
+        Some(_) => format!("index.m3u8{query}"),
+        None => format!("{path}{query}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stable_playlist_path;
+
+    #[test]
+    fn a_generation_playlist_is_handed_out_under_its_stable_name() {
+        let folder = "/function/streaming/65a1f0c2e4b0a1b2c3d4e5f6";
+        assert_eq!(
+            stable_playlist_path(&format!("{folder}/g2-index.m3u8")),
+            format!("{folder}/index.m3u8")
+        );
+        assert_eq!(
+            stable_playlist_path(&format!("{folder}/g12-index.m3u8")),
+            format!("{folder}/index.m3u8")
+        );
+        for kept in [
+            "index.m3u8",
+            "outputlist.m3u8",
+            "g2-64k.m3u8",
+            "gx-index.m3u8",
+        ] {
+            assert_eq!(
+                stable_playlist_path(&format!("{folder}/{kept}")),
+                format!("{folder}/{kept}")
+            );
+        }
     }
 }

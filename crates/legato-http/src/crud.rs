@@ -68,10 +68,38 @@ pub struct TrackView {
     /// reason here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<JobView>,
+    /// Renditions still to come: a ready track whose job (a reprocessing queued or running,
+    /// such as the follow-up of an MP3 upload that played at once) will add them to
+    /// `index.m3u8`. `128k` is an MP3 rung, `aac128k` an AAC one, `flac` the lossless one.
+    /// Absent when nothing is coming.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub coming: Vec<String>,
     /// `true` when an upload answered with a track that has the same file already (200):
     /// nothing was stored. Absent everywhere else.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub existing: bool,
+}
+
+impl TrackView {
+    /// The view with the track's job, and what that job will add to a ready track.
+    fn with_job(track: Track, job: Option<&legato_store::Job>, state: &AppState) -> Self {
+        let pending = job.is_some_and(|job| {
+            job.kind == legato_store::JobKind::Reprocess
+                && matches!(
+                    job.state,
+                    legato_store::JobState::Queued | legato_store::JobState::Running
+                )
+        });
+        let coming = if pending && track.status == legato_store::TrackStatus::Ready {
+            ingest::coming(&state.config, &track)
+        } else {
+            Vec::new()
+        };
+        let mut view = Self::of(track, state);
+        view.job = job.map(JobView::of);
+        view.coming = coming;
+        view
+    }
 }
 
 /// A track's processing job.
@@ -223,6 +251,7 @@ impl TrackView {
             }),
             created_at: humantime::format_rfc3339_seconds(created).to_string(),
             job: None,
+            coming: Vec::new(),
             existing: false,
         }
     }
@@ -297,7 +326,13 @@ pub async fn create(
         ingest::Outcome::Accepted(track) => (StatusCode::ACCEPTED, track),
         ingest::Outcome::Existing(track) => (StatusCode::OK, track),
     };
-    let mut view = TrackView::of(track, &state);
+    // A track playable at once may have its other renditions coming.
+    let job = if status == StatusCode::CREATED {
+        state.store.get_job(&track.id).await?
+    } else {
+        None
+    };
+    let mut view = TrackView::with_job(track, job.as_ref(), &state);
     view.existing = status == StatusCode::OK;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/function/crud/{}", view.id)) {
@@ -517,9 +552,7 @@ pub async fn show(
     let id = parse_id(&id)?;
     let track = state.store.get_track(&id).await?;
     let job = state.store.get_job(&id).await?;
-    let mut view = TrackView::of(track, &state);
-    view.job = job.as_ref().map(JobView::of);
-    Ok(Json(view))
+    Ok(Json(TrackView::with_job(track, job.as_ref(), &state)))
 }
 
 /// Rebuilds a track's renditions from its stored original with the server's current
@@ -570,8 +603,7 @@ pub async fn reprocess(
     state.jobs.wake();
     let job = state.store.get_job(&id).await?;
     let location = format!("/function/crud/{id}");
-    let mut view = TrackView::of(track, &state);
-    view.job = job.as_ref().map(JobView::of);
+    let view = TrackView::with_job(track, job.as_ref(), &state);
     let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);

@@ -173,6 +173,10 @@ pub async fn ingest(
         }),
     };
 
+    if format == SourceFormat::Mp3 {
+        return publish_playable(state, track, SourceAudio::Spooled(audio), started).await;
+    }
+
     let mut finished = state.jobs.subscribe();
     // Read piece by piece as the store writes them: one piece in memory at a time.
     let source: ChunkSource = Box::new((0..pieces).map(move |i| {
@@ -230,6 +234,85 @@ pub async fn ingest(
     Ok(Outcome::Accepted(pending))
 }
 
+/// The claim count of an upload's first renditions: they are named as an ingest job's first
+/// claim names them (plain names), so a follow-up's claims start after it.
+const FIRST_CLAIM: u64 = 1;
+
+/// An MP3 is playable the moment it is stored: its frames are cut into the passthrough
+/// rendition in the request (milliseconds, whatever the file's length), and those segments
+/// with the remainder that rebuilds the original are its source, written once. Every other
+/// rendition the settings ask for is made by a follow-up reprocessing, queued with the track
+/// and published into `index.m3u8` at once when it is done.
+async fn publish_playable(
+    state: &AppState,
+    track: Track,
+    audio: SourceAudio,
+    started: Instant,
+) -> Result<Outcome, ApiError> {
+    let config = &state.config;
+    let build = BuildJob {
+        audio: audio.clone(),
+        ladder: Vec::new(),
+        aac_ladder: Vec::new(),
+        lossless: false,
+        segment_seconds: config.segment_seconds,
+        generation: Generation::new(FIRST_CLAIM),
+    };
+    let Built { track, chunks, .. } = blocking(move || build.build(track)).await?;
+    let follow_up = !coming(config, &track).is_empty();
+    let track = if follow_up {
+        state
+            .store
+            .publish_with_follow_up(track, chunks, FIRST_CLAIM)
+            .await?
+    } else {
+        state.store.insert_track(track, chunks).await?
+    };
+    if follow_up {
+        state.jobs.wake();
+    }
+    tracing::info!(id = %track.id, follow_up, ready_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "MP3 stored and playable");
+    finished(state, &track, started, audio);
+    Ok(Outcome::Ready(track))
+}
+
+/// The renditions the settings ask for that a ready track does not have yet: what a
+/// follow-up reprocessing of it makes. An MP3 ladder rung is named by its bitrate (`128k`),
+/// an AAC rung `aac128k`, the lossless rung `flac`.
+pub(crate) fn coming(config: &crate::config::HttpConfig, track: &Track) -> Vec<String> {
+    let format = track
+        .source
+        .as_ref()
+        .and_then(|s| source_format_of(&s.format))
+        .unwrap_or(SourceFormat::Mp3);
+    let lossless_source = matches!(
+        format,
+        SourceFormat::Wav | SourceFormat::Aiff | SourceFormat::Flac
+    );
+    // An MP3 gets the rungs below its own bitrate; it is the rung above them.
+    let mp3_source_kbps = (format == SourceFormat::Mp3)
+        .then_some(track.bitrate)
+        .flatten();
+    let mut planned: Vec<String> = config
+        .ladder_kbps
+        .iter()
+        .filter(|&&kbps| mp3_source_kbps.is_none_or(|source| kbps < source))
+        .map(|kbps| format!("{kbps}k"))
+        .collect();
+    planned.extend(
+        aac_rungs_for(&config.aac_ladder_kbps, format, track.bitrate)
+            .iter()
+            .map(|kbps| format!("aac{kbps}k")),
+    );
+    if config.lossless && lossless_source {
+        planned.push("flac".into());
+    }
+    planned.dedup();
+    planned.retain(|name| !track.variants.iter().any(|v| &v.name == name));
+    planned
+}
+
 /// Refuses an upload when the processing queue (shared by every process on the store) is
 /// full, before its body is read; `Retry-After` is when a place should be free.
 pub async fn admit(state: &AppState) -> Result<(), ApiError> {
@@ -253,6 +336,21 @@ fn outcome(track: Track) -> Outcome {
     } else {
         Outcome::Accepted(track)
     }
+}
+
+/// The format a track's source description names.
+fn source_format_of(name: &str) -> Option<SourceFormat> {
+    [
+        SourceFormat::Mp3,
+        SourceFormat::Wav,
+        SourceFormat::Flac,
+        SourceFormat::OggVorbis,
+        SourceFormat::Mp4Aac,
+        SourceFormat::Adts,
+        SourceFormat::Aiff,
+    ]
+    .into_iter()
+    .find(|format| source_format_name(*format) == name)
 }
 
 /// The short name of a source format, as the track JSON and the download use it.

@@ -39,7 +39,7 @@ async fn post(server: &TestServer, bytes: &[u8], name: &str) -> Value {
         .await
         .unwrap();
     assert_eq!(response.status(), 201, "{name}");
-    response.json().await.unwrap()
+    server.settled(response.json().await.unwrap()).await
 }
 
 async fn get(server: &TestServer, url: &str) -> reqwest::Response {

@@ -125,7 +125,7 @@ async fn every_format_becomes_an_aligned_ladder() {
             "{name}: {:?}",
             response.text().await
         );
-        let track: Value = response.json().await.unwrap();
+        let track: Value = server.settled(response.json().await.unwrap()).await;
         assert_eq!(track["status"], "ready", "{name}");
         let every = track["variants"].as_array().unwrap();
         // The MP3 ladder here; the fMP4 renditions beside it are checked in fmp4.rs.

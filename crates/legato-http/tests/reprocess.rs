@@ -193,11 +193,17 @@ fn play_in_a_loop(
                     }
                 }
             }
+            // A player starting now: the plain name (a master playlist, or the media playlist
+            // of a track with one rendition), and everything under it.
             let mut media = Vec::new();
             match fetch(plain.clone()).await {
-                Ok(master) => {
-                    let master = String::from_utf8_lossy(&master).into_owned();
-                    media.extend(uris(&master).iter().map(|u| resolve(&plain, u)));
+                Ok(top) => {
+                    let top = String::from_utf8_lossy(&top).into_owned();
+                    if top.contains("#EXT-X-STREAM-INF") {
+                        media.extend(uris(&top).iter().map(|u| resolve(&plain, u)));
+                    } else {
+                        media.push(plain.clone());
+                    }
                 }
                 Err(e) => errors.push(e),
             }
@@ -226,6 +232,8 @@ async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires
     let seconds = 2.0;
     let first = TestServer::start_with(HttpConfig {
         ladder_kbps: vec![64],
+        // The upload's follow-up retires its passthrough-only generation too.
+        retire_grace: Duration::from_secs(1),
         ..config()
     })
     .await;
@@ -481,5 +489,110 @@ async fn with_keys_reprocessing_needs_one() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404, "past the key check");
+    server.stop().await;
+}
+
+/// At the default settings an MP3 upload answers 201 with a track that plays at once (its
+/// bit-exact rendition), and says what is coming; the follow-up job adds the MP3 ladder and
+/// the AAC rungs to `index.m3u8` in one switch while a player loops over it without an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mp3_plays_when_its_upload_returns_and_gains_its_other_renditions_after() {
+    let server = TestServer::start_with(HttpConfig {
+        retire_grace: Duration::from_secs(1),
+        job_poll_interval: Duration::from_millis(100),
+        ..HttpConfig::default()
+    })
+    .await;
+    let audio = song(14.0);
+    let started = std::time::Instant::now();
+    let response = server
+        .client
+        .post(server.crud())
+        .header("content-type", "audio/mpeg")
+        .body(audio.clone())
+        .send()
+        .await
+        .unwrap();
+    let answered = started.elapsed();
+    assert_eq!(response.status(), 201, "playable at once");
+    let track: Value = response.json().await.unwrap();
+    eprintln!("upload to 201: {answered:?}");
+    assert_eq!(track["status"], "ready", "{track}");
+    assert_eq!(track["job"]["kind"], "reprocess", "{track}");
+    assert!(track["variants"].as_array().unwrap().is_empty(), "{track}");
+    let coming: Vec<&str> = track["coming"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    // The MP3 rungs below the upload's 128 kbit/s, and the AAC rungs up to it.
+    assert_eq!(coming, ["64k", "aac64k", "aac128k"], "{track}");
+    let id = track["id"].as_str().unwrap().to_owned();
+
+    // What a player loads straight after the 201: the bit-exact rendition, whole.
+    let plain = server.url(&format!("/function/streaming/{id}/index.m3u8"));
+    let first = text(&server, &plain).await;
+    assert!(!first.contains("#EXT-X-STREAM-INF"), "{first}");
+    let segments = uris(&first);
+    assert_eq!(segments.len(), 2, "14 s in segments of 10: {first}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let player = play_in_a_loop(
+        &server,
+        &id,
+        vec![(plain.clone(), first)],
+        stop.clone(),
+        rounds.clone(),
+    );
+    let done = wait_for(&server, &id, Duration::from_secs(120), |t| {
+        t.get("job").is_none()
+    })
+    .await;
+    let switched = rounds.load(Ordering::Relaxed);
+    until(
+        Duration::from_secs(30),
+        "two rounds of playback after the switch",
+        async || match rounds.load(Ordering::Relaxed) {
+            n if n >= switched + 3 => Ok(n),
+            n => Err(n),
+        },
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let (requests, errors) = player.await.unwrap();
+    assert!(requests > 10, "the player made only {requests} requests");
+    assert!(
+        errors.is_empty(),
+        "{} playback errors: {errors:?}",
+        errors.len()
+    );
+
+    assert!(done.get("coming").is_none(), "{done}");
+    let mut names: Vec<&str> = done["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["64k", "aac128k", "aac64k", "original"], "{done}");
+    let master = text(&server, &plain).await;
+    assert!(master.contains("#EXT-X-STREAM-INF"), "{master}");
+    let decoded = tokio::task::block_in_place(|| played_seconds(&plain));
+    assert!((decoded - 14.0).abs() < 0.1, "decoded {decoded}");
+    // The original still comes back byte for byte from its new home.
+    let file = server
+        .client
+        .get(server.url(&format!("/function/crud/{id}/file")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    assert!(
+        file.bytes().await.unwrap() == audio,
+        "the original, bit-exact"
+    );
     server.stop().await;
 }

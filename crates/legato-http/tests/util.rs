@@ -95,7 +95,34 @@ impl TestServer {
             .await
             .unwrap();
         assert_eq!(response.status(), 201, "{:?}", response.text().await);
-        response.json().await.unwrap()
+        self.settled(response.json().await.unwrap()).await
+    }
+
+    /// The track once the renditions its upload left coming are made (a 201 track is
+    /// playable at once; a follow-up job adds the rest).
+    pub async fn settled(&self, track: serde_json::Value) -> serde_json::Value {
+        if track.get("job").is_none() {
+            return track;
+        }
+        let url = self.url(&format!("/function/crud/{}", track["id"].as_str().unwrap()));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let now: serde_json::Value = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if now.get("job").is_none() {
+                return now;
+            }
+            assert_ne!(now["job"]["state"], "failed", "{now}");
+            assert!(Instant::now() < deadline, "still processing: {now}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops the server and hands back its folder, for a server started on it again.

@@ -895,7 +895,14 @@ impl MongoStore {
     }
 
     /// The rest of [`Store::accept_track`], between its pending write's start and end.
-    async fn accept_track_written(&self, track: Track, source: ChunkSource) -> Result<Track> {
+    /// The chunks, then `job`, then the track document (see
+    /// [`Store::accept_track`] and [`Store::publish_with_follow_up`]).
+    async fn accept_track_written(
+        &self,
+        track: Track,
+        source: ChunkSource,
+        job: Document,
+    ) -> Result<Track> {
         let music_id = track.id.to_string();
         let mut written = Vec::new();
         if let Err(e) = self.write_chunks(&music_id, source, &mut written).await {
@@ -903,16 +910,7 @@ impl MongoStore {
             return Err(e);
         }
         // The job before the track: a crash between the two leaves a job whose track never
-        // appears (it ends on its own), never a processing track nobody will process.
-        let job = doc! {
-            "_id": &music_id,
-            "state": "queued",
-            "attempts": 0_i64,
-            "claims": 0_i64,
-            "lease_until": 0_i64,
-            "created_at": track.created_at,
-            "updated_at": track.created_at,
-        };
+        // appears (it ends on its own), never a track whose job is lost.
         if let Err(e) = self.timed(self.inner.jobs.insert_one(job)).await {
             self.discard_chunks(&track.id, &written).await;
             return Err(e);
@@ -1481,7 +1479,42 @@ impl Store for MongoStore {
         self.ensure_indexes().await?;
         let id = track.id;
         self.begin_write(&id).await?;
-        let result = self.accept_track_written(track, source).await;
+        let job = doc! {
+            "_id": id.to_string(),
+            "state": "queued",
+            "attempts": 0_i64,
+            "claims": 0_i64,
+            "lease_until": 0_i64,
+            "created_at": track.created_at,
+            "updated_at": track.created_at,
+        };
+        let result = self.accept_track_written(track, source, job).await;
+        if !matches!(result, Err(StoreError::Unavailable(_))) {
+            self.end_write(&id).await;
+        }
+        result
+    }
+
+    async fn publish_with_follow_up(
+        &self,
+        track: Track,
+        chunks: ChunkSource,
+        after_claims: u64,
+    ) -> Result<Track> {
+        self.ensure_indexes().await?;
+        let id = track.id;
+        self.begin_write(&id).await?;
+        let job = doc! {
+            "_id": id.to_string(),
+            "state": "queued",
+            "kind": JobKind::Reprocess.as_str(),
+            "attempts": 0_i64,
+            "claims": claims_bson(after_claims),
+            "lease_until": 0_i64,
+            "created_at": track.created_at,
+            "updated_at": track.created_at,
+        };
+        let result = self.accept_track_written(track, chunks, job).await;
         if !matches!(result, Err(StoreError::Unavailable(_))) {
             self.end_write(&id).await;
         }

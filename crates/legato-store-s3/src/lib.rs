@@ -384,6 +384,19 @@ impl Store for ObjectChunks {
         .await
     }
 
+    async fn publish_with_follow_up(
+        &self,
+        track: Track,
+        chunks: ChunkSource,
+        after_claims: u64,
+    ) -> Result<Track> {
+        let meta = self.meta.clone();
+        self.publish(track.id, chunks, |kept| async move {
+            meta.publish_with_follow_up(track, kept, after_claims).await
+        })
+        .await
+    }
+
     async fn get_stored_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
         let row = self.meta.get_stored_chunk(id, name).await?;
         self.resolve(id, name, row).await

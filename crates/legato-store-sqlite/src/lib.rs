@@ -1018,6 +1018,32 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn publish_with_follow_up(
+        &self,
+        track: Track,
+        chunks: ChunkSource,
+        after_claims: u64,
+    ) -> Result<Track> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            insert_row(&tx, &track)?;
+            insert_chunks(&tx, &track.id, chunks)?;
+            tx.execute(
+                "INSERT INTO jobs (track_id, state, created_at, updated_at, lease_until, \
+                 claims, kind) VALUES (?1, 'queued', ?2, ?2, 0, ?3, 'reprocess')",
+                params![
+                    track.id.to_string(),
+                    track.created_at,
+                    claims_param(after_claims)
+                ],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(track)
+        })
+        .await
+    }
+
     async fn get_stored_chunk(&self, id: &TrackId, name: &str) -> Result<Bytes> {
         self.chunk(
             Role::Bulk,

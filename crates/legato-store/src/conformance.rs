@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
             stale_processing_is_failed,
             analysis_is_attached,
             accepted_upload_is_durable_with_its_job,
+            a_playable_upload_is_published_with_its_follow_up,
             claims_are_exclusive_and_leases_expire,
             only_one_of_two_racing_publishes_wins,
             reprocessing_replaces_renditions_at_once,
@@ -127,6 +128,9 @@ pub fn every_story() -> Vec<Story> {
         }),
         ("accepted_upload_is_durable_with_its_job", |s| {
             Box::pin(accepted_upload_is_durable_with_its_job(s))
+        }),
+        ("a_playable_upload_is_published_with_its_follow_up", |s| {
+            Box::pin(a_playable_upload_is_published_with_its_follow_up(s))
         }),
         ("claims_are_exclusive_and_leases_expire", |s| {
             Box::pin(claims_are_exclusive_and_leases_expire(s))
@@ -1072,6 +1076,52 @@ pub async fn accepted_upload_is_durable_with_its_job(store: DynStore) {
         store.get_job(&track.id).await.unwrap().is_none(),
         "deleted with its track"
     );
+    assert!(store.chunk_names(&track.id).await.unwrap().is_empty());
+}
+
+/// An upload playable at once (an MP3's passthrough rendition): published with its chunks,
+/// streamable straight away, and a reprocessing queued to make its other renditions, whose
+/// claim names a generation the first renditions do not use.
+pub async fn a_playable_upload_is_published_with_its_follow_up(store: DynStore) {
+    let track = sample_track("Played at once", "follow-up");
+    let chunks = vec![
+        Chunk::new("index.m3u8", b"#EXTM3U\n# first".to_vec()),
+        Chunk::new("seg000.ts", vec![3u8; 100]),
+    ];
+    let published = store
+        .publish_with_follow_up(track.clone(), source(chunks), 1)
+        .await
+        .unwrap();
+    assert_eq!(published, track);
+    assert_eq!(store.get_track(&track.id).await.unwrap(), track);
+    assert_eq!(
+        &store.get_chunk(&track.id, "seg000.ts").await.unwrap()[..],
+        &[3u8; 100],
+        "streamable at once"
+    );
+    let job = store.get_job(&track.id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.kind, job.state, job.attempts, job.claims),
+        (crate::JobKind::Reprocess, crate::JobState::Queued, 0, 1)
+    );
+    assert_eq!(
+        store.job_counts().await.unwrap().queued,
+        0,
+        "a follow-up does not count against uploads"
+    );
+    let now = 1_000_000;
+    let claimed = store
+        .claim_job("a", now, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (claimed.track_id, claimed.kind, claimed.claims),
+        (track.id, crate::JobKind::Reprocess, 2),
+        "the follow-up writes generation 2"
+    );
+    store.delete_track(&track.id).await.unwrap();
+    assert!(store.get_job(&track.id).await.unwrap().is_none());
     assert!(store.chunk_names(&track.id).await.unwrap().is_empty());
 }
 

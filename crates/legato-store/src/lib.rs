@@ -103,6 +103,19 @@ pub trait Store: Accounts + Send + Sync + 'static {
     /// survives the process.
     async fn accept_track(&self, track: Track, source: ChunkSource) -> Result<Track>;
 
+    /// Stores a playable track (status `Ready`) with its first renditions and, before the
+    /// track is visible, a queued [`JobKind::Reprocess`] job that makes the rest of them
+    /// (its first claim is `after_claims + 1`, so it writes names the first renditions do
+    /// not use). Publish-last as [`insert_track`](Store::insert_track); once this returns,
+    /// the track and its follow-up both survive the process. A crash before the track is
+    /// written leaves a job whose track never appears, which ends on its own.
+    async fn publish_with_follow_up(
+        &self,
+        track: Track,
+        chunks: ChunkSource,
+        after_claims: u64,
+    ) -> Result<Track>;
+
     /// The bytes of one chunk of a track whatever its status (its source while processing).
     /// Meant for pieces of a source, read once from start to end: a backend need not cache
     /// or map them.

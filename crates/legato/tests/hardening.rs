@@ -220,18 +220,39 @@ fn private_covers_playlists_and_segments() {
             "none",
         ],
     );
-    let track = upload(&server, &audio::mp3(12.0), Some("a-private-key-for-tests"));
+    let key = "a-private-key-for-tests";
+    let track = upload(&server, &audio::mp3(12.0), Some(key));
     let id = track["id"].as_str().unwrap();
+    // Playable at once; the AAC rungs come with the follow-up job, under a new generation.
+    let track = wait::until(Duration::from_secs(120), "the AAC rungs", || {
+        let track: Value = client()
+            .get(server.url(&format!("/function/crud/{id}")))
+            .bearer_auth(key)
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        track.get("job").is_none().then_some(track)
+    });
+    let generation = track["playlist"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .strip_suffix("index.m3u8")
+        .unwrap()
+        .to_owned();
     // The MP3 passes through (`original`); the AAC rungs are fMP4.
     for name in [
         "index.m3u8",
         "outputlist.m3u8",
         "mp3.m3u8",
-        "original.m3u8",
-        "original-000.ts",
-        "aac64k.m3u8",
-        "aac64k-init.mp4",
-        "aac64k-000.m4s",
+        &format!("{generation}original.m3u8"),
+        &format!("{generation}original-000.ts"),
+        &format!("{generation}aac64k.m3u8"),
+        &format!("{generation}aac64k-init.mp4"),
+        &format!("{generation}aac64k-000.m4s"),
     ] {
         let url = server.url(&format!("/function/streaming/{id}/{name}"));
         let (status, code) = code_of(client().get(&url).send().unwrap());
@@ -457,25 +478,30 @@ fn patch_validates_as_post_does_and_a_stalled_body_times_out() {
 #[test]
 fn preference_applied_only_when_prefer_was_sent() {
     let server = Server::start(BIN, &["--sync-ingest-seconds", "0", "--ladder", "64"]);
-    let song = audio::mp3(20.0);
-    let plain = client()
-        .post(server.url("/function/crud"))
-        .header("content-type", "audio/mpeg")
-        .body(song.clone())
-        .send()
-        .unwrap();
+    // A WAV must be decoded: processed by a job, answered 202 at once with these settings.
+    let wav = std::fs::read(audio::wav(20.0)).unwrap();
+    let post = |body: Vec<u8>, content_type: &str, prefer: bool| {
+        let mut request = client()
+            .post(server.url("/function/crud"))
+            .header("content-type", content_type)
+            .body(body);
+        if prefer {
+            request = request.header("prefer", "respond-async");
+        }
+        request.send().unwrap()
+    };
+    let plain = post(wav, "audio/wav", false);
     assert_eq!(plain.status(), 202);
     assert!(!plain.headers().contains_key("preference-applied"));
-    let asked = client()
-        .post(server.url("/function/crud"))
-        .header("content-type", "audio/mpeg")
-        .header("prefer", "respond-async")
-        // Another file: the same one would be answered with its existing track.
-        .body(audio::another_copy(&song, 1))
-        .send()
-        .unwrap();
+    // Another file: the same one would be answered with its existing track.
+    let other = std::fs::read(audio::wav(21.0)).unwrap();
+    let asked = post(other, "audio/wav", true);
     assert_eq!(asked.status(), 202);
     assert_eq!(asked.headers()["preference-applied"], "respond-async");
+    // An MP3 is playable before any 202 could be answered: 201, the preference not applied.
+    let mp3 = post(audio::mp3(20.0), "audio/mpeg", true);
+    assert_eq!(mp3.status(), 201);
+    assert!(!mp3.headers().contains_key("preference-applied"));
 }
 
 /// A small tmpfs, mounted for one test (the tests run as root, as `make test` does).

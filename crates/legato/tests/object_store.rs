@@ -118,15 +118,30 @@ fn upload(server: &Server, seconds: f64) -> Value {
         .as_str()
         .unwrap()
         .to_owned();
-    wait::until(Duration::from_secs(120), "the track to be ready", || {
+    // Playable at once; the follow-up job adds the other renditions.
+    wait::until(Duration::from_secs(120), "every rendition", || {
         let track: Value = client()
             .get(server.url(&format!("/function/crud/{id}")))
             .send()
             .ok()?
             .json()
             .ok()?;
-        (track["status"] == "ready").then_some(track)
+        (track["status"] == "ready" && track.get("job").is_none()).then_some(track)
     })
+}
+
+/// The chunk `name` of the track's current generation (`g2-64k.m3u8` once its follow-up
+/// published it).
+fn named(track: &Value, name: &str) -> String {
+    let playlist = track["playlist"].as_str().unwrap();
+    let file = playlist
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    format!("{}{name}", file.strip_suffix("index.m3u8").unwrap())
 }
 
 #[test]
@@ -145,7 +160,11 @@ fn proxy_mode_plays_from_the_bucket_through_the_function() {
     assert!(names.iter().any(|n| n.ends_with(".ts")), "{names:?}");
     assert!(names.iter().any(|n| n.ends_with("-init.mp4")), "{names:?}");
     assert!(!names.iter().any(|n| n.ends_with(".m3u8")), "{names:?}");
-    for playlist in ["index.m3u8", "outputlist.m3u8", "aac64k.m3u8"] {
+    for playlist in [
+        "index.m3u8",
+        "outputlist.m3u8",
+        &named(&track, "aac64k.m3u8"),
+    ] {
         let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/{playlist}")));
         assert!((seconds - 20.0).abs() < 0.2, "{playlist}: {seconds} s");
     }
@@ -183,7 +202,10 @@ fn redirect_mode_sends_players_to_presigned_urls() {
     );
     let track = upload(&server, 12.0);
     let id = track["id"].as_str().unwrap();
-    let media = get_text(server.url(&format!("/function/streaming/{id}/64k.m3u8")));
+    let media = get_text(server.url(&format!(
+        "/function/streaming/{id}/{}",
+        named(&track, "64k.m3u8")
+    )));
     let segment = media.lines().find(|l| l.ends_with(".ts")).unwrap();
     let answer = client()
         .get(server.url(&format!("/function/streaming/{id}/{segment}")))
@@ -307,7 +329,10 @@ fn cdn_mode_names_segments_under_the_cdn_and_players_fetch_them_there() {
     let server = start(&blobs, &["--segments", "cdn", "--segment-base-url", &cdn]);
     let track = upload(&server, 12.0);
     let id = track["id"].as_str().unwrap();
-    let media = get_text(server.url(&format!("/function/streaming/{id}/aac64k.m3u8")));
+    let media = get_text(server.url(&format!(
+        "/function/streaming/{id}/{}",
+        named(&track, "aac64k.m3u8")
+    )));
     assert!(
         media.contains(&format!("#EXT-X-MAP:URI=\"{cdn}/")),
         "{media}"
@@ -321,7 +346,10 @@ fn cdn_mode_names_segments_under_the_cdn_and_players_fetch_them_there() {
     );
     // The master playlist's variants stay with the function (they are rewritten per mode).
     let master = get_text(server.url(&format!("/function/streaming/{id}/index.m3u8")));
-    assert!(master.lines().any(|l| l == "aac64k.m3u8"), "{master}");
+    assert!(
+        master.lines().any(|l| l == named(&track, "aac64k.m3u8")),
+        "{master}"
+    );
     for playlist in ["index.m3u8", "outputlist.m3u8"] {
         let seconds = played_seconds(&server.url(&format!("/function/streaming/{id}/{playlist}")));
         assert!((seconds - 12.0).abs() < 0.2, "{playlist}: {seconds} s");
@@ -366,7 +394,10 @@ fn cdn_mode_keeps_signed_playback_with_the_token_checked_at_the_edge() {
     assert!(served.load(Ordering::SeqCst) >= 2);
     // Without the token, or with another track's, the edge refuses.
     let query = playlist.split_once('?').unwrap().1;
-    let media = get_text(server.url(&format!("/function/streaming/{id}/64k.m3u8?{query}")));
+    let media = get_text(server.url(&format!(
+        "/function/streaming/{id}/{}?{query}",
+        named(&track, "64k.m3u8")
+    )));
     let segment = media.lines().find(|l| l.starts_with(&cdn)).unwrap();
     assert_eq!(client().get(segment).send().unwrap().status(), 200);
     let bare = segment.split('?').next().unwrap();
@@ -612,11 +643,14 @@ fn migrate_moves_an_existing_library_while_a_server_keeps_serving() {
     assert!(again.contains("0 chunks moved"), "{again}");
 
     // After it, segments can be handed out by the object store.
-    let segment = get_text(serving.url(&format!("/function/streaming/{id}/64k.m3u8")))
-        .lines()
-        .find(|l| l.ends_with(".ts"))
-        .unwrap()
-        .to_owned();
+    let segment = get_text(serving.url(&format!(
+        "/function/streaming/{id}/{}",
+        named(&track, "64k.m3u8")
+    )))
+    .lines()
+    .find(|l| l.ends_with(".ts"))
+    .unwrap()
+    .to_owned();
     drop(serving);
     let mut args = blobs.args();
     args.extend(["--data", &data, "--segments", "redirect"].map(str::to_owned));
@@ -667,13 +701,18 @@ fn with_the_object_store_down_uploads_and_reads_get_503_and_recover_when_it_retu
     );
     let track = upload(&server, 10.0);
     let id = track["id"].as_str().unwrap().to_owned();
-    let segment_url = server.url(&format!("/function/streaming/{id}/64k-000.ts"));
+    let segment_url = server.url(&format!(
+        "/function/streaming/{id}/{}",
+        named(&track, "64k-000.ts")
+    ));
     assert_eq!(client().get(&segment_url).send().unwrap().status(), 200);
 
     weed.stop();
     // Not read before, so not in the function's segment cache.
-    let (status, code, seconds) =
-        timed(client().get(server.url(&format!("/function/streaming/{id}/aac64k-000.m4s"))));
+    let (status, code, seconds) = timed(client().get(server.url(&format!(
+        "/function/streaming/{id}/{}",
+        named(&track, "aac64k-000.m4s")
+    ))));
     assert_eq!((status, code.as_str()), (503, "store-unavailable"));
     assert!(seconds < 3.0, "a read took {seconds:.1} s to fail");
     let (status, code, seconds) = timed(

@@ -417,9 +417,15 @@ class Client:
         """
         track = id if isinstance(id, Track) else self.get(id)
         path = track.playlist or "/function/streaming/%s/index.m3u8" % quote(track.id, safe="")
+        # A reprocessed track's playlist has a generation prefix (``g2-index.m3u8``) that the
+        # next reprocessing retires; ``index.m3u8`` beside it always answers the current one.
+        path = _STABLE_PLAYLIST.sub(r"\1index.m3u8", path)
         if "://" in path:
             return path
         return self.root_url + "/" + path.lstrip("/")
+
+
+_STABLE_PLAYLIST = re.compile(r"(^|/)g[0-9]+-index\.m3u8(?=$|\?)")
 
 
 def _copy_body(response: requests.Response, out: IO[bytes], chunk_size: int) -> Tuple[int, str]:
