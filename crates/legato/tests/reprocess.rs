@@ -456,3 +456,88 @@ fn sqlite_a_reprocessing_killed_mid_work_is_finished_by_the_next_process() {
         );
     });
 }
+
+/// An MP3 upload's follow-up is as durable as the upload: the process is frozen the instant
+/// the bit-exact rendition is published and killed (-9) before the follow-up could be done;
+/// the track plays meanwhile, and the next process on the store finishes the follow-up.
+fn follow_up_story(store: Option<&str>) {
+    let env: Vec<(&str, &str)> = store.map(|uri| ("LEGATO_STORE", uri)).into_iter().collect();
+    let seconds = 20.0;
+    let settings = ["--job-lease-seconds", "3", "--retire-grace-seconds", "1"];
+    let published = Tripwire::new("MP3 stored and playable", "STOP");
+    let mut victim = Server::serve(BIN)
+        .args(&settings)
+        .envs(&env)
+        .tripwire(&published)
+        .start();
+    let url = victim.url("/function/crud");
+    // The answer may never come: the process can freeze before it is written.
+    let upload = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .post(url)
+            .header("content-type", "audio/mpeg")
+            .body(audio::mp3(seconds))
+            .timeout(Duration::from_secs(60))
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    let (pid, line) = published.wait(Duration::from_secs(60));
+    assert_eq!(pid, victim.pid(), "{line}");
+    let id = line
+        .split("id=")
+        .nth(1)
+        .map(|rest| rest[..24].to_owned())
+        .unwrap_or_else(|| panic!("no id in {line}"));
+    wait::until(Duration::from_secs(10), "the process to be frozen", || {
+        victim.is_stopped().then_some(())
+    });
+    assert!(!victim.logged(&["reprocessed: the new renditions are published"]));
+    victim.kill9();
+    let answered = upload.join().unwrap();
+    eprintln!("the upload's answer before the kill: {answered:?}");
+    let dir = victim.take_dir();
+    drop(victim);
+
+    let survivor = Server::start_in(BIN, &settings, dir, &env);
+    let client = reqwest::blocking::Client::new();
+    let track_url = survivor.url(&format!("/function/crud/{id}"));
+    let plain = survivor.url(&format!("/function/streaming/{id}/index.m3u8"));
+    let track: Value = serde_json::from_slice(&get(&client, &track_url).unwrap()).unwrap();
+    assert_eq!(track["status"], "ready", "stored before the kill: {track}");
+    assert!(
+        get(&client, &plain).is_ok(),
+        "playable before its follow-up"
+    );
+    let done: Value = wait::until(Duration::from_secs(300), "the follow-up", || {
+        let track: Value = serde_json::from_slice(&get(&client, &track_url).ok()?).ok()?;
+        assert_eq!(track["status"], "ready", "{track}");
+        assert_ne!(track["job"]["state"], "failed", "{track}");
+        track.get("job").is_none().then_some(track)
+    });
+    let mut names: Vec<&str> = done["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["64k", "aac128k", "aac64k", "original"], "{done}");
+    let decoded = played_seconds(&plain);
+    assert!((decoded - seconds).abs() < 0.1, "decoded {decoded}");
+    let original = client
+        .get(survivor.url(&format!("/function/crud/{id}/file")))
+        .send()
+        .unwrap();
+    assert!(original.bytes().unwrap()[..] == audio::mp3(seconds)[..]);
+    assert!(survivor.stop(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn sqlite_an_mp3_follow_up_killed_before_it_ran_is_finished_by_the_next_process() {
+    follow_up_story(None);
+}
+
+#[test]
+fn mongo_an_mp3_follow_up_killed_before_it_ran_is_finished_by_the_next_process() {
+    follow_up_story(Some(&mongo_store()));
+}
