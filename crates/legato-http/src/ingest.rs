@@ -310,7 +310,31 @@ pub(crate) fn coming(config: &crate::config::HttpConfig, track: &Track) -> Vec<S
     }
     planned.dedup();
     planned.retain(|name| !track.variants.iter().any(|v| &v.name == name));
+    if track.variants.is_empty() && format != SourceFormat::Mp3 {
+        // One rendition, named by no variant: the first rung of a decoded upload.
+        let first: Vec<String> = first_rungs(config)
+            .iter()
+            .map(|kbps| format!("{kbps}k"))
+            .collect();
+        planned.retain(|name| !first.contains(name));
+    }
     planned
+}
+
+/// The first rendition of an upload that must be decoded (WAV, FLAC, AAC, Vorbis): one MP3
+/// rung, what every HLS player plays, encoded from one decode: the ladder's rung nearest
+/// 128 kbit/s from below (its lowest when every rung is above). Without a ladder, the
+/// fallback rung. Its follow-up makes the rest.
+pub(crate) fn first_rungs(config: &crate::config::HttpConfig) -> Vec<u32> {
+    let ladder = &config.ladder_kbps;
+    ladder
+        .iter()
+        .copied()
+        .filter(|&kbps| kbps <= 128)
+        .max()
+        .or_else(|| ladder.iter().copied().min())
+        .into_iter()
+        .collect()
 }
 
 /// Refuses an upload when the processing queue (shared by every process on the store) is

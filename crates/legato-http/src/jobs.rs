@@ -199,9 +199,14 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     };
     let processing = track.status == TrackStatus::Processing;
     if processing != (job.kind == JobKind::Ingest) {
-        // An ingest published by a process whose claim had lapsed: nothing left to do. (A
-        // reprocessing is never queued for a track still processing.)
-        let _ = state.store.finish_job(&id, claims).await;
+        // An ingest published by a process whose claim had lapsed (or that died before it
+        // queued the follow-up): only the follow-up may be left. (A reprocessing is never
+        // queued for a track still processing.)
+        if job.kind == JobKind::Ingest {
+            end_ingest(state, &track, claims).await;
+        } else {
+            let _ = state.store.finish_job(&id, claims).await;
+        }
         return;
     }
     // The lease is renewed from here on, reading the source included: a large source read
@@ -243,11 +248,24 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     let old_duration = track.duration;
     let old_generation = layout::generation_of(&track.playlist).unwrap_or(0);
 
+    // An upload that must be decoded is made playable first (one rung), then completed by
+    // its follow-up; an MP3 accepted as a job (by an older version) is made whole at once.
+    let first_stage =
+        job.kind == JobKind::Ingest && track.source.as_ref().is_some_and(|s| s.format != "mp3");
+    let config = &state.config;
     let build = BuildJob {
         audio: audio.clone(),
-        ladder: state.config.ladder_kbps.clone(),
-        aac_ladder: state.config.aac_ladder_kbps.clone(),
-        lossless: state.config.lossless,
+        ladder: if first_stage {
+            crate::ingest::first_rungs(config)
+        } else {
+            config.ladder_kbps.clone()
+        },
+        aac_ladder: if first_stage {
+            Vec::new()
+        } else {
+            config.aac_ladder_kbps.clone()
+        },
+        lossless: config.lossless && !first_stage,
         segment_seconds: state.config.segment_seconds,
         generation: Generation::new(claims),
     };
@@ -319,9 +337,7 @@ async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, au
                 layout::unused(all, &published, source_published)
             })
             .await;
-            if let Err(e) = state.store.finish_job(&id, job.claims).await {
-                tracing::warn!(%id, error = %e, "published, but the job could not be removed");
-            }
+            end_ingest(state, &track, job.claims).await;
             state.jobs.record(started.elapsed().as_secs_f64());
             tracing::info!(%id, claim = job.claims, decode_ms, encode_ms, "job done");
             finished(state, &track, started, audio);
@@ -334,6 +350,24 @@ async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, au
             tracing::warn!(%id, error = %e, "could not store the processed track; will retry");
             release(state, job, RETRY_DELAY, Some(&e.to_string()), true).await;
         }
+    }
+}
+
+/// Ends a published ingest: its job becomes the follow-up when the settings ask for
+/// renditions the first publish left out, and is removed otherwise.
+async fn end_ingest(state: &AppState, track: &Track, claims: u64) {
+    let id = track.id;
+    let coming = crate::ingest::coming(&state.config, track);
+    let ended = if coming.is_empty() {
+        state.store.finish_job(&id, claims).await
+    } else {
+        tracing::info!(%id, ?coming, "playable; a follow-up makes the other renditions");
+        let queued = state.store.follow_up_job(&id, claims, now_millis()).await;
+        state.jobs.wake();
+        queued
+    };
+    if let Err(e) = ended {
+        tracing::warn!(%id, error = %e, "published, but the job could not be ended");
     }
 }
 

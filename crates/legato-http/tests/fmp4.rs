@@ -185,11 +185,10 @@ async fn lossless_uploads_get_aac_rungs_and_a_bit_exact_flac_rung() {
             ],
             "{name}: {master}"
         );
-        // The legacy names answer the MP3 rungs alone, as players of MPEG-TS expect.
-        let base = track["playlist"]
-            .as_str()
-            .unwrap()
-            .replace("index.m3u8", "");
+        // The legacy names answer the MP3 rungs alone, as players of MPEG-TS expect (under
+        // the track's folder, whatever generation is current).
+        let playlist = track["playlist"].as_str().unwrap();
+        let base = &playlist[..=playlist.rfind('/').unwrap()];
         for legacy in ["mp3.m3u8", "outputlist.m3u8"] {
             let mp3 = text(&server, &server.url(&format!("{base}{legacy}"))).await;
             assert!(mp3.contains("#EXT-X-VERSION:3"), "{legacy}: {mp3}");

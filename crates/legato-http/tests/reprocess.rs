@@ -596,3 +596,67 @@ async fn an_mp3_plays_when_its_upload_returns_and_gains_its_other_renditions_aft
     );
     server.stop().await;
 }
+
+/// An upload that must be decoded is made playable with one MP3 rung first (one decode, one
+/// encode); its job then becomes the follow-up that adds the other MP3 rungs, the AAC rungs
+/// and the lossless one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wav_plays_on_its_first_rung_then_gains_the_others() {
+    let server = TestServer::start_with(HttpConfig {
+        retire_grace: Duration::from_secs(1),
+        job_poll_interval: Duration::from_millis(100),
+        ..HttpConfig::default()
+    })
+    .await;
+    let wav = std::fs::read(legato_test_support::audio::wav(12.0)).unwrap();
+    let response = server
+        .client
+        .post(server.crud())
+        .header("content-type", "audio/wav")
+        .body(wav)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let track: Value = response.json().await.unwrap();
+    assert_eq!(track["status"], "ready", "{track}");
+    assert!(track["variants"].as_array().unwrap().is_empty(), "{track}");
+    let coming: Vec<&str> = track["coming"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    // The first rung is 128k; everything else the default settings ask for is coming.
+    assert_eq!(
+        coming,
+        ["64k", "192k", "aac64k", "aac128k", "aac256k", "flac"],
+        "{track}"
+    );
+    let id = track["id"].as_str().unwrap();
+    let plain = server.url(&format!("/function/streaming/{id}/index.m3u8"));
+    let first = text(&server, &plain).await;
+    assert!(
+        !first.contains("#EXT-X-STREAM-INF"),
+        "one rendition: {first}"
+    );
+    let done = server.settled(track.clone()).await;
+    let mut names: Vec<&str> = done["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "128k", "192k", "64k", "aac128k", "aac256k", "aac64k", "flac"
+        ],
+        "{done}"
+    );
+    assert!(done.get("coming").is_none(), "{done}");
+    let decoded = tokio::task::block_in_place(|| played_seconds(&plain));
+    assert!((decoded - 12.0).abs() < 0.1, "decoded {decoded}");
+    server.stop().await;
+}

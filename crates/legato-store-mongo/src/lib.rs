@@ -1669,6 +1669,19 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    async fn follow_up_job(&self, id: &TrackId, claims: u64, now_ms: i64) -> Result<()> {
+        self.timed(self.inner.jobs.update_one(
+            doc! { "_id": id.to_string(), "claims": claims_bson(claims) },
+            doc! { "$set": {
+                "kind": JobKind::Reprocess.as_str(), "state": "queued", "owner": Bson::Null,
+                "lease_until": 0_i64, "attempts": 0_i64, "last_error": Bson::Null,
+                "created_at": now_ms, "updated_at": now_ms,
+            } },
+        ))
+        .await?;
+        Ok(())
+    }
+
     async fn fail_job(&self, id: &TrackId, claims: u64, error: &str) -> Result<()> {
         self.timed(self.inner.jobs.update_one(
             doc! { "_id": id.to_string(), "claims": claims_bson(claims) },

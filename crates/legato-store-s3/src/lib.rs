@@ -440,6 +440,10 @@ impl Store for ObjectChunks {
         self.meta.finish_job(id, claims).await
     }
 
+    async fn follow_up_job(&self, id: &TrackId, claims: u64, now_ms: i64) -> Result<()> {
+        self.meta.follow_up_job(id, claims, now_ms).await
+    }
+
     async fn fail_job(&self, id: &TrackId, claims: u64, error: &str) -> Result<()> {
         self.meta.fail_job(id, claims, error).await
     }

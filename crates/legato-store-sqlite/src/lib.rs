@@ -1176,6 +1176,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn follow_up_job(&self, id: &TrackId, claims: u64, now_ms: i64) -> Result<()> {
+        let id = *id;
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE jobs SET kind = 'reprocess', state = 'queued', owner = NULL, \
+                 lease_until = 0, attempts = 0, last_error = NULL, created_at = ?3, \
+                 updated_at = ?3 WHERE track_id = ?1 AND claims = ?2",
+                params![id.to_string(), claims_param(claims), now_ms],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn fail_job(&self, id: &TrackId, claims: u64, error: &str) -> Result<()> {
         let (id, error) = (*id, error.to_owned());
         self.write(move |conn| {

@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
             analysis_is_attached,
             accepted_upload_is_durable_with_its_job,
             a_playable_upload_is_published_with_its_follow_up,
+            a_finished_ingest_becomes_its_follow_up,
             claims_are_exclusive_and_leases_expire,
             only_one_of_two_racing_publishes_wins,
             reprocessing_replaces_renditions_at_once,
@@ -131,6 +132,9 @@ pub fn every_story() -> Vec<Story> {
         }),
         ("a_playable_upload_is_published_with_its_follow_up", |s| {
             Box::pin(a_playable_upload_is_published_with_its_follow_up(s))
+        }),
+        ("a_finished_ingest_becomes_its_follow_up", |s| {
+            Box::pin(a_finished_ingest_becomes_its_follow_up(s))
         }),
         ("claims_are_exclusive_and_leases_expire", |s| {
             Box::pin(claims_are_exclusive_and_leases_expire(s))
@@ -1123,6 +1127,70 @@ pub async fn a_playable_upload_is_published_with_its_follow_up(store: DynStore) 
     store.delete_track(&track.id).await.unwrap();
     assert!(store.get_job(&track.id).await.unwrap().is_none());
     assert!(store.chunk_names(&track.id).await.unwrap().is_empty());
+}
+
+/// An upload that had to be decoded publishes its first rendition, then its ingest job
+/// becomes the follow-up that makes the rest (only for the claim that published).
+pub async fn a_finished_ingest_becomes_its_follow_up(store: DynStore) {
+    let track = pending("Decoded");
+    store
+        .accept_track(
+            track.clone(),
+            source(vec![Chunk::new("source/0000", vec![1u8])]),
+        )
+        .await
+        .unwrap();
+    let now = 1_000_000;
+    let ingest = store
+        .claim_job("a", now, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ingest.kind, ingest.claims), (crate::JobKind::Ingest, 1));
+    let first = Track {
+        status: TrackStatus::Ready,
+        duration: 20.0,
+        segments: 1,
+        ..track.clone()
+    };
+    store
+        .complete_track(
+            first,
+            source(vec![
+                Chunk::new("index.m3u8", b"#EXTM3U\n".to_vec()),
+                Chunk::new("seg000.ts", vec![2u8; 10]),
+            ]),
+        )
+        .await
+        .unwrap();
+    // Another claim's word changes nothing.
+    store.follow_up_job(&track.id, 7, now + 1).await.unwrap();
+    let job = store.get_job(&track.id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.kind, job.state),
+        (crate::JobKind::Ingest, crate::JobState::Running)
+    );
+    store.follow_up_job(&track.id, 1, now + 2).await.unwrap();
+    let job = store.get_job(&track.id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.kind, job.state, job.attempts, job.claims, job.owner),
+        (
+            crate::JobKind::Reprocess,
+            crate::JobState::Queued,
+            0,
+            1,
+            None
+        )
+    );
+    let follow_up = store
+        .claim_job("b", now + 3, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (follow_up.track_id, follow_up.kind, follow_up.claims),
+        (track.id, crate::JobKind::Reprocess, 2)
+    );
 }
 
 pub async fn claims_are_exclusive_and_leases_expire(store: DynStore) {

@@ -149,6 +149,11 @@ pub trait Store: Accounts + Send + Sync + 'static {
     /// Removes a finished job, if the claim is still ours.
     async fn finish_job(&self, id: &TrackId, claims: u64) -> Result<()>;
 
+    /// Turns a finished ingest, if the claim is still ours, into its follow-up: a queued
+    /// [`JobKind::Reprocess`] that makes the renditions the first publish left out. The
+    /// claim count is kept, so the follow-up writes a fresh generation.
+    async fn follow_up_job(&self, id: &TrackId, claims: u64, now_ms: i64) -> Result<()>;
+
     /// Marks a claimed job failed for good, with the reason.
     async fn fail_job(&self, id: &TrackId, claims: u64, error: &str) -> Result<()>;
 

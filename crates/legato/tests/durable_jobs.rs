@@ -123,7 +123,7 @@ async fn open(store: &str) -> DynStore {
 fn check_finished(store_uri: &str, id: &TrackId, seconds: u32, since: Instant, what: &str) {
     let rt = runtime();
     let store = rt.block_on(open(store_uri));
-    let track = wait::until(Duration::from_secs(120), &format!("{what}: ready"), || {
+    wait::until(Duration::from_secs(120), &format!("{what}: ready"), || {
         let track = rt.block_on(store.get_track(id)).unwrap();
         match track.status {
             TrackStatus::Ready => Some(track),
@@ -132,13 +132,13 @@ fn check_finished(store_uri: &str, id: &TrackId, seconds: u32, since: Instant, w
         }
     });
     eprintln!(
-        "{what}: from the fault to the job's completion: {:?}",
+        "{what}: from the fault to the first publish: {:?}",
         since.elapsed()
     );
-    // The job is removed just after the publication.
+    // Its follow-up then makes the other renditions; the job is removed just after.
     wait::until(
-        Duration::from_secs(10),
-        &format!("{what}: the job to be removed"),
+        Duration::from_secs(120),
+        &format!("{what}: the follow-up to be done"),
         || {
             rt.block_on(store.get_job(id))
                 .unwrap()
@@ -146,6 +146,11 @@ fn check_finished(store_uri: &str, id: &TrackId, seconds: u32, since: Instant, w
                 .then_some(())
         },
     );
+    eprintln!(
+        "{what}: from the fault to every rendition: {:?}",
+        since.elapsed()
+    );
+    let track = rt.block_on(store.get_track(id)).unwrap();
 
     rt.block_on(async {
         // Every chunk the published track refers to, written out for ffmpeg.
@@ -188,7 +193,26 @@ fn check_finished(store_uri: &str, id: &TrackId, seconds: u32, since: Instant, w
         for i in 0..source.pieces {
             used.insert(format!("source/{i:04}"));
         }
+        // The first publish's generation stays for players that loaded it, until its
+        // retirement (the track's length and the grace) is due.
+        let current = generation_of(&track.playlist);
         let stored: BTreeSet<String> = store.chunk_names(id).await.unwrap().into_iter().collect();
+        let retiring: Vec<&String> = stored
+            .iter()
+            .filter(|name| !name.starts_with("source/") && generation_of(name) < current)
+            .collect();
+        if !retiring.is_empty() {
+            let due = store.due_retirements(i64::MAX, 1000).await.unwrap();
+            assert!(
+                due.iter()
+                    .any(|r| r.track_id == *id && r.generation == current),
+                "{what}: {retiring:?} are kept with no retirement due"
+            );
+        }
+        let stored: BTreeSet<String> = stored
+            .into_iter()
+            .filter(|name| name.starts_with("source/") || generation_of(name) >= current)
+            .collect();
         assert_eq!(stored, used, "{what}: no orphaned chunks");
 
         let playlist = dir.path().join(&track.playlist);
@@ -202,6 +226,14 @@ fn check_finished(store_uri: &str, id: &TrackId, seconds: u32, since: Instant, w
 
 /// One claim per attempt: each claim number logged once, by one process, with no gap, the
 /// last one the winner's.
+/// The generation a chunk name belongs to: `g3-…` is 3, a plain name 1.
+fn generation_of(name: &str) -> u64 {
+    name.strip_prefix('g')
+        .and_then(|rest| rest.split_once('-'))
+        .and_then(|(digits, _)| digits.parse().ok())
+        .unwrap_or(1)
+}
+
 fn check_claims(procs: &[&Server], id: &TrackId, expected: u64) {
     let mut all: Vec<u64> = procs.iter().flat_map(|p| claims(p, id)).collect();
     all.sort_unstable();
@@ -283,8 +315,9 @@ fn fault_story(store: &str, first: Mode, fault: Fault, second: Mode, together: b
     }
     let survivor = survivor.unwrap_or_else(|| start(second, store, &mid_work));
     check_finished(store, &id, WAV_SECONDS, at, &what);
-    // A kill costs an attempt; a release at SIGTERM does not, but every claim is logged.
-    check_claims(&[&victim, &survivor], &id, 2);
+    // A kill costs an attempt; a release at SIGTERM does not, but every claim is logged:
+    // the killed one, the takeover that published the first rung, the follow-up.
+    check_claims(&[&victim, &survivor], &id, 3);
     assert!(survivor.logged(&["job done", &id.to_string()]));
 }
 

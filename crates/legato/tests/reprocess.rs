@@ -508,12 +508,25 @@ fn follow_up_story(store: Option<&str>) {
         get(&client, &plain).is_ok(),
         "playable before its follow-up"
     );
-    let done: Value = wait::until(Duration::from_secs(300), "the follow-up", || {
-        let track: Value = serde_json::from_slice(&get(&client, &track_url).ok()?).ok()?;
+    let mut last = Value::Null;
+    let finished = wait::holds_within(Duration::from_secs(300), || {
+        let Some(track) = get(&client, &track_url)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        else {
+            return false;
+        };
         assert_eq!(track["status"], "ready", "{track}");
         assert_ne!(track["job"]["state"], "failed", "{track}");
-        track.get("job").is_none().then_some(track)
+        last = track;
+        last.get("job").is_none()
     });
+    assert!(
+        finished,
+        "the follow-up did not finish: {last}\n{}",
+        survivor.log_tail(60)
+    );
+    let done = last;
     let mut names: Vec<&str> = done["variants"]
         .as_array()
         .unwrap()
