@@ -6,11 +6,15 @@
 //! a player can switch at any segment. A track with one rendition keeps the simple layout
 //! (`index.m3u8` is its media playlist); with several, `index.m3u8` is a master playlist.
 //!
-//! The work runs on the blocking pool. If it is not done within `sync_ingest_seconds` (at
-//! once, when the client sent `Prefer: respond-async`), the track is recorded as
-//! `processing`, the client gets 202, and the work finishes in the background, turning the
-//! track `ready` or `failed`. Loudness and waveform are computed after the track is ready,
-//! never on the way to the answer.
+//! Playable first, richer after. An MP3 is cut into its bit-exact rendition in the request
+//! and published at once (`publish_playable`); an upload that must be decoded is stored
+//! with a job whose first run publishes one MP3 rung (`first_rungs`). Either way a
+//! follow-up job (a reprocessing) then makes what the settings ask for beyond it
+//! (`coming`) and publishes it in one switch. The decoding work runs on the blocking pool;
+//! if the first rendition is not published within `sync_ingest_seconds` (at once, when the
+//! client sent `Prefer: respond-async`), the client gets 202 with the track `processing`.
+//! Loudness and waveform are computed after the track is ready, never on the way to the
+//! answer.
 
 use std::borrow::Cow;
 use std::sync::Arc;
