@@ -411,3 +411,57 @@ async fn answers_are_well_formed_xml_whatever_the_names_hold() {
     .await;
     server.stop().await;
 }
+
+// Every MPEG-TS media playlist records the audio bytes of each segment, and they are exactly
+// what the segments carry: `stream` and its ranges are answered from the playlist alone, and
+// the bytes it sends are the segments' audio, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_playlists_record_the_audio_bytes_stream_serves() {
+    let server = start_with(HttpConfig {
+        ladder_kbps: vec![64],
+        ..crate::util::config()
+    })
+    .await;
+    let track = server.upload(&song(25.0), "Lengths", "Streamer").await;
+    let id = track["id"].as_str().unwrap();
+    for variant in track["variants"].as_array().unwrap() {
+        let url = server.url(variant["playlist"].as_str().unwrap());
+        let text = server
+            .client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let parsed = m3u8_rs::parse_media_playlist_res(&text).unwrap();
+        let recorded = legato_media::playlist::audio_bytes_of(&parsed)
+            .unwrap_or_else(|| panic!("no audio bytes in {}", String::from_utf8_lossy(&text)));
+        assert!(recorded.len() >= 3, "{recorded:?}");
+        let mut audio = Vec::new();
+        for (segment, bytes) in parsed.segments.iter().zip(&recorded) {
+            let base = &url[..url.rfind('/').unwrap()];
+            let ts = server
+                .client
+                .get(format!("{base}/{}", segment.uri))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let before = audio.len();
+            legato_media::original::ts_audio_payload(&ts, &mut audio).unwrap();
+            assert_eq!((audio.len() - before) as u64, *bytes, "{}", segment.uri);
+        }
+        let max = variant["bitrate"].as_u64().unwrap().to_string();
+        let response = call(&server, "stream", &[("id", id), ("maxBitRate", &max)]).await;
+        assert_eq!(
+            response.headers()["content-length"],
+            audio.len().to_string().as_str()
+        );
+        assert!(response.bytes().await.unwrap() == audio, "{max}");
+    }
+    server.stop().await;
+}

@@ -544,6 +544,7 @@ impl Fmp4Track {
             .map(|duration| PlaylistEntry {
                 duration,
                 discontinuity: false,
+                audio_bytes: None,
             })
             .collect()
     }

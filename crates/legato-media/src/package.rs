@@ -275,6 +275,11 @@ impl Package {
             .map(|segment| PlaylistEntry {
                 duration: segment.duration(),
                 discontinuity: segment.discontinuity,
+                audio_bytes: Some(
+                    self.frames
+                        .get(segment.frames.clone())
+                        .map_or(0, |frames| frames.iter().map(|f| f.len as u64).sum()),
+                ),
             })
             .collect()
     }

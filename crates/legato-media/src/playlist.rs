@@ -27,6 +27,30 @@ pub struct PlaylistEntry {
     pub duration: f64,
     /// Whether an `#EXT-X-DISCONTINUITY` goes before the segment.
     pub discontinuity: bool,
+    /// The bytes of audio (MP3 frames) the segment carries, for an MPEG-TS rendition: written
+    /// as [`AUDIO_BYTES_TAG`] so that a server cutting the rendition into one file (Subsonic
+    /// `stream`, ranges) knows every offset from the playlist alone. Players ignore the tag
+    /// (RFC 8216 §6.3.1: unknown tags are ignored).
+    pub audio_bytes: Option<u64>,
+}
+
+/// The tag, before a segment's `#EXTINF`, giving the bytes of audio it carries.
+pub const AUDIO_BYTES_TAG: &str = "X-LEGATO-AUDIO-BYTES";
+
+/// The audio bytes of each segment of a media playlist, in order, when every segment has its
+/// [`AUDIO_BYTES_TAG`] (playlists written before it have none).
+pub fn audio_bytes_of(playlist: &m3u8_rs::MediaPlaylist) -> Option<Vec<u64>> {
+    playlist
+        .segments
+        .iter()
+        .map(|segment| {
+            segment
+                .unknown_tags
+                .iter()
+                .find(|tag| tag.tag == AUDIO_BYTES_TAG)
+                .and_then(|tag| tag.rest.as_deref()?.trim().parse().ok())
+        })
+        .collect()
 }
 
 /// `#EXT-X-TARGETDURATION`: the longest segment, rounded up to whole seconds.
@@ -72,14 +96,17 @@ fn write_media_playlist(
                 uri: uri.to_owned(),
                 ..m3u8_rs::Map::default()
             }),
-            unknown_tags: if index == 0 {
-                vec![ExtTag {
+            unknown_tags: (index == 0)
+                .then(|| ExtTag {
                     tag: "X-MEDIA-SEQUENCE".to_owned(),
                     rest: Some("0".to_owned()),
-                }]
-            } else {
-                Vec::new()
-            },
+                })
+                .into_iter()
+                .chain(entry.audio_bytes.map(|bytes| ExtTag {
+                    tag: AUDIO_BYTES_TAG.to_owned(),
+                    rest: Some(bytes.to_string()),
+                }))
+                .collect(),
             ..MediaSegment::default()
         })
         .collect();
@@ -165,14 +192,17 @@ mod tests {
             PlaylistEntry {
                 duration: 382.0 * frame,
                 discontinuity: false,
+                audio_bytes: Some(159_576),
             },
             PlaylistEntry {
                 duration: 432.0 * frame,
                 discontinuity: false,
+                audio_bytes: Some(180_480),
             },
             PlaylistEntry {
                 duration: 100.0 * 0.024,
                 discontinuity: true,
+                audio_bytes: Some(38_400),
             },
         ]
     }
@@ -185,11 +215,14 @@ mod tests {
             #EXT-X-TARGETDURATION:12\n\
             #EXT-X-PLAYLIST-TYPE:VOD\n\
             #EXT-X-MEDIA-SEQUENCE:0\n\
+            #EXT-X-LEGATO-AUDIO-BYTES:159576\n\
             #EXTINF:9.978776,\n\
             seg000.ts\n\
+            #EXT-X-LEGATO-AUDIO-BYTES:180480\n\
             #EXTINF:11.284898,\n\
             seg001.ts\n\
             #EXT-X-DISCONTINUITY\n\
+            #EXT-X-LEGATO-AUDIO-BYTES:38400\n\
             #EXTINF:2.4,\n\
             seg002.ts\n\
             #EXT-X-ENDLIST\n";
@@ -210,11 +243,34 @@ mod tests {
             assert!((f64::from(segment.duration) - entry.duration).abs() < 1e-6);
             assert_eq!(segment.discontinuity, entry.discontinuity);
         }
+        assert_eq!(
+            audio_bytes_of(&parsed),
+            Some(entries.iter().filter_map(|e| e.audio_bytes).collect())
+        );
+        // A playlist of before the tag (or an fMP4 one) gives none.
+        let untagged: Vec<PlaylistEntry> = entries
+            .iter()
+            .map(|e| PlaylistEntry {
+                audio_bytes: None,
+                ..*e
+            })
+            .collect();
+        let text = media_playlist(&untagged, &|i| format!("seg{i:03}.ts"));
+        let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(audio_bytes_of(&parsed), None);
     }
 
     #[test]
     fn fmp4_playlists_have_version_7_a_map_and_independent_segments() {
-        let text = fmp4_media_playlist(&entries()[..2], "init.mp4", &|i| format!("seg{i:03}.m4s"));
+        // fMP4 segments carry no audio-bytes tag.
+        let entries: Vec<PlaylistEntry> = entries()[..2]
+            .iter()
+            .map(|e| PlaylistEntry {
+                audio_bytes: None,
+                ..*e
+            })
+            .collect();
+        let text = fmp4_media_playlist(&entries, "init.mp4", &|i| format!("seg{i:03}.m4s"));
         let expected = "#EXTM3U\n\
             #EXT-X-VERSION:7\n\
             #EXT-X-INDEPENDENT-SEGMENTS\n\
@@ -260,6 +316,7 @@ mod tests {
         let entry = |duration| PlaylistEntry {
             duration,
             discontinuity: false,
+            audio_bytes: None,
         };
         assert_eq!(target_duration(&[entry(9.98), entry(10.0)]), 10);
         assert_eq!(target_duration(&[entry(10.0001)]), 11);

@@ -70,11 +70,13 @@ fn pick_playlist(track: &Track, max_kbps: u32, codecs: &str) -> Option<String> {
 /// The MP3 renditions are what `stream` can serve as one MP3 file.
 const MP3_CODECS: &str = legato_media::CODECS_MP3;
 
-/// Segment chunk names of a media playlist, in order.
-fn segment_names(playlist: &[u8]) -> Result<Vec<String>, SubsonicError> {
+/// Segment chunk names of a media playlist, in order, and the audio bytes of each when the
+/// playlist records them (every rendition published since they are written).
+fn segment_names(playlist: &[u8]) -> Result<(Vec<String>, Option<Vec<u64>>), SubsonicError> {
     let parsed = m3u8_rs::parse_media_playlist_res(playlist)
         .map_err(|_| SubsonicError::generic("a stored playlist does not parse"))?;
-    Ok(parsed
+    let lengths = legato_media::playlist::audio_bytes_of(&parsed);
+    let names = parsed
         .segments
         .into_iter()
         .map(|s| {
@@ -84,7 +86,8 @@ fn segment_names(playlist: &[u8]) -> Result<Vec<String>, SubsonicError> {
                 .unwrap_or_default()
                 .to_owned()
         })
-        .collect())
+        .collect();
+    Ok((names, lengths))
 }
 
 /// A segment through the streaming cache (shared with the streaming function's readers).
@@ -109,13 +112,22 @@ async fn rendition(
     if let Some(known) = call.api.renditions.get(&key).await {
         return Ok(known);
     }
-    let names = segment_names(&call.api.state.store.get_chunk(&track.id, playlist).await?)?;
+    let (names, lengths) =
+        segment_names(&call.api.state.store.get_chunk(&track.id, playlist).await?)?;
     let mut segments = Vec::with_capacity(names.len());
     let mut total = 0;
-    for name in names {
-        let audio = audio_of(&segment(call, track.id, &name).await?)?;
-        total += audio.len() as u64;
-        segments.push((name, audio.len() as u64));
+    if let Some(lengths) = lengths {
+        for (name, len) in names.into_iter().zip(lengths) {
+            total += len;
+            segments.push((name, len));
+        }
+    } else {
+        // An older rendition: its lengths are learnt by reading every segment once.
+        for name in names {
+            let audio = audio_of(&segment(call, track.id, &name).await?)?;
+            total += audio.len() as u64;
+            segments.push((name, audio.len() as u64));
+        }
     }
     let rendition = Arc::new(Rendition { segments, total });
     call.api.renditions.insert(key, rendition.clone()).await;
