@@ -182,3 +182,13 @@ class Stub:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+#: What the server fills in after the upload: the analysis, and the renditions the follow-up
+#: job of an MP3 publishes (the MP3 plays at once; its AAC rungs come after).
+AFTER_UPLOAD = ("loudness", "true_peak", "peaks", "job", "coming", "playlist", "variants")
+
+
+def settled_dict(track: dict) -> dict:
+    """A track's JSON without the fields the server fills in after the upload."""
+    return {k: v for k, v in track.items() if k not in AFTER_UPLOAD}

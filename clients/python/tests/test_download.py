@@ -76,7 +76,7 @@ def test_reprocess_keeps_the_track_playable_and_queues_a_job(
     cleanup.append(t.id)
     queued = client.reprocess(t.id)
     assert queued.status == "ready"
-    assert queued.extra["job"]["kind"] == "reprocess"
+    assert queued.job is not None and queued.job["kind"] == "reprocess"
     with pytest.raises(legato.NotFound) as missing:
         client.reprocess("65a1f0c2e4b0a1b2c3d4e5f6")
     assert missing.value.code == "not-found"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import requests
-from helpers import run_server
+from helpers import run_server, settled_dict
 
 # Copied verbatim from the seed's README (/work/shared/seed/README.md).
 SEED_EXAMPLE = '''
@@ -128,7 +128,7 @@ def test_seed_readme_example(tmp_path: Path, make_mp3) -> None:
     assert [json.loads(line)["id"] for line in shown] == [d["id"] for d in listed_dicts]
     for line in shown:
         # Loudness and waveform arrive asynchronously after upload: compare the rest.
-            assert _settled(json.loads(line)) == _settled(by_id[json.loads(line)["id"]])
+            assert settled_dict(json.loads(line)) == settled_dict(by_id[json.loads(line)["id"]])
 
     # three unknown (malformed) ids
     assert missing == ["{}", "{}", "{}"]
@@ -136,11 +136,6 @@ def test_seed_readme_example(tmp_path: Path, make_mp3) -> None:
     # four deletions, then nothing left
     assert [json.loads(line) for line in deleted] == [{"deleted": 1}] * 4
     assert listed_after == []
-
-
-def _settled(track: dict) -> dict:
-    """A track without the fields the server fills in after the upload (its analysis)."""
-    return {k: v for k, v in track.items() if k not in ("loudness", "true_peak", "peaks")}
 
 
 LARGE = 1_200  # more than the server's largest page (1,000)

@@ -119,6 +119,12 @@ class Track:
     peaks: Optional[List[float]] = None
     #: the uploaded file, or ``None`` for tracks stored before the server kept originals
     source: Optional[Source] = None
+    #: the track's processing job while it has one: a dict with ``kind`` (``ingest`` or
+    #: ``reprocess``), ``state``, ``attempts`` and ``error``
+    job: Optional[Dict[str, Any]] = None
+    #: renditions a queued or running job will add to a ready track (``64k``, ``aac128k``,
+    #: ``flac``): an MP3 plays when its upload returns, the rest follows
+    coming: List[str] = field(default_factory=list)
     #: every field of the JSON this client does not know
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -151,6 +157,8 @@ class Track:
             true_peak=_opt_float(data.get("true_peak")),
             peaks=[float(p) for p in data["peaks"]] if isinstance(data.get("peaks"), list) else None,
             source=Source.from_dict(data.get("source")),
+            job=dict(data["job"]) if isinstance(data.get("job"), Mapping) else None,
+            coming=[str(c) for c in data.get("coming") or [] if isinstance(c, str)],
             extra={k: v for k, v in data.items() if k not in known},
         )
 
