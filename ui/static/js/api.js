@@ -61,9 +61,14 @@ export function crudUrl(path = '') {
   return `${apiBase()}/function/crud${path}`;
 }
 
-/** The playlist URL of a track, resolved against the API base (which may carry a path prefix). */
+/**
+ * The playlist URL of a track, resolved against the API base (which may carry a path prefix),
+ * under its stable name: a reprocessed track's playlist (`g2-index.m3u8`, as after an MP3's
+ * follow-up job) is retired by the next reprocessing, while `index.m3u8` beside it always
+ * answers the current one.
+ */
 export function playlistUrl(track) {
-  const p = track && track.playlist;
+  const p = track && track.playlist && track.playlist.replace(/(^|\/)g[0-9]+-index\.m3u8(?=$|\?)/, '$1index.m3u8');
   if (p && /^https?:\/\//i.test(p)) return p;
   if (p && p.startsWith('/function/')) return apiBase() + p;
   return `${apiBase()}/function/streaming/${encodeURIComponent(track.id)}/index.m3u8`;
