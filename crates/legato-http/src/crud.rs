@@ -316,11 +316,6 @@ pub async fn create(
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
     // The receive share is held until the body is in, then given back.
     let upload = upload::read_upload(request, &query, &state.config, receiving).await?;
-    let _permit = state
-        .ingests
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::TooManyIngests(state.config.max_concurrent_ingests))?;
     let (status, track) = match ingest::ingest(&state, upload, respond_async).await? {
         ingest::Outcome::Ready(track) => (StatusCode::CREATED, track),
         ingest::Outcome::Accepted(track) => (StatusCode::ACCEPTED, track),

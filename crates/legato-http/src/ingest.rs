@@ -106,14 +106,23 @@ pub async fn ingest(
 
     // The same bytes uploaded again (a re-run import, a second click) give the track they
     // are already, not a copy. A failed track does not count: uploading again is how one
-    // retries. Best effort: nothing makes the hash unique in the store, so two identical
-    // uploads probed at the same instant may both pass this check and both be stored.
+    // retries. Uploads of one file are stored one at a time in this process, so the same
+    // file sent twice at once is found by the second; processes sharing a store do not
+    // see each other's uploads in flight.
+    let same_file = state.same_file.lock(&sha256).await;
     if let Some(existing) = state.store.find_by_source_sha256(&sha256).await?
         && existing.status != TrackStatus::Failed
     {
         tracing::info!(id = %existing.id, %sha256, "upload is an existing track; nothing stored");
         return Ok(Outcome::Existing(existing));
     }
+    // A processing slot, only for what is stored: an upload answered with its existing
+    // track takes none.
+    let _permit = state
+        .ingests
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::TooManyIngests(state.config.max_concurrent_ingests))?;
 
     let size = audio.len();
     let pieces =
@@ -178,7 +187,14 @@ pub async fn ingest(
     };
 
     if format == SourceFormat::Mp3 {
-        return publish_playable(state, track, SourceAudio::Spooled(audio), started).await;
+        return publish_playable(
+            state,
+            track,
+            SourceAudio::Spooled(audio),
+            started,
+            same_file,
+        )
+        .await;
     }
 
     let mut finished = state.jobs.subscribe();
@@ -196,6 +212,7 @@ pub async fn ingest(
         Ok(Chunk::new(layout::source_piece(index), Bytes::from(piece)))
     }));
     let pending = state.store.accept_track(track, source).await?;
+    drop(same_file);
     let accepted_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(id = %pending.id, format = %format, accepted_ms, "upload stored; processing queued");
     state.jobs.wake();
@@ -252,6 +269,7 @@ async fn publish_playable(
     track: Track,
     audio: SourceAudio,
     started: Instant,
+    same_file: tokio::sync::OwnedMutexGuard<()>,
 ) -> Result<Outcome, ApiError> {
     let config = &state.config;
     let build = BuildJob {
@@ -272,6 +290,7 @@ async fn publish_playable(
     } else {
         state.store.insert_track(track, chunks).await?
     };
+    drop(same_file);
     if follow_up {
         state.jobs.wake();
     }

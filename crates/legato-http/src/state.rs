@@ -22,6 +22,42 @@ pub struct AppState {
     pub receiving: Arc<tokio::sync::Semaphore>,
     /// What this process's ingest workers share with the upload handler.
     pub jobs: Arc<crate::jobs::JobHub>,
+    /// One upload of a given file at a time, so that the same file sent twice at once is
+    /// stored once (see [`SameFile`]).
+    pub same_file: Arc<SameFile>,
+}
+
+/// Serialises uploads of the same bytes (by SHA-256) within this process: the second waits
+/// until the first is stored, then finds it and is answered with it. Uploads of different
+/// files never wait on each other. Processes sharing a store do not see each other's locks.
+#[derive(Default)]
+pub struct SameFile {
+    held: std::sync::Mutex<
+        std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
+    >,
+}
+
+impl SameFile {
+    /// Waits for the other uploads of this file to be stored; the guard lets the next one in.
+    pub async fn lock(&self, sha256: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut held = self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Forget the files no upload holds any more.
+            held.retain(|_, lock| lock.strong_count() > 0);
+            match held.get(sha256).and_then(std::sync::Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    held.insert(sha256.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
 }
 
 impl AppState {
@@ -44,6 +80,7 @@ impl AppState {
             ingests,
             analyses: Arc::new(tokio::sync::Semaphore::new(1)),
             jobs: Arc::default(),
+            same_file: Arc::default(),
         }
     }
 }

@@ -296,6 +296,53 @@ async fn the_same_file_twice_is_one_track_until_it_is_deleted() {
     server.stop().await;
 }
 
+/// Ten uploads of one file at once (an importer retrying, a double click): one track is
+/// stored, and every other upload is answered with it (200, `existing`), not refused and not
+/// stored again. Both paths: an MP3 (stored in the request) and a WAV (stored with its job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_file_sent_ten_times_at_once_is_one_track() {
+    let server = TestServer::start().await;
+    let wav = std::fs::read(legato_test_support::audio::wav(4.0)).unwrap();
+    for (audio, content_type) in [(song(5.0), "audio/mpeg"), (wav, "audio/wav")] {
+        let uploads = (0..10).map(|_| {
+            server
+                .client
+                .post(server.crud())
+                .header("content-type", content_type)
+                .body(audio.clone())
+                .send()
+        });
+        let mut answers = Vec::new();
+        for response in futures_util::future::join_all(uploads).await {
+            let response = response.unwrap();
+            let status = response.status().as_u16();
+            let track: Value = response.json().await.unwrap();
+            answers.push((status, track));
+        }
+        let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 200).count(),
+            9,
+            "{content_type}: {statuses:?}"
+        );
+        assert!(matches!(statuses[9], 201 | 202), "{statuses:?}");
+        let ids: std::collections::HashSet<&str> = answers
+            .iter()
+            .map(|(_, t)| t["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 1, "{content_type}: {ids:?}");
+        assert!(
+            answers
+                .iter()
+                .filter(|(s, _)| *s == 200)
+                .all(|(_, t)| t["existing"] == true)
+        );
+    }
+    assert_eq!(list(&server, &[]).await.1, 2);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn update_and_delete() {
     let server = TestServer::start().await;
