@@ -13,6 +13,32 @@ const MB: u64 = 1024 * 1024;
 use legato_http::auth::ApiKeys;
 use legato_http::signing::UrlSigner;
 
+/// A setting that cannot work: a file it names that cannot be read, flags that contradict
+/// each other, a store address of no known kind. The process exits with status 2, as for a
+/// flag clap refuses; a failure of what the settings reach (a database that does not answer)
+/// stays status 1.
+#[derive(Debug)]
+pub struct BadSetting(String);
+
+impl std::fmt::Display for BadSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadSetting {}
+
+/// Marks an error as a [`BadSetting`], keeping its whole message.
+pub trait SettingResult<T> {
+    fn setting(self) -> anyhow::Result<T>;
+}
+
+impl<T> SettingResult<T> for anyhow::Result<T> {
+    fn setting(self) -> anyhow::Result<T> {
+        self.map_err(|err| anyhow::Error::new(BadSetting(format!("{err:#}"))))
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "legato",
@@ -119,6 +145,7 @@ impl StoreArgs {
             .unwrap_or_else(|| self.data.join("secret.key"));
         legato_http::subsonic::SecretKey::load_or_create(&path)
             .with_context(|| format!("cannot read or create the secret key {}", path.display()))
+            .setting()
     }
 }
 

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+
+use crate::cli::SettingResult;
 use clap::{Args, ValueEnum};
 use legato_http::AppState;
 
@@ -139,50 +141,60 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
     let secrets = &args.secrets_dir;
     let store_uri = match &args.store {
         Some(uri) => uri.clone(),
-        None => read_secret(secrets, STORE_URI_SECRET)?.with_context(|| {
-            format!(
-                "no store configured: create the secret `{STORE_URI_SECRET}` \
-                 (faas-cli secret create {STORE_URI_SECRET} --from-literal 'mongodb://…') \
-                 or set LEGATO_STORE; looked in {}",
-                secrets.display()
-            )
-        })?,
+        None => read_secret(secrets, STORE_URI_SECRET)
+            .and_then(|uri| {
+                uri.with_context(|| {
+                    format!(
+                        "no store configured: create the secret `{STORE_URI_SECRET}` \
+                         (faas-cli secret create {STORE_URI_SECRET} --from-literal \
+                         'mongodb://…') or set LEGATO_STORE; looked in {}",
+                        secrets.display()
+                    )
+                })
+            })
+            .setting()?,
     };
     let password_file = args
         .store_password_file
         .clone()
         .or_else(|| Some(secrets.join(STORE_PASSWORD_SECRET)).filter(|p| p.exists()));
-    let mut config = args.http.config(
-        Some(&secrets.join(API_KEY_SECRET)),
-        Some(&secrets.join(SIGNING_KEY_SECRET)),
-    )?;
+    let mut config = args
+        .http
+        .config(
+            Some(&secrets.join(API_KEY_SECRET)),
+            Some(&secrets.join(SIGNING_KEY_SECRET)),
+        )
+        .setting()?;
     if matches!(args.function, FunctionName::Subsonic) {
         // The secrets folder is read-only: the key is made once by the operator, and the
         // same file is given to `legato user` (--secret-key-file).
         let path = secrets.join(SUBSONIC_KEY_SECRET);
         if !path.exists() {
-            anyhow::bail!(
+            return Err(anyhow::anyhow!(
                 "the subsonic function needs the key that seals passwords: create the secret \
                  `{SUBSONIC_KEY_SECRET}` (faas-cli secret create {SUBSONIC_KEY_SECRET} \
                  --from-literal \"$(openssl rand -hex 32)\") and add users with \
                  `legato user add NAME --store URI --secret-key-file FILE-WITH-THAT-KEY`; looked in {}",
                 secrets.display()
-            );
+            ))
+            .setting();
         }
         config.subsonic_secret = Some(
             legato_http::subsonic::SecretKey::load_or_create(&path)
-                .with_context(|| format!("cannot read the secret {}", path.display()))?,
+                .with_context(|| format!("cannot read the secret {}", path.display()))
+                .setting()?,
         );
     }
     if matches!(args.function, FunctionName::Crud)
         && config.api_keys.is_empty()
         && !args.allow_anonymous_writes
     {
-        anyhow::bail!(
+        return Err(anyhow::anyhow!(
             "the crud function needs an API key for writes: create the secret `{API_KEY_SECRET}` \
              (one key per line) or set LEGATO_API_KEY_FILE; to accept anonymous writes anyway, \
              set LEGATO_ALLOW_ANONYMOUS_WRITES=true"
-        );
+        ))
+        .setting();
     }
 
     let store = crate::store::open(&StoreArgs {

@@ -34,7 +34,11 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("legato: {err:#}");
-            std::process::ExitCode::FAILURE
+            if err.is::<cli::BadSetting>() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     };
     // A transcode abandoned at shutdown (its job released to another process) must not hold

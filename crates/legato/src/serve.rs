@@ -1,11 +1,13 @@
 use anyhow::Context;
+
+use crate::cli::SettingResult;
 use legato_http::AppState;
 
 use crate::cli::ServeArgs;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = crate::store::open(&args.store).await?;
-    let mut config = args.http.config(None, None)?;
+    let mut config = args.http.config(None, None).setting()?;
     // Free space is checked where the SQLite store writes (a MongoDB store has its own disk).
     config.receive.data_dir = Some(args.store.data.clone());
     config.subsonic_secret = Some(args.store.secret_key()?);

@@ -8,7 +8,7 @@ use anyhow::Context;
 use legato_store::DynStore;
 use legato_store_sqlite::SqliteStore;
 
-use crate::cli::{BlobsArgs, StoreArgs};
+use crate::cli::{BlobsArgs, SettingResult, StoreArgs};
 
 pub async fn open(args: &StoreArgs) -> anyhow::Result<DynStore> {
     let metadata = open_metadata(args).await?;
@@ -26,9 +26,10 @@ pub async fn migrate(args: &StoreArgs) -> anyhow::Result<std::process::ExitCode>
         .as_deref()
         .is_none_or(|b| b.trim().is_empty())
     {
-        anyhow::bail!(
+        return Err(anyhow::anyhow!(
             "legato migrate needs --blobs s3://bucket/prefix?endpoint=… (LEGATO_BLOBS): where to move the segments"
-        );
+        ))
+        .setting();
     }
     let metadata = open_metadata(args).await?;
     let store = object_chunks(metadata, &args.blobs)?;
@@ -71,12 +72,15 @@ fn object_chunks(
 ) -> anyhow::Result<Arc<legato_store_s3::ObjectChunks>> {
     use legato_store_s3::{BlobsUri, Bucket, ObjectChunks, ObjectOptions};
     let uri = args.blobs.as_deref().unwrap_or_default();
-    let mut parsed = BlobsUri::parse(uri)?;
+    let mut parsed = BlobsUri::parse(uri)
+        .map_err(anyhow::Error::from)
+        .setting()?;
     if let (Some(access), Some(secret)) = (&args.blobs_access_key_file, &args.blobs_secret_key_file)
     {
         parsed = parsed
             .with_credential_files(access, secret)
-            .context("cannot read the object store's credentials")?;
+            .context("cannot read the object store's credentials")
+            .setting()?;
     }
     let bucket = Bucket::new(parsed)?;
     let options = ObjectOptions {
@@ -90,7 +94,8 @@ async fn open_metadata(args: &StoreArgs) -> anyhow::Result<DynStore> {
     match args.store.as_deref().map(str::trim) {
         None | Some("") => {
             let store = SqliteStore::open_dir(&args.data)
-                .with_context(|| format!("cannot open the store in {}", args.data.display()))?;
+                .with_context(|| format!("cannot open the store in {}", args.data.display()))
+                .setting()?;
             Ok(Arc::new(store))
         }
         Some(uri) if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
@@ -107,12 +112,14 @@ fn open_sqlite(uri: &str) -> anyhow::Result<DynStore> {
         .unwrap_or(uri);
     if path.contains("://") {
         let scheme = path.split("://").next().unwrap_or_default();
-        anyhow::bail!(
+        return Err(anyhow::anyhow!(
             "unsupported store scheme '{scheme}': use mongodb://…, a SQLite path or sqlite:PATH"
-        );
+        ))
+        .setting();
     }
     let store = SqliteStore::open_file(Path::new(path))
-        .with_context(|| format!("cannot open the SQLite store {path}"))?;
+        .with_context(|| format!("cannot open the SQLite store {path}"))
+        .setting()?;
     Ok(Arc::new(store))
 }
 
@@ -123,7 +130,8 @@ async fn open_mongodb(uri: &str, args: &StoreArgs) -> anyhow::Result<DynStore> {
     if let Some(file) = &args.store_password_file {
         options = options
             .with_password_file(file)
-            .with_context(|| format!("cannot read the store password from {}", file.display()))?;
+            .with_context(|| format!("cannot read the store password from {}", file.display()))
+            .setting()?;
     }
     let store = MongoStore::connect(uri, options)
         .await

@@ -59,7 +59,7 @@ fn startup_errors_are_clear_and_exit_non_zero() {
     let empty = tempfile::tempdir().unwrap();
     let dir = empty.path().to_str().unwrap();
     let (code, stderr) = run_to_exit(&["function", "crud"], &[("LEGATO_SECRETS_DIR", dir)]);
-    assert_ne!(code, 0);
+    assert_eq!(code, 2, "a setting, not a failure: {stderr}");
     assert!(stderr.contains("legato-store-uri"), "{stderr}");
     assert_eq!(
         stderr.matches("no store configured").count(),
@@ -73,7 +73,7 @@ fn startup_errors_are_clear_and_exit_non_zero() {
         &["function", "crud"],
         &[("LEGATO_SECRETS_DIR", with_store.path().to_str().unwrap())],
     );
-    assert_ne!(code, 0);
+    assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("needs an API key") && stderr.contains("legato-api-key"),
         "{stderr}"

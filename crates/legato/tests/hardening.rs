@@ -310,6 +310,47 @@ fn bad_flags_are_refused_with_exit_code_2_and_a_clear_error() {
     }
 }
 
+// Settings clap cannot check (files they name, flags that contradict each other, a store
+// address of no known kind) exited 1 like a runtime failure; they exit 2 with the setting named.
+#[test]
+fn settings_that_cannot_work_exit_2_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let under_a_file = file.join("data");
+    let empty_keys = dir.path().join("empty-keys");
+    std::fs::write(&empty_keys, "\n").unwrap();
+    let data = dir.path().join("data");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--data", under_a_file.to_str().unwrap()], "cannot open the store in"),
+        (&["--private"], "--private needs API keys"),
+        (&["--api-key-file", "/nonexistent/keys"], "cannot read the API keys"),
+        (&["--api-key-file", empty_keys.to_str().unwrap()], "holds no key"),
+        (
+            &["--stream-signing-key-file", "/nonexistent/key"],
+            "stream signing key",
+        ),
+        (&["--segments", "cdn"], "--segment-base-url"),
+        (&["--store", "ftp://example.com/db"], "unsupported store scheme"),
+        (&["--blobs", "ftp://bucket"], "object store URI"),
+        (&["--secret-key-file", under_a_file.to_str().unwrap()], "secret key"),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        if !flags.contains(&"--data") {
+            args.extend(["--data", data.to_str().unwrap()]);
+        }
+        args.extend_from_slice(flags);
+        let (code, _, stderr) = run(BIN, &args, None);
+        assert_eq!(code, 2, "{flags:?}: {stderr}");
+        assert!(
+            stderr.to_lowercase().contains(&message.to_lowercase()),
+            "{flags:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
+    }
+}
+
 // An empty ladder or a rung named twice was taken silently (as `none`, or as one rung).
 #[test]
 fn empty_ladders_and_rungs_named_twice_are_refused_at_start_up() {
