@@ -12,6 +12,10 @@ pub struct HttpConfig {
     pub max_upload_bytes: u64,
     /// Origins allowed to call the API from a browser (`Access-Control-Allow-Origin`).
     pub cors_origins: CorsOrigins,
+    /// Proxies whose `X-Forwarded-For` is believed (the OpenFaaS gateway, the watchdog, a
+    /// load balancer): a client's address is the right-most entry that is not one of them.
+    /// Empty: the peer's address, whatever the request says.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Bytes of segments kept in memory by the streaming function.
     pub cache_bytes: u64,
     /// Path under which the streaming function is reachable from clients; playlist URLs
@@ -124,6 +128,7 @@ impl Default for HttpConfig {
             segment_seconds: 10.0,
             max_upload_bytes: 512 * 1024 * 1024,
             cors_origins: CorsOrigins::Any,
+            trusted_proxies: Vec::new(),
             cache_bytes: 256 * 1024 * 1024,
             streaming_path: "/function/streaming".to_owned(),
             api_keys: ApiKeys::default(),

@@ -465,3 +465,112 @@ async fn media_playlists_record_the_audio_bytes_stream_serves() {
     }
     server.stop().await;
 }
+
+/// `ping` as `user` with `password`, from whatever `X-Forwarded-For` says: the Subsonic error
+/// code (0 for none) and message.
+async fn sign_in(
+    server: &TestServer,
+    user: &str,
+    password: &str,
+    forwarded: Option<&str>,
+) -> (i64, String) {
+    let mut request = server.client.get(server.url("/rest/ping")).query(&[
+        ("u", user),
+        ("p", password),
+        ("v", "1.16.1"),
+        ("c", "legato-tests"),
+        ("f", "json"),
+    ]);
+    if let Some(forwarded) = forwarded {
+        request = request.header("x-forwarded-for", forwarded);
+    }
+    let body: Value = request.send().await.unwrap().json().await.unwrap();
+    let answer = &body["subsonic-response"];
+    if answer["status"] == "ok" {
+        return (-1, String::new());
+    }
+    (
+        answer["error"]["code"].as_i64().unwrap(),
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+async fn add_user(server: &TestServer, name: &str, password: &str) {
+    server
+        .state
+        .store
+        .create_user(User {
+            name: name.into(),
+            admin: false,
+            sealed_password: SecretKey::from_bytes([7; 32]).seal(password),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+}
+
+// A device retrying a stale password stops its own account, never with "wrong password" for
+// the right one, and never the other accounts of its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_password_stops_its_account_with_an_honest_error_and_no_one_else() {
+    let server = start().await;
+    add_user(&server, "bob", "bob-password").await;
+    for _ in 0..10 {
+        assert_eq!(sign_in(&server, USER, "stale", None).await.0, 40);
+    }
+    // The right password now: refused, but not as a wrong password.
+    let (code, message) = sign_in(&server, USER, PASSWORD, None).await;
+    assert_eq!(code, 0, "{message}");
+    assert!(
+        message.contains("for this account") && message.contains("try again"),
+        "{message}"
+    );
+    // Another account of the same address signs in.
+    assert_eq!(sign_in(&server, "bob", "bob-password", None).await.0, -1);
+    server.stop().await;
+}
+
+// Without trusted proxies, X-Forwarded-For is the client's own word and is ignored: a guesser
+// changing it on every request is still one address. With the proxy trusted, the address is
+// the right-most entry the proxy appended, not what the client wrote left of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_count_only_through_trusted_proxies() {
+    let server = start().await;
+    add_user(&server, "bob", "bob-password").await;
+    for i in 0..30 {
+        let spoofed = format!("203.0.113.{i}");
+        let (code, _) = sign_in(&server, &format!("guess{i}"), "x", Some(&spoofed)).await;
+        assert_eq!(code, 40);
+    }
+    let (code, message) = sign_in(&server, "bob", "bob-password", Some("198.51.100.7")).await;
+    assert_eq!(code, 0, "the address is the peer's: {message}");
+    assert!(message.contains("from this address"), "{message}");
+    server.stop().await;
+
+    let server = start_with(HttpConfig {
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..crate::util::config()
+    })
+    .await;
+    add_user(&server, "bob", "bob-password").await;
+    for i in 0..30 {
+        // The client wrote the first entry; the proxy appended the address it saw.
+        let forwarded = format!("203.0.113.{i}, 192.0.2.50");
+        let (code, _) = sign_in(&server, &format!("guess{i}"), "x", Some(&forwarded)).await;
+        assert_eq!(code, 40);
+    }
+    let (code, message) =
+        sign_in(&server, "bob", "bob-password", Some("10.1.1.1, 192.0.2.50")).await;
+    assert_eq!(code, 0, "{message}");
+    // Another client behind the same proxy is not held back.
+    assert_eq!(
+        sign_in(&server, "bob", "bob-password", Some("192.0.2.77"))
+            .await
+            .0,
+        -1
+    );
+    server.stop().await;
+}

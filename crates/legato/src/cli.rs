@@ -163,6 +163,11 @@ pub struct HttpArgs {
     /// `https://music.example`, separated by commas.
     #[arg(long, env = "LEGATO_CORS_ORIGIN", default_value = "*", value_parser = parse_cors_origins)]
     pub cors_origin: CorsOrigins,
+    /// Proxies (CIDR ranges or addresses, separated by commas) whose X-Forwarded-For names the
+    /// client: the sign-in limiter counts the right-most address that is not one of them.
+    /// Unset: the peer's address, whatever the request says.
+    #[arg(long, env = "LEGATO_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Memory for cached segments, in megabytes (0 turns the cache off).
     #[arg(long, env = "LEGATO_CACHE_MB", default_value_t = 256,
           value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
@@ -301,6 +306,20 @@ impl ConnectionArgs {
                 }),
         }
     }
+}
+
+/// A CIDR range (`10.0.0.0/8`) or one address (`127.0.0.1`, `::1`).
+fn parse_proxy(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!(
+                "'{}' is not an address or a CIDR range such as 10.0.0.0/8",
+                value.escape_debug()
+            )
+        })
 }
 
 /// `*`, or a comma-separated list of `scheme://host[:port]` origins.
@@ -511,6 +530,7 @@ impl HttpArgs {
             segment_seconds: self.segment_seconds,
             max_upload_bytes: self.max_upload_mb * MB,
             cors_origins: self.cors_origin.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
             cache_bytes: self.cache_mb * MB,
             receive: ReceiveLimits {
                 bytes_in_flight: self.upload_budget_mb * MB,

@@ -322,18 +322,33 @@ fn settings_that_cannot_work_exit_2_naming_the_setting() {
     std::fs::write(&empty_keys, "\n").unwrap();
     let data = dir.path().join("data");
     let cases: &[(&[&str], &str)] = &[
-        (&["--data", under_a_file.to_str().unwrap()], "cannot open the store in"),
+        (
+            &["--data", under_a_file.to_str().unwrap()],
+            "cannot open the store in",
+        ),
         (&["--private"], "--private needs API keys"),
-        (&["--api-key-file", "/nonexistent/keys"], "cannot read the API keys"),
-        (&["--api-key-file", empty_keys.to_str().unwrap()], "holds no key"),
+        (
+            &["--api-key-file", "/nonexistent/keys"],
+            "cannot read the API keys",
+        ),
+        (
+            &["--api-key-file", empty_keys.to_str().unwrap()],
+            "holds no key",
+        ),
         (
             &["--stream-signing-key-file", "/nonexistent/key"],
             "stream signing key",
         ),
         (&["--segments", "cdn"], "--segment-base-url"),
-        (&["--store", "ftp://example.com/db"], "unsupported store scheme"),
+        (
+            &["--store", "ftp://example.com/db"],
+            "unsupported store scheme",
+        ),
         (&["--blobs", "ftp://bucket"], "object store URI"),
-        (&["--secret-key-file", under_a_file.to_str().unwrap()], "secret key"),
+        (
+            &["--secret-key-file", under_a_file.to_str().unwrap()],
+            "secret key",
+        ),
     ];
     for (flags, message) in cases {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];

@@ -146,15 +146,46 @@ pub fn check_new_user(name: &str, password: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Failed sign-ins per client address: a bucket of [`BURST`] failures refilled at one per
-/// [`REFILL`]. An address with an empty bucket is refused without its credentials being
-/// checked, so guessing passwords is slow whatever the client does.
+/// Failed sign-ins, counted per account and per client address: a bucket of failures per
+/// key, refilled over time. A sign-in whose account or address has an empty bucket is refused
+/// without its credentials being checked (so a guess that happens to be right teaches the
+/// guesser nothing), with error 0 and a message saying why, never code 40 ("wrong username or
+/// password"), which apps show as a wrong password. An account allows fewer failures than an
+/// address, where a household's devices share one public address: a device retrying a stale
+/// password stops its own account, not the others'.
 pub struct FailureLimiter {
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<Who, (f64, Instant)>>,
 }
 
-const BURST: f64 = 10.0;
-const REFILL: Duration = Duration::from_secs(6);
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Who {
+    Account(String),
+    Address(IpAddr),
+}
+
+impl Who {
+    /// (failures allowed at once, time for one more)
+    fn budget(&self) -> (f64, Duration) {
+        match self {
+            Who::Account(_) => (ACCOUNT_BURST, ACCOUNT_REFILL),
+            Who::Address(_) => (ADDRESS_BURST, ADDRESS_REFILL),
+        }
+    }
+}
+
+const ACCOUNT_BURST: f64 = 10.0;
+const ACCOUNT_REFILL: Duration = Duration::from_secs(6);
+const ADDRESS_BURST: f64 = 30.0;
+const ADDRESS_REFILL: Duration = Duration::from_secs(2);
+
+/// Why a sign-in is refused before its credentials are checked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// Seconds until one more attempt is allowed.
+    pub wait: u64,
+    /// `true` for the account, `false` for the address.
+    pub account: bool,
+}
 
 impl FailureLimiter {
     pub fn new() -> Self {
@@ -163,29 +194,49 @@ impl FailureLimiter {
         }
     }
 
-    fn level(bucket: (f64, Instant), now: Instant) -> f64 {
-        (bucket.0 + now.duration_since(bucket.1).as_secs_f64() / REFILL.as_secs_f64()).min(BURST)
+    fn level(who: &Who, bucket: (f64, Instant), now: Instant) -> f64 {
+        let (burst, refill) = who.budget();
+        (bucket.0 + now.duration_since(bucket.1).as_secs_f64() / refill.as_secs_f64()).min(burst)
     }
 
-    /// Seconds to wait before this address may try again, if it must.
-    pub fn blocked(&self, client: IpAddr) -> Option<u64> {
+    fn keys(client: IpAddr, account: Option<&str>) -> Vec<Who> {
+        let mut keys = vec![Who::Address(client)];
+        keys.extend(account.map(|name| Who::Account(name.to_owned())));
+        keys
+    }
+
+    /// Whether a sign-in from `client` as `account` must wait, and how long.
+    pub fn blocked(&self, client: IpAddr, account: Option<&str>) -> Option<Blocked> {
         let buckets = self.buckets.lock().ok()?;
-        let bucket = *buckets.get(&client)?;
-        let level = Self::level(bucket, Instant::now());
-        (level < 1.0).then(|| ((1.0 - level) * REFILL.as_secs_f64()).ceil() as u64)
+        let now = Instant::now();
+        Self::keys(client, account)
+            .into_iter()
+            .filter_map(|who| {
+                let level = Self::level(&who, *buckets.get(&who)?, now);
+                let refill = who.budget().1.as_secs_f64();
+                (level < 1.0).then(|| Blocked {
+                    wait: ((1.0 - level) * refill).ceil() as u64,
+                    account: matches!(who, Who::Account(_)),
+                })
+            })
+            .max_by_key(|blocked| blocked.wait)
     }
 
-    pub fn failed(&self, client: IpAddr) {
+    pub fn failed(&self, client: IpAddr, account: Option<&str>) {
         let Ok(mut buckets) = self.buckets.lock() else {
             return;
         };
         let now = Instant::now();
         if buckets.len() > 100_000 {
-            // Forget full buckets rather than grow without bound under a spray of addresses.
-            buckets.retain(|_, b| Self::level(*b, now) < BURST);
+            // Forget full buckets rather than grow without bound under a spray of names.
+            buckets.retain(|who, b| Self::level(who, *b, now) < who.budget().0);
         }
-        let bucket = buckets.entry(client).or_insert((BURST, now));
-        *bucket = ((Self::level(*bucket, now) - 1.0).max(0.0), now);
+        for who in Self::keys(client, account) {
+            let burst = who.budget().0;
+            let bucket = *buckets.entry(who.clone()).or_insert((burst, now));
+            let level = Self::level(&who, bucket, now);
+            buckets.insert(who, ((level - 1.0).max(0.0), now));
+        }
     }
 }
 
@@ -205,17 +256,26 @@ pub async fn authenticate(
     client: IpAddr,
     params: &Params,
 ) -> Result<User, SubsonicError> {
-    if let Some(wait) = limiter.blocked(client) {
+    let account = params.get("u");
+    if let Some(Blocked { wait, account }) = limiter.blocked(client, account) {
+        let whose = if account {
+            "for this account"
+        } else {
+            "from this address"
+        };
         return Err(SubsonicError::new(
-            40,
-            format!("Too many failed sign-ins from this address: try again in {wait} s."),
+            0,
+            format!(
+                "Too many failed sign-ins {whose}: try again in {wait} s (the password was \
+                 not checked)."
+            ),
         ));
     }
     let result = check(store, secret, params).await;
     if let Err(error) = &result
         && matches!(error.code, 40 | 44)
     {
-        limiter.failed(client);
+        limiter.failed(client, account);
     }
     result
 }
@@ -321,16 +381,27 @@ mod tests {
     }
 
     #[test]
-    fn failures_are_bounded_per_address() {
+    fn failures_are_bounded_per_account_and_per_address() {
         let limiter = FailureLimiter::new();
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
-        for _ in 0..10 {
-            assert_eq!(limiter.blocked(a), None);
-            limiter.failed(a);
+        // An account: ten failures, from anywhere.
+        for i in 0..10 {
+            let from = if i % 2 == 0 { a } else { b };
+            assert_eq!(limiter.blocked(from, Some("ana")), None);
+            limiter.failed(from, Some("ana"));
         }
-        assert!(limiter.blocked(a).is_some_and(|wait| wait >= 1));
-        assert_eq!(limiter.blocked(b), None);
+        let blocked = limiter.blocked([10, 0, 0, 9].into(), Some("ana")).unwrap();
+        assert!(blocked.account && blocked.wait >= 1, "{blocked:?}");
+        // Another account on those addresses is not held back by it.
+        assert_eq!(limiter.blocked(a, Some("bob")), None);
+        // An address: thirty failures, whatever the names.
+        for i in 0..25 {
+            limiter.failed(a, Some(&format!("guess{i}")));
+        }
+        let blocked = limiter.blocked(a, Some("carol")).unwrap();
+        assert!(!blocked.account, "{blocked:?}");
+        assert_eq!(limiter.blocked(b, Some("carol")), None);
     }
 
     #[test]

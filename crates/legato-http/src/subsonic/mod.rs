@@ -413,7 +413,11 @@ async fn endpoint(
     let params = Params::parse(query.as_deref(), if form_body { &body } else { &[] });
     let format = Format::from_params(params.get("f"), params.get("callback"));
     let name = name.strip_suffix(".view").unwrap_or(&name);
-    let client = client_address(&headers, connect.map(|c| c.0.0));
+    let client = client_address(
+        &headers,
+        connect.map(|c| c.0.0),
+        &api.state.config.trusted_proxies,
+    );
     let result = dispatch(&api, name, &params, &headers, client).await;
     match result {
         Ok(Reply::Media(response)) => response,
@@ -422,24 +426,35 @@ async fn endpoint(
     }
 }
 
-/// The client's address: the peer, or the first `X-Forwarded-For` hop when the peer is a
-/// proxy on a private network (the OpenFaaS gateway, the watchdog).
-fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the right-most
+/// `X-Forwarded-For` entry that is not a trusted proxy. A proxy appends what it saw, so the
+/// entries left of it are whatever the client wrote and are never believed.
+fn client_address(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
     let peer = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |p| p.ip());
-    let proxied = match peer {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local(),
-    };
-    if proxied
-        && let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return forwarded;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
     }
-    peer
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .map(|hop| hop.parse::<IpAddr>().ok())
+        .collect::<Option<Vec<_>>>()
+        // A hop that is not an address: believe none of them.
+        .unwrap_or_default();
+    hops.iter()
+        .rev()
+        .find(|hop| !is_trusted(hop))
+        .or_else(|| hops.first())
+        .copied()
+        .unwrap_or(peer)
 }
 
 async fn dispatch(
