@@ -141,13 +141,25 @@ def test_normal_user_cannot_read_another_user(server):
     assert err["code"] == 50, err
 
 
-def test_failed_sign_ins_are_bounded_per_address(server):
-    """After a burst of wrong passwords an address is refused even with the right one for a
-    while (error 40); other addresses are not affected."""
+def test_failed_sign_ins_are_bounded_per_account_and_address(server):
+    """After a burst of wrong passwords for one account, that account is refused for a while
+    even with the right password, but never as a wrong password (error 0, saying why, not 40);
+    other accounts on the same address sign in. An address guessing many accounts is bounded
+    too."""
+    target, password = "bounded", "the-right-one"
+    server.add_user(target, password)
+    server.passwords[target] = password
     attacker = fresh_source()
-    codes = [server.error("ping", extra={"u": ALICE, "p": "guess-%d" % i}, how="none", source=attacker)["code"]
-             for i in range(12)]
+    codes = [server.error("ping", extra={"u": target, "p": "guess-%d" % i}, how="none", source=attacker)["code"]
+             for i in range(10)]
     assert set(codes) == {40}, codes
-    err = server.error("ping", user=ALICE, how="token", source=attacker)
-    assert err["code"] == 40, "the right password from a locked-out address: %s" % err
+    err = server.error("ping", extra={"u": target, "p": password}, how="none", source=fresh_source())
+    assert err["code"] == 0 and "account" in err["message"], "the right password of a stopped account: %s" % err
+    assert server.call("ping", user=ALICE, source=attacker)["status"] == "ok"
+    # Thirty failures from one address, each for another name: the address is stopped.
+    sprayer = fresh_source()
+    for i in range(30):
+        assert server.error("ping", extra={"u": "nobody-%d" % i, "p": "x"}, how="none", source=sprayer)["code"] == 40
+    err = server.error("ping", user=ALICE, how="token", source=sprayer)
+    assert err["code"] == 0 and "address" in err["message"], err
     assert server.call("ping", user=ALICE, source=fresh_source())["status"] == "ok"
