@@ -106,6 +106,9 @@ pub struct ReceiveLimits {
     pub min_free_disk_bytes: u64,
     /// The store's folder, whose free space is checked (the spool's is checked too).
     pub data_dir: Option<std::path::PathBuf>,
+    /// A small body (a PATCH's JSON, a Subsonic form) must be whole within this plus its
+    /// length at `min_bytes_per_second`: one byte now and then never holds a connection.
+    pub small_body_grace: Duration,
 }
 
 impl Default for ReceiveLimits {
@@ -118,6 +121,7 @@ impl Default for ReceiveLimits {
             max_duration: Duration::from_secs(1800),
             min_free_disk_bytes: 256 * 1024 * 1024,
             data_dir: None,
+            small_body_grace: Duration::from_secs(5),
         }
     }
 }

@@ -627,7 +627,18 @@ pub async fn update(
     request: Request,
 ) -> Result<Json<TrackView>, ApiError> {
     let id = parse_id(&id)?;
-    let body = upload::read_small_body(request.into_body(), &state.config).await?;
+    let content_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = upload::read_small_body(
+        request.into_body(),
+        content_length,
+        upload::MAX_SMALL_BODY,
+        &state.config,
+    )
+    .await?;
     // serde would also take a struct from an array; the API takes an object only. Parsed
     // straight into the struct (not through a map) so duplicate keys are refused, as POST does.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {

@@ -314,24 +314,52 @@ pub async fn read_upload(
     }
 }
 
-/// Reads a small body (a PATCH's JSON) within [`MAX_SMALL_BODY`] and the idle timeout.
-pub async fn read_small_body(body: Body, config: &HttpConfig) -> Result<Vec<u8>, ApiError> {
+/// Reads a small body (a PATCH's JSON, a Subsonic form) of at most `max_bytes`. It must be
+/// whole within the grace ([`ReceiveLimits::small_body_grace`](crate::ReceiveLimits)) plus its
+/// length (the `Content-Length`, else `max_bytes`) at the uploads' minimum rate, and never
+/// pause longer than the idle timeout: a client sending a byte now and then is cut (408)
+/// instead of holding its connection.
+pub async fn read_small_body(
+    body: Body,
+    content_length: Option<u64>,
+    max_bytes: u64,
+    config: &HttpConfig,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge {
+        what: "body",
+        limit_bytes: max_bytes,
+    };
+    if content_length.is_some_and(|len| len > max_bytes) {
+        return Err(too_large());
+    }
+    let expected = content_length.unwrap_or(max_bytes);
+    let rate = config.receive.min_bytes_per_second.max(1);
+    let allowed = config.receive.small_body_grace + Duration::from_secs(expected.div_ceil(rate));
+    let deadline = tokio::time::Instant::now() + allowed;
     let idle = config.upload_idle_timeout;
     let mut stream = body.into_data_stream();
     let mut collected = Vec::new();
     loop {
-        let next = tokio::time::timeout(idle, stream.next())
-            .await
-            .map_err(|_| ApiError::UploadTimeout(idle.as_secs()))?;
+        let wait = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .min(idle);
+        let next = match tokio::time::timeout(wait, stream.next()).await {
+            Ok(next) => next,
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(ApiError::UploadTooSlow(format!(
+                    "the body did not arrive within {} s: send it at {} KiB/s or more",
+                    allowed.as_secs(),
+                    rate / 1024
+                )));
+            }
+            Err(_) => return Err(ApiError::UploadTimeout(idle.as_secs())),
+        };
         let Some(chunk) = next else {
             return Ok(collected);
         };
         let chunk = chunk.map_err(|e| ApiError::UploadFailed(e.to_string()))?;
-        if (collected.len() + chunk.len()) as u64 > MAX_SMALL_BODY {
-            return Err(ApiError::PayloadTooLarge {
-                what: "body",
-                limit_bytes: MAX_SMALL_BODY,
-            });
+        if (collected.len() + chunk.len()) as u64 > max_bytes {
+            return Err(too_large());
         }
         collected.extend_from_slice(&chunk);
     }

@@ -479,3 +479,52 @@ async fn the_connection_limit_refusal_carries_the_security_headers() {
     assert_eq!(length, Some(body.len()), "{refused}");
     server.stop().await;
 }
+
+/// A client trickling a small body (a byte now and then, never pausing long enough for the
+/// idle timeout) is cut with 408 once the body is late for its length: PATCH and a Subsonic
+/// form POST alike. It held the connection for as long as it kept trickling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_small_bodies_are_cut_when_late() {
+    let server = TestServer::start_with(HttpConfig {
+        receive: legato_http::ReceiveLimits {
+            small_body_grace: Duration::from_secs(1),
+            ..legato_http::ReceiveLimits::default()
+        },
+        subsonic_secret: Some(legato_http::subsonic::SecretKey::from_bytes([7; 32])),
+        ..crate::util::config()
+    })
+    .await;
+    let track = server.upload(&song(2.0), "Trickle", "Slow").await;
+    let id = track["id"].as_str().unwrap();
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    for head in [
+        format!(
+            "PATCH /function/crud/{id} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\n\r\n"
+        ),
+        "POST /rest/ping.view HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+            .to_owned(),
+    ] {
+        let answer = tokio::task::block_in_place(|| {
+            let mut connection = legato_test_support::raw::RawConnection::open(addr);
+            connection.send(head.as_bytes());
+            let started = Instant::now();
+            // One byte every 300 ms: never idle for the idle timeout (30 s).
+            while started.elapsed() < Duration::from_secs(6) {
+                if !connection.send(b"a") {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            let answer = connection.read_to_close(Duration::from_secs(5));
+            (answer, started.elapsed())
+        });
+        let (answer, took) = answer;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{head}: {answer}");
+        assert!(answer.contains("upload-too-slow"), "{answer}");
+        // 1 s of grace and 100 bytes at the minimum rate: cut within about 2 s.
+        assert!(took < Duration::from_secs(6), "{head}: held {took:?}");
+    }
+    server.stop().await;
+}

@@ -538,6 +538,7 @@ impl HttpArgs {
                 max_duration: std::time::Duration::from_secs(self.upload_max_seconds),
                 min_free_disk_bytes: self.min_free_disk_mb * MB,
                 data_dir: None,
+                ..ReceiveLimits::default()
             },
             api_keys,
             private: self.private,

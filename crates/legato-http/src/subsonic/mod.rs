@@ -396,6 +396,10 @@ async fn no_endpoint(RawQuery(query): RawQuery) -> Response {
     render::respond(&format, Err(SubsonicError::not_found("This endpoint")))
 }
 
+/// The largest form body a Subsonic request may carry (parameters in the body of a POST, as
+/// some apps send a long `createPlaylist`).
+const MAX_FORM_BODY: u64 = 2 * 1024 * 1024;
+
 async fn endpoint(
     State(api): State<Arc<Api>>,
     Path(name): Path<String>,
@@ -403,14 +407,29 @@ async fn endpoint(
     headers: HeaderMap,
     connect: Option<axum::extract::Extension<ConnectInfo<SocketAddr>>>,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let form_body = method == Method::POST
         && headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let params = Params::parse(query.as_deref(), if form_body { &body } else { &[] });
+    let body = if form_body {
+        let content_length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        match crate::upload::read_small_body(body, content_length, MAX_FORM_BODY, &api.state.config)
+            .await
+        {
+            Ok(body) => body,
+            // A body that does not arrive is the connection's problem, answered as HTTP.
+            Err(error) => return axum::response::IntoResponse::into_response(error),
+        }
+    } else {
+        Vec::new()
+    };
+    let params = Params::parse(query.as_deref(), &body);
     let format = Format::from_params(params.get("f"), params.get("callback"));
     let name = name.strip_suffix(".view").unwrap_or(&name);
     let client = client_address(
