@@ -7,7 +7,10 @@
 //! - a connection on which no byte moves either way for `idle_timeout` is asked to close
 //!   (requests in flight finish), then dropped after another `idle_timeout`;
 //! - beyond `max_connections` a new connection gets a short `503` and is closed at once,
-//!   rather than waiting in the kernel's backlog or exhausting file descriptors.
+//!   rather than waiting in the kernel's backlog or exhausting file descriptors;
+//! - beyond `max_per_address` connections from one client address (proxies every client
+//!   comes through excepted), that address's new connections get the same `503`, so one
+//!   client holding sockets leaves the rest of the cap to the others.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,6 +38,12 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// Connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Connections one client address may hold at once (its share of `max_connections`);
+    /// more from it are answered 503 and closed, while other addresses are served.
+    pub max_per_address: usize,
+    /// Addresses exempt from the share: proxies every client comes through (the watchdog on
+    /// loopback, the gateway), the `--trusted-proxies`.
+    pub shared_addresses: Vec<ipnet::IpNet>,
 }
 
 impl Default for ConnectionLimits {
@@ -43,6 +52,8 @@ impl Default for ConnectionLimits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: default_max_connections(),
+            max_per_address: default_max_per_address(default_max_connections()),
+            shared_addresses: Vec::new(),
         }
     }
 }
@@ -54,6 +65,58 @@ pub fn default_max_connections() -> usize {
     match open_files_limit() {
         Some(limit) => wanted.min(limit.saturating_sub(256).max(16)),
         None => wanted,
+    }
+}
+
+/// An eighth of the connection cap (at least 16): a household behind one address opens a
+/// few connections per app; a client holding sockets open leaves seven eighths to the others.
+pub fn default_max_per_address(max_connections: usize) -> usize {
+    (max_connections / 8).max(16).min(max_connections)
+}
+
+/// Connections held per client address.
+#[derive(Default)]
+struct PerAddress {
+    held: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection counted against its address; uncounted when dropped.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    address: std::net::IpAddr,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, address: std::net::IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = held.entry(address).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut held = self
+            .table
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(&self.address);
+            }
+        }
     }
 }
 
@@ -105,6 +168,7 @@ pub async fn serve_with_limits(
         .keep_alive_timeout(limits.header_timeout);
     let builder = Arc::new(builder);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let per_address = Arc::new(PerAddress::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tasks = tokio::task::JoinSet::new();
@@ -124,6 +188,25 @@ pub async fn serve_with_limits(
         };
         // Reap finished connection tasks so the set does not grow.
         while tasks.try_join_next().is_some() {}
+        // Its address's share first, so that one client holding sockets never takes the
+        // slots other clients need.
+        let address = peer.ip();
+        let address_slot = if limits
+            .shared_addresses
+            .iter()
+            .any(|net| net.contains(&address))
+        {
+            None
+        } else {
+            match per_address.take(address, limits.max_per_address.max(1)) {
+                Some(slot) => Some(slot),
+                None => {
+                    metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
+                    refuse(stream);
+                    continue;
+                }
+            }
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
             refuse(stream);
@@ -146,6 +229,7 @@ pub async fn serve_with_limits(
         let header_timeout = limits.header_timeout;
         tasks.spawn(async move {
             let _slot = slot;
+            let _address_slot = address_slot;
             // hyper's header timer starts once the protocol is known, which needs a first
             // byte: a connection that sends nothing at all is timed out here.
             let mut first = [0u8; 1];

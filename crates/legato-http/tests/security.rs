@@ -528,3 +528,53 @@ async fn trickled_small_bodies_are_cut_when_late() {
     }
     server.stop().await;
 }
+
+/// Opens a connection to `addr` from the loopback address `from` (any of 127.0.0.0/8).
+async fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// `GET /healthz` on `stream`: the status line's code.
+async fn healthz(mut stream: tokio::net::TcpStream) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    legato_test_support::raw::status_of(&String::from_utf8_lossy(&answer))
+}
+
+/// One address holding its share of connections gets 503 for more, while another address is
+/// served; its share comes back as its connections close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_only_its_share_of_the_connections() {
+    let server = TestServer::start_limited(
+        tempfile::tempdir().unwrap(),
+        crate::util::config(),
+        legato_http::ConnectionLimits {
+            max_connections: 64,
+            max_per_address: 4,
+            ..legato_http::ConnectionLimits::default()
+        },
+    )
+    .await;
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect_from([127, 0, 0, 2], addr).await);
+    }
+    assert_eq!(healthz(connect_from([127, 0, 0, 2], addr).await).await, 503);
+    assert_eq!(healthz(connect_from([127, 0, 0, 3], addr).await).await, 200);
+    drop(held);
+    legato_test_support::wait::until(Duration::from_secs(5), "the share back", || {
+        let status = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(async { healthz(connect_from([127, 0, 0, 2], addr).await).await })
+        });
+        (status == 200).then_some(())
+    });
+    server.stop().await;
+}

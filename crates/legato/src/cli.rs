@@ -288,22 +288,38 @@ pub struct ConnectionArgs {
     #[arg(long, env = "LEGATO_MAX_CONNECTIONS",
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: Option<u64>,
+    /// Connections one client address may hold at once; more from it are answered 503 while
+    /// other addresses are served (default: an eighth of --max-connections, at least 16). The
+    /// --trusted-proxies are exempt.
+    #[arg(long, env = "LEGATO_MAX_CONNECTIONS_PER_ADDRESS",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections_per_address: Option<u64>,
 }
 
 impl ConnectionArgs {
-    /// The limits, for a server whose synchronous ingests wait up to `sync_ingest`: a client
-    /// waiting for one sees no byte move meanwhile, so the idle timeout outlasts that wait (or
-    /// its answer would be cut off).
-    pub fn limits(&self, sync_ingest: std::time::Duration) -> legato_http::ConnectionLimits {
+    /// The limits, for a server whose synchronous ingests wait up to `sync_ingest` (a client
+    /// waiting for one sees no byte move meanwhile, so the idle timeout outlasts that wait, or
+    /// its answer would be cut off), behind `proxies` (exempt from the per-address share).
+    pub fn limits(
+        &self,
+        sync_ingest: std::time::Duration,
+        proxies: &[ipnet::IpNet],
+    ) -> legato_http::ConnectionLimits {
         let idle = std::time::Duration::from_secs(self.idle_timeout_seconds);
+        let max_connections = self
+            .max_connections
+            .map_or_else(legato_http::connections::default_max_connections, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
         legato_http::ConnectionLimits {
             header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds),
             idle_timeout: idle.max(sync_ingest + std::time::Duration::from_secs(10)),
-            max_connections: self
-                .max_connections
-                .map_or_else(legato_http::connections::default_max_connections, |n| {
-                    usize::try_from(n).unwrap_or(usize::MAX)
-                }),
+            max_connections,
+            max_per_address: self.max_connections_per_address.map_or_else(
+                || legato_http::connections::default_max_per_address(max_connections),
+                |n| usize::try_from(n).unwrap_or(usize::MAX),
+            ),
+            shared_addresses: proxies.to_vec(),
         }
     }
 }

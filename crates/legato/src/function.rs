@@ -205,7 +205,10 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         blobs: blobs_with_secrets(&args.blobs, secrets),
     })
     .await?;
-    let limits = args.http.connections.limits(config.sync_ingest_timeout);
+    let limits = args
+        .http
+        .connections
+        .limits(config.sync_ingest_timeout, &config.trusted_proxies);
     let state = AppState::new(store, config);
     if matches!(args.function, FunctionName::Crud) {
         // Replicas share the store: only work older than any ingest can last is abandoned.

@@ -11,7 +11,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Free space is checked where the SQLite store writes (a MongoDB store has its own disk).
     config.receive.data_dir = Some(args.store.data.clone());
     config.subsonic_secret = Some(args.store.secret_key()?);
-    let limits = args.http.connections.limits(config.sync_ingest_timeout);
+    let limits = args
+        .http
+        .connections
+        .limits(config.sync_ingest_timeout, &config.trusted_proxies);
     let state = AppState::new(store, config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
