@@ -309,6 +309,7 @@ impl SqliteStore {
     pub fn open_file(path: &Path) -> Result<Self> {
         let writer = connect(path, Role::Writer)?;
         migrate(&writer)?;
+        make_reclaimable(&writer, path);
         keep_reserve(&reserve_path(path));
         // One reader of each kind opened now (well under a millisecond) spares the first
         // requests the open.
@@ -458,6 +459,10 @@ fn connect(path: &Path, role: Role) -> Result<Connection> {
         // Bigger pages mean fewer overflow pages per blob; only takes effect on a new file.
         conn.pragma_update(None, "page_size", 16_384)
             .map_err(map_err)?;
+        // Deleted tracks give their pages back to the file system (see `reclaim`); like the
+        // page size, this takes effect on a new file (`make_reclaimable` converts an old one).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(map_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(map_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -484,8 +489,10 @@ fn keep_reserve(reserve: &Path) {
     if reserve.exists() {
         return;
     }
+    // Re-armed as soon as it fits with as much again to spare: a reserve that waits for a
+    // roomy disk is missing at the second full disk.
     let roomy = rustix::fs::statvfs(reserve.parent().unwrap_or(Path::new(".")))
-        .map(|s| s.f_bavail.saturating_mul(s.f_frsize) > 4 * RESERVE_BYTES as u64)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize) > 2 * RESERVE_BYTES as u64)
         .unwrap_or(false);
     if !roomy {
         return;
@@ -494,6 +501,83 @@ fn keep_reserve(reserve: &Path) {
         let _ = std::fs::remove_file(reserve);
         tracing::warn!(error = %err, "could not keep a disk reserve for deletes");
     }
+}
+
+/// Databases this size or smaller are converted to incremental vacuum at start-up; a larger
+/// one would hold the start for long (the whole file is rewritten).
+const CONVERT_AT_START_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Converts a database made before deleted tracks gave their space back (`auto_vacuum`
+/// NONE) into one that does: one `VACUUM`, which rewrites the file and needs as much free
+/// disk again. Skipped, with a warning, when the file is large or the disk too full.
+fn make_reclaimable(conn: &Connection, path: &Path) {
+    let mode: i64 = conn
+        .pragma_query_value(None, "auto_vacuum", |row| row.get(0))
+        .unwrap_or(2);
+    if mode != 0 {
+        return;
+    }
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+    let free = rustix::fs::statvfs(path.parent().unwrap_or(Path::new(".")))
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .unwrap_or(0);
+    if size > CONVERT_AT_START_BYTES || free < size.saturating_mul(2) + RESERVE_BYTES as u64 {
+        tracing::warn!(
+            bytes = size,
+            free,
+            "this database keeps the space of deleted tracks for new ones but does not give it \
+             back to the disk; it is converted at a start with twice its size free (and at most \
+             2 GiB)"
+        );
+        return;
+    }
+    let started = std::time::Instant::now();
+    let converted = conn
+        .pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .and_then(|()| conn.execute_batch("VACUUM"));
+    match converted {
+        Ok(()) => tracing::info!(
+            bytes = size,
+            seconds = started.elapsed().as_secs_f64(),
+            "the database now gives the space of deleted tracks back to the disk"
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not convert the database to incremental vacuum")
+        }
+    }
+}
+
+/// Gives the pages a delete freed back to the file system: moves pages from the end of the
+/// file into the free ones, truncates it, and checkpoints the write-ahead log so that the
+/// file really shrinks. Best effort: what is not returned now is reused by the next writes.
+fn reclaim(conn: &Connection) {
+    let started = std::time::Instant::now();
+    let freed: i64 = conn
+        .pragma_query_value(None, "freelist_count", |row| row.get(0))
+        .unwrap_or(0);
+    if freed == 0 {
+        return;
+    }
+    // The pragma frees one page per step: stepped to its end.
+    let vacuumed = conn
+        .prepare("PRAGMA incremental_vacuum")
+        .and_then(|mut stmt| {
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+            Ok(())
+        });
+    if let Err(err) = vacuumed {
+        tracing::warn!(error = %err, "could not give freed pages back to the disk");
+        return;
+    }
+    if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::debug!(error = %err, "the checkpoint after a reclaim did not finish");
+    }
+    tracing::debug!(
+        pages = freed,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "gave freed pages back to the disk"
+    );
 }
 
 /// Frees the reserve; true when there was one.
@@ -1097,7 +1181,10 @@ impl Store for SqliteStore {
                         .map_err(map_err)?;
                 }
             }
-            tx.commit().map_err(map_err)
+            tx.commit().map_err(map_err)?;
+            // Retired renditions and the pieces of a published source give their space back.
+            reclaim(conn);
+            Ok(())
         })
         .await
     }
@@ -1573,18 +1660,20 @@ impl Store for SqliteStore {
                 }
                 tx.commit().map_err(map_err)
             };
-            match delete(conn) {
+            let deleted = match delete(conn) {
                 // Even a delete writes (the journal): on a full disk, give up the reserve
                 // kept for this moment and try once more, so space can be freed.
                 Err(StoreError::Full(_)) if release_reserve(&reserve) => {
                     tracing::warn!("the disk is full: released the reserve to delete a track");
                     delete(conn)
                 }
-                other => {
-                    keep_reserve(&reserve);
-                    other
-                }
+                other => other,
+            };
+            if deleted.is_ok() {
+                reclaim(conn);
             }
+            keep_reserve(&reserve);
+            deleted
         })
         .await
     }

@@ -4,6 +4,8 @@
 // covers the helpers of this crate too, not only its `#[test]` functions.
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod space;
 
 /// With `autotests = false` a file added to `tests/` is compiled only once it is declared
 /// above: this fails until it is, so no test is left out unnoticed.

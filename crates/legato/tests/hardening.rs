@@ -690,6 +690,92 @@ fn a_full_disk_is_507_reported_by_healthz_and_deletes_still_work() {
     assert!(!server.log().contains("panicked"));
 }
 
+// A full disk could not be fixed through the API: deleting every track returned no space
+// (the SQLite file kept its size) and the delete reserve came back only on a roomy disk. Three
+// rounds on a small disk: upload until 507, delete everything, upload as many again.
+#[test]
+fn deleting_tracks_returns_their_space_round_after_round() {
+    let disk = SmallDisk::mount(48);
+    let data = disk.dir.path().join("data");
+    let server = Server::start_in(
+        BIN,
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--min-free-disk-mb",
+            "4",
+            "--ladder",
+            "none",
+            "--aac-ladder",
+            "none",
+            "--lossless",
+            "false",
+        ],
+        tempfile::tempdir().unwrap(),
+        &[],
+    );
+    let song = audio::mp3(60.0);
+    let mut stored_per_round = Vec::new();
+    let mut n = 0;
+    for round in 0..3 {
+        let mut ids = Vec::new();
+        loop {
+            n += 1;
+            let response = client()
+                .post(server.url("/function/crud"))
+                .header("content-type", "audio/mpeg")
+                .body(audio::another_copy(&song, n))
+                .send()
+                .unwrap();
+            match response.status().as_u16() {
+                201 => ids.push(
+                    response.json::<Value>().unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                ),
+                507 => {
+                    let body: Value = response.json().unwrap();
+                    assert_eq!(body["error"]["code"], "storage-full", "{body}");
+                    break;
+                }
+                other => panic!(
+                    "round {round}: upload {n} answered {other}: {:?}",
+                    response.text()
+                ),
+            }
+            assert!(ids.len() < 200, "the disk never filled");
+        }
+        stored_per_round.push(ids.len());
+        let deleting = Instant::now();
+        for id in &ids {
+            let deleted = client()
+                .delete(server.url(&format!("/function/crud/{id}")))
+                .send()
+                .unwrap();
+            assert_eq!(deleted.status(), 200, "round {round}: {:?}", deleted.text());
+        }
+        eprintln!(
+            "round {round}: {} deletes of ~1 MB tracks, space returned to the disk, {:?} each",
+            ids.len(),
+            deleting.elapsed() / u32::try_from(ids.len()).unwrap()
+        );
+        assert!(
+            data.join("legato.sqlite3.reserve").exists(),
+            "round {round}: the delete reserve is not re-armed"
+        );
+    }
+    eprintln!("tracks stored before the disk was full, per round: {stored_per_round:?}");
+    assert!(stored_per_round[0] >= 10, "{stored_per_round:?}");
+    for later in &stored_per_round[1..] {
+        assert!(
+            *later + 1 >= stored_per_round[0],
+            "space did not come back: {stored_per_round:?}"
+        );
+    }
+    assert!(!server.log().contains("panicked"));
+}
+
 // Break 4 (scaled down from bench/abuse.py json): a seed JSON upload cost ~2.6 times its size
 // in memory, and the worker then held the whole source while processing it.
 #[test]
