@@ -121,6 +121,8 @@ need_apt() {
 }
 
 need_apt ffmpeg ffmpeg
+# libopus (Opus uploads) is built from the source bundled in the opusic-sys crate, with CMake.
+need_apt cmake cmake
 need_apt python3 python3
 need_apt curl curl
 # An independent ISO BMFF parser for the fMP4 tests (the other, mp4box.js 0.5.4 from npm, is

@@ -183,6 +183,8 @@ fn mime_for(file_name: &str) -> &'static str {
         Some("mp3") => "audio/mpeg",
         Some("m4a" | "mp4" | "aac") => "audio/mp4",
         Some("ogg" | "oga" | "opus") => "audio/ogg",
+        Some("webm" | "weba") => "audio/webm",
+        Some("mka") => "audio/x-matroska",
         Some("flac") => "audio/flac",
         Some("wav") => "audio/wav",
         _ => "application/octet-stream",

@@ -36,7 +36,7 @@ pub struct TrackView {
     pub status: String,
     /// Why processing failed.
     pub error: Option<String>,
-    /// Codec of the uploaded file (`mp3`, `flac`, `pcm`, `vorbis`, `aac`).
+    /// Codec of the uploaded file (`mp3`, `flac`, `pcm`, `vorbis`, `aac`, `opus`).
     pub codec: Option<String>,
     /// kbit/s of the uploaded file.
     pub bitrate: Option<u32>,
@@ -129,7 +129,8 @@ impl JobView {
 /// The original upload of a track.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SourceView {
-    /// `mp3`, `flac`, `wav`, `aiff`, `ogg`, `mp4` or `aac`.
+    /// `mp3`, `flac`, `wav`, `aiff`, `ogg`, `mp4`, `aac`, `opus` (Ogg Opus) or `webm` (WebM or
+    /// Matroska).
     pub format: String,
     /// Bytes.
     pub size: u64,
@@ -702,6 +703,7 @@ pub async fn delete(
             (crate::openapi::Binary = "audio/ogg"),
             (crate::openapi::Binary = "audio/mp4"),
             (crate::openapi::Binary = "audio/aac"),
+            (crate::openapi::Binary = "audio/webm"),
         ), headers(
             ("Content-Disposition" = String, description = "attachment with the file name"),
             ("ETag" = String, description = "the file's SHA-256, quoted"),

@@ -395,6 +395,8 @@ fn source_format_of(name: &str) -> Option<SourceFormat> {
         SourceFormat::Mp4Aac,
         SourceFormat::Adts,
         SourceFormat::Aiff,
+        SourceFormat::OggOpus,
+        SourceFormat::Matroska,
     ]
     .into_iter()
     .find(|format| source_format_name(*format) == name)
@@ -410,6 +412,8 @@ pub fn source_format_name(format: SourceFormat) -> &'static str {
         SourceFormat::Mp4Aac => "mp4",
         SourceFormat::Adts => "aac",
         SourceFormat::Aiff => "aiff",
+        SourceFormat::OggOpus => "opus",
+        SourceFormat::Matroska => "webm",
     }
 }
 
@@ -423,6 +427,8 @@ pub fn source_content_type(format: &str) -> &'static str {
         "mp4" => "audio/mp4",
         "aac" => "audio/aac",
         "aiff" => "audio/aiff",
+        "opus" => "audio/ogg",
+        "webm" => "audio/webm",
         _ => "application/octet-stream",
     }
 }

@@ -16,6 +16,8 @@ mod ladder;
 #[cfg(test)]
 mod library;
 #[cfg(test)]
+mod opus;
+#[cfg(test)]
 mod originals;
 #[cfg(test)]
 mod player;

@@ -14,18 +14,20 @@
 use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use symphonia::core::audio::Channels;
 use symphonia::core::codecs::audio::well_known::*;
 use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOptions};
+use symphonia::core::codecs::registry::CodecRegistry;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::default::formats::{
-    AdtsReader, AiffReader, FlacReader, IsoMp4Reader, MpaReader, OggReader, WavReader,
+    AdtsReader, AiffReader, FlacReader, IsoMp4Reader, MkvReader, MpaReader, OggReader, WavReader,
 };
+use symphonia_adapter_libopus::OpusDecoder;
 
 use crate::detect::Sniffed;
 use crate::{
@@ -40,6 +42,19 @@ pub(crate) const MAX_CONSECUTIVE_ERRORS: u32 = 32;
 /// little slack for containers whose declared length includes priming or padding.
 const TRUNCATION_SLACK_SECONDS: f64 = 0.5;
 const TRUNCATION_SLACK_FRACTION: f64 = 0.01;
+
+/// Symphonia's decoders of the codecs we accept, and libopus for Opus (Symphonia demuxes Opus
+/// but has no decoder of its own).
+static CODECS: LazyLock<CodecRegistry> = LazyLock::new(|| {
+    let mut codecs = CodecRegistry::new();
+    symphonia::default::register_enabled_codecs(&mut codecs);
+    codecs.register_audio_decoder::<OpusDecoder>();
+    codecs
+});
+
+/// The rate Opus is decoded at: its own, whatever rate the container or header names (that
+/// is the rate of the encoder's input, for information).
+const OPUS_RATE: u32 = 48_000;
 
 /// Where [`Decoder::open`] reads an upload from.
 #[derive(Clone, Copy)]
@@ -232,6 +247,8 @@ pub(crate) struct Decoder<'a> {
     ended_early: Option<String>,
     /// The bit depth of integer PCM of at most 24 bits (what a lossless rung can carry).
     pcm_bits: Option<u8>,
+    /// Decoded frames still to drop at the start: an Opus stream's pre-skip.
+    skip_frames: u64,
 }
 
 impl<'a> Decoder<'a> {
@@ -259,9 +276,10 @@ impl<'a> Decoder<'a> {
             SourceFormat::Mp3 => MpaReader::try_new(stream, options).map(|r| Box::new(r) as _),
             SourceFormat::Wav => WavReader::try_new(stream, options).map(|r| Box::new(r) as _),
             SourceFormat::Flac => FlacReader::try_new(stream, options).map(|r| Box::new(r) as _),
-            SourceFormat::OggVorbis => {
+            SourceFormat::OggVorbis | SourceFormat::OggOpus => {
                 OggReader::try_new(stream, options).map(|r| Box::new(r) as _)
             }
+            SourceFormat::Matroska => MkvReader::try_new(stream, options).map(|r| Box::new(r) as _),
             SourceFormat::Mp4Aac => {
                 IsoMp4Reader::try_new(stream, options).map(|r| Box::new(r) as _)
             }
@@ -274,18 +292,36 @@ impl<'a> Decoder<'a> {
             SourceFormat::Mp4Aac => {
                 TranscodeError::NotAudio("looks like an MP4 file without an audio track (video?)")
             }
+            SourceFormat::Matroska => TranscodeError::NotAudio(
+                "looks like a WebM/Matroska file without an audio track (video?)",
+            ),
             _ => TranscodeError::NoAudio(format),
         })?;
-        let params = track
+        let mut params = track
             .codec_params
             .as_ref()
             .and_then(|params| params.audio())
-            .ok_or(TranscodeError::NoAudio(format))?;
+            .ok_or(TranscodeError::NoAudio(format))?
+            .clone();
+        let mut skip_frames = 0;
+        if params.codec == CODEC_ID_OPUS {
+            params.sample_rate = Some(OPUS_RATE);
+            skip_frames = take_opus_pre_skip(&mut params.extra_data);
+        }
+        let params = &params;
         let codec = codec_name(params.codec).ok_or_else(|| {
             TranscodeError::Unsupported(format!("{} in {format}", codec_description(params.codec)))
         })?;
         if let Some(channels) = &params.channels {
             check_channels(channels.count())?;
+            // The libopus adapter decodes mono and stereo streams only (not the multistream
+            // mapping of surround Opus).
+            if params.codec == CODEC_ID_OPUS && channels.count() > 2 {
+                return Err(TranscodeError::Unsupported(format!(
+                    "Opus with more than two channels ({} in {format})",
+                    channels.count()
+                )));
+            }
         }
         if let Some(rate) = params.sample_rate {
             check_sample_rate(rate)?;
@@ -300,7 +336,7 @@ impl<'a> Decoder<'a> {
         }
         let track_id = track.id;
         let pcm_bits = integer_pcm_bits(params.codec);
-        let decoder = symphonia::default::get_codecs()
+        let decoder = CODECS
             .make_audio_decoder(params, &AudioDecoderOptions::default())
             .map_err(|error| match error {
                 SymphoniaError::Unsupported(what) => TranscodeError::Unsupported(format!(
@@ -329,6 +365,7 @@ impl<'a> Decoder<'a> {
             consecutive_errors: 0,
             ended_early: None,
             pcm_bits,
+            skip_frames,
         })
     }
 
@@ -429,12 +466,21 @@ impl<'a> Decoder<'a> {
                 Some(_) => check_channels(count)?,
             }
             decoded.copy_to_vecs_planar::<f32>(&mut self.planes);
+            let skip = usize::try_from(self.skip_frames)
+                .unwrap_or(usize::MAX)
+                .min(frames);
+            self.skip_frames -= skip as u64;
             for plane in &mut self.planes {
+                plane.drain(..skip.min(plane.len()));
                 for sample in plane.iter_mut() {
                     if !sample.is_finite() {
                         *sample = 0.0;
                     }
                 }
+            }
+            let frames = frames - skip;
+            if frames == 0 {
+                continue;
             }
             self.frames += frames as u64;
             if self.frames > self.max_frames {
@@ -493,6 +539,22 @@ impl<'a> Decoder<'a> {
             packet_bytes: self.packet_bytes,
             skipped_packets: self.skipped,
         })
+    }
+}
+
+/// The pre-skip of an Opus identification header (`OpusHead`, the extra data of an Opus
+/// track in Ogg and in Matroska): the decoder output to drop at the start (the encoder's
+/// lookahead), in 48 kHz frames. It is zeroed in the header: the libopus adapter drops it
+/// from the first packet only, which is too little when the packets are shorter than the
+/// pre-skip (2.5 or 5 ms frames), so the decoder loop drops it instead, across packets.
+fn take_opus_pre_skip(extra_data: &mut Option<Box<[u8]>>) -> u64 {
+    match extra_data.as_deref_mut() {
+        Some(head) if head.starts_with(b"OpusHead") && head.len() >= 12 => {
+            let pre_skip = u16::from_le_bytes([head[10], head[11]]);
+            head[10..12].fill(0);
+            u64::from(pre_skip)
+        }
+        _ => 0,
     }
 }
 
@@ -577,6 +639,7 @@ fn codec_name(codec: AudioCodecId) -> Option<&'static str> {
         CODEC_ID_AAC => Some("aac"),
         CODEC_ID_FLAC => Some("flac"),
         CODEC_ID_VORBIS => Some("vorbis"),
+        CODEC_ID_OPUS => Some("opus"),
         _ if (CODEC_ID_PCM_S32LE..=CODEC_ID_PCM_MULAW).contains(&codec) => Some("pcm"),
         _ => None,
     }

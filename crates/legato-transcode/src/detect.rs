@@ -168,8 +168,8 @@ fn container(body: &[u8]) -> Result<Option<SourceFormat>, TranscodeError> {
     if let Some((_, what)) = others.iter().find(|(magic, _)| at(0, magic)) {
         return Err(unsupported(what));
     }
-    if at(0, &[0x1A, 0x45, 0xDF, 0xA3]) {
-        return Err(unsupported("Matroska/WebM"));
+    if at(0, &EBML_MAGIC) {
+        return matroska(body).map(Some);
     }
     if at(
         0,
@@ -191,7 +191,7 @@ fn ogg(body: &[u8]) -> Result<SourceFormat, TranscodeError> {
     if starts(b"\x01vorbis") {
         Ok(SourceFormat::OggVorbis)
     } else if starts(b"OpusHead") {
-        Err(unsupported("Ogg Opus"))
+        Ok(SourceFormat::OggOpus)
     } else if starts(b"\x7fFLAC") {
         Err(unsupported("FLAC in Ogg"))
     } else if starts(b"Speex   ") {
@@ -201,6 +201,69 @@ fn ogg(body: &[u8]) -> Result<SourceFormat, TranscodeError> {
     } else {
         Err(unsupported("This kind of Ogg stream"))
     }
+}
+
+/// The ID of an EBML header, the first bytes of every Matroska and WebM file.
+const EBML_MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
+/// The ID of the `DocType` element in an EBML header.
+const EBML_DOC_TYPE: u32 = 0x4282;
+
+/// An EBML file (Matroska, WebM) by the `DocType` of its header. Which codec its audio track
+/// holds is found out when it is opened.
+fn matroska(body: &[u8]) -> Result<SourceFormat, TranscodeError> {
+    match ebml_doc_type(body) {
+        Some(b"webm" | b"matroska") => Ok(SourceFormat::Matroska),
+        _ => Err(unsupported("This EBML file (not Matroska or WebM)")),
+    }
+}
+
+/// The `DocType` of the EBML header at the start of `body`, if it is there whole.
+fn ebml_doc_type(body: &[u8]) -> Option<&[u8]> {
+    let (id, after_id) = ebml_vint(body, false)?;
+    if id != u64::from(u32::from_be_bytes(EBML_MAGIC)) {
+        return None;
+    }
+    let (len, start) = ebml_vint(body.get(after_id..)?, true)?;
+    let start = after_id + start;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    let mut header = body.get(start..end)?;
+    while !header.is_empty() {
+        let (id, id_len) = ebml_vint(header, false)?;
+        let (len, len_len) = ebml_vint(header.get(id_len..)?, true)?;
+        let data_start = id_len + len_len;
+        let data_end = data_start.checked_add(usize::try_from(len).ok()?)?;
+        let data = header.get(data_start..data_end)?;
+        if id == u64::from(EBML_DOC_TYPE) {
+            // A string element may be padded with zeros.
+            let text = data.split(|&b| b == 0).next().unwrap_or_default();
+            return Some(text);
+        }
+        header = &header[data_end..];
+    }
+    None
+}
+
+/// An EBML variable-length integer at the start of `bytes` and its length: an element ID
+/// keeps its length marker (`size` false), a data size loses it. An unknown size (all ones)
+/// is `u64::MAX`.
+fn ebml_vint(bytes: &[u8], size: bool) -> Option<(u64, usize)> {
+    let first = *bytes.first()?;
+    let len = first.leading_zeros() as usize + 1;
+    if len > 8 {
+        return None;
+    }
+    let mut value = if size {
+        u64::from(first) & (0xFF >> len)
+    } else {
+        u64::from(first)
+    };
+    for &byte in bytes.get(1..len)? {
+        value = (value << 8) | u64::from(byte);
+    }
+    if size && value == (1u64 << (7 * len)) - 1 {
+        value = u64::MAX;
+    }
+    Some((value, len))
 }
 
 /// An ISO base media file (MP4, M4A, MOV, 3GP; also HEIF/AVIF images) by its major brand.
@@ -397,9 +460,48 @@ mod tests {
             Ok(SourceFormat::OggVorbis)
         );
         assert_eq!(
-            format(&page(b"OpusHead\x01\x02")).unwrap_err().to_string(),
-            "Ogg Opus is not supported yet"
+            format(&page(b"OpusHead\x01\x02\x38\x01")),
+            Ok(SourceFormat::OggOpus)
         );
+        assert_eq!(
+            format(&page(b"Speex   1.2")).unwrap_err().to_string(),
+            "Ogg Speex is not supported yet"
+        );
+    }
+
+    /// An EBML header holding `DocType` `doc_type` (with a `DocTypeVersion` before it, as
+    /// muxers write), and the start of a Segment after it.
+    fn ebml(doc_type: &[u8]) -> Vec<u8> {
+        let mut children = vec![0x42, 0x87, 0x81, 0x04];
+        children.extend([0x42, 0x82, 0x80 | u8::try_from(doc_type.len()).unwrap()]);
+        children.extend(doc_type);
+        let mut data = EBML_MAGIC.to_vec();
+        data.push(0x80 | u8::try_from(children.len()).unwrap());
+        data.extend(children);
+        data.extend([
+            0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        data
+    }
+
+    #[test]
+    fn matroska_and_webm_by_their_doc_type() {
+        assert_eq!(format(&ebml(b"webm")), Ok(SourceFormat::Matroska));
+        assert_eq!(format(&ebml(b"matroska")), Ok(SourceFormat::Matroska));
+        // A zero-padded string, and a size written in more bytes than it needs.
+        let mut padded = ebml(b"webm\0\0");
+        assert_eq!(format(&padded), Ok(SourceFormat::Matroska));
+        let size = padded[4] & 0x7F;
+        padded.splice(4..5, [0x40, size]);
+        assert_eq!(format(&padded), Ok(SourceFormat::Matroska));
+        for other in [
+            ebml(b"mkvfoo"),
+            ebml(b""),
+            EBML_MAGIC.to_vec(),
+            ebml(b"webm")[..9].to_vec(),
+        ] {
+            assert_eq!(format(&other).unwrap_err().code(), "unsupported-format");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub enum TranscodeError {
     /// The text says what it looks like, e.g. "looks like a PNG image".
     #[error("not an audio file: {0}")]
     NotAudio(&'static str),
-    /// Audio (or a media container) we recognise but do not decode, e.g. "Ogg Opus".
+    /// Audio (or a media container) we recognise but do not decode, e.g. "Ogg Speex".
     #[error("{0} is not supported yet")]
     Unsupported(String),
     /// The format was recognised but the audio in it cannot be decoded: cut short, damaged,
@@ -100,7 +100,7 @@ mod tests {
         let all = [
             TranscodeError::Empty,
             TranscodeError::NotAudio("looks like text"),
-            TranscodeError::Unsupported("Ogg Opus".into()),
+            TranscodeError::Unsupported("Ogg Speex".into()),
             TranscodeError::corrupt(SourceFormat::Flac, "x"),
             TranscodeError::NoAudio(SourceFormat::Wav),
             TranscodeError::TooLong {
@@ -137,8 +137,8 @@ mod tests {
     #[test]
     fn messages_name_what_was_found() {
         assert_eq!(
-            TranscodeError::Unsupported("Ogg Opus".into()).to_string(),
-            "Ogg Opus is not supported yet"
+            TranscodeError::Unsupported("Ogg Speex".into()).to_string(),
+            "Ogg Speex is not supported yet"
         );
         assert_eq!(
             TranscodeError::NotAudio("looks like a PNG image").to_string(),

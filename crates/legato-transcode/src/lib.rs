@@ -33,6 +33,12 @@
 //!   [`MAX_CHANNELS`] channels; a packet that fails to decode is skipped, a run of them or a
 //!   file cut short is an error; panics inside the decoders are caught and reported as
 //!   corrupt audio.
+//! * **Opus through libopus.** Symphonia demuxes Opus (in Ogg and in Matroska/WebM) but has
+//!   no decoder of its own: `symphonia-adapter-libopus` puts libopus (built from the source
+//!   bundled in `opusic-sys`) in the codec registry every decode uses. Opus decodes at 48
+//!   kHz; its pre-skip (the encoder's lookahead) is dropped at the start, and Ogg's last
+//!   granule position trims the end (Matroska's `DiscardPadding` is not read: up to one
+//!   frame of encoder padding stays at the end).
 //! * **Gapless MP3 decoding.** Symphonia trims the encoder delay and padding that a LAME/Xing
 //!   tag declares, and our encoder adds LAME's own delay again, so a re-encoded rung starts
 //!   where the original does.
@@ -98,6 +104,12 @@ pub enum SourceFormat {
     Adts,
     /// AIFF or uncompressed AIFF-C.
     Aiff,
+    /// Opus in Ogg (`.opus`), decoded at 48 kHz by libopus.
+    OggOpus,
+    /// A Matroska or WebM file (`.webm`, `.mka`), told by its EBML header; its audio track is
+    /// Opus, or another codec we decode (Vorbis, FLAC, AAC, MP3, PCM). A track in any other
+    /// codec is refused when it is opened.
+    Matroska,
 }
 
 impl fmt::Display for SourceFormat {
@@ -110,6 +122,8 @@ impl fmt::Display for SourceFormat {
             Self::Mp4Aac => "MP4",
             Self::Adts => "AAC (ADTS)",
             Self::Aiff => "AIFF",
+            Self::OggOpus => "Ogg Opus",
+            Self::Matroska => "WebM/Matroska",
         })
     }
 }
@@ -118,7 +132,7 @@ impl fmt::Display for SourceFormat {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceInfo {
     pub format: SourceFormat,
-    /// "mp3", "pcm", "flac", "vorbis" or "aac".
+    /// "mp3", "pcm", "flac", "vorbis", "aac" or "opus".
     pub codec: String,
     pub sample_rate: u32,
     /// Channels of the source, before any downmix.
@@ -138,7 +152,7 @@ pub struct SourceInfo {
 ///
 /// # Errors
 /// [`TranscodeError::Empty`], [`TranscodeError::NotAudio`] (saying what it looks like) or
-/// [`TranscodeError::Unsupported`] (audio we do not decode, e.g. "Ogg Opus").
+/// [`TranscodeError::Unsupported`] (audio we do not decode, e.g. "Ogg Speex").
 pub fn detect(data: &[u8]) -> Result<SourceFormat, TranscodeError> {
     sniff(data).map(|sniffed| sniffed.format)
 }

@@ -1,6 +1,6 @@
 //! Title, artist, album, year, track number and cover art, read with lofty from an in-memory
-//! file: ID3v1/v2, Vorbis comments (FLAC, Ogg), MP4 atoms, APE and RIFF INFO, whichever the
-//! format carries.
+//! file: ID3v1/v2, Vorbis comments (FLAC, Ogg Vorbis and Opus), MP4 atoms, APE and RIFF INFO,
+//! whichever the format carries. Matroska/WebM tags are not read (lofty has no reader for them).
 //!
 //! Tag text is untrusted: control and bidirectional-override characters are removed,
 //! whitespace is collapsed and each field is cut to [`MAX_TAG_CHARS`] characters. Only a
@@ -40,6 +40,9 @@ pub(crate) fn read_tags_from<R: Read + Seek>(reader: &mut R) -> Tags {
         SourceFormat::Mp4Aac => FileType::Mp4,
         SourceFormat::Adts => FileType::Aac,
         SourceFormat::Aiff => FileType::Aiff,
+        SourceFormat::OggOpus => FileType::Opus,
+        // lofty reads no Matroska tags.
+        SourceFormat::Matroska => return Tags::default(),
     };
     let mut read = |cover_art: bool| {
         reader.seek(SeekFrom::Start(0))?;

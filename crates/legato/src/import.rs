@@ -167,7 +167,7 @@ pub fn look(candidate: &Candidate) -> Look {
             Ok(Err(err @ (TranscodeError::NotAudio(_) | TranscodeError::Empty))) => {
                 return Look::NotAudio(err.to_string());
             }
-            // Audio, or audio this build does not decode (Ogg Opus, …): the server decides,
+            // Audio, or audio this build does not decode (Ogg Speex, …): the server decides,
             // and a newer one may take it.
             Ok(_) => {}
         }

@@ -36,7 +36,7 @@ def _opt_str(value: Any) -> Optional[str]:
 class Source:
     """The original file of a track, as the server keeps it (see :meth:`Client.download`)."""
 
-    #: ``mp3``, ``flac``, ``wav``, ``aiff``, ``ogg``, ``m4a``, ``aac``, ...
+    #: ``mp3``, ``flac``, ``wav``, ``aiff``, ``ogg``, ``m4a``, ``aac``, ``opus``, ``webm``, ...
     format: Optional[str] = None
     #: bytes
     size: Optional[int] = None

@@ -26,11 +26,11 @@ fn empty_file() {
 }
 
 #[test]
-fn ogg_opus_is_named() {
-    let opus = tone_file(1.0, 48_000, 2, &["-c:a", "libopus"], "opus");
-    let error = refused(&opus);
+fn ogg_speex_is_named() {
+    let speex = tone_file(1.0, 16_000, 1, &["-c:a", "libspeex"], "spx");
+    let error = refused(&speex);
     assert_eq!(error.code(), "unsupported-format");
-    assert_eq!(error.to_string(), "Ogg Opus is not supported yet");
+    assert_eq!(error.to_string(), "Ogg Speex is not supported yet");
 }
 
 #[test]

@@ -27,11 +27,13 @@ fn every_format_transcodes_and_analyzes_the_same_from_a_file() {
         rungs_kbps: vec![64, 128],
     };
     // (codec arguments, extension): the MP3 goes through memory, the others are streamed.
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["-c:a", "pcm_s16le"], "wav"),
         (&["-c:a", "pcm_s24le"], "wav"),
         (&["-c:a", "flac"], "flac"),
         (&["-c:a", "libvorbis", "-q:a", "4"], "ogg"),
+        (&["-c:a", "libopus", "-b:a", "96k"], "opus"),
+        (&["-c:a", "libopus", "-b:a", "96k"], "webm"),
         (&["-c:a", "aac", "-b:a", "128k"], "m4a"),
         (&["-c:a", "pcm_s16be"], "aiff"),
         (&["-c:a", "libmp3lame", "-b:a", "160k"], "mp3"),

@@ -42,10 +42,12 @@ fn mutate(data: &[u8], rng: &mut Rng) -> Vec<u8> {
 
 #[test]
 fn mutated_files_fail_cleanly() {
-    let inputs: [(&[&str], &str); 7] = [
+    let inputs: [(&[&str], &str); 9] = [
         (&["-c:a", "pcm_s16le"], "wav"),
         (&["-c:a", "flac"], "flac"),
         (&["-c:a", "libvorbis"], "ogg"),
+        (&["-c:a", "libopus"], "opus"),
+        (&["-c:a", "libopus"], "webm"),
         (&["-c:a", "aac"], "m4a"),
         (&["-c:a", "aac", "-f", "adts"], "aac"),
         (&["-c:a", "libmp3lame"], "mp3"),

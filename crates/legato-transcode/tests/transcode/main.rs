@@ -19,6 +19,8 @@ mod hostile;
 #[cfg(test)]
 mod mp3_sources;
 #[cfg(test)]
+mod opus;
+#[cfg(test)]
 mod progress;
 #[cfg(test)]
 mod tags;

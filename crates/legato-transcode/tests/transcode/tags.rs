@@ -1,4 +1,5 @@
-//! Tags and covers from ID3v2 (MP3), Vorbis comments (FLAC, Ogg), MP4 atoms and RIFF INFO.
+//! Tags and covers from ID3v2 (MP3), Vorbis comments (FLAC, Ogg Vorbis and Opus), MP4 atoms
+//! and RIFF INFO.
 
 use legato_transcode::{MAX_TAG_CHARS, read_tags};
 
@@ -120,6 +121,13 @@ fn ogg_vorbis_and_wav_text() {
     let tags = read_tags(&wav);
     assert_eq!(tags.title.as_deref(), Some("Blue Monday"));
     assert_eq!(tags.artist.as_deref(), Some("New Order"));
+}
+
+#[test]
+fn ogg_opus_comments() {
+    let opus = tagged(&["-c:a", "libopus", "-b:a", "64k"], "opus", None);
+    assert_standard_text(&read_tags(&opus), "opus");
+    assert!(read_tags(&opus).cover.is_none());
 }
 
 #[test]
