@@ -131,7 +131,7 @@ def upload(server: Server, body: bytes, content_type: str) -> tuple:
 
 
 def stream_first(server: Server, track_id: str) -> float:
-    salt = "s4lt"
+    salt = "s4ltsalt"
     q = urllib.parse.urlencode({"u": USER, "s": salt, "t": hashlib.md5((PASSWORD + salt).encode()).hexdigest(),
                                 "v": "1.16.1", "c": "bench", "id": track_id, "maxBitRate": "0"})
     t0 = time.perf_counter()
@@ -176,6 +176,8 @@ def main() -> None:
                 whole = statistics.median(r[2] for r in results)
                 variants = len(results[-1][3].get("variants") or [])
                 rows.append((label, name, statuses, answer, whole, variants))
+                print("%s %s: %s, answered in %.1f ms, every rendition in %.1f ms, %d variants"
+                      % (label, name, statuses, answer * 1000, whole * 1000, variants), flush=True)
             status, _, _, ten = upload(server, copy_of(inputs["mp3-10min"], label), "audio/mpeg")
             first = stream_first(server, ten["id"])
             second = stream_first(server, ten["id"])
