@@ -74,13 +74,7 @@ async fn ogg_and_webm_opus_play_at_once_then_gain_mp3_and_aac_rungs() {
         );
 
         let done = server.settled(track).await;
-        let mut names: Vec<&str> = done["variants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["name"].as_str().unwrap())
-            .collect();
-        names.sort_unstable();
+        let names = crate::util::variant_names(&done);
         assert_eq!(
             names,
             ["128k", "192k", "64k", "aac128k", "aac64k"],

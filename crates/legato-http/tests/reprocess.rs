@@ -226,6 +226,38 @@ fn play_in_a_loop(
     })
 }
 
+/// Lets the player play on after a switch of renditions: the round under way may have begun
+/// before it, the two after it began after. Then stops it and checks that it made more than
+/// `at_least` requests, none of them failing.
+async fn play_on_after_the_switch(
+    rounds: &AtomicUsize,
+    stop: &AtomicBool,
+    player: tokio::task::JoinHandle<(usize, Vec<String>)>,
+    at_least: usize,
+) {
+    let switched = rounds.load(Ordering::Relaxed);
+    until(
+        Duration::from_secs(30),
+        "two rounds of playback after the switch",
+        async || match rounds.load(Ordering::Relaxed) {
+            n if n >= switched + 3 => Ok(n),
+            n => Err(n),
+        },
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let (requests, errors) = player.await.unwrap();
+    assert!(
+        requests > at_least,
+        "the player made only {requests} requests"
+    );
+    assert!(
+        errors.is_empty(),
+        "{} playback errors: {errors:?}",
+        errors.len()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires_the_old() {
     // The old generation is kept this long (and the grace below) after the switch.
@@ -304,35 +336,11 @@ async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires
         t["variants"].as_array().map_or(0, Vec::len) == 4 && t.get("job").is_none()
     })
     .await;
-    // Play on after the switch (the old generation must still be there): the round under
-    // way may have begun before it, the two after it began after.
-    let switched = rounds.load(Ordering::Relaxed);
-    until(
-        Duration::from_secs(30),
-        "two rounds of playback after the switch",
-        async || match rounds.load(Ordering::Relaxed) {
-            n if n >= switched + 3 => Ok(n),
-            n => Err(n),
-        },
-    )
-    .await;
-    stop.store(true, Ordering::Relaxed);
-    let (requests, errors) = player.await.unwrap();
-    assert!(requests > 20, "the player made only {requests} requests");
-    assert!(
-        errors.is_empty(),
-        "{} playback errors: {errors:?}",
-        errors.len()
-    );
+    // Play on after the switch (the old generation must still be there).
+    play_on_after_the_switch(&rounds, &stop, player, 20).await;
 
     assert_eq!(done["status"], "ready");
-    let mut names: Vec<&str> = done["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
-    names.sort_unstable();
+    let names = crate::util::variant_names(&done);
     assert_eq!(names, ["128k", "192k", "64k", "original"]);
     let playlist = done["playlist"].as_str().unwrap();
     let generation = playlist
@@ -550,33 +558,10 @@ async fn an_mp3_plays_when_its_upload_returns_and_gains_its_other_renditions_aft
         t.get("job").is_none()
     })
     .await;
-    let switched = rounds.load(Ordering::Relaxed);
-    until(
-        Duration::from_secs(30),
-        "two rounds of playback after the switch",
-        async || match rounds.load(Ordering::Relaxed) {
-            n if n >= switched + 3 => Ok(n),
-            n => Err(n),
-        },
-    )
-    .await;
-    stop.store(true, Ordering::Relaxed);
-    let (requests, errors) = player.await.unwrap();
-    assert!(requests > 10, "the player made only {requests} requests");
-    assert!(
-        errors.is_empty(),
-        "{} playback errors: {errors:?}",
-        errors.len()
-    );
+    play_on_after_the_switch(&rounds, &stop, player, 10).await;
 
     assert!(done.get("coming").is_none(), "{done}");
-    let mut names: Vec<&str> = done["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
-    names.sort_unstable();
+    let names = crate::util::variant_names(&done);
     assert_eq!(names, ["64k", "aac128k", "aac64k", "original"], "{done}");
     let master = text(&server, &plain).await;
     assert!(master.contains("#EXT-X-STREAM-INF"), "{master}");
@@ -641,13 +626,7 @@ async fn a_wav_plays_on_its_first_rung_then_gains_the_others() {
         "one rendition: {first}"
     );
     let done = server.settled(track.clone()).await;
-    let mut names: Vec<&str> = done["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
-    names.sort_unstable();
+    let names = crate::util::variant_names(&done);
     assert_eq!(
         names,
         [

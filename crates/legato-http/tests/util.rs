@@ -192,3 +192,18 @@ pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> String {
     std::fs::write(&path, bytes).unwrap();
     path.to_string_lossy().into_owned()
 }
+
+/// The names of a track JSON's variants, sorted.
+pub fn variant_names(track: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = track["variants"]
+        .as_array()
+        .map(|variants| {
+            variants
+                .iter()
+                .filter_map(|v| v["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort_unstable();
+    names
+}
