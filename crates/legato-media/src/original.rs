@@ -48,6 +48,21 @@ impl Remainder {
     /// named `segments`. `None` if `data` is not what was packaged, or the segments do not
     /// carry the frames in file order (every MP3 the scanner accepts does).
     pub fn of(data: &[u8], package: &Package, segments: Vec<String>) -> Option<Remainder> {
+        Self::of_read(data.len(), package, segments, usize::MAX, &mut |range| {
+            data.get(range).map(<[u8]>::to_vec)
+        })
+    }
+
+    /// As [`Remainder::of`], for `len` bytes that `read` gives a range at a time (an upload
+    /// in its temporary file). `None` too when the bytes outside the frames are more than
+    /// `max_gap_bytes`: then nothing is read.
+    pub fn of_read(
+        len: usize,
+        package: &Package,
+        segments: Vec<String>,
+        max_gap_bytes: usize,
+        read: &mut dyn FnMut(std::ops::Range<usize>) -> Option<Vec<u8>>,
+    ) -> Option<Remainder> {
         if segments.len() != package.segment_count() {
             return None;
         }
@@ -64,25 +79,32 @@ impl Remainder {
                     return None;
                 }
                 if frame.offset > at {
-                    gaps.push(Gap {
-                        offset: at as u64,
-                        bytes: data.get(at..frame.offset)?.to_vec(),
-                    });
+                    gaps.push(at..frame.offset);
                 }
                 at = frame.range().end;
             }
         }
-        if next_frame != package.frames().len() || at > data.len() {
+        if next_frame != package.frames().len() || at > len {
             return None;
         }
-        if at < data.len() {
-            gaps.push(Gap {
-                offset: at as u64,
-                bytes: data.get(at..)?.to_vec(),
-            });
+        if at < len {
+            gaps.push(at..len);
         }
+        if gaps.iter().map(ExactSizeIterator::len).sum::<usize>() > max_gap_bytes {
+            return None;
+        }
+        let gaps = gaps
+            .into_iter()
+            .map(|range| {
+                let bytes = read(range.clone()).filter(|b| b.len() == range.len())?;
+                Some(Gap {
+                    offset: range.start as u64,
+                    bytes,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
         Some(Remainder {
-            len: data.len() as u64,
+            len: len as u64,
             segments,
             gaps,
         })

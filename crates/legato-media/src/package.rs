@@ -126,8 +126,10 @@ pub const READ_WINDOW_BYTES: usize = 1 << 20;
 
 /// As [`package_mp3`] (or [`package_mp3_like`] with a `reference`), for `len` bytes of MP3
 /// that `read` gives a range at a time (at most `window` bytes), so the whole input is never
-/// in memory. Meant for clean streams such as an encoder's output: each window is scanned
-/// on its own, resuming after the last whole frame of the one before.
+/// in memory: an encoder's output, or an upload in its temporary file. The tags at either
+/// end are measured first (see [`crate::tags::audio_range_read`]); each window of audio
+/// between them is scanned on its own, resuming after the last whole frame of the one
+/// before.
 ///
 /// # Errors
 /// Those of `read`, and those of [`package_mp3`]; a window of `window` bytes that holds no
@@ -143,15 +145,22 @@ pub fn package_mp3_read<E: From<MediaError>>(
     if len == 0 {
         return Err(MediaError::Empty.into());
     }
+    // The tags at either end are measured first, so that the windows hold only audio (and
+    // a cover of any size in an ID3v2 tag is skipped unread).
+    let audio = crate::tags::audio_range_read(len, window, read)?;
     let mut frames = Vec::new();
-    let mut at = 0;
-    while at < len {
-        let end = at.saturating_add(window.max(1)).min(len);
+    let mut at = audio.start;
+    while at < audio.end {
+        let end = at.saturating_add(window.max(1)).min(audio.end);
         let bytes = read(at..end)?;
         let scan = scan_mp3(&bytes)?;
-        let mut found: Vec<Frame> = scan.info_frame.filter(|_| at > 0).into_iter().collect();
+        let mut found: Vec<Frame> = scan
+            .info_frame
+            .filter(|_| at > audio.start)
+            .into_iter()
+            .collect();
         found.extend(scan.frames);
-        if end < len {
+        if end < audio.end {
             // The last frame may go on in the next window (or be a false header near the end).
             found.pop();
         }
@@ -163,7 +172,7 @@ pub fn package_mp3_read<E: From<MediaError>>(
             offset: frame.offset + at,
             ..frame
         }));
-        at = if end < len { next } else { len };
+        at = if end < audio.end { next } else { audio.end };
     }
     let segments = reference
         .and_then(|reference| crate::segment::plan_like(&frames, &reference.segments))
@@ -676,6 +685,38 @@ mod tests {
             &options,
         );
         assert!(not_mp3.is_err());
+    }
+
+    #[test]
+    fn an_upload_with_tags_packaged_from_reads_is_the_one_packaged_in_memory() {
+        use crate::test_support::{ape_tag, id3v1_tag, id3v2_tag};
+        // A large cover in the ID3v2 tag, junk between frames, tags at the end.
+        let mut data = id3v2_tag(300_000, false);
+        data.extend((0..800).flat_map(|i| frame_with(HeaderBits::default(), (i % 251) as u8)));
+        data.extend([0x00u8; 77]);
+        data.extend((0..800).flat_map(|i| frame_with(HeaderBits::default(), (i % 13) as u8)));
+        data.extend(ape_tag(3, true));
+        data.extend(id3v1_tag());
+        let options = SegmentOptions::default();
+        let whole = package_mp3(&data, &options).unwrap();
+        for window in [70_000, READ_WINDOW_BYTES] {
+            let mut largest = 0;
+            let read_package = package_mp3_read(
+                data.len(),
+                window,
+                &mut |range: Range<usize>| {
+                    largest = largest.max(range.len());
+                    Ok::<_, MediaError>(data[range].to_vec())
+                },
+                None,
+                &options,
+            )
+            .unwrap();
+            assert!(largest <= window);
+            assert_eq!(read_package.frames(), whole.frames(), "window {window}");
+            assert_eq!(read_package.plan(), whole.plan());
+            assert_eq!(read_package.info(), whole.info());
+        }
     }
 
     #[test]

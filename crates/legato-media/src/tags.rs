@@ -187,6 +187,45 @@ pub fn audio_range(data: &[u8]) -> Range<usize> {
     start..end
 }
 
+/// As [`audio_range`], for `len` bytes that `read` gives a range of at most `probe` bytes at
+/// a time: the leading tags are skipped by the sizes their headers declare (a 50 MB cover
+/// is never read), the trailing ones found in the last `probe` bytes (a longer one, such as
+/// an APE tag with a large picture, is left to the scanner, which skips it as junk).
+///
+/// # Errors
+/// Those of `read`.
+pub fn audio_range_read<E>(
+    len: usize,
+    probe: usize,
+    read: &mut dyn FnMut(Range<usize>) -> Result<Vec<u8>, E>,
+) -> Result<Range<usize>, E> {
+    let probe = probe.max(ID3V2_HEADER_LEN.max(APE_HEADER_LEN));
+    let mut start = 0;
+    while start < len {
+        let head = read(start..len.min(start + ID3V2_HEADER_LEN.max(APE_HEADER_LEN)))?;
+        // An ID3v2 tag is skipped by its declared size (it must fit in the file); an APE
+        // tag at the start is small and is measured whole.
+        let skip = match id3v2_declared_len(&head) {
+            Some(declared) => Some(declared).filter(|&d| d <= len - start),
+            None if ape_header(&head).is_some() => {
+                ape_len_at_start(&read(start..len.min(start + probe))?)
+            }
+            None => None,
+        };
+        match skip {
+            Some(tag) if tag > 0 => start += tag,
+            _ => break,
+        }
+    }
+    let tail_start = start.max(len.saturating_sub(probe));
+    let tail = read(tail_start..len)?;
+    let mut end = tail.len();
+    while let Some((_, tag)) = tail.get(..end).and_then(trailing_tag) {
+        end -= tag;
+    }
+    Ok(start..tail_start + end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +309,35 @@ mod tests {
         assert_eq!(audio_range(&lyrics), 0..lyrics.len());
         assert_eq!(audio_range(&[]), 0..0);
         assert_eq!(audio_range(b"TAG"), 0..3);
+    }
+
+    #[test]
+    fn the_audio_range_read_in_pieces_is_the_one_found_in_memory() {
+        let mut data = id3v2_tag(5000, false);
+        data.extend(id3v2_tag(7, true));
+        data.extend([0x22u8; 300]);
+        data.extend(ape_tag(40, true));
+        data.extend(lyrics3v2_tag("la la"));
+        data.extend(id3v1_tag());
+        let mut reads = Vec::new();
+        let range = audio_range_read::<()>(data.len(), 1 << 20, &mut |r| {
+            reads.push(r.clone());
+            Ok(data[r].to_vec())
+        })
+        .unwrap();
+        assert_eq!(range, audio_range(&data));
+        // The first tag's body was skipped, not read.
+        assert!(
+            reads.iter().all(|r| r.start >= 5000 || r.len() <= 32),
+            "{reads:?}"
+        );
+        // No tags, and a file that is all tag.
+        let plain = [0x22u8; 100];
+        let whole =
+            audio_range_read::<()>(plain.len(), 64, &mut |r| Ok(plain[r].to_vec())).unwrap();
+        assert_eq!(whole, 0..100);
+        let tag = id3v2_tag(20, false);
+        let none = audio_range_read::<()>(tag.len(), 64, &mut |r| Ok(tag[r].to_vec())).unwrap();
+        assert_eq!(none, audio_range(&tag));
     }
 }

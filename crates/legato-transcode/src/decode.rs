@@ -67,11 +67,56 @@ pub(crate) enum Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    /// The bytes, when they are in memory.
-    pub fn bytes(self) -> Option<&'a [u8]> {
+    /// How many bytes there are.
+    pub fn len(self) -> u64 {
         match self {
-            Input::Bytes(data) => Some(data),
-            Input::File { .. } => None,
+            Input::Bytes(data) => data.len() as u64,
+            Input::File { len, .. } => len,
+        }
+    }
+
+    /// Bytes `range`, read at once (for scanning a window of an MP3).
+    pub fn read_range(self, range: std::ops::Range<usize>) -> std::io::Result<Vec<u8>> {
+        match self {
+            Input::Bytes(data) => data.get(range).map(<[u8]>::to_vec).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "past the end")
+            }),
+            Input::File { file, .. } => {
+                let mut bytes = vec![0u8; range.len()];
+                file.read_exact_at(&mut bytes, range.start as u64)?;
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// The byte range of an MP3 between its tags (see [`legato_media::tags::audio_range`]).
+    pub fn mp3_audio_range(self) -> std::io::Result<std::ops::Range<u64>> {
+        let len = usize::try_from(self.len()).unwrap_or(usize::MAX);
+        let range =
+            legato_media::tags::audio_range_read(len, legato_media::READ_WINDOW_BYTES, &mut |r| {
+                self.read_range(r)
+            })?;
+        Ok(range.start as u64..range.end as u64)
+    }
+
+    /// A reader over the bytes of `range`.
+    pub fn range(self, range: std::ops::Range<u64>) -> Window<'a> {
+        match self.window(range.start) {
+            Window::Bytes(cursor) => {
+                let bytes = cursor.into_inner();
+                let len = usize::try_from(range.end.saturating_sub(range.start))
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                Window::Bytes(Cursor::new(&bytes[..len]))
+            }
+            Window::File {
+                file, start, len, ..
+            } => Window::File {
+                file,
+                start,
+                len: len.min(range.end.saturating_sub(range.start)),
+                position: 0,
+            },
         }
     }
 
@@ -255,14 +300,14 @@ impl<'a> Decoder<'a> {
     /// Opens the container and the decoder of its default audio track.
     pub fn open(input: Input<'a>, sniffed: Sniffed) -> Result<Self, TranscodeError> {
         let format = sniffed.format;
-        let window = match input.bytes() {
+        let window = if format == SourceFormat::Mp3 {
             // Without the tags at either end; the Xing/Info frame stays (gapless trimming).
-            // (An MP3 is always in memory: its frames are packaged as they are.)
-            Some(data) if format == SourceFormat::Mp3 => Window::Bytes(Cursor::new(
-                data.get(legato_media::tags::audio_range(data))
-                    .unwrap_or_default(),
-            )),
-            _ => input.window(sniffed.start as u64),
+            let range = input
+                .mp3_audio_range()
+                .map_err(|e| TranscodeError::Io(e.to_string()))?;
+            input.range(range)
+        } else {
+            input.window(sniffed.start as u64)
         };
         let len = window.len();
         let position = Arc::new(AtomicU64::new(0));

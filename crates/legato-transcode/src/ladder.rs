@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
-use legato_media::{FrameHeader, MediaError, SegmentOptions, package_mp3};
+use legato_media::{FrameHeader, MediaError, READ_WINDOW_BYTES, SegmentOptions, package_mp3_read};
 
 use crate::decode::{DecodeStats, Decoder, Input, conform};
 use crate::detect::Sniffed;
@@ -140,6 +140,18 @@ impl EncodedRung {
     }
 }
 
+/// Why an MP3 source could not be scanned: its bytes could not be read, or they are not MP3.
+enum ScanError {
+    Io(String),
+    Media(MediaError),
+}
+
+impl From<MediaError> for ScanError {
+    fn from(error: MediaError) -> Self {
+        ScanError::Media(error)
+    }
+}
+
 /// See [`crate::transcode`]; with `spill`, each rung is written to a file of its own.
 pub(crate) fn transcode(
     input: Input<'_>,
@@ -154,17 +166,30 @@ pub(crate) fn transcode(
 
     // An MP3 source is described by its frames, exactly as the packager will play it.
     let mp3 = if sniffed.format == SourceFormat::Mp3 {
-        let data = input.bytes().ok_or_else(|| {
-            TranscodeError::Io("an MP3 source is packaged from memory, not from a file".into())
-        })?;
-        let package =
-            package_mp3(data, &SegmentOptions::default()).map_err(|error| match error {
+        let len = usize::try_from(input.len())
+            .map_err(|_| TranscodeError::Io("the MP3 is too large to scan".into()))?;
+        let mut read = |range| {
+            input
+                .read_range(range)
+                .map_err(|e| ScanError::Io(e.to_string()))
+        };
+        let package = package_mp3_read(
+            len,
+            READ_WINDOW_BYTES,
+            &mut read,
+            None,
+            &SegmentOptions::default(),
+        )
+        .map_err(|error| match error {
+            ScanError::Io(e) => TranscodeError::Io(e),
+            ScanError::Media(error) => match error {
                 MediaError::Empty => TranscodeError::Empty,
                 MediaError::TooShort => {
                     TranscodeError::corrupt(SourceFormat::Mp3, "not one complete audio frame")
                 }
                 other => TranscodeError::corrupt(SourceFormat::Mp3, other.to_string()),
-            })?;
+            },
+        })?;
         let info = package.info().clone();
         if info.duration > MAX_DURATION_SECONDS {
             return Err(TranscodeError::TooLong {

@@ -62,7 +62,6 @@ mod tags;
 
 use std::fmt;
 use std::fs::File;
-use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use aac::{AAC_BITRATES, AAC_FRAME_SAMPLES, AacTrack};
@@ -340,7 +339,7 @@ pub type SpillFile<'a> = &'a (dyn Fn() -> std::io::Result<File> + Sync);
 
 /// As [`transcode_file`], with each rung written to its own file (from `spill`) as it is
 /// encoded rather than kept in memory: memory stays at a few blocks whatever the length, the
-/// rungs included. An MP3 source is still read into memory whole.
+/// rungs included.
 ///
 /// # Errors
 /// As [`transcode_file`]; [`TranscodeError::Io`] also when a rung cannot be written.
@@ -350,16 +349,9 @@ pub fn transcode_file_spilled(
     progress: &(dyn Fn(Progress) + Sync),
     spill: SpillFile<'_>,
 ) -> Result<Transcoded<SpilledRung>, TranscodeError> {
-    from_file(
-        file,
-        |data| {
-            let sniffed = sniff(data)?;
-            guarded(sniffed.format, || {
-                ladder::transcode(Input::Bytes(data), sniffed, options, progress, Some(spill))
-            })
-        },
-        |input, sniffed| ladder::transcode(input, sniffed, options, progress, Some(spill)),
-    )?
+    from_file(file, |input, sniffed| {
+        ladder::transcode(input, sniffed, options, progress, Some(spill))
+    })?
     .map_rungs(ladder::EncodedRung::into_file)
 }
 
@@ -390,8 +382,7 @@ impl<R> Transcoded<R> {
 
 /// As [`transcode`], reading the upload from `file` as decoding goes rather than from
 /// memory, so that memory stays at a few blocks of audio whatever the file's size (only the
-/// encoded rungs grow). An MP3 is read into memory whole: its frames are what the original
-/// rendition is packaged from.
+/// encoded rungs grow). An MP3's frames are scanned a window at a time.
 ///
 /// # Errors
 /// As [`transcode`], and [`TranscodeError::Io`] when the file cannot be read.
@@ -400,14 +391,10 @@ pub fn transcode_file(
     options: &LadderOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Transcoded, TranscodeError> {
-    from_file(
-        file,
-        |data| transcode(data, options, progress),
-        |input, sniffed| {
-            ladder::transcode(input, sniffed, options, progress, None)?
-                .map_rungs(ladder::EncodedRung::into_memory)
-        },
-    )
+    from_file(file, |input, sniffed| {
+        ladder::transcode(input, sniffed, options, progress, None)?
+            .map_rungs(ladder::EncodedRung::into_memory)
+    })
 }
 
 /// Which fMP4 renditions [`transcode_fmp4`] makes.
@@ -502,11 +489,9 @@ pub fn transcode_fmp4_file_spilled(
     spill: SpillFile<'_>,
 ) -> Result<Fmp4Renditions<SpilledData>, TranscodeError> {
     check_aac_rungs(options)?;
-    from_file(
-        file,
-        |data| fmp4_from_bytes(data, options, Some(spill)),
-        |input, sniffed| fmp4_ladder::transcode(input, sniffed, options, Some(spill)),
-    )?
+    from_file(file, |input, sniffed| {
+        fmp4_ladder::transcode(input, sniffed, options, Some(spill))
+    })?
     .map_data(RungOut::into_file)
 }
 
@@ -549,9 +534,8 @@ impl<D> Fmp4Renditions<D> {
     }
 }
 
-/// As [`transcode_fmp4`], reading the upload from `file` as decoding goes (an MP3 is read
-/// into memory whole, as for [`transcode_file`]), so memory holds the encoded rungs and a
-/// few blocks of audio, not the decoded source.
+/// As [`transcode_fmp4`], reading the upload from `file` as decoding goes, so memory holds
+/// the encoded rungs and a few blocks of audio, not the decoded source.
 ///
 /// # Errors
 /// As [`transcode_fmp4`], and [`TranscodeError::Io`] when the file cannot be read.
@@ -560,11 +544,9 @@ pub fn transcode_fmp4_file(
     options: &Fmp4Options,
 ) -> Result<Fmp4Renditions, TranscodeError> {
     check_aac_rungs(options)?;
-    from_file(
-        file,
-        |data| fmp4_from_bytes(data, options, None),
-        |input, sniffed| fmp4_ladder::transcode(input, sniffed, options, None),
-    )?
+    from_file(file, |input, sniffed| {
+        fmp4_ladder::transcode(input, sniffed, options, None)
+    })?
     .map_data(RungOut::into_memory)
 }
 
@@ -607,23 +589,20 @@ pub fn analyze(data: &[u8], points: usize) -> Result<Analysis, TranscodeError> {
     })
 }
 
-/// As [`analyze`], reading the upload from `file` as decoding goes (an MP3 is read whole).
+/// As [`analyze`], reading the upload from `file` as decoding goes.
 ///
 /// # Errors
 /// As [`analyze`], and [`TranscodeError::Io`] when the file cannot be read.
 pub fn analyze_file(file: &File, points: usize) -> Result<Analysis, TranscodeError> {
-    from_file(
-        file,
-        |data| analyze(data, points),
-        |input, sniffed| analyze::analyze(input, sniffed, points),
-    )
+    from_file(file, |input, sniffed| {
+        analyze::analyze(input, sniffed, points)
+    })
 }
 
-/// Sniffs the upload in `file` from its start, then hands an MP3 to `in_memory` (read
-/// whole) and anything else to `streamed`, which reads the file as it needs.
+/// Sniffs the upload in `file` from its start and hands it to `streamed`, which reads the
+/// file as it needs (an MP3 too: its frames are scanned a window at a time).
 fn from_file<T>(
     file: &File,
-    in_memory: impl FnOnce(&[u8]) -> Result<T, TranscodeError>,
     streamed: impl FnOnce(Input<'_>, detect::Sniffed) -> Result<T, TranscodeError>,
 ) -> Result<T, TranscodeError> {
     let unreadable = |e: std::io::Error| TranscodeError::Io(e.to_string());
@@ -631,11 +610,6 @@ fn from_file<T>(
     let input = Input::File { file, len };
     let head = detect::head(&mut input.window(0)).map_err(unreadable)??;
     let sniffed = sniff(&head)?;
-    if sniffed.format == SourceFormat::Mp3 {
-        let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        input.window(0).read_to_end(&mut data).map_err(unreadable)?;
-        return in_memory(&data);
-    }
     guarded(sniffed.format, || streamed(input, sniffed))
 }
 
