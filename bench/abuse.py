@@ -10,11 +10,14 @@ them at the sizes the hostile run used, and prints one summary block per case:
   every upload processed or refused with 429/413/507.
 * ``json``: one seed-style JSON upload of ~680 MB (a ~48-minute WAV as base64), streamed
   from disk by this script. Reports peak RSS. Target: < 150 MB, no 5xx.
+* ``mp3``: a 232 MiB MP3 (97 minutes at 320 kbit/s), then a 4-minute MP3 with a 50 MB cover,
+  each at default settings until every rendition and the analysis are done. Reports peak
+  RSS. Target: < 150 MB each.
 * ``connections``: 20,000 idle connections (the client raises its own open-file limit), then
   checks that ``/healthz`` and a streaming playlist answer while they are held, and after the
   header timeout; reports refusals and whether the log loops on "Too many open files".
 
-    python3 bench/abuse.py wav          # or json, connections, all
+    python3 bench/abuse.py wav          # or json, mp3, connections, all
     python3 bench/abuse.py json --bin target/release/legato
 
 The binary is --bin, else $LEGATO_BIN, else target/release/legato. Needs ffmpeg. Standard
@@ -239,6 +242,66 @@ def case_json(args):
     return status < 500 and peak < 150
 
 
+def id3v2_with_picture(picture_len):
+    """An ID3v2.3 tag holding one PNG-signed picture of `picture_len` bytes."""
+    body = b"\0image/png\0\x03\0\x89PNG\r\n\x1a\n" + bytes(picture_len - 8)
+    frame = b"APIC" + len(body).to_bytes(4, "big") + b"\0\0" + body
+    size = len(frame)
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    return b"ID3\x03\x00\x00" + syncsafe + frame
+
+
+def built_mp3(name, minutes, picture_len=0):
+    """`minutes` of 320 kbit/s frames (a minute repeated: no Info frame, no tags, so the
+    copies are one stream), behind a tag with a picture when `picture_len` is given."""
+    path = CACHE / name
+    if not path.exists():
+        minute = tone(60, "320k.mp3", ["-c:a", "libmp3lame", "-b:a", "320k", "-write_xing", "0",
+                                       "-id3v2_version", "0"]).read_bytes()
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            if picture_len:
+                f.write(id3v2_with_picture(picture_len))
+            for _ in range(minutes):
+                f.write(minute)
+        tmp.rename(path)
+    return path
+
+
+def case_mp3(args):
+    """A 232 MiB MP3 and a 4-minute MP3 with a 50 MB cover, each to a fresh server at default
+    settings, until its follow-up job (the MP3 ladder, AAC) and the analysis are done."""
+    ok = True
+    for label, path in (("232 MiB MP3 (97 min at 320 kbit/s)", built_mp3("long-97min.mp3", 97)),
+                        ("4-min MP3 with a 50 MB cover",
+                         built_mp3("cover-50mb.mp3", 4, picture_len=50 << 20))):
+        server = Server(args.bin)
+        started = time.time()
+        results = [None]
+        upload_file(server, path, {"Content-Type": "audio/mpeg"}, results, 0)
+        status, track = results[0]
+        answered = time.time() - started
+        done = False
+        deadline = time.time() + 3600
+        while status in (200, 201, 202) and time.time() < deadline:
+            code, body = server.get(f"/function/crud/{track['id']}")
+            now = json.loads(body) if code == 200 else {}
+            if now.get("status") == "failed":
+                break
+            if not now.get("coming") and now.get("loudness") is not None:
+                done = True
+                break
+            time.sleep(1)
+        peak = server.peak_rss_mb()
+        server.stop()
+        print(f"== {label}: {path.stat().st_size / 2**20:.0f} MiB, default settings")
+        print(f"status: {status} after {answered:.1f} s; every rendition and the analysis done: "
+              f"{done} after {time.time() - started:.0f} s")
+        print(f"peak RSS: {peak:.0f} MB (target < 150)")
+        ok = ok and done and peak < 150
+    return ok
+
+
 def case_connections(args):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 25_000)
@@ -296,12 +359,12 @@ def case_connections(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("case", choices=["wav", "json", "connections", "all"])
+    parser.add_argument("case", choices=["wav", "json", "mp3", "connections", "all"])
     default_bin = os.environ.get("LEGATO_BIN", str(ROOT / "target" / "release" / "legato"))
     parser.add_argument("--bin", default=default_bin)
     parser.add_argument("--connections", type=int, default=20_000)
     args = parser.parse_args()
-    cases = {"wav": case_wav, "json": case_json, "connections": case_connections}
+    cases = {"wav": case_wav, "json": case_json, "mp3": case_mp3, "connections": case_connections}
     names = list(cases) if args.case == "all" else [args.case]
     ok = True
     for name in names:

@@ -187,31 +187,14 @@ pub async fn ingest(
     };
 
     if format == SourceFormat::Mp3 {
-        return publish_playable(
-            state,
-            track,
-            SourceAudio::Spooled(audio),
-            started,
-            same_file,
-        )
-        .await;
+        return publish_playable(state, track, audio, started, same_file).await;
     }
 
     let mut finished = state.jobs.subscribe();
-    // Read piece by piece as the store writes them: one piece in memory at a time.
-    let source: ChunkSource = Box::new((0..pieces).map(move |i| {
-        let start = i as u64 * layout::SOURCE_PIECE_BYTES as u64;
-        let len = (size - start).min(layout::SOURCE_PIECE_BYTES as u64);
-        let mut piece = vec![0u8; usize::try_from(len).unwrap_or(0)];
-        audio.read_at(start, &mut piece).map_err(|e| {
-            StoreError::Source(format!(
-                "cannot read the upload from its temporary file: {e}"
-            ))
-        })?;
-        let index = u32::try_from(i).unwrap_or(u32::MAX);
-        Ok(Chunk::new(layout::source_piece(index), Bytes::from(piece)))
-    }));
-    let pending = state.store.accept_track(track, source).await?;
+    let pending = state
+        .store
+        .accept_track(track, source_pieces(audio))
+        .await?;
     drop(same_file);
     let accepted_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(id = %pending.id, format = %format, accepted_ms, "upload stored; processing queued");
@@ -255,6 +238,25 @@ pub async fn ingest(
     Ok(Outcome::Accepted(pending))
 }
 
+/// The upload as source pieces, read piece by piece as the store writes them: one piece in
+/// memory at a time.
+fn source_pieces(audio: Spooled) -> ChunkSource {
+    let size = audio.len();
+    let pieces = size.div_ceil(layout::SOURCE_PIECE_BYTES as u64);
+    Box::new((0..pieces).map(move |i| {
+        let start = i * layout::SOURCE_PIECE_BYTES as u64;
+        let len = (size - start).min(layout::SOURCE_PIECE_BYTES as u64);
+        let mut piece = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        audio.read_at(start, &mut piece).map_err(|e| {
+            StoreError::Source(format!(
+                "cannot read the upload from its temporary file: {e}"
+            ))
+        })?;
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        Ok(Chunk::new(layout::source_piece(index), Bytes::from(piece)))
+    }))
+}
+
 /// The claim count of an upload's first renditions: they are named as an ingest job's first
 /// claim names them (plain names), so a follow-up's claims start after it.
 const FIRST_CLAIM: u64 = 1;
@@ -267,11 +269,12 @@ const FIRST_CLAIM: u64 = 1;
 async fn publish_playable(
     state: &AppState,
     track: Track,
-    audio: SourceAudio,
+    upload: Spooled,
     started: Instant,
     same_file: tokio::sync::OwnedMutexGuard<()>,
 ) -> Result<Outcome, ApiError> {
     let config = &state.config;
+    let audio = upload.clone();
     let build = BuildJob {
         audio: audio.clone(),
         ladder: Vec::new(),
@@ -280,7 +283,14 @@ async fn publish_playable(
         segment_seconds: config.segment_seconds,
         generation: Generation::new(FIRST_CLAIM),
     };
-    let Built { track, chunks, .. } = blocking(move || build.build(track)).await?;
+    let Built {
+        track, mut chunks, ..
+    } = blocking(move || build.build(track)).await?;
+    if track.source.as_ref().is_some_and(|s| s.remainder.is_none()) {
+        // Its segments cannot give the upload back (tags larger than a piece): it is kept
+        // whole as well, in pieces.
+        chunks = Box::new(chunks.chain(source_pieces(upload)));
+    }
     let follow_up = !coming(config, &track).is_empty();
     let track = if follow_up {
         state
@@ -442,7 +452,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// Logs the ingest, records its duration, and starts the analysis in the background.
-pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio: SourceAudio) {
+pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio: Spooled) {
     let kind = if track.variants.is_empty() {
         "single"
     } else {
@@ -465,11 +475,8 @@ pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio:
         let Ok(_permit) = state.analyses.clone().acquire_owned().await else {
             return;
         };
-        let analyzed = tokio::task::spawn_blocking(move || match &audio {
-            SourceAudio::Bytes(data) => legato_transcode::analyze(data, WAVEFORM_POINTS),
-            SourceAudio::Spooled(file) => {
-                legato_transcode::analyze_file(file.file(), WAVEFORM_POINTS)
-            }
+        let analyzed = tokio::task::spawn_blocking(move || {
+            legato_transcode::analyze_file(audio.file(), WAVEFORM_POINTS)
         })
         .await;
         match analyzed {
@@ -489,50 +496,23 @@ pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio:
     });
 }
 
-/// A track's source while it is processed (see [`crate::jobs::read_source`]).
-#[derive(Clone)]
-pub(crate) enum SourceAudio {
-    /// In memory.
-    Bytes(Arc<Vec<u8>>),
-    /// In a temporary file, read as decoding goes.
-    Spooled(Spooled),
-}
-
-impl SourceAudio {
-    pub fn len(&self) -> u64 {
-        match self {
-            SourceAudio::Bytes(data) => data.len() as u64,
-            SourceAudio::Spooled(file) => file.len(),
-        }
-    }
-
+/// A track's source while it is processed, in a temporary file (the upload's spool, or
+/// read back from the store by [`crate::jobs::read_source`]), read as decoding goes.
+impl Spooled {
     /// The format, from the bytes.
     fn detect(&self) -> Result<SourceFormat, ApiError> {
-        Ok(match self {
-            SourceAudio::Bytes(data) => legato_transcode::detect(data)?,
-            SourceAudio::Spooled(file) => {
-                legato_transcode::detect_reader(&mut file.reader()).map_err(unreadable)??
-            }
-        })
+        Ok(legato_transcode::detect_reader(&mut self.reader()).map_err(unreadable)??)
     }
 
     fn tags(&self) -> legato_transcode::Tags {
-        match self {
-            SourceAudio::Bytes(data) => legato_transcode::read_tags(data),
-            SourceAudio::Spooled(file) => legato_transcode::read_tags_from(&mut file.reader()),
-        }
+        legato_transcode::read_tags_from(&mut self.reader())
     }
 
-    /// The bytes in memory, read from the file if they are there.
+    /// The bytes, read into memory.
     fn into_bytes(self) -> Result<Arc<Vec<u8>>, ApiError> {
-        match self {
-            SourceAudio::Bytes(data) => Ok(data),
-            SourceAudio::Spooled(file) => {
-                let mut data = Vec::with_capacity(usize::try_from(file.len()).unwrap_or(0));
-                std::io::Read::read_to_end(&mut file.reader(), &mut data).map_err(unreadable)?;
-                Ok(Arc::new(data))
-            }
-        }
+        let mut data = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0));
+        std::io::Read::read_to_end(&mut self.reader(), &mut data).map_err(unreadable)?;
+        Ok(Arc::new(data))
     }
 }
 
@@ -543,7 +523,7 @@ fn unreadable(err: std::io::Error) -> ApiError {
 /// The CPU-bound part of processing, run on the blocking pool: plan the renditions from
 /// the probed input, produce them, lay them out as chunks.
 pub(crate) struct BuildJob {
-    pub audio: SourceAudio,
+    pub audio: Spooled,
     pub ladder: Vec<u32>,
     /// AAC-LC rungs (fMP4), kbit/s.
     pub aac_ladder: Vec<u32>,
@@ -627,6 +607,21 @@ enum RungBytes {
 }
 
 impl RungBytes {
+    /// An MP3 upload's own frames, where the upload is.
+    fn of_source(audio: &Spooled) -> Self {
+        RungBytes::File {
+            file: audio.shared_file(),
+            len: audio.len(),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            RungBytes::Memory(data) => data.len() as u64,
+            RungBytes::File { len, .. } => *len,
+        }
+    }
+
     /// Scans and plans the MP3, cut like `reference` when there is one.
     fn package(
         &self,
@@ -701,14 +696,10 @@ impl BuildJob {
         let tags = self.audio.tags();
         let size = self.audio.len();
         let id = track.id;
-        // An MP3's frames are packaged as they are, from memory; anything else is decoded
-        // from where it is.
-        let (mp3, audio) = if format == SourceFormat::Mp3 {
-            let bytes = self.audio.into_bytes()?;
-            (Some(bytes.clone()), SourceAudio::Bytes(bytes))
-        } else {
-            (None, self.audio)
-        };
+        // An MP3's frames are packaged as they are, read a window at a time from where the
+        // upload is; anything else is decoded from there.
+        let audio = self.audio;
+        let mp3 = (format == SourceFormat::Mp3).then(|| RungBytes::of_source(&audio));
 
         // Plan: without a ladder an MP3 is only repackaged; anything else needs one rendition.
         let rungs_kbps = match (self.ladder.is_empty(), format) {
@@ -723,7 +714,7 @@ impl BuildJob {
         let (source, decode_ms, encode_ms) = if let (true, Some(mp3)) =
             (rungs_kbps.is_empty(), &mp3)
         {
-            let package = package_mp3(mp3, &options)?;
+            let package = mp3.package(None, &options)?;
             let info = package.info();
             let source = SourceDescription {
                 codec: "mp3".into(),
@@ -733,7 +724,7 @@ impl BuildJob {
             };
             renditions.push(Rendition {
                 name: ORIGINAL.into(),
-                mp3: RungBytes::Memory(mp3.clone()),
+                mp3: mp3.clone(),
                 package,
             });
             (source, 0.0, 0.0)
@@ -748,19 +739,11 @@ impl BuildJob {
                 }
             };
             let ladder = LadderOptions { rungs_kbps };
-            // A file is decoded as it is read and its rungs are written to temporary files as
-            // they are encoded; an upload in memory (an MP3) keeps its rungs in memory.
-            let mut transcoded = match &audio {
-                SourceAudio::Bytes(data) => legato_transcode::transcode(data, &ladder, &progress)?
-                    .map_rungs(|rung| Ok((rung.name, RungBytes::Memory(Arc::new(rung.mp3)))))?,
-                SourceAudio::Spooled(file) => {
-                    let spill = tempfile::tempfile;
-                    legato_transcode::transcode_file_spilled(
-                        file.file(),
-                        &ladder,
-                        &progress,
-                        &spill,
-                    )?
+            // The file is decoded as it is read, and its rungs are written to temporary files
+            // as they are encoded.
+            let spill = tempfile::tempfile;
+            let mut transcoded =
+                legato_transcode::transcode_file_spilled(audio.file(), &ladder, &progress, &spill)?
                     .map_rungs(|rung| {
                         let file = Arc::new(rung.file);
                         Ok((
@@ -770,12 +753,10 @@ impl BuildJob {
                                 len: rung.len,
                             },
                         ))
-                    })?
-                }
-            };
+                    })?;
             let rungs = std::mem::take(&mut transcoded.rungs);
             if let (true, Some(mp3)) = (transcoded.keep_original, &mp3) {
-                let mp3 = RungBytes::Memory(mp3.clone());
+                let mp3 = mp3.clone();
                 let package = mp3.package(None, &options)?;
                 renditions.push(Rendition {
                     name: ORIGINAL.into(),
@@ -870,7 +851,7 @@ impl BuildJob {
 /// file our frame scanner refuses, say) keeps its MP3 renditions: the rung is left out with a
 /// warning rather than failing a track that plays.
 fn fmp4_renditions(
-    audio: &SourceAudio,
+    audio: &Spooled,
     format: SourceFormat,
     source_kbps: Option<u32>,
     aac_ladder: &[u32],
@@ -889,14 +870,7 @@ fn fmp4_renditions(
         // Each rendition goes to a temporary file as it is encoded, so memory does not grow
         // with the track's length (the MP3 rungs do the same).
         let spill = tempfile::tempfile;
-        let encoded = match audio {
-            SourceAudio::Bytes(data) => {
-                legato_transcode::transcode_fmp4_spilled(data, &options, &spill)
-            }
-            SourceAudio::Spooled(file) => {
-                legato_transcode::transcode_fmp4_file_spilled(file.file(), &options, &spill)
-            }
-        };
+        let encoded = legato_transcode::transcode_fmp4_file_spilled(audio.file(), &options, &spill);
         let encoded = match encoded {
             Ok(encoded) => encoded,
             Err(e) if e.is_input_error() => {
@@ -1167,10 +1141,15 @@ fn source_in_segments(
     if rendition.name != ORIGINAL || source.format != "mp3" {
         return None;
     }
-    let RungBytes::Memory(mp3) = &rendition.mp3 else {
-        return None;
-    };
-    let remainder = Remainder::of(mp3, &rendition.package, segments)?;
+    let len = usize::try_from(rendition.mp3.len()).ok()?;
+    // Tags larger than a piece (a huge cover) leave the source to be stored in pieces.
+    let remainder = Remainder::of_read(
+        len,
+        &rendition.package,
+        segments,
+        layout::SOURCE_PIECE_BYTES,
+        &mut |range| rendition.mp3.window(range).ok().map(Cow::into_owned),
+    )?;
     let bytes = remainder.to_bytes();
     if remainder.len != source.size || bytes.len() > layout::SOURCE_PIECE_BYTES {
         return None;

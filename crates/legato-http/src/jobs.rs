@@ -27,7 +27,7 @@ use legato_store::{Job, JobKind, StoreError, Track, TrackId, TrackStatus};
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::error::ApiError;
-use crate::ingest::{BuildJob, Built, SourceAudio, finished, now_millis};
+use crate::ingest::{BuildJob, Built, finished, now_millis};
 use crate::layout::{self, Generation};
 use crate::state::AppState;
 use crate::upload::{self, Spooled};
@@ -318,7 +318,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     }
 }
 
-async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, audio: SourceAudio) {
+async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, audio: Spooled) {
     let id = job.track_id;
     let Built {
         track,
@@ -565,30 +565,25 @@ async fn release(state: &AppState, job: &Job, delay: Duration, error: Option<&st
 /// are packaged as they are), anything else copied block by block into a temporary file
 /// that the decoder reads as it goes, so memory does not grow with the source's size. An
 /// MP3 rebuilt from its segments is checked against the upload's SHA-256.
-pub(crate) async fn read_source(state: &AppState, track: &Track) -> Result<SourceAudio, ApiError> {
+pub(crate) async fn read_source(state: &AppState, track: &Track) -> Result<Spooled, ApiError> {
     use futures_util::TryStreamExt;
     use sha2::{Digest, Sha256};
     use tokio::io::AsyncWriteExt;
     let source = track.source.as_ref().ok_or(ApiError::SourceUnavailable)?;
     let (_, mut blocks) = crate::source::blocks(state.store.clone(), track.id, source, 0);
-    if source.format == "mp3" {
-        let mut audio = Vec::with_capacity(usize::try_from(source.size).unwrap_or(0));
-        while let Some(block) = blocks.try_next().await? {
-            audio.extend_from_slice(&block);
-        }
-        if source.remainder.is_some()
-            && crate::ingest::hex(&Sha256::digest(&audio)) != source.sha256
-        {
-            return Err(ApiError::Internal(
-                "the MP3 rebuilt from its segments is not the upload (SHA-256 differs)".into(),
-            ));
-        }
-        return Ok(SourceAudio::Bytes(Arc::new(audio)));
-    }
+    // Into a temporary file, a block at a time, whatever the format: memory does not grow
+    // with the source.
     let mut file = tokio::fs::File::from_std(upload::temp_file()?);
+    let mut hasher = Sha256::new();
     while let Some(block) = blocks.try_next().await? {
+        hasher.update(&block);
         file.write_all(&block).await.map_err(upload::spool_error)?;
     }
     file.flush().await.map_err(upload::spool_error)?;
-    Ok(SourceAudio::Spooled(Spooled::new(file.into_std().await)?))
+    if source.remainder.is_some() && crate::ingest::hex(&hasher.finalize()) != source.sha256 {
+        return Err(ApiError::Internal(
+            "the MP3 rebuilt from its segments is not the upload (SHA-256 differs)".into(),
+        ));
+    }
+    Spooled::new(file.into_std().await)
 }

@@ -98,6 +98,11 @@ impl Spooled {
         &self.file
     }
 
+    /// The file, shared (for reading windows of it from another owner).
+    pub(crate) fn shared_file(&self) -> Arc<std::fs::File> {
+        self.file.clone()
+    }
+
     /// A reader from the start, with its own position.
     pub fn reader(&self) -> SpooledReader {
         SpooledReader {
