@@ -453,6 +453,10 @@ pub async fn retire_due(state: &AppState) -> Result<usize, StoreError> {
             removed += old.len();
             tracing::info!(%id, chunks = old.len(), generation = due.generation,
                 "removing the renditions a reprocessing replaced");
+            // Forgotten before the delete too: a store may take its time after removing
+            // (SQLite gives the space back to the disk), and a cached copy must not outlive
+            // the chunks. The epoch guard of the second covers reads racing the delete.
+            state.segments.forget(id, &old).await;
             state.store.delete_chunks(&id, old.clone()).await?;
             state.segments.forget(id, &old).await;
         }
