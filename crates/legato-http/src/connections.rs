@@ -6,8 +6,13 @@
 //!   request, so it also bounds how long an idle keep-alive connection waits for the next one;
 //! - a connection on which no byte moves either way for `idle_timeout` is asked to close
 //!   (requests in flight finish), then dropped after another `idle_timeout`;
-//! - beyond `max_connections` a new connection gets a short `503` and is closed at once,
-//!   rather than waiting in the kernel's backlog or exhausting file descriptors;
+//! - at `max_connections`, a new connection takes the place of the connection that has
+//!   waited longest on its client (no byte either way for at least [`EVICTABLE_AFTER`]: a
+//!   socket opened and left silent, a body trickled a byte at a time, a keep-alive between
+//!   requests), which is closed; when every connection is busy, the new one gets a short
+//!   `503` and is closed at once, rather than waiting in the kernel's backlog or exhausting
+//!   file descriptors. Holding slots then costs an attacker a steady stream of new
+//!   connections, and a listener whose request is on its way always gets in;
 //! - beyond `max_per_address` connections from one client address (proxies every client
 //!   comes through excepted), that address's new connections get the same `503`, so one
 //!   client holding sockets leaves the rest of the cap to the others.
@@ -36,7 +41,8 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// A connection on which no byte moves for this long is closed.
     pub idle_timeout: Duration,
-    /// Connections open at once; more are answered 503 and closed.
+    /// Connections open at once; at the cap a new one replaces the connection idle longest
+    /// (see [`EVICTABLE_AFTER`]), or is answered 503 and closed when all are busy.
     pub max_connections: usize,
     /// Connections one client address may hold at once (its share of `max_connections`);
     /// more from it are answered 503 and closed, while other addresses are served.
@@ -72,6 +78,98 @@ pub fn default_max_connections() -> usize {
 /// few connections per app; a client holding sockets open leaves seven eighths to the others.
 pub fn default_max_per_address(max_connections: usize) -> usize {
     (max_connections / 8).max(16).min(max_connections)
+}
+
+/// A connection on which nothing moved for this long may be closed to make room for a new
+/// one when the server is at its connection limit. A response being written or a request
+/// being sent at any useful rate moves bytes far more often.
+pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// The connections being served, for the limit and for choosing which one makes room.
+struct Open {
+    max: usize,
+    next_id: AtomicU64,
+    held: std::sync::Mutex<std::collections::HashMap<u64, Held>>,
+}
+
+/// One connection in [`Open`].
+struct Held {
+    activity: Arc<Activity>,
+    /// Requests received whole whose answer the server is still working on: the
+    /// connection is waiting on us, not on its client, however long nothing moves.
+    awaiting_server: Arc<AtomicU64>,
+    evict: Arc<tokio::sync::Notify>,
+}
+
+/// A connection's place in [`Open`]; given back when dropped (unless it was evicted, which
+/// gave it back already).
+struct OpenSlot {
+    open: Arc<Open>,
+    id: u64,
+    activity: Arc<Activity>,
+    awaiting_server: Arc<AtomicU64>,
+    evict: Arc<tokio::sync::Notify>,
+}
+
+impl Open {
+    fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max: max.max(1),
+            next_id: AtomicU64::new(0),
+            held: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Held>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place for a new connection: a free one, or the place of the connection that has
+    /// waited longest on its client (told to close). `None` when every connection is busy.
+    fn take(self: &Arc<Self>) -> Option<OpenSlot> {
+        let mut held = self.lock();
+        if held.len() >= self.max {
+            let (&longest, waited) = held
+                .iter()
+                .filter(|(_, h)| h.awaiting_server.load(Ordering::Relaxed) == 0)
+                .map(|(id, h)| (id, h.activity.idle_for()))
+                .max_by_key(|(_, waited)| *waited)?;
+            if waited < EVICTABLE_AFTER {
+                return None;
+            }
+            if let Some(evicted) = held.remove(&longest) {
+                metrics::counter!(crate::metrics::CONNECTIONS_EVICTED).increment(1);
+                evicted.evict.notify_one();
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity::new());
+        let awaiting_server = Arc::new(AtomicU64::new(0));
+        let evict = Arc::new(tokio::sync::Notify::new());
+        held.insert(
+            id,
+            Held {
+                activity: activity.clone(),
+                awaiting_server: awaiting_server.clone(),
+                evict: evict.clone(),
+            },
+        );
+        Some(OpenSlot {
+            open: self.clone(),
+            id,
+            activity,
+            awaiting_server,
+            evict,
+        })
+    }
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.open.lock().remove(&self.id);
+    }
 }
 
 /// Connections held per client address.
@@ -167,7 +265,7 @@ pub async fn serve_with_limits(
         .keep_alive_interval(Some(limits.idle_timeout))
         .keep_alive_timeout(limits.header_timeout);
     let builder = Arc::new(builder);
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let open = Open::new(limits.max_connections);
     let per_address = Arc::new(PerAddress::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -207,20 +305,37 @@ pub async fn serve_with_limits(
                 }
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Some(slot) = open.take() else {
             metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
             refuse(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // Handlers that limit per client (sign-in failures) read the peer from the request.
-        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-            service.clone(),
-            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                request
+        let awaiting_server = slot.awaiting_server.clone();
+        let router = service.clone();
+        let service = TowerToHyperService::new(tower::service_fn(
+            move |request: axum::extract::Request<hyper::body::Incoming>| {
+                let turn = ServersTurn::new(awaiting_server.clone());
+                let (mut parts, body) = request.into_parts();
+                // Handlers that limit per client (sign-in failures) read the peer from the
+                // request.
+                parts.extensions.insert(axum::extract::ConnectInfo(peer));
+                if hyper::body::Body::is_end_stream(&body) {
+                    turn.begin();
+                }
+                let body = Watched {
+                    inner: body,
+                    turn: turn.clone(),
+                };
+                let answered = tower::ServiceExt::oneshot(
+                    router.clone(),
+                    axum::extract::Request::from_parts(parts, body),
+                );
+                async move {
+                    let response = answered.await;
+                    turn.end();
+                    response
+                }
             },
         ));
         let builder = builder.clone();
@@ -228,8 +343,10 @@ pub async fn serve_with_limits(
         let idle = limits.idle_timeout;
         let header_timeout = limits.header_timeout;
         tasks.spawn(async move {
-            let _slot = slot;
             let _address_slot = address_slot;
+            let activity = slot.activity.clone();
+            let evict = slot.evict.clone();
+            let _slot = slot;
             // hyper's header timer starts once the protocol is known, which needs a first
             // byte: a connection that sends nothing at all is timed out here.
             let mut first = [0u8; 1];
@@ -240,11 +357,12 @@ pub async fn serve_with_limits(
                 // Stopping: a connection that has sent nothing has no request to finish (a
                 // client's pooled spare would otherwise hold the shutdown for the timeout).
                 _ = stop.changed() => false,
+                () = evict.notified() => false,
             };
             if !has_sent {
                 return;
             }
-            let activity = Arc::new(Activity::new());
+            activity.touch();
             let io = TokioIo::new(Tracked {
                 inner: stream,
                 activity: activity.clone(),
@@ -259,6 +377,9 @@ pub async fn serve_with_limits(
                 );
                 tokio::select! {
                     _ = connection.as_mut() => break,
+                    // Its place went to a new connection: closed without a word (it was
+                    // waiting on its client, who may open another).
+                    () = evict.notified() => break,
                     _ = stop.changed() => {
                         connection.as_mut().graceful_shutdown();
                         // Finish what is in flight, within the idle timeout.
@@ -283,6 +404,70 @@ pub async fn serve_with_limits(
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// One request's part in its connection's [`Held::awaiting_server`]: counted from when its
+/// body is whole until its response is ready.
+#[derive(Clone)]
+struct ServersTurn {
+    counter: Arc<AtomicU64>,
+    /// 0: the body is still coming; 1: counted; 2: answered.
+    state: Arc<std::sync::atomic::AtomicU8>,
+}
+
+impl ServersTurn {
+    fn new(counter: Arc<AtomicU64>) -> Self {
+        Self {
+            counter,
+            state: Arc::new(std::sync::atomic::AtomicU8::new(0)),
+        }
+    }
+
+    fn begin(&self) {
+        if self
+            .state
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.counter.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn end(&self) {
+        if self.state.swap(2, Ordering::AcqRel) == 1 {
+            self.counter.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A request body that starts its request's [`ServersTurn`] once it has all come in.
+struct Watched {
+    inner: hyper::body::Incoming,
+    turn: ServersTurn,
+}
+
+impl hyper::body::Body for Watched {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.turn.begin();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Answers 503 to a connection over the limit without reading it, and closes it. The
@@ -389,6 +574,55 @@ mod tests {
             "{head}"
         );
         assert!(serde_json::from_str::<serde_json::Value>(body).is_ok());
+    }
+
+    /// `Open` at its limit with one connection whose activity is `idle_for` old.
+    fn full_with(idle_for: Duration, awaiting_server: u64) -> (Arc<Open>, OpenSlot) {
+        let open = Open::new(1);
+        let held = open.take().expect("a free place");
+        let old = Arc::new(Activity {
+            started: Instant::now()
+                .checked_sub(idle_for)
+                .expect("an instant that old"),
+            last_ms: AtomicU64::new(0),
+        });
+        if let Some(entry) = open.lock().get_mut(&held.id) {
+            entry.activity = old;
+        }
+        held.awaiting_server
+            .store(awaiting_server, Ordering::Relaxed);
+        (open, held)
+    }
+
+    #[test]
+    fn at_the_limit_the_connection_waiting_longest_on_its_client_makes_room() {
+        use futures_util::FutureExt;
+        let (open, held) = full_with(Duration::from_secs(5), 0);
+        let newcomer = open.take().expect("room made");
+        assert!(
+            held.evict.notified().now_or_never().is_some(),
+            "the idle connection was not told to close"
+        );
+        assert_eq!(open.lock().len(), 1);
+        // The evicted one gives nothing back twice: its place is the newcomer's.
+        drop(held);
+        assert_eq!(open.lock().len(), 1);
+        drop(newcomer);
+        assert!(open.lock().is_empty());
+    }
+
+    #[test]
+    fn busy_connections_and_those_awaiting_their_answer_are_kept() {
+        let (open, _held) = full_with(Duration::from_millis(200), 0);
+        assert!(
+            open.take().is_none(),
+            "a connection moving bytes was evicted"
+        );
+        let (open, _held) = full_with(Duration::from_secs(30), 1);
+        assert!(
+            open.take().is_none(),
+            "a connection waiting for its answer was evicted"
+        );
     }
 
     /// A connection that never sent a byte (a client's pooled spare) does not hold a

@@ -18,6 +18,8 @@ pub const CACHE_HITS: &str = "legato_segment_cache_hits_total";
 pub const CACHE_MISSES: &str = "legato_segment_cache_misses_total";
 pub const STORE_ERRORS: &str = "legato_store_errors_total";
 pub const CONNECTIONS_REFUSED: &str = "legato_http_connections_refused_total";
+/// Connections closed, at the connection limit, to make room for a new one.
+pub const CONNECTIONS_EVICTED: &str = "legato_http_connections_evicted_total";
 
 /// The process-wide recorder; installed on first use (a process has one).
 pub fn handle() -> &'static PrometheusHandle {

@@ -434,8 +434,11 @@ async fn the_connection_limit_refusal_carries_the_security_headers() {
     let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
     let (refused, served) = tokio::task::spawn_blocking(move || {
         let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-        let held = raw::RawConnection::open(addr);
+        // Busy sending its headers, so that it is not the one making room for the next.
+        let mut held = raw::RawConnection::open(addr);
+        held.send(b"GET /healthz HTTP/1.1\r\n");
         let refused = wait::until(Duration::from_secs(5), "a 503", || {
+            held.send(b"X-Still: here\r\n");
             let answer = raw::request(addr, request, Duration::from_secs(2));
             (raw::status_of(&answer) == 503).then_some(answer)
         });
@@ -545,6 +548,58 @@ async fn healthz(mut stream: tokio::net::TcpStream) -> u16 {
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
     legato_test_support::raw::status_of(&String::from_utf8_lossy(&answer))
+}
+
+/// At the connection limit, a listener gets in: the connection that has waited longest on
+/// its client (opened and left silent, or trickling a body) is closed to make room for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_limit_silent_and_trickling_connections_make_room_for_a_listener() {
+    let server = TestServer::start_limited(
+        tempfile::tempdir().unwrap(),
+        crate::util::config(),
+        legato_http::ConnectionLimits {
+            max_connections: 8,
+            ..legato_http::ConnectionLimits::default()
+        },
+    )
+    .await;
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let mut held = Vec::new();
+    for i in 0..8u8 {
+        let mut stream = connect_from([127, 0, 1, i + 1], addr).await;
+        if i % 2 == 0 {
+            // Half trickle a form body that will never be whole in time.
+            tokio::io::AsyncWriteExt::write_all(
+                &mut stream,
+                b"POST /rest/ping.view HTTP/1.1\r\nHost: x\r\n\
+                  Content-Type: application/x-www-form-urlencoded\r\n\
+                  Content-Length: 1000\r\n\r\nu=",
+            )
+            .await
+            .unwrap();
+        }
+        held.push(stream);
+    }
+    // Every place is taken: a listener is refused until the held ones have been quiet for
+    // a second, then served.
+    legato_test_support::wait::until(Duration::from_secs(10), "a listener served", || {
+        let status = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(async { healthz(connect_from([127, 0, 0, 3], addr).await).await })
+        });
+        (status == 200).then_some(())
+    });
+    // And the room came from the held connections: one of them was closed.
+    let closed = held
+        .iter()
+        .filter(|stream| {
+            let mut byte = [0u8; 1];
+            !matches!(stream.try_read(&mut byte),
+                Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        })
+        .count();
+    assert!(closed >= 1, "no held connection was closed");
+    server.stop().await;
 }
 
 /// One address holding its share of connections gets 503 for more, while another address is

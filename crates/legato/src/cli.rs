@@ -283,8 +283,9 @@ pub struct ConnectionArgs {
     #[arg(long, env = "LEGATO_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub idle_timeout_seconds: u64,
-    /// Connections open at once; more are answered 503 and closed (default: 4096, or less
-    /// when the limit on open files is lower).
+    /// Connections open at once; at the cap a new one replaces the connection idle longest
+    /// (a second or more), or is answered 503 and closed when all are busy (default: 4096,
+    /// or less when the limit on open files is lower).
     #[arg(long, env = "LEGATO_MAX_CONNECTIONS",
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: Option<u64>,
