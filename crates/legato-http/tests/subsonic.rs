@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 
 use crate::util::{TestServer, another_copy, song, until};
 
-const USER: &str = "ana";
-const PASSWORD: &str = "sesame";
+pub const USER: &str = "ana";
+pub const PASSWORD: &str = "sesame";
 
 /// A server with the Subsonic API on and one admin user, with `config`'s other settings.
-async fn start_with(config: HttpConfig) -> TestServer {
+pub async fn start_with(config: HttpConfig) -> TestServer {
     let secret = SecretKey::from_bytes([7; 32]);
     let server = TestServer::start_with(HttpConfig {
         subsonic_secret: Some(secret.clone()),
@@ -498,7 +498,7 @@ async fn sign_in(
     )
 }
 
-async fn add_user(server: &TestServer, name: &str, password: &str) {
+pub async fn add_user(server: &TestServer, name: &str, password: &str) {
     server
         .state
         .store
