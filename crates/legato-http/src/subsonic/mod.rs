@@ -571,6 +571,7 @@ async fn dispatch(
             serde_json::json!([
                 { "name": "apiKeyAuthentication", "versions": [1] },
                 { "name": "formPost", "versions": [1] },
+                { "name": "transcodeOffset", "versions": [1] },
             ]),
         ));
     }
