@@ -159,6 +159,61 @@ async fn playlists_per_user_are_capped() {
     server.stop().await;
 }
 
+// Requests racing each other do not pass a quota together: ten creates at once leave three
+// playlists, ten additions at once to a playlist two short of the limit leave it full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_requests_stay_within_the_quotas() {
+    let server = start(UserQuotas {
+        max_playlists_per_user: 3,
+        max_playlist_entries: 5,
+        ..UserQuotas::default()
+    })
+    .await;
+    let creates = (0..10).map(|n| {
+        let server = &server;
+        async move {
+            post(
+                server,
+                LISTENER,
+                "createPlaylist",
+                &[("name", &format!("Race {n}"))],
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(creates).await;
+    let made = answers.iter().filter(|a| a["status"] == "ok").count();
+    assert_eq!(made, 3, "{answers:?}");
+    assert_eq!(count(&server, LISTENER).await, 3);
+
+    let id = answers.iter().find(|a| a["status"] == "ok").unwrap()["playlist"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let three = ids(3);
+    let mut params = vec![("playlistId", id.as_str())];
+    params.extend(songs("songId", &three));
+    ok(&server, LISTENER, "createPlaylist", &params).await;
+    let more = ids(10);
+    let adds = more.iter().map(|song| {
+        let (server, id) = (&server, &id);
+        async move {
+            post(
+                server,
+                LISTENER,
+                "updatePlaylist",
+                &[("playlistId", id), ("songIdToAdd", song)],
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(adds).await;
+    assert_eq!(answers.iter().filter(|a| a["status"] == "ok").count(), 2);
+    let stored = server.state.store.get_playlist(&id).await.unwrap();
+    assert_eq!(stored.tracks.len(), 5);
+    server.stop().await;
+}
+
 // A playlist holds at most `--max-playlist-entries` songs, whichever way it grows
 // (createPlaylist, its replacing form, updatePlaylist); a playlist made longer under a higher
 // limit may still shrink. Names and comments have their lengths bounded too.

@@ -242,6 +242,9 @@ pub struct Api {
     marks: moka::future::Cache<String, Arc<Marks>>,
     /// Byte lengths of each segment's audio in a rendition, by (track, playlist chunk).
     renditions: moka::future::Cache<(TrackId, String), Arc<media::Rendition>>,
+    /// One lock per user (new playlists) and per playlist (changes): a quota's check and the
+    /// write it allows are one step for the requests this process answers.
+    quota_locks: moka::future::Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// One request, signed in.
@@ -270,6 +273,16 @@ impl Call<'_> {
             .insert(self.user.name.clone(), marks.clone())
             .await;
         Ok(marks)
+    }
+
+    /// Holds `key`'s quota lock (`user:NAME`, `playlist:ID`) until the guard is dropped.
+    async fn quota_lock(&self, key: String) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .api
+            .quota_locks
+            .get_with(key, async { Arc::new(tokio::sync::Mutex::new(())) })
+            .await;
+        lock.lock_owned().await
     }
 
     /// After a star, a rating or a play: the next listing reads them again.
@@ -333,6 +346,10 @@ pub fn router(state: AppState, secret: SecretKey) -> Router {
             .time_to_live(MARKS_TTL)
             .build(),
         renditions: moka::future::Cache::new(10_000),
+        quota_locks: moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_idle(std::time::Duration::from_secs(60))
+            .build(),
     });
     Router::new()
         .route("/{endpoint}", any(endpoint))

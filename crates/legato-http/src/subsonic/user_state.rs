@@ -172,6 +172,7 @@ pub async fn create_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     } else {
         let name = clean_name(call.params.required("name")?)?;
         check_entries(call, 0, songs.len())?;
+        let _counted = call.quota_lock(format!("user:{}", call.user.name)).await;
         check_playlist_count(call).await?;
         let now = now_ms();
         store
@@ -222,6 +223,8 @@ fn clean_comment(comment: &str) -> Result<String, SubsonicError> {
 pub async fn update_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let id = call.params.required("playlistId")?;
     let store = &call.api.state.store;
+    // Read, checked and written as one step (two additions at once cannot both pass).
+    let _changing = call.quota_lock(format!("playlist:{id}")).await;
     let existing = store.get_playlist(id).await?;
     if !may_change(call, &existing) {
         return Err(SubsonicError::forbidden("change this playlist"));
