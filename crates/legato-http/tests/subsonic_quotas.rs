@@ -419,6 +419,30 @@ async fn oversized_user_state_requests_are_refused() {
         .unwrap();
     assert_eq!(answer["subsonic-response"]["status"], "ok", "{answer}");
     server.stop().await;
+
+    // The query counts too: a GET carrying too much in its URL is refused alike (URLs stop
+    // at 64 KiB in HTTP stacks, so this with a smaller limit).
+    let server = start(UserQuotas {
+        max_state_request_bytes: 8 * 1024,
+        ..UserQuotas::default()
+    })
+    .await;
+    let many: Vec<(&str, String)> = ids(400).into_iter().map(|id| ("id", id)).collect();
+    let response = server
+        .client
+        .get(server.url("/rest/star"))
+        .query(&credentials(LISTENER))
+        .query(&many)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    let message = answer["subsonic-response"]["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("star may carry at most 8 KiB"), "{answer}");
+    server.stop().await;
 }
 
 // With the most the default quotas allow (100 playlists of 2,000 songs), `getPlaylists` stays
