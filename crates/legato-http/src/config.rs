@@ -65,6 +65,33 @@ pub struct HttpConfig {
     pub subsonic_secret: Option<crate::subsonic::SecretKey>,
     /// How segments reach players when the store keeps them in an object store.
     pub segment_delivery: SegmentDelivery,
+    /// Bounds on what each listener stores through the Subsonic API.
+    pub quotas: UserQuotas,
+}
+
+/// Bounds on what one listener may keep in the store through the Subsonic API (playlists,
+/// stars, ratings, plays), so that one account cannot grow the store, or slow everyone's
+/// listings, without limit. Admins have the same: the limits protect the server, not a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserQuotas {
+    /// Playlists one user may own.
+    pub max_playlists_per_user: u64,
+    /// Entries (songs, repeats counted) one playlist may hold.
+    pub max_playlist_entries: usize,
+    /// Bytes of parameters (query and form body together) of a request that stores user
+    /// state (`createPlaylist`, `updatePlaylist`, `star`, `scrobble`, …).
+    pub max_state_request_bytes: u64,
+}
+
+impl Default for UserQuotas {
+    fn default() -> Self {
+        Self {
+            max_playlists_per_user: 100,
+            max_playlist_entries: 2_000,
+            // 2,000 `songId=<24 hex digits>&` pairs are 64 KiB: room for them and the rest.
+            max_state_request_bytes: 128 * 1024,
+        }
+    }
 }
 
 /// How the streaming function hands out segments (init segments, covers: every chunk but
@@ -158,6 +185,7 @@ impl Default for HttpConfig {
             retire_grace: Duration::from_secs(600),
             subsonic_secret: None,
             segment_delivery: SegmentDelivery::Proxy,
+            quotas: UserQuotas::default(),
         }
     }
 }

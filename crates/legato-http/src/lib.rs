@@ -37,7 +37,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use config::{CorsOrigins, HttpConfig, ReceiveLimits, SegmentDelivery};
+pub use config::{CorsOrigins, HttpConfig, ReceiveLimits, SegmentDelivery, UserQuotas};
 pub use connections::{ConnectionLimits, serve_with_limits};
 pub use error::ApiError;
 pub use state::AppState;

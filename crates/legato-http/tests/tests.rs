@@ -29,6 +29,8 @@ mod security;
 mod streaming;
 #[cfg(test)]
 mod subsonic;
+#[cfg(test)]
+mod subsonic_quotas;
 
 /// With `autotests = false` a file added to `tests/` is compiled only once it is declared
 /// above: this fails until it is, so no test is left out unnoticed.

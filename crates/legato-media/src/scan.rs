@@ -196,6 +196,28 @@ pub fn is_info_frame(frame: &[u8], header: &FrameHeader) -> bool {
     xing || tag_at(36) == Some(b"VBRI".as_slice())
 }
 
+/// Where to cut back-to-back MPEG audio frames (a segment's audio payload) so that they start
+/// at `seconds` into them: the byte offset of the first frame starting at or after that
+/// instant (`audio.len()` when none does), and when that frame starts. Frames are walked by
+/// their headers; bytes that are not a whole frame stop the walk, and are kept.
+pub fn cut_at(audio: &[u8], seconds: f64) -> (usize, f64) {
+    let mut offset = 0usize;
+    let mut at = 0.0f64;
+    // Within a microsecond of the instant, a frame starts at it.
+    while at < seconds - 1e-6 {
+        let Some(header) = audio.get(offset..).and_then(FrameHeader::parse_slice) else {
+            break;
+        };
+        let end = offset.saturating_add(header.frame_len());
+        if end > audio.len() {
+            break;
+        }
+        offset = end;
+        at += f64::from(header.samples()) / f64::from(header.sample_rate());
+    }
+    (offset, at)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -219,6 +241,31 @@ mod tests {
             data.extend(part);
         }
         (data, starts)
+    }
+
+    #[test]
+    fn a_cut_starts_at_the_first_frame_at_or_after_the_instant() {
+        // 44.1 kHz MPEG-1 Layer III: 1152 samples, 26.122 ms, 417 bytes a frame.
+        let parts = frames(HeaderBits::default(), 10);
+        let (data, starts) = layout(&parts);
+        let frame = 1152.0 / 44_100.0;
+        assert_eq!(cut_at(&data, 0.0), (0, 0.0));
+        let (offset, at) = cut_at(&data, 3.5 * frame);
+        assert_eq!(offset, starts[4]);
+        assert!((at - 4.0 * frame).abs() < 1e-9, "{at}");
+        // On a frame's start, to within a microsecond: that frame; a millisecond after it:
+        // the next one.
+        assert_eq!(cut_at(&data, 2.0 * frame - 1e-9).0, starts[2]);
+        assert_eq!(cut_at(&data, 2.0 * frame + 1e-9).0, starts[2]);
+        assert_eq!(cut_at(&data, 2.0 * frame + 1e-3).0, starts[3]);
+        // Past the end: nothing left.
+        assert_eq!(cut_at(&data, 100.0).0, data.len());
+        // A damaged frame stops the walk, and is kept.
+        let mut damaged = data.clone();
+        damaged[starts[2]] = 0;
+        assert_eq!(cut_at(&damaged, 5.0 * frame).0, starts[2]);
+        assert_eq!(cut_at(&[], 1.0), (0, 0.0));
+        assert_eq!(cut_at(&data[..starts[1] + 10], 5.0 * frame).0, starts[1]);
     }
 
     #[test]

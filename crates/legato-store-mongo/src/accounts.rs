@@ -456,6 +456,19 @@ impl Accounts for MongoStore {
             .collect())
     }
 
+    async fn count_playlists(&self, owner: &str) -> Result<u64> {
+        // Index-shaped (`owner`): the ids of one user's playlists, not their documents.
+        Ok(self
+            .find_all(
+                self.inner
+                    .playlists
+                    .find(doc! { "owner": owner })
+                    .projection(doc! { "_id": 1 }),
+            )
+            .await?
+            .len() as u64)
+    }
+
     async fn update_playlist(
         &self,
         id: &str,

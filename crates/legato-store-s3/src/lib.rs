@@ -603,6 +603,12 @@ impl Accounts for ObjectChunks {
     async fn list_playlists(&self) -> Result<Vec<Playlist>> {
         self.meta.list_playlists().await
     }
+    async fn visible_playlists(&self, viewer: &str) -> Result<Vec<Playlist>> {
+        self.meta.visible_playlists(viewer).await
+    }
+    async fn count_playlists(&self, owner: &str) -> Result<u64> {
+        self.meta.count_playlists(owner).await
+    }
     async fn update_playlist(
         &self,
         id: &str,

@@ -161,16 +161,20 @@ fn select_playlist(conn: &Connection, id: &str) -> Result<Playlist> {
         .optional()
         .map_err(map_err)?
         .ok_or_else(|| playlist_not_found(id))?;
-    playlist.tracks = conn
-        .prepare_cached(
-            "SELECT track_id FROM playlist_entries WHERE playlist_id = ?1 ORDER BY position",
-        )
-        .map_err(map_err)?
-        .query_map([id], |row| track_id_column(row, 0))
-        .map_err(map_err)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(map_err)?;
+    playlist.tracks = select_entries(conn, id)?;
     Ok(playlist)
+}
+
+/// A playlist's tracks in order (read along the primary key).
+fn select_entries(conn: &Connection, id: &str) -> Result<Vec<TrackId>> {
+    conn.prepare_cached(
+        "SELECT track_id FROM playlist_entries WHERE playlist_id = ?1 ORDER BY position",
+    )
+    .map_err(map_err)?
+    .query_map([id], |row| track_id_column(row, 0))
+    .map_err(map_err)?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(map_err)
 }
 
 /// A playlist row without its tracks.
@@ -566,6 +570,41 @@ impl Accounts for SqliteStore {
             }
             snapshot.commit().map_err(map_err)?;
             Ok(playlists)
+        })
+        .await
+    }
+
+    async fn visible_playlists(&self, viewer: &str) -> Result<Vec<Playlist>> {
+        let viewer = viewer.to_owned();
+        self.read(move |conn| {
+            let snapshot = conn.unchecked_transaction().map_err(map_err)?;
+            let mut playlists = conn
+                .prepare_cached(&format!(
+                    "SELECT {PLAYLIST_COLUMNS} FROM playlists WHERE owner = ?1 OR public \
+                     ORDER BY name, id"
+                ))
+                .map_err(map_err)?
+                .query_map([viewer], playlist_from_row)
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            // Only these playlists' entries, each along the primary key.
+            for playlist in &mut playlists {
+                playlist.tracks = select_entries(conn, &playlist.id)?;
+            }
+            snapshot.commit().map_err(map_err)?;
+            Ok(playlists)
+        })
+        .await
+    }
+
+    async fn count_playlists(&self, owner: &str) -> Result<u64> {
+        let owner = owner.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM playlists WHERE owner = ?1")
+                .map_err(map_err)?
+                .query_row([owner], |row| row.get::<_, u64>(0))
+                .map_err(map_err)
         })
         .await
     }

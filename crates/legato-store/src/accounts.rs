@@ -154,6 +154,24 @@ pub trait Accounts: Send + Sync {
     async fn get_playlist(&self, id: &str) -> Result<Playlist>;
     /// Every playlist of every user, by name (the caller shows a user theirs and the public).
     async fn list_playlists(&self) -> Result<Vec<Playlist>>;
+    /// The playlists `viewer` may see, by name: their own and every public one. The default
+    /// reads every playlist; backends read only those (a user's listing then costs what
+    /// they and the public playlists hold, not every user's).
+    async fn visible_playlists(&self, viewer: &str) -> Result<Vec<Playlist>> {
+        let mut all = self.list_playlists().await?;
+        all.retain(|p| p.public || p.owner == viewer);
+        Ok(all)
+    }
+    /// How many playlists `owner` has (what their quota counts). The default reads every
+    /// playlist; backends answer it from their index of owners.
+    async fn count_playlists(&self, owner: &str) -> Result<u64> {
+        Ok(self
+            .list_playlists()
+            .await?
+            .iter()
+            .filter(|p| p.owner == owner)
+            .count() as u64)
+    }
     async fn update_playlist(
         &self,
         id: &str,

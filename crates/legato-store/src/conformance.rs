@@ -2353,6 +2353,10 @@ pub async fn playlists_are_patched_in_order(store: DynStore) {
             .await,
         "a playlist of nobody",
     );
+    // What a user's quota counts: their own playlists only.
+    assert_eq!(store.count_playlists("pat").await.unwrap(), 1);
+    assert_eq!(store.count_playlists("quinn").await.unwrap(), 0);
+    assert_eq!(store.count_playlists("ghost").await.unwrap(), 0);
 
     // Fields, then removals by position in the list before (repeats and positions past the
     // end ignored; the second `a` goes, the first too), then additions.
@@ -2441,9 +2445,25 @@ pub async fn playlists_are_patched_in_order(store: DynStore) {
         .unwrap();
     assert_eq!(
         store.list_playlists().await.unwrap(),
-        [anthems.clone(), cleared],
+        [anthems.clone(), cleared.clone()],
         "every user's, by name"
     );
+    // What a user may see: their own and the public ones, not another's private ones.
+    let diary = store
+        .create_playlist(playlist("pl-diary", "quinn", "Diary", vec![a, b]))
+        .await
+        .unwrap();
+    assert!(cleared.public);
+    assert_eq!(
+        store.visible_playlists("pat").await.unwrap(),
+        [anthems.clone(), cleared.clone()]
+    );
+    assert_eq!(
+        store.visible_playlists("quinn").await.unwrap(),
+        [anthems.clone(), diary, cleared]
+    );
+    assert_eq!(store.count_playlists("quinn").await.unwrap(), 2);
+    store.delete_playlist("pl-diary").await.unwrap();
 
     assert_not_found(
         store

@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use legato_http::{CorsOrigins, HttpConfig, ReceiveLimits, SegmentDelivery};
+use legato_http::{CorsOrigins, HttpConfig, ReceiveLimits, SegmentDelivery, UserQuotas};
 
 /// Bytes in a megabyte, as the flags count them. Every `*_mb` flag is bounded well below
 /// `u64::MAX / MB` by its parser.
@@ -267,6 +267,19 @@ pub struct HttpArgs {
     #[arg(long, env = "LEGATO_MIN_FREE_DISK_MB", default_value_t = 256,
           value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
     pub min_free_disk_mb: u64,
+    /// Playlists one Subsonic user may own (admins too); a new one beyond is refused.
+    #[arg(long, env = "LEGATO_MAX_PLAYLISTS_PER_USER", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_playlists_per_user: u64,
+    /// Songs one playlist may hold (repeats counted); a change that would go beyond is refused.
+    #[arg(long, env = "LEGATO_MAX_PLAYLIST_ENTRIES", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_playlist_entries: u64,
+    /// KiB of parameters (query and form body together) of a Subsonic request that stores
+    /// user state (createPlaylist, updatePlaylist, star, setRating, scrobble, …).
+    #[arg(long, env = "LEGATO_MAX_STATE_REQUEST_KB", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(4..=65_536))]
+    pub max_state_request_kb: u64,
     #[command(flatten)]
     pub connections: ConnectionArgs,
 }
@@ -565,6 +578,12 @@ impl HttpArgs {
             job_max_attempts: self.job_max_attempts,
             job_shutdown_grace: std::time::Duration::from_secs(self.job_shutdown_grace_seconds),
             retire_grace: std::time::Duration::from_secs(self.retire_grace_seconds),
+            quotas: UserQuotas {
+                max_playlists_per_user: self.max_playlists_per_user,
+                max_playlist_entries: usize::try_from(self.max_playlist_entries)
+                    .unwrap_or(usize::MAX),
+                max_state_request_bytes: self.max_state_request_kb * 1024,
+            },
             ..defaults
         })
     }

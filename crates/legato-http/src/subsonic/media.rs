@@ -22,7 +22,15 @@ use crate::error::ApiError;
 pub struct Rendition {
     /// Segment chunk names and their audio payload lengths, in order.
     segments: Vec<(String, u64)>,
-    total: u64,
+    /// Each segment's duration in seconds (its `#EXTINF`), in the same order.
+    durations: Vec<f64>,
+}
+
+/// A part of a `stream` answer: audio cut out of a segment already read (the segment a
+/// `timeOffset` falls in), or a stored segment's whole audio, read when it is reached.
+enum Piece {
+    Held(Bytes),
+    Segment(String),
 }
 
 /// Largest side of a resized cover.
@@ -70,12 +78,19 @@ fn pick_playlist(track: &Track, max_kbps: u32, codecs: &str) -> Option<String> {
 /// The MP3 renditions are what `stream` can serve as one MP3 file.
 const MP3_CODECS: &str = legato_media::CODECS_MP3;
 
-/// Segment chunk names of a media playlist, in order, and the audio bytes of each when the
-/// playlist records them (every rendition published since they are written).
-fn segment_names(playlist: &[u8]) -> Result<(Vec<String>, Option<Vec<u64>>), SubsonicError> {
+/// Segment chunk names of a media playlist, in order, their durations, and the audio bytes
+/// of each when the playlist records them (every rendition published since they are written).
+type Segments = (Vec<String>, Vec<f64>, Option<Vec<u64>>);
+
+fn segment_names(playlist: &[u8]) -> Result<Segments, SubsonicError> {
     let parsed = m3u8_rs::parse_media_playlist_res(playlist)
         .map_err(|_| SubsonicError::generic("a stored playlist does not parse"))?;
     let lengths = legato_media::playlist::audio_bytes_of(&parsed);
+    let durations = parsed
+        .segments
+        .iter()
+        .map(|s| f64::from(s.duration))
+        .collect();
     let names = parsed
         .segments
         .into_iter()
@@ -87,7 +102,7 @@ fn segment_names(playlist: &[u8]) -> Result<(Vec<String>, Option<Vec<u64>>), Sub
                 .to_owned()
         })
         .collect();
-    Ok((names, lengths))
+    Ok((names, durations, lengths))
 }
 
 /// A segment through the streaming cache (shared with the streaming function's readers).
@@ -112,31 +127,80 @@ async fn rendition(
     if let Some(known) = call.api.renditions.get(&key).await {
         return Ok(known);
     }
-    let (names, lengths) =
+    let (names, durations, lengths) =
         segment_names(&call.api.state.store.get_chunk(&track.id, playlist).await?)?;
     let mut segments = Vec::with_capacity(names.len());
-    let mut total = 0;
     if let Some(lengths) = lengths {
         for (name, len) in names.into_iter().zip(lengths) {
-            total += len;
             segments.push((name, len));
         }
     } else {
         // An older rendition: its lengths are learnt by reading every segment once.
         for name in names {
             let audio = audio_of(&segment(call, track.id, &name).await?)?;
-            total += audio.len() as u64;
             segments.push((name, audio.len() as u64));
         }
     }
-    let rendition = Arc::new(Rendition { segments, total });
+    let rendition = Arc::new(Rendition {
+        segments,
+        durations,
+    });
     call.api.renditions.insert(key, rendition.clone()).await;
     Ok(rendition)
+}
+
+/// The parts of a rendition's progressive MP3 from `offset` seconds on, their lengths, and
+/// the instant the first part starts at: every segment for 0; else the segment holding the
+/// instant, cut at its first frame at or after it (frame-exact: an MP3 rung's segments are
+/// MPEG-TS around whole MP3 frames), then the segments after it.
+async fn pieces_from(
+    call: &Call<'_>,
+    track: &Track,
+    rendition: &Rendition,
+    offset: f64,
+) -> Result<(Vec<(Piece, u64)>, f64), SubsonicError> {
+    let whole = |from: usize| {
+        rendition.segments[from..]
+            .iter()
+            .map(|(name, len)| (Piece::Segment(name.clone()), *len))
+            .collect::<Vec<_>>()
+    };
+    if offset <= 0.0 {
+        return Ok((whole(0), 0.0));
+    }
+    let mut start = 0.0;
+    for (index, duration) in rendition.durations.iter().enumerate() {
+        if start + duration > offset {
+            let Some((name, _)) = rendition.segments.get(index) else {
+                break;
+            };
+            let audio = audio_of(&segment(call, track.id, name).await?)?;
+            let (cut, at) = legato_media::scan::cut_at(&audio, offset - start);
+            let mut pieces = vec![];
+            if cut < audio.len() {
+                let held = audio.slice(cut..);
+                let len = held.len() as u64;
+                pieces.push((Piece::Held(held), len));
+            }
+            pieces.extend(whole(index + 1));
+            return Ok((pieces, start + at));
+        }
+        start += duration;
+    }
+    // At or past the end: nothing to play.
+    Ok((Vec::new(), start.max(track.duration)))
 }
 
 pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let track = ready_track(call).await?;
     let max_kbps: u32 = call.params.number("maxBitRate", 0)?;
+    let offset: f64 = call.params.number("timeOffset", 0.0)?;
+    if !offset.is_finite() || offset < 0.0 {
+        return Err(SubsonicError::invalid(
+            "timeOffset",
+            "seconds from the start, 0 or more",
+        ));
+    }
     call.note_playing(track.id);
     if call.params.get("format") == Some("raw") && track.source.is_some() {
         return download_track(call, &track);
@@ -144,9 +208,12 @@ pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let playlist =
         pick_playlist(&track, max_kbps, MP3_CODECS).unwrap_or_else(|| track.playlist.clone());
     let rendition = rendition(call, &track, &playlist).await?;
+    let (pieces, from) = pieces_from(call, &track, &rendition, offset).await?;
+    let total: u64 = pieces.iter().map(|(_, len)| len).sum();
+    // Each offset's answer is a file of its own: ranges of one never apply to another.
     let etag = format!(
         "\"{:016x}\"",
-        xxhash_rust::xxh3::xxh3_64(format!("{}/{playlist}", track.id).as_bytes())
+        xxhash_rust::xxh3::xxh3_64(format!("{}/{playlist}@{from:.6}", track.id).as_bytes())
     );
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
@@ -158,27 +225,24 @@ pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", track.duration)) {
+    let duration = (track.duration - from).max(0.0);
+    if let Ok(value) = HeaderValue::from_str(&format!("{duration:.3}")) {
         headers.insert("x-content-duration", value);
     }
     let (status, start, end) =
-        match crate::crud::byte_range(call.headers, rendition.total, &etag, &mut headers) {
+        match crate::crud::byte_range(call.headers, total, &etag, &mut headers) {
             Ok(range) => range,
             Err(error) => return media_error(error),
         };
-    let body_len = if rendition.total == 0 {
-        0
-    } else {
-        end - start + 1
-    };
+    let body_len = if total == 0 { 0 } else { end - start + 1 };
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     if body_len == 0 {
         return Ok(Reply::Media((status, headers).into_response()));
     }
-    // From the segment holding `start` on, one segment in memory at a time.
+    // From the piece holding `start` on, one segment in memory at a time.
     let mut offset = 0;
     let mut first = 0;
-    for (index, (_, len)) in rendition.segments.iter().enumerate() {
+    for (index, (_, len)) in pieces.iter().enumerate() {
         if offset + len > start {
             first = index;
             break;
@@ -188,17 +252,18 @@ pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let store = call.api.state.store.clone();
     let cache = call.api.state.segments.clone();
     let id = track.id;
-    let names: Vec<String> = rendition.segments[first..]
-        .iter()
-        .map(|(name, _)| name.clone())
-        .collect();
-    let blocks = futures_util::stream::iter(names)
-        .then(move |name| {
+    let blocks = futures_util::stream::iter(pieces.into_iter().skip(first))
+        .then(move |(piece, _)| {
             let store = store.clone();
             let cache = cache.clone();
             async move {
-                let ts = cache.read(&store, id, &name).await?.bytes;
-                audio_of(&ts).map_err(|e| ApiError::InvalidParameter(e.message))
+                match piece {
+                    Piece::Held(audio) => Ok(audio),
+                    Piece::Segment(name) => {
+                        let ts = cache.read(&store, id, &name).await?.bytes;
+                        audio_of(&ts).map_err(|e| ApiError::InvalidParameter(e.message))
+                    }
+                }
             }
         })
         .boxed();

@@ -70,6 +70,12 @@ impl SubsonicError {
     pub fn invalid(name: &str, why: &str) -> Self {
         Self::new(0, format!("Invalid parameter {name}: {why}."))
     }
+
+    /// A listener's quota (`UserQuotas`) refuses what they asked to store. Error 0, as the
+    /// API has no code for it; the message says which limit, what was asked and what to do.
+    pub fn quota(message: impl Into<String>) -> Self {
+        Self::new(0, message)
+    }
 }
 
 impl From<StoreError> for SubsonicError {
@@ -236,6 +242,9 @@ pub struct Api {
     marks: moka::future::Cache<String, Arc<Marks>>,
     /// Byte lengths of each segment's audio in a rendition, by (track, playlist chunk).
     renditions: moka::future::Cache<(TrackId, String), Arc<media::Rendition>>,
+    /// One lock per user (new playlists) and per playlist (changes): a quota's check and the
+    /// write it allows are one step for the requests this process answers.
+    quota_locks: moka::future::Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// One request, signed in.
@@ -264,6 +273,16 @@ impl Call<'_> {
             .insert(self.user.name.clone(), marks.clone())
             .await;
         Ok(marks)
+    }
+
+    /// Holds `key`'s quota lock (`user:NAME`, `playlist:ID`) until the guard is dropped.
+    async fn quota_lock(&self, key: String) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .api
+            .quota_locks
+            .get_with(key, async { Arc::new(tokio::sync::Mutex::new(())) })
+            .await;
+        lock.lock_owned().await
     }
 
     /// After a star, a rating or a play: the next listing reads them again.
@@ -327,6 +346,10 @@ pub fn router(state: AppState, secret: SecretKey) -> Router {
             .time_to_live(MARKS_TTL)
             .build(),
         renditions: moka::future::Cache::new(10_000),
+        quota_locks: moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_idle(std::time::Duration::from_secs(60))
+            .build(),
     });
     Router::new()
         .route("/{endpoint}", any(endpoint))
@@ -396,9 +419,51 @@ async fn no_endpoint(RawQuery(query): RawQuery) -> Response {
     render::respond(&format, Err(SubsonicError::not_found("This endpoint")))
 }
 
-/// The largest form body a Subsonic request may carry (parameters in the body of a POST, as
-/// some apps send a long `createPlaylist`).
+/// The largest form body a Subsonic request that stores nothing may carry (parameters in the
+/// body of a POST). Requests that store user state have the smaller
+/// [`UserQuotas::max_state_request_bytes`](crate::UserQuotas) for query and body together.
 const MAX_FORM_BODY: u64 = 2 * 1024 * 1024;
+
+/// The endpoints that store what a listener keeps (playlists, stars, ratings, plays): their
+/// parameters are bounded by the user-state quota.
+const STORES_USER_STATE: &[&str] = &[
+    "createPlaylist",
+    "updatePlaylist",
+    "deletePlaylist",
+    "star",
+    "unstar",
+    "setRating",
+    "scrobble",
+];
+
+/// Most of a refused body read (and dropped) before answering, so that the client, still
+/// sending, reads the answer instead of a reset connection.
+const DRAIN_REFUSED: u64 = 4 * 1024 * 1024;
+
+/// The refusal of a user-state request whose parameters exceed the quota.
+fn too_large(endpoint: &str, sent: Option<u64>, limit: u64) -> SubsonicError {
+    let sent = sent.map_or_else(String::new, |n| format!(" ({} KiB sent)", n.div_ceil(1024)));
+    SubsonicError::quota(format!(
+        "Request too large: {endpoint} may carry at most {} KiB of parameters{sent}. Send \
+         fewer songs at a time (updatePlaylist adds them in steps), or ask the server's admin \
+         to raise --max-state-request-kb.",
+        limit / 1024
+    ))
+}
+
+/// Reads and drops what is left of a refused body, at most [`DRAIN_REFUSED`] bytes and for
+/// a few seconds.
+async fn drain(body: axum::body::Body) {
+    let mut stream = body.into_data_stream();
+    let mut drained = 0u64;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while drained < DRAIN_REFUSED {
+        match tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut stream)).await {
+            Ok(Some(Ok(chunk))) => drained += chunk.len() as u64,
+            _ => break,
+        }
+    }
+}
 
 async fn endpoint(
     State(api): State<Arc<Api>>,
@@ -409,29 +474,62 @@ async fn endpoint(
     RawQuery(query): RawQuery,
     body: axum::body::Body,
 ) -> Response {
+    let name = name.strip_suffix(".view").unwrap_or(&name);
+    let query_len = query.as_ref().map_or(0, |q| q.len() as u64);
+    // A user-state request's query and body together are bounded by the quota; refused as a
+    // Subsonic error, in the format the query asks for, before anything is stored.
+    let state_limit = STORES_USER_STATE
+        .contains(&name)
+        .then_some(api.state.config.quotas.max_state_request_bytes);
+    let refuse = |sent: Option<u64>, limit: u64| {
+        let params = Params::parse(query.as_deref(), &[]);
+        let format = Format::from_params(params.get("f"), params.get("callback"));
+        render::respond(&format, Err(too_large(name, sent, limit)))
+    };
     let form_body = method == Method::POST
         && headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let body = if form_body {
-        let content_length = headers
+        let content_length: Option<u64> = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
+        // A user-state request announcing more than any form may carry is refused unread
+        // (what it sends meanwhile is drained, within bounds, so it reads the answer); any
+        // other is read whole, within the bound of every form, then measured, so the client
+        // is never cut off while sending.
+        if let Some(limit) = state_limit
+            && content_length.is_some_and(|len| len > MAX_FORM_BODY)
+        {
+            drain(body).await;
+            return refuse(
+                content_length.map(|len| len.saturating_add(query_len)),
+                limit,
+            );
+        }
         match crate::upload::read_small_body(body, content_length, MAX_FORM_BODY, &api.state.config)
             .await
         {
             Ok(body) => body,
+            Err(crate::ApiError::PayloadTooLarge { .. }) if state_limit.is_some() => {
+                return refuse(None, state_limit.unwrap_or_default());
+            }
             // A body that does not arrive is the connection's problem, answered as HTTP.
             Err(error) => return axum::response::IntoResponse::into_response(error),
         }
     } else {
         Vec::new()
     };
+    if let Some(limit) = state_limit {
+        let sent = query_len + body.len() as u64;
+        if sent > limit {
+            return refuse(Some(sent), limit);
+        }
+    }
     let params = Params::parse(query.as_deref(), &body);
     let format = Format::from_params(params.get("f"), params.get("callback"));
-    let name = name.strip_suffix(".view").unwrap_or(&name);
     let client = client_address(
         &headers,
         connect.map(|c| c.0.0),
@@ -490,6 +588,7 @@ async fn dispatch(
             serde_json::json!([
                 { "name": "apiKeyAuthentication", "versions": [1] },
                 { "name": "formPost", "versions": [1] },
+                { "name": "transcodeOffset", "versions": [1] },
             ]),
         ));
     }

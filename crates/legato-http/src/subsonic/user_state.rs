@@ -11,7 +11,10 @@ use super::{Call, Marks, Reply, SubsonicError, iso_time, object};
 
 /// How long a stream or a "now playing" scrobble is shown by `getNowPlaying`.
 const NOW_PLAYING_FOR: Duration = Duration::from_secs(15 * 60);
-const MAX_PLAYLIST_TRACKS: usize = 10_000;
+/// Longest playlist name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest playlist comment, in characters: as long as any text a track keeps.
+pub const MAX_COMMENT_CHARS: usize = crate::upload::MAX_TEXT_CHARS;
 
 fn now_ms() -> i64 {
     crate::ingest::now_millis()
@@ -76,7 +79,17 @@ pub async fn playlists(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     }
     let library = call.api.library.get().await?;
     let marks = call.marks().await?;
-    let all = call.api.state.store.list_playlists().await?;
+    // A listener's listing reads their own and the public playlists only: its cost is
+    // bounded by their quota and what others share, not by every user's playlists.
+    let all = if call.user.admin {
+        call.api.state.store.list_playlists().await?
+    } else {
+        call.api
+            .state
+            .store
+            .visible_playlists(&call.user.name)
+            .await?
+    };
     let shown: Vec<Value> = all
         .iter()
         .filter(|p| match owner {
@@ -105,22 +118,51 @@ pub async fn playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     ))
 }
 
+/// Refuses a playlist of `after` entries (it had `before`) beyond the quota; a playlist
+/// already longer (made under a higher limit) may still shrink or keep its length.
+fn check_entries(call: &Call<'_>, before: usize, after: usize) -> Result<(), SubsonicError> {
+    let max = call.api.state.config.quotas.max_playlist_entries;
+    if after > max && after > before {
+        return Err(SubsonicError::quota(format!(
+            "Playlist too long: it would hold {after} songs, and this server keeps at most \
+             {max} in a playlist. Split it into several playlists, or ask the server's admin \
+             to raise --max-playlist-entries."
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a new playlist to a user who has as many as the quota allows.
+async fn check_playlist_count(call: &Call<'_>) -> Result<(), SubsonicError> {
+    let max = call.api.state.config.quotas.max_playlists_per_user;
+    let owned = call
+        .api
+        .state
+        .store
+        .count_playlists(&call.user.name)
+        .await?;
+    if owned >= max {
+        return Err(SubsonicError::quota(format!(
+            "Playlist limit reached: {} has {owned} playlists, the most this server keeps per \
+             user ({max}). Delete one to create another, or ask the server's admin to raise \
+             --max-playlists-per-user.",
+            call.user.name
+        )));
+    }
+    Ok(())
+}
+
 /// `createPlaylist`: a new playlist (`name`), or with `playlistId` the list of an existing one
 /// replaced by the `songId`s.
 pub async fn create_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let songs = song_ids(call.params.all("songId"))?;
-    if songs.len() > MAX_PLAYLIST_TRACKS {
-        return Err(SubsonicError::invalid(
-            "songId",
-            "a playlist holds at most 10,000 songs",
-        ));
-    }
     let store = &call.api.state.store;
     let saved = if let Some(id) = call.params.get("playlistId") {
         let existing = store.get_playlist(id).await?;
         if !may_change(call, &existing) {
             return Err(SubsonicError::forbidden("change this playlist"));
         }
+        check_entries(call, existing.tracks.len(), songs.len())?;
         let patch = PlaylistPatch {
             name: call.params.get("name").map(clean_name).transpose()?,
             replace: Some(songs),
@@ -129,6 +171,9 @@ pub async fn create_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         store.update_playlist(id, &patch, now_ms()).await?
     } else {
         let name = clean_name(call.params.required("name")?)?;
+        check_entries(call, 0, songs.len())?;
+        let _counted = call.quota_lock(format!("user:{}", call.user.name)).await;
+        check_playlist_count(call).await?;
         let now = now_ms();
         store
             .create_playlist(Playlist {
@@ -153,29 +198,38 @@ pub async fn create_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
 
 fn clean_name(name: &str) -> Result<String, SubsonicError> {
     let name = crate::upload::clean_text(name);
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(SubsonicError::invalid(
             "name",
-            "a playlist name is 1 to 200 characters",
+            &format!("a playlist name is 1 to {MAX_NAME_CHARS} characters"),
         ));
     }
     Ok(name)
 }
 
+fn clean_comment(comment: &str) -> Result<String, SubsonicError> {
+    // Counted before `clean_text`, which would cut it short without a word.
+    let kept: String = comment.chars().filter(|c| !c.is_control()).collect();
+    let kept = kept.trim();
+    if kept.chars().count() > MAX_COMMENT_CHARS {
+        return Err(SubsonicError::invalid(
+            "comment",
+            &format!("a playlist comment is at most {MAX_COMMENT_CHARS} characters"),
+        ));
+    }
+    Ok(crate::upload::clean_text(kept))
+}
+
 pub async fn update_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
     let id = call.params.required("playlistId")?;
     let store = &call.api.state.store;
+    // Read, checked and written as one step (two additions at once cannot both pass).
+    let _changing = call.quota_lock(format!("playlist:{id}")).await;
     let existing = store.get_playlist(id).await?;
     if !may_change(call, &existing) {
         return Err(SubsonicError::forbidden("change this playlist"));
     }
     let add = song_ids(call.params.all("songIdToAdd"))?;
-    if existing.tracks.len() + add.len() > MAX_PLAYLIST_TRACKS {
-        return Err(SubsonicError::invalid(
-            "songIdToAdd",
-            "a playlist holds at most 10,000 songs",
-        ));
-    }
     let remove_positions = call
         .params
         .all("songIndexToRemove")
@@ -188,13 +242,19 @@ pub async fn update_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         .collect::<Result<Vec<u32>, _>>()?;
     let patch = PlaylistPatch {
         name: call.params.get("name").map(clean_name).transpose()?,
-        comment: call.params.get("comment").map(crate::upload::clean_text),
+        comment: call.params.get("comment").map(clean_comment).transpose()?,
         public: call.params.maybe_flag("public"),
         remove_positions,
         add,
         replace: None,
     };
-    store.update_playlist(id, &patch, now_ms()).await?;
+    let now = now_ms();
+    let before = existing.tracks.len();
+    let after = legato_store::accounts::apply_playlist_patch(existing, &patch, now)
+        .tracks
+        .len();
+    check_entries(call, before, after)?;
+    store.update_playlist(id, &patch, now).await?;
     Ok(Reply::empty())
 }
 
