@@ -104,11 +104,13 @@ impl Progress {
     }
 }
 
-/// The multipart part holding the song, with its progress-counting body.
+/// The multipart part holding the song, with its progress-counting body, and the song's
+/// file name as it is (for the `file_name` field: the part's `filename` parameter carries a
+/// version of it that any multipart parser reads, see [`header_safe`]).
 pub(crate) async fn song_part<P>(
     song: Song,
     mut progress: P,
-) -> Result<reqwest::multipart::Part, ClientError>
+) -> Result<(reqwest::multipart::Part, String), ClientError>
 where
     P: FnMut(Progress) + Send + 'static,
 {
@@ -166,12 +168,31 @@ where
     };
     // The MIME types above are valid constants, so this cannot fail; it is still not worth
     // a panic.
-    part.file_name(file_name.clone())
+    let part = part
+        .file_name(header_safe(&file_name))
         .mime_str(mime)
         .map_err(|e| ClientError::File {
-            path: PathBuf::from(file_name),
+            path: PathBuf::from(&file_name),
             source: std::io::Error::other(e),
+        })?;
+    Ok((part, file_name))
+}
+
+/// A file name as a part's `filename="…"` parameter can carry it: a control character (a
+/// newline, an escape), a quote or a backslash becomes `_`. reqwest writes the parameter as
+/// it is, and a newline or an escape character there makes the whole body unreadable to the
+/// server (its header parser refuses them); the exact name goes in the `file_name` field.
+pub(crate) fn header_safe(file_name: &str) -> String {
+    file_name
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '"' || c == '\\' {
+                '_'
+            } else {
+                c
+            }
         })
+        .collect()
 }
 
 /// The part's content type, from the file name; the server decides from the bytes anyway.
@@ -188,5 +209,16 @@ fn mime_for(file_name: &str) -> &'static str {
         Some("flac") => "audio/flac",
         Some("wav") => "audio/wav",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_safe;
+
+    #[test]
+    fn file_names_are_made_safe_for_the_part_header() {
+        assert_eq!(header_safe("a\nb\u{1b}[31m\"c\\d.mp3"), "a_b_[31m_c_d.mp3");
+        assert_eq!(header_safe("Björk — Jóga.flac"), "Björk — Jóga.flac");
     }
 }

@@ -891,6 +891,9 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
         .await
         .map_err(|e| ApiError::InvalidMultipart(e.body_text()))?;
     let (mut name, mut author, mut file_name) = (None, None, None);
+    // The `file_name` field, when sent, is the file's name whatever it holds: a part's
+    // `filename` parameter cannot carry a newline or an escape character.
+    let mut file_name_field = None;
     let mut song = None;
     while let Some(mut field) = limits
         .next(multipart.next_field())
@@ -925,6 +928,7 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
                 match other {
                     "name" => name = Some(text),
                     "author" => author = Some(text),
+                    "file_name" => file_name_field = Some(text),
                     _ => {}
                 }
             }
@@ -935,7 +939,7 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
         audio: Spooled::new(song)?,
         name,
         author,
-        file_name,
+        file_name: file_name_field.or(file_name),
     })
 }
 
