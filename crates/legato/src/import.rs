@@ -31,6 +31,10 @@ pub struct Found {
     /// Entries inside folders that could not be read (a folder without permission, a broken
     /// link), with the reason; the rest of the walk goes on.
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Entries inside folders that are not files and were left out, with the reason: a named
+    /// pipe, a socket, a device, a link to a folder (never followed). Names starting with `.`
+    /// are left out without a word.
+    pub skipped: Vec<(PathBuf, String)>,
     /// Some argument was a folder.
     pub folders: bool,
 }
@@ -55,7 +59,10 @@ pub fn find(paths: &[PathBuf]) -> Result<Found, Vec<(PathBuf, String)>> {
                 found.folders = true;
                 walk(path, &mut found);
             }
-            Ok(_) => errors.push((path.clone(), "not a file or a folder".to_owned())),
+            Ok(meta) => errors.push((
+                path.clone(),
+                format!("not a file or a folder: {}", kind_of(&meta.file_type())),
+            )),
             Err(err) => errors.push((path.clone(), io_reason(&err))),
         }
     }
@@ -101,8 +108,20 @@ fn walk(root: &Path, found: &mut Found) {
                 size: meta.len(),
                 named: false,
             }),
-            // A linked folder (not followed), a pipe, a socket, a device.
-            Ok(_) => {}
+            Ok(meta) if kind.is_symlink() && meta.is_dir() => found
+                .skipped
+                .push((path, "a link to a folder, not followed".to_owned())),
+            // A pipe, a socket, a device (or a link to one): reading one could block for
+            // ever or never end.
+            Ok(meta) => {
+                let what = kind_of(&meta.file_type());
+                let reason = if kind.is_symlink() {
+                    format!("a link to {what}, not a file")
+                } else {
+                    format!("{what}, not a file")
+                };
+                found.skipped.push((path, reason));
+            }
             Err(err) if kind.is_symlink() && err.kind() == std::io::ErrorKind::NotFound => {
                 found
                     .unreadable
@@ -110,6 +129,28 @@ fn walk(root: &Path, found: &mut Found) {
             }
             Err(err) => found.unreadable.push((path, io_reason(&err))),
         }
+    }
+}
+
+/// What kind of entry a file type is, for the report: "a named pipe (FIFO)", "a socket", ….
+fn kind_of(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_symlink() {
+        "a link"
+    } else if kind.is_file() {
+        "a file"
+    } else {
+        "an entry of an unknown kind"
     }
 }
 
@@ -151,12 +192,21 @@ pub enum Look {
     NotAudio(String),
     /// The file could not be read.
     Unreadable(String),
+    /// Larger than the server's upload limit (`limit` bytes): not hashed, not sent.
+    TooLarge { limit: u64 },
 }
 
 /// Looks at a file: unless it was named on the command line, its start must look like audio
-/// (only its head is read for that); then the whole file is hashed.
-pub fn look(candidate: &Candidate) -> Look {
+/// (only its head is read for that); then, unless it is larger than `limit` (the server's
+/// upload limit, when known), the whole file is hashed. A file over the limit is never
+/// read beyond its head: hashing gigabytes the server will refuse is time lost.
+pub fn look(candidate: &Candidate, limit: Option<u64>) -> Look {
     let unreadable = |err: std::io::Error| Look::Unreadable(io_reason(&err));
+    let too_large = limit.filter(|&limit| candidate.size > limit);
+    // A named file is sent whatever it holds: over the limit, it is not even opened.
+    if let (true, Some(limit)) = (candidate.named, too_large) {
+        return Look::TooLarge { limit };
+    }
     let mut file = match std::fs::File::open(&candidate.path) {
         Ok(file) => file,
         Err(err) => return unreadable(err),
@@ -170,6 +220,9 @@ pub fn look(candidate: &Candidate) -> Look {
             // Audio, or audio this build does not decode (Ogg Speex, …): the server decides,
             // and a newer one may take it.
             Ok(_) => {}
+        }
+        if let Some(limit) = too_large {
+            return Look::TooLarge { limit };
         }
         if let Err(err) = file.rewind() {
             return unreadable(err);
@@ -201,6 +254,45 @@ fn sha256(reader: &mut impl Read) -> std::io::Result<String> {
             let _ = write!(hex, "{b:02x}");
             hex
         }))
+}
+
+/// A path as it may be printed to a terminal: every character that could move the cursor,
+/// change colours or reorder text (control characters, the escape character, bidirectional
+/// overrides) is written as an escape (`\n`, `\e`, `\u{202e}`), a backslash as `\\`, and
+/// bytes that are not UTF-8 as `\xNN`. Printable text, accents and scripts are left as they
+/// are. The one way `legato` shows a file name.
+pub fn shown(path: &Path) -> String {
+    printable(path.as_os_str().as_encoded_bytes())
+}
+
+/// See [`shown`]: any bytes, as they may be printed.
+pub fn printable(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{1b}' => out.push_str("\\e"),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() || is_bidi_control(c) => {
+                    let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// The characters that reorder displayed text (embeddings, overrides, isolates, marks).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The operating system's reason without the `(os error N)` noise.
@@ -265,6 +357,94 @@ mod tests {
         assert!(found.files.iter().all(|c| !c.named && c.size == 1));
         assert_eq!(found.unreadable.len(), 1, "{:?}", found.unreadable);
         assert!(found.unreadable[0].0.ends_with("dangling.mp3"));
+        assert_eq!(
+            found.skipped,
+            [(
+                root.join("b/loop"),
+                "a link to a folder, not followed".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn pipes_and_sockets_in_folders_are_skipped_with_their_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let fifo = root.join("pipe.mp3");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let _socket = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+        std::os::unix::fs::symlink(&fifo, root.join("to-pipe.mp3")).unwrap();
+        std::fs::write(root.join("song.mp3"), b"x").unwrap();
+
+        let found = find(&[root.to_path_buf()]).unwrap();
+        assert_eq!(found.files.len(), 1);
+        let reasons: Vec<(String, &str)> = found
+            .skipped
+            .iter()
+            .map(|(path, reason)| {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, reason.as_str())
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("pipe.mp3".to_owned(), "a named pipe (FIFO), not a file"),
+                ("sock".to_owned(), "a socket, not a file"),
+                (
+                    "to-pipe.mp3".to_owned(),
+                    "a link to a named pipe (FIFO), not a file"
+                ),
+            ]
+        );
+        // Named on the command line, it is an error that says what it is.
+        let errors = find(&[fifo]).unwrap_err();
+        assert_eq!(errors[0].1, "not a file or a folder: a named pipe (FIFO)");
+    }
+
+    #[test]
+    fn names_are_printed_with_controls_and_invalid_bytes_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"a\nb\x1b[31mred\t\\x\xff\xfe\xe2\x80\xae.mp3");
+        assert_eq!(
+            shown(Path::new(name)),
+            "a\\nb\\e[31mred\\t\\\\x\\xff\\xfe\\u{202e}.mp3"
+        );
+        assert_eq!(printable("Björk — Jóga".as_bytes()), "Björk — Jóga");
+        assert_eq!(printable(b"\x7f\x00"), "\\u{7f}\\u{0}");
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_without_being_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.mp3");
+        let mut bytes = mp3_like();
+        bytes.resize(100_000, 0);
+        std::fs::write(&path, &bytes).unwrap();
+        let candidate = |named| Candidate {
+            path: path.clone(),
+            size: 100_000,
+            named,
+        };
+        assert_eq!(
+            look(&candidate(false), Some(99_999)),
+            Look::TooLarge { limit: 99_999 }
+        );
+        assert_eq!(look(&candidate(true), Some(1)), Look::TooLarge { limit: 1 });
+        assert!(matches!(
+            look(&candidate(false), Some(100_000)),
+            Look::Audio { .. }
+        ));
+        // Not audio stays "not audio", whatever its size.
+        std::fs::write(&path, vec![b'x'; 100_000]).unwrap();
+        assert!(matches!(
+            look(&candidate(false), Some(10)),
+            Look::NotAudio(_)
+        ));
     }
 
     #[test]
@@ -290,24 +470,27 @@ mod tests {
             }
         };
         let audio = mp3_like();
-        let Look::Audio { sha256 } = look(&candidate("song.bin", &audio, false)) else {
+        let Look::Audio { sha256 } = look(&candidate("song.bin", &audio, false), None) else {
             panic!("not taken for audio");
         };
         assert_eq!(sha256, format!("{:x}", Sha256::digest(&audio)));
         assert_eq!(sha256.len(), 64);
 
         let text = candidate("lyrics.mp3", b"la la la, not a song\n", false);
-        assert!(matches!(look(&text), Look::NotAudio(what) if what.contains("text")));
+        assert!(matches!(look(&text, None), Look::NotAudio(what) if what.contains("text")));
         assert!(matches!(
-            look(&candidate("empty.mp3", b"", false)),
+            look(&candidate("empty.mp3", b"", false), None),
             Look::NotAudio(_)
         ));
         // Named files are sent whatever they hold: the server says why it refuses them.
         assert!(matches!(
-            look(&Candidate {
-                named: true,
-                ..text
-            }),
+            look(
+                &Candidate {
+                    named: true,
+                    ..text
+                },
+                None
+            ),
             Look::Audio { .. }
         ));
         let missing = Candidate {
@@ -315,6 +498,9 @@ mod tests {
             size: 0,
             named: false,
         };
-        assert_eq!(look(&missing), Look::Unreadable("no such file".to_owned()));
+        assert_eq!(
+            look(&missing, None),
+            Look::Unreadable("no such file".to_owned())
+        );
     }
 }

@@ -281,3 +281,174 @@ fn server_hashes(server: &Server) -> BTreeSet<String> {
     assert_eq!(hashes.len(), tracks.len(), "a file stored twice");
     hashes
 }
+
+/// A tone of its own for each `hz`, as an MP3 without tags (its title comes from its name).
+fn mp3_tone(hz: u32) -> Vec<u8> {
+    std::fs::read(tone_file(
+        1.0,
+        hz,
+        44_100,
+        1,
+        "mp3",
+        &["-c:a", "libmp3lame", "-b:a", "64k", "-id3v2_version", "0"],
+    ))
+    .unwrap()
+}
+
+/// The summary line of a run over `files` files, without its timing.
+fn summary_of(run: &Run, files: usize) -> String {
+    let noun = if files == 1 { "file" } else { "files" };
+    let start = format!("legato: {files} {noun}: ");
+    let line = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with(&start))
+        .unwrap_or_else(|| panic!("no summary: {run:?}"));
+    line.rsplit_once(" (")
+        .map_or(line, |(summary, _)| summary)
+        .to_owned()
+}
+
+fn tracks(server: &Server) -> Vec<serde_json::Value> {
+    reqwest::blocking::get(server.url("/function/crud"))
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// Issue 27, break 9: a name with a newline or an escape character was sent in the part's
+/// `filename` as it is, and the server could not read the body (400 `invalid-multipart`);
+/// the terminal got the escape sequence raw.
+#[test]
+fn files_named_with_a_newline_an_escape_or_bytes_not_utf8_are_imported() {
+    use std::os::unix::ffi::OsStrExt;
+    let library = tempfile::tempdir().unwrap();
+    let names: [&[u8]; 3] = [
+        b"new\nline.mp3",
+        b"esc\x1b[31mape.mp3",
+        b"latin \xe9t\xe9.mp3",
+    ];
+    for (k, name) in names.iter().enumerate() {
+        let path = library.path().join(std::ffi::OsStr::from_bytes(name));
+        std::fs::write(path, mp3_tone(300 + 50 * u32::try_from(k).unwrap())).unwrap();
+    }
+    let server = Server::start(BIN, &[]);
+    let run = add(&server, library.path().to_str().unwrap());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        summary_of(&run, 3),
+        "legato: 3 files: 3 added, 0 already stored, 0 duplicates, 0 not audio, 0 refused",
+        "{run:?}"
+    );
+    // Printed escaped: no escape sequence, no line broken by a name.
+    assert!(!run.stderr.contains('\u{1b}'), "{run:?}");
+    for shown in [
+        "new\\nline.mp3: added as",
+        "esc\\e[31mape.mp3: added as",
+        "latin \\xe9t\\xe9.mp3: added as",
+    ] {
+        assert!(run.stderr.contains(shown), "{shown} in {run:?}");
+    }
+    // Kept without their control characters; the bytes that are not UTF-8 as U+FFFD.
+    let mut kept: Vec<(String, String)> = tracks(&server)
+        .iter()
+        .map(|track| {
+            (
+                track["name"].as_str().unwrap().to_owned(),
+                track["source"]["file_name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            ("esc[31mape".to_owned(), "esc[31mape.mp3".to_owned()),
+            (
+                "latin \u{fffd}t\u{fffd}".to_owned(),
+                "latin \u{fffd}t\u{fffd}.mp3".to_owned()
+            ),
+            ("newline".to_owned(), "newline.mp3".to_owned()),
+        ]
+    );
+}
+
+/// A named pipe in a folder was passed over without a word.
+#[test]
+fn a_fifo_in_a_folder_is_reported_as_skipped_with_its_reason() {
+    let library = tempfile::tempdir().unwrap();
+    std::fs::write(library.path().join("song.mp3"), mp3_tone(500)).unwrap();
+    let fifo = library.path().join("live.mp3");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let server = Server::start(BIN, &[]);
+    let run = add(&server, library.path().to_str().unwrap());
+    assert_eq!(run.code, Some(0), "skipping is no failure: {run:?}");
+    assert_eq!(
+        summary_of(&run, 1),
+        "legato: 1 file: 1 added, 0 already stored, 0 duplicates, 0 not audio, 0 refused, 1 skipped",
+        "{run:?}"
+    );
+    let fifo = fifo.display();
+    assert!(
+        run.stderr.contains(&format!(
+            "legato: skipped {fifo}: a named pipe (FIFO), not a file"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{fifo}: skipped, a named pipe (FIFO), not a file")),
+        "{run:?}"
+    );
+}
+
+/// A file over the server's upload limit was hashed whole (minutes for a large one) before
+/// the server refused it for its size. The limit is learnt from `/healthz`: the file is
+/// refused in the report without being read past its head, and never sent.
+#[test]
+fn a_file_over_the_upload_limit_is_refused_before_it_is_hashed_or_sent() {
+    let library = tempfile::tempdir().unwrap();
+    std::fs::write(library.path().join("small.mp3"), mp3_tone(600)).unwrap();
+    // Starts like audio, then 100 GiB of holes: hashing it would take minutes.
+    let huge = library.path().join("huge.mp3");
+    std::fs::write(&huge, mp3_tone(700)).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(100 << 30)
+        .unwrap();
+    let server = Server::start(BIN, &["--max-upload-mb", "1"]);
+
+    let started = Instant::now();
+    let run = add(&server, library.path().to_str().unwrap());
+    let took = started.elapsed();
+    assert_eq!(run.code, Some(1), "a refusal: {run:?}");
+    assert!(took < Duration::from_secs(30), "took {took:?}: {run:?}");
+    assert_eq!(
+        summary_of(&run, 2),
+        "legato: 2 files: 1 added, 0 already stored, 0 duplicates, 0 not audio, 1 refused",
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "legato: refused {}: larger than the server's upload limit (100.0 GiB > 1.0 MiB); not read, not sent",
+            huge.display()
+        )),
+        "{run:?}"
+    );
+    // One upload reached the server: the small file's.
+    server.wait_logged(
+        &["method=POST", "path=/function/crud"],
+        Duration::from_secs(10),
+    );
+    let posts = server.log_lines(&["method=POST", "path=/function/crud"]);
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(tracks(&server).len(), 1);
+}
