@@ -557,7 +557,8 @@ struct Refusal {
 }
 
 impl Refusal {
-    /// A file larger than the server's upload limit: refused here, neither read nor sent.
+    /// A file larger than the server's upload limit: refused here, neither read nor sent,
+    /// with the code the server would have answered.
     fn too_large(size: u64, limit: u64) -> Self {
         let why = format!(
             "larger than the server's upload limit ({} > {})",
@@ -565,8 +566,8 @@ impl Refusal {
             bytes(limit)
         );
         Self {
-            text: format!("{why}; not sent"),
-            detail: format!("{why}; not read, not sent"),
+            text: format!("{why}; not sent (payload-too-large)"),
+            detail: format!("payload-too-large: {why}; not read, not sent"),
         }
     }
 

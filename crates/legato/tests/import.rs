@@ -438,7 +438,7 @@ fn a_file_over_the_upload_limit_is_refused_before_it_is_hashed_or_sent() {
     );
     assert!(
         run.stderr.contains(&format!(
-            "legato: refused {}: larger than the server's upload limit (100.0 GiB > 1.0 MiB); not read, not sent",
+            "legato: refused {}: payload-too-large: larger than the server's upload limit (100.0 GiB > 1.0 MiB); not read, not sent",
             huge.display()
         )),
         "{run:?}"
