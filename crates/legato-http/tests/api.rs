@@ -682,3 +682,38 @@ async fn openapi_document_describes_every_operation() {
     }
     server.stop().await;
 }
+
+/// A multipart upload's `file_name` field is the file's name whatever it holds (a part's
+/// `filename` cannot carry a newline), kept without its control characters.
+#[tokio::test]
+async fn the_file_name_field_wins_over_the_parts_filename() {
+    let server = TestServer::start().await;
+    let form = reqwest::multipart::Form::new()
+        .text("file_name", "new\nline \u{1b}[31mred.mp3")
+        .part(
+            "song",
+            reqwest::multipart::Part::bytes(song(2.0)).file_name("new_line _[31mred.mp3"),
+        );
+    let response = server
+        .client
+        .post(server.crud())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let track: Value = response.json().await.unwrap();
+    assert_eq!(track["name"], "newline [31mred");
+    assert_eq!(track["source"]["file_name"], "newline [31mred.mp3");
+    let health: Value = server
+        .client
+        .get(server.url("/function/crud/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["max_upload_bytes"], 512 * 1024 * 1024, "{health}");
+    server.stop().await;
+}
