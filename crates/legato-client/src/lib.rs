@@ -43,7 +43,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 pub use crate::download::{Original, Received, safe_file_name};
 pub use crate::error::ClientError;
 pub use crate::track::{ListParams, SortKey, SortOrder, Source, Track};
-pub use crate::upload::{Progress, Song};
+pub use crate::upload::{MAX_COVER_BYTES, Progress, Song};
 pub use crate::url::{CRUD_PATH, DEFAULT_URL, ServerUrl};
 
 /// The result of every client call.
@@ -144,7 +144,11 @@ impl Client {
         if let Some(author) = author {
             form = form.text("author", author.to_owned());
         }
-        let (part, file_name) = upload::song_part(song.into(), progress).await?;
+        let song = song.into();
+        if let Some(cover) = song.cover() {
+            form = form.part("cover", upload::cover_part(cover).await?);
+        }
+        let (part, file_name) = upload::song_part(song, progress).await?;
         // The name exactly, in a field of its own: the part's `filename` cannot carry every
         // name (a newline, an escape character). A server that does not know the field
         // ignores it and takes the part's.

@@ -18,10 +18,15 @@ use crate::error::ClientError;
 /// Bytes read from the source at a time.
 const CHUNK: usize = 64 * 1024;
 
-/// The audio to upload: a file on disk, or any async reader.
+/// The audio to upload: a file on disk, or any async reader; and, optionally, the album art
+/// of its folder.
 pub struct Song {
     source: Source,
+    cover: Option<PathBuf>,
 }
+
+/// Largest cover image a server takes beside a song (its `cover-too-large` limit).
+pub const MAX_COVER_BYTES: u64 = 5 * 1024 * 1024;
 
 enum Source {
     Path(PathBuf),
@@ -37,7 +42,21 @@ impl Song {
     pub fn path(path: impl Into<PathBuf>) -> Self {
         Self {
             source: Source::Path(path.into()),
+            cover: None,
         }
+    }
+
+    /// Sends the image file `cover` (JPEG, PNG or WebP, at most [`MAX_COVER_BYTES`]) beside
+    /// the song as its folder's art: the server makes it the track's cover unless the
+    /// audio carries one in its tags.
+    pub fn with_cover(mut self, cover: impl Into<PathBuf>) -> Self {
+        self.cover = Some(cover.into());
+        self
+    }
+
+    /// The folder art sent beside the song, if any.
+    pub(crate) fn cover(&self) -> Option<&Path> {
+        self.cover.as_deref()
     }
 
     /// Any reader, sent under `file_name`. With `len`, exactly that many bytes are sent and
@@ -53,6 +72,7 @@ impl Song {
                 file_name: file_name.into(),
                 len,
             },
+            cover: None,
         }
     }
 }
@@ -102,6 +122,17 @@ impl Progress {
     pub fn is_done(&self) -> bool {
         self.total.is_some_and(|total| self.sent >= total)
     }
+}
+
+/// The multipart part holding a folder's art, read whole (it is small).
+pub(crate) async fn cover_part(path: &Path) -> Result<reqwest::multipart::Part, ClientError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|source| ClientError::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(reqwest::multipart::Part::bytes(bytes).file_name("cover"))
 }
 
 /// The multipart part holding the song, with its progress-counting body, and the song's

@@ -346,6 +346,9 @@ async fn add(args: AddArgs) -> u8 {
     for (path, reason) in &found.skipped {
         report.skipped_entry(path, reason);
     }
+    for (folder, art) in &found.art {
+        report.art(folder, art);
+    }
     // The server's upload limit, so that a file over it is refused here, before it is read
     // (hashing gigabytes the server will refuse is time lost); unknown, the server decides.
     let limit = client.upload_limit().await;
@@ -457,9 +460,11 @@ async fn send(
                 bar.inc(progress.sent.saturating_sub(before));
             }
         };
-        let result = client
-            .add(candidate.path.as_path(), name, author, on_progress)
-            .await;
+        let mut song = legato_client::Song::path(&candidate.path);
+        if let Some(art) = &candidate.art {
+            song = song.with_cover(art);
+        }
+        let result = client.add(song, name, author, on_progress).await;
         let sent = sent.load(Ordering::Relaxed);
         // A busy server answers 429 before reading the body and closes the connection, which
         // the sender may see as a broken pipe instead of the answer: that is tried again too,
@@ -627,6 +632,18 @@ impl<'a> Report<'a> {
             .suspend(|| eprintln!("legato: {}: {reason}", shown(path)));
         self.unreadable_entries
             .push((path.to_path_buf(), reason.to_owned()));
+    }
+
+    /// A folder's art, once per folder: it is no failure and no "not audio".
+    fn art(&self, folder: &Path, art: &Path) {
+        let name = art.file_name().map(Path::new).unwrap_or(art);
+        self.bar.suspend(|| {
+            eprintln!(
+                "{}: art {}, sent as the cover of its tracks (a cover in a file's tags wins)",
+                shown(folder),
+                shown(name)
+            );
+        });
     }
 
     /// An entry of a folder that is not a file: said at once, on a terminal too (nothing

@@ -21,6 +21,9 @@ pub struct Candidate {
     /// Named on the command line rather than found in a folder: sent whatever its bytes are
     /// (the server says why it refuses it), as `legato add FILE` always did.
     pub named: bool,
+    /// The art of the folder it was found in (or of the nearest folder above it that has
+    /// some, within the walk), sent beside it as the track's cover.
+    pub art: Option<PathBuf>,
 }
 
 /// The files found under the command's paths.
@@ -35,9 +38,19 @@ pub struct Found {
     /// pipe, a socket, a device, a link to a folder (never followed). Names starting with `.`
     /// are left out without a word.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Each folder with art, and the image chosen (see [`ART_NAMES`]); the images are not
+    /// among `files`.
+    pub art: Vec<(PathBuf, PathBuf)>,
     /// Some argument was a folder.
     pub folders: bool,
 }
+
+/// The names of a folder's art, without their extension, first found first.
+pub const ART_NAMES: [&str; 4] = ["cover", "folder", "front", "album"];
+/// The extensions of a folder's art, first found first.
+pub const ART_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
+/// Largest art sent (what the server takes).
+const MAX_ART_BYTES: u64 = legato_client::MAX_COVER_BYTES;
 
 /// Finds the files to upload: each path that is a file, and every regular file under each
 /// path that is a folder, recursively. Names starting with `.` inside folders are skipped
@@ -54,6 +67,7 @@ pub fn find(paths: &[PathBuf]) -> Result<Found, Vec<(PathBuf, String)>> {
                 path: path.clone(),
                 size: meta.len(),
                 named: true,
+                art: None,
             }),
             Ok(meta) if meta.is_dir() => {
                 found.folders = true;
@@ -77,8 +91,9 @@ pub fn find(paths: &[PathBuf]) -> Result<Found, Vec<(PathBuf, String)>> {
 /// `b.mp3`).
 fn walk(root: &Path, found: &mut Found) {
     // A stack of the folders being read rather than recursion: a deep tree cannot overflow it.
-    let mut stack = vec![entries(root, found)];
-    while let Some(folder) = stack.last_mut() {
+    let mut stack = vec![entries(root, None, found)];
+    while let Some((folder, art)) = stack.last_mut() {
+        let art = art.clone();
         let Some(entry) = folder.next() else {
             stack.pop();
             continue;
@@ -92,7 +107,7 @@ fn walk(root: &Path, found: &mut Found) {
             }
         };
         if kind.is_dir() {
-            let inner = entries(&path, found);
+            let inner = entries(&path, art, found);
             stack.push(inner);
             continue;
         }
@@ -107,6 +122,7 @@ fn walk(root: &Path, found: &mut Found) {
                 path,
                 size: meta.len(),
                 named: false,
+                art,
             }),
             Ok(meta) if kind.is_symlink() && meta.is_dir() => found
                 .skipped
@@ -154,16 +170,20 @@ fn kind_of(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// The entries of a folder not starting with `.`, in name order; an unreadable folder is
-/// noted in `found` and has none.
-fn entries(folder: &Path, found: &mut Found) -> std::vec::IntoIter<std::fs::DirEntry> {
+/// A folder being walked: its entries left, and the art its files go with.
+type Folder = (std::vec::IntoIter<std::fs::DirEntry>, Option<PathBuf>);
+
+/// The entries of a folder not starting with `.`, in name order, without its art; an
+/// unreadable folder is noted in `found` and has none. Its art is its own (noted in
+/// `found`), else `inherited`, the art of the folder it is in.
+fn entries(folder: &Path, inherited: Option<PathBuf>, found: &mut Found) -> Folder {
     let read = match std::fs::read_dir(folder) {
         Ok(read) => read,
         Err(err) => {
             found
                 .unreadable
                 .push((folder.to_path_buf(), io_reason(&err)));
-            return Vec::new().into_iter();
+            return (Vec::new().into_iter(), inherited);
         }
     };
     let mut entries: Vec<_> = read
@@ -179,7 +199,63 @@ fn entries(folder: &Path, found: &mut Found) -> std::vec::IntoIter<std::fs::DirE
         .filter(|entry| !entry.file_name().as_encoded_bytes().starts_with(b"."))
         .collect();
     entries.sort_by_key(std::fs::DirEntry::file_name);
-    entries.into_iter()
+    // Every image named as art is art, not a file to import; the first by `ART_NAMES`, then
+    // `ART_EXTENSIONS`, is the folder's.
+    let mut art: Vec<(usize, PathBuf)> = Vec::new();
+    entries.retain(|entry| match art_rank(entry) {
+        Some(rank) => {
+            art.push((rank, entry.path()));
+            false
+        }
+        None => true,
+    });
+    art.sort();
+    let own = art.into_iter().next().map(|(_, path)| path);
+    if let Some(own) = &own {
+        found.art.push((folder.to_path_buf(), own.clone()));
+    }
+    (entries.into_iter(), own.or(inherited))
+}
+
+/// Where an entry stands among a folder's art (lower first), if it is art: named as art
+/// (case aside), a file (or a link to one) of at most [`MAX_ART_BYTES`] whose bytes are a
+/// JPEG, PNG or WebP image. An image named as art that is none of these is left among the
+/// files, and reported as they are.
+fn art_rank(entry: &std::fs::DirEntry) -> Option<usize> {
+    let name = entry.file_name();
+    let name = name.to_str()?.to_ascii_lowercase();
+    let (stem, extension) = name.rsplit_once('.')?;
+    let by_name = ART_NAMES.iter().position(|n| *n == stem)?;
+    let by_extension = ART_EXTENSIONS.iter().position(|e| *e == extension)?;
+    let meta = std::fs::metadata(entry.path()).ok()?;
+    if !meta.is_file() || meta.len() > MAX_ART_BYTES {
+        return None;
+    }
+    let mut head = [0u8; 12];
+    let mut file = std::fs::File::open(entry.path()).ok()?;
+    let n = read_head(&mut file, &mut head).ok()?;
+    is_image(&head[..n]).then_some(by_name * ART_EXTENSIONS.len() + by_extension)
+}
+
+/// Reads up to `head.len()` bytes from the start of `reader`.
+fn read_head(reader: &mut impl Read, head: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < head.len() {
+        match reader.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(n)
+}
+
+/// Whether bytes start a JPEG, PNG or WebP image (as the server tells a cover).
+fn is_image(head: &[u8]) -> bool {
+    head.starts_with(&[0xFF, 0xD8, 0xFF])
+        || head.starts_with(b"\x89PNG\r\n\x1a\n")
+        || (head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WEBP")
 }
 
 /// What a look at a file's bytes found.
@@ -367,6 +443,45 @@ mod tests {
     }
 
     #[test]
+    fn folder_art_is_chosen_by_name_then_extension_and_inherited_by_inner_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("Album/CD 1")).unwrap();
+        std::fs::create_dir_all(root.join("Other")).unwrap();
+        let jpeg = b"\xFF\xD8\xFF\xE0 a jpeg".to_vec();
+        let png = b"\x89PNG\r\n\x1a\n a png".to_vec();
+        for (name, bytes) in [
+            ("Album/Folder.PNG", png.clone()),
+            ("Album/COVER.jpeg", jpeg.clone()),
+            ("Album/cover.webp", b"RIFF\0\0\0\0WEBPVP8 ".to_vec()),
+            ("Album/01.mp3", b"x".to_vec()),
+            ("Album/CD 1/02.mp3", b"x".to_vec()),
+            // Named as art, but no image: a file like any other.
+            ("Other/cover.jpg", b"not an image".to_vec()),
+            ("Other/03.mp3", b"x".to_vec()),
+        ] {
+            std::fs::write(root.join(name), bytes).unwrap();
+        }
+        let found = find(&[root.to_path_buf()]).unwrap();
+        let cover = root.join("Album/COVER.jpeg");
+        assert_eq!(found.art, [(root.join("Album"), cover.clone())]);
+        let files: Vec<(PathBuf, Option<PathBuf>)> = found
+            .files
+            .iter()
+            .map(|c| (c.path.strip_prefix(root).unwrap().to_owned(), c.art.clone()))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                (PathBuf::from("Album/01.mp3"), Some(cover.clone())),
+                (PathBuf::from("Album/CD 1/02.mp3"), Some(cover)),
+                (PathBuf::from("Other/03.mp3"), None),
+                (PathBuf::from("Other/cover.jpg"), None),
+            ]
+        );
+    }
+
+    #[test]
     fn pipes_and_sockets_in_folders_are_skipped_with_their_kind() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -429,6 +544,7 @@ mod tests {
             path: path.clone(),
             size: 100_000,
             named,
+            art: None,
         };
         assert_eq!(
             look(&candidate(false), Some(99_999)),
@@ -467,6 +583,7 @@ mod tests {
                 path,
                 size: bytes.len() as u64,
                 named,
+                art: None,
             }
         };
         let audio = mp3_like();
@@ -497,6 +614,7 @@ mod tests {
             path: dir.path().join("gone.mp3"),
             size: 0,
             named: false,
+            art: None,
         };
         assert_eq!(
             look(&missing, None),

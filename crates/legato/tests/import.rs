@@ -452,3 +452,189 @@ fn a_file_over_the_upload_limit_is_refused_before_it_is_hashed_or_sent() {
     assert_eq!(posts.len(), 1, "{posts:?}");
     assert_eq!(tracks(&server).len(), 1);
 }
+
+/// An ID3v2.3 tag holding only a front cover (APIC) with `image`, a PNG.
+fn id3v2_cover(image: &[u8]) -> Vec<u8> {
+    let mut body = vec![0u8]; // ISO-8859-1
+    body.extend_from_slice(b"image/png\0");
+    body.push(3); // front cover
+    body.push(0); // no description
+    body.extend_from_slice(image);
+    let mut frame = b"APIC".to_vec();
+    frame.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend_from_slice(&body);
+    let size = frame.len();
+    let mut tag = b"ID3\x03\x00\x00".to_vec();
+    tag.extend(
+        (0..4)
+            .rev()
+            .map(|i| u8::try_from((size >> (7 * i)) & 0x7f).unwrap()),
+    );
+    tag.extend_from_slice(&frame);
+    tag
+}
+
+/// Issue 28, item 4: `legato add` skipped a folder's `cover.jpg` as "not audio", and the
+/// album had no art. It is sent with each track of its folder (and of the folders inside
+/// it) and becomes their cover, served by crud and by Subsonic `getCoverArt`; a track with
+/// art in its tags keeps its own.
+#[test]
+fn a_folders_cover_jpg_becomes_the_cover_of_its_tracks_unless_they_carry_their_own() {
+    let library = tempfile::tempdir().unwrap();
+    let album = library.path().join("Album");
+    std::fs::create_dir_all(album.join("CD 2")).unwrap();
+    let mut jpeg = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0".to_vec();
+    jpeg.extend((0..2000u32).map(|i| u8::try_from(i % 251).unwrap()));
+    std::fs::write(album.join("Cover.JPG"), &jpeg).unwrap();
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0".to_vec();
+    png.resize(300, 7);
+    // Plain MP3s, a WAV (processed by a job) in a folder inside, and an MP3 with a cover.
+    std::fs::write(album.join("01 plain.mp3"), mp3_tone(800)).unwrap();
+    let wav = std::fs::read(tone_file(
+        1.0,
+        810,
+        44_100,
+        1,
+        "wav",
+        &["-c:a", "pcm_s16le"],
+    ))
+    .unwrap();
+    std::fs::write(album.join("CD 2").join("02 wave.wav"), wav).unwrap();
+    let mut own = id3v2_cover(&png);
+    own.extend_from_slice(&mp3_tone(820));
+    std::fs::write(album.join("03 own art.mp3"), own).unwrap();
+
+    let server = Server::start(BIN, &[]);
+    let run = add(&server, library.path().to_str().unwrap());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        summary_of(&run, 3),
+        "legato: 3 files: 3 added, 0 already stored, 0 duplicates, 0 not audio, 0 refused",
+        "the art is no file to import: {run:?}"
+    );
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("Cover.JPG"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once for its folder: {run:?}");
+    assert!(
+        said[0].starts_with(&format!(
+            "{}: art Cover.JPG, sent as the cover",
+            album.display()
+        )),
+        "{said:?}"
+    );
+
+    // Every track ready with all its renditions (the jobs done), each with its cover.
+    let covers = settled_covers(&server);
+    for (name, _, bytes) in &covers {
+        let expected = if name == "03 own art" { &png } else { &jpeg };
+        assert!(
+            bytes == expected,
+            "{name}: the wrong cover ({} bytes)",
+            bytes.len()
+        );
+    }
+    // A reprocessing lays the folder's art out again (it is kept with the upload).
+    let before: Vec<String> = tracks(&server)
+        .iter()
+        .map(|t| t["playlist"].as_str().unwrap().to_owned())
+        .collect();
+    let reprocessed =
+        Run::of(process::command(BIN).args(["reprocess", "--all", "--url", &server.url("")]));
+    assert_eq!(reprocessed.code, Some(0), "{reprocessed:?}");
+    wait::until(Duration::from_secs(120), "the reprocessing", || {
+        let tracks = shown_tracks(&server);
+        tracks
+            .iter()
+            .all(|t| {
+                t.get("job").is_none()
+                    && !before.contains(&t["playlist"].as_str().unwrap_or_default().to_owned())
+            })
+            .then_some(())
+    });
+    assert_eq!(
+        settled_covers(&server),
+        covers,
+        "the same covers after a reprocessing"
+    );
+
+    // Subsonic apps get the same images.
+    let password = library.path().join("password");
+    std::fs::write(&password, "sesame\n").unwrap();
+    let data = server.data_dir();
+    let made = Run::of(process::command(BIN).args([
+        "user",
+        "add",
+        "ana",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]));
+    assert_eq!(made.code, Some(0), "{made:?}");
+    for (name, id, bytes) in &covers {
+        let response = reqwest::blocking::Client::new()
+            .get(server.url("/rest/getCoverArt"))
+            .query(&[
+                ("u", "ana"),
+                ("p", "sesame"),
+                ("v", "1.16.1"),
+                ("c", "tests"),
+                ("id", id.as_str()),
+            ])
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let served = response.bytes().unwrap().to_vec();
+        assert!(
+            &served == bytes,
+            "{name}: getCoverArt served {} bytes",
+            served.len()
+        );
+    }
+}
+
+/// Every track as `GET /function/crud/{id}` shows it (with its job, which lists leave out).
+fn shown_tracks(server: &Server) -> Vec<serde_json::Value> {
+    tracks(server)
+        .iter()
+        .map(|t| {
+            let url = server.url(&format!("/function/crud/{}", t["id"].as_str().unwrap()));
+            reqwest::blocking::get(url).unwrap().json().unwrap()
+        })
+        .collect()
+}
+
+/// Every track's (name, id, cover bytes) once all are ready with no job left.
+fn settled_covers(server: &Server) -> Vec<(String, String, Vec<u8>)> {
+    let settled = wait::until(Duration::from_secs(120), "every track settled", || {
+        let tracks = shown_tracks(server);
+        tracks
+            .iter()
+            .all(|t| t["status"] == "ready" && t.get("job").is_none() && t["cover"].is_string())
+            .then_some(tracks)
+    });
+    let mut covers: Vec<(String, String, Vec<u8>)> = settled
+        .iter()
+        .map(|track| {
+            let url = track["cover"].as_str().unwrap();
+            let url = if url.starts_with("http") {
+                url.to_owned()
+            } else {
+                server.url(url)
+            };
+            let response = reqwest::blocking::get(url).unwrap();
+            assert_eq!(response.status(), 200);
+            (
+                track["name"].as_str().unwrap().to_owned(),
+                track["id"].as_str().unwrap().to_owned(),
+                response.bytes().unwrap().to_vec(),
+            )
+        })
+        .collect();
+    covers.sort();
+    covers
+}
