@@ -88,6 +88,10 @@ pub struct MultipartUpload {
     /// The audio file.
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
     pub song: String,
+    /// The album art of the song's folder: a JPEG, PNG or WebP image of at most 5 MiB,
+    /// the track's cover unless the audio has one in its tags.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    pub cover: Option<String>,
 }
 
 /// Fields to change.
