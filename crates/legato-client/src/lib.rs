@@ -43,7 +43,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 pub use crate::download::{Original, Received, safe_file_name};
 pub use crate::error::ClientError;
 pub use crate::track::{ListParams, SortKey, SortOrder, Source, Track};
-pub use crate::upload::{Progress, Song};
+pub use crate::upload::{MAX_COVER_BYTES, Progress, Song};
 pub use crate::url::{CRUD_PATH, DEFAULT_URL, ServerUrl};
 
 /// The result of every client call.
@@ -144,10 +144,32 @@ impl Client {
         if let Some(author) = author {
             form = form.text("author", author.to_owned());
         }
-        form = form.part("song", upload::song_part(song.into(), progress).await?);
+        let song = song.into();
+        if let Some(cover) = song.cover() {
+            form = form.part("cover", upload::cover_part(cover).await?);
+        }
+        let (part, file_name) = upload::song_part(song, progress).await?;
+        // The name exactly, in a field of its own: the part's `filename` cannot carry every
+        // name (a newline, an escape character). A server that does not know the field
+        // ignores it and takes the part's.
+        form = form.text("file_name", file_name);
+        form = form.part("song", part);
         let request = self.http.post(self.url.crud().clone()).multipart(form);
         let response = self.send(request).await?;
         json(response).await
+    }
+
+    /// The largest upload the server accepts, in bytes, as its health check tells it;
+    /// `None` when it does not say (an older server, the seed) or cannot be asked.
+    pub async fn upload_limit(&self) -> Option<u64> {
+        #[derive(serde::Deserialize)]
+        struct Health {
+            max_upload_bytes: Option<u64>,
+        }
+        let url = self.url.track("healthz")?;
+        let response = self.send(self.http.get(url)).await.ok()?;
+        let health: Health = json(response).await.ok()?;
+        health.max_upload_bytes
     }
 
     /// One page of tracks, and how many tracks match the query in all (`X-Total-Count`).

@@ -18,10 +18,15 @@ use crate::error::ClientError;
 /// Bytes read from the source at a time.
 const CHUNK: usize = 64 * 1024;
 
-/// The audio to upload: a file on disk, or any async reader.
+/// The audio to upload: a file on disk, or any async reader; and, optionally, the album art
+/// of its folder.
 pub struct Song {
     source: Source,
+    cover: Option<PathBuf>,
 }
+
+/// Largest cover image a server takes beside a song (its `cover-too-large` limit).
+pub const MAX_COVER_BYTES: u64 = 5 * 1024 * 1024;
 
 enum Source {
     Path(PathBuf),
@@ -37,7 +42,21 @@ impl Song {
     pub fn path(path: impl Into<PathBuf>) -> Self {
         Self {
             source: Source::Path(path.into()),
+            cover: None,
         }
+    }
+
+    /// Sends the image file `cover` (JPEG, PNG or WebP, at most [`MAX_COVER_BYTES`]) beside
+    /// the song as its folder's art: the server makes it the track's cover unless the
+    /// audio carries one in its tags.
+    pub fn with_cover(mut self, cover: impl Into<PathBuf>) -> Self {
+        self.cover = Some(cover.into());
+        self
+    }
+
+    /// The folder art sent beside the song, if any.
+    pub(crate) fn cover(&self) -> Option<&Path> {
+        self.cover.as_deref()
     }
 
     /// Any reader, sent under `file_name`. With `len`, exactly that many bytes are sent and
@@ -53,6 +72,7 @@ impl Song {
                 file_name: file_name.into(),
                 len,
             },
+            cover: None,
         }
     }
 }
@@ -104,11 +124,24 @@ impl Progress {
     }
 }
 
-/// The multipart part holding the song, with its progress-counting body.
+/// The multipart part holding a folder's art, read whole (it is small).
+pub(crate) async fn cover_part(path: &Path) -> Result<reqwest::multipart::Part, ClientError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|source| ClientError::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(reqwest::multipart::Part::bytes(bytes).file_name("cover"))
+}
+
+/// The multipart part holding the song, with its progress-counting body, and the song's
+/// file name as it is (for the `file_name` field: the part's `filename` parameter carries a
+/// version of it that any multipart parser reads, see [`header_safe`]).
 pub(crate) async fn song_part<P>(
     song: Song,
     mut progress: P,
-) -> Result<reqwest::multipart::Part, ClientError>
+) -> Result<(reqwest::multipart::Part, String), ClientError>
 where
     P: FnMut(Progress) + Send + 'static,
 {
@@ -166,12 +199,31 @@ where
     };
     // The MIME types above are valid constants, so this cannot fail; it is still not worth
     // a panic.
-    part.file_name(file_name.clone())
+    let part = part
+        .file_name(header_safe(&file_name))
         .mime_str(mime)
         .map_err(|e| ClientError::File {
-            path: PathBuf::from(file_name),
+            path: PathBuf::from(&file_name),
             source: std::io::Error::other(e),
+        })?;
+    Ok((part, file_name))
+}
+
+/// A file name as a part's `filename="…"` parameter can carry it: a control character (a
+/// newline, an escape), a quote or a backslash becomes `_`. reqwest writes the parameter as
+/// it is, and a newline or an escape character there makes the whole body unreadable to the
+/// server (its header parser refuses them); the exact name goes in the `file_name` field.
+pub(crate) fn header_safe(file_name: &str) -> String {
+    file_name
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '"' || c == '\\' {
+                '_'
+            } else {
+                c
+            }
         })
+        .collect()
 }
 
 /// The part's content type, from the file name; the server decides from the bytes anyway.
@@ -188,5 +240,16 @@ fn mime_for(file_name: &str) -> &'static str {
         Some("flac") => "audio/flac",
         Some("wav") => "audio/wav",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_safe;
+
+    #[test]
+    fn file_names_are_made_safe_for_the_part_header() {
+        assert_eq!(header_safe("a\nb\u{1b}[31m\"c\\d.mp3"), "a_b_[31m_c_d.mp3");
+        assert_eq!(header_safe("Björk — Jóga.flac"), "Björk — Jóga.flac");
     }
 }

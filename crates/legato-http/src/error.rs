@@ -69,6 +69,12 @@ pub enum ApiError {
     },
     #[error("the upload could not be read in time: {0}")]
     UploadFailed(String),
+    /// The multipart `cover` part is not a JPEG, PNG or WebP image.
+    #[error("the cover is not a JPEG, PNG or WebP image ({0})")]
+    InvalidCover(String),
+    /// The multipart `cover` part is over its limit of `limit_bytes`.
+    #[error("the cover is larger than the limit of {}", size_text(*limit_bytes))]
+    CoverTooLarge { limit_bytes: u64 },
     #[error(transparent)]
     Media(#[from] MediaError),
     #[error(transparent)]
@@ -118,7 +124,10 @@ impl ApiError {
             }
             Self::NotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::CoverTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Self::InvalidCover(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Media(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Transcode(TranscodeError::TooLong { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             // The server's configuration or the encoder, not the file.
@@ -160,6 +169,8 @@ impl ApiError {
             Self::NoRoute(_) => "no-route",
             Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::PayloadTooLarge { .. } => "payload-too-large",
+            Self::InvalidCover(_) => "invalid-cover",
+            Self::CoverTooLarge { .. } => "cover-too-large",
             Self::Media(err) => err.code(),
             Self::Transcode(err) => err.code(),
             Self::RangeNotSatisfiable { .. } => "range-not-satisfiable",
@@ -323,6 +334,8 @@ mod tests {
                 limit_bytes: 1,
             },
             ApiError::UploadFailed("x".into()),
+            ApiError::InvalidCover("x".into()),
+            ApiError::CoverTooLarge { limit_bytes: 1 },
             ApiError::RangeNotSatisfiable { len: 1 },
             ApiError::Internal("x".into()),
         ];
@@ -393,6 +406,8 @@ mod tests {
                 | ApiError::MethodNotAllowed(_)
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::UploadFailed(_)
+                | ApiError::InvalidCover(_)
+                | ApiError::CoverTooLarge { .. }
                 | ApiError::Media(_)
                 | ApiError::Transcode(_)
                 | ApiError::RangeNotSatisfiable { .. }

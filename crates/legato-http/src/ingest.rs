@@ -74,6 +74,7 @@ pub async fn ingest(
         name,
         author,
         file_name,
+        cover,
     } = upload;
     // Cheap checks first, so that a file we cannot read is refused before anything is stored.
     // The upload stays in its temporary file: only its start, its tags and one block at a
@@ -116,6 +117,9 @@ pub async fn ingest(
         tracing::info!(id = %existing.id, %sha256, "upload is an existing track; nothing stored");
         return Ok(Outcome::Existing(existing));
     }
+    // The folder's art sent beside the audio is the track's cover only when the audio has
+    // none of its own; kept with the source, as every processing lays the cover out anew.
+    let folder_cover = cover.filter(|_| tags.cover.is_none());
     // A processing slot, only for what is stored: an upload answered with its existing
     // track takes none.
     let _permit = state
@@ -187,14 +191,13 @@ pub async fn ingest(
     };
 
     if format == SourceFormat::Mp3 {
-        return publish_playable(state, track, audio, started, same_file).await;
+        return publish_playable(state, track, audio, folder_cover, started, same_file).await;
     }
 
     let mut finished = state.jobs.subscribe();
-    let pending = state
-        .store
-        .accept_track(track, source_pieces(audio))
-        .await?;
+    let source: ChunkSource =
+        Box::new(source_pieces(audio).chain(folder_cover_chunk(folder_cover)));
+    let pending = state.store.accept_track(track, source).await?;
     drop(same_file);
     let accepted_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(id = %pending.id, format = %format, accepted_ms, "upload stored; processing queued");
@@ -257,6 +260,15 @@ fn source_pieces(audio: Spooled) -> ChunkSource {
     }))
 }
 
+/// The chunk that keeps a folder's art with the source ([`layout::FOLDER_COVER`]), if any.
+fn folder_cover_chunk(
+    cover: Option<legato_transcode::Cover>,
+) -> impl Iterator<Item = Result<Chunk, StoreError>> + Send {
+    cover
+        .map(|cover| Ok(Chunk::new(layout::FOLDER_COVER.to_owned(), cover.bytes)))
+        .into_iter()
+}
+
 /// The claim count of an upload's first renditions: they are named as an ingest job's first
 /// claim names them (plain names), so a follow-up's claims start after it.
 const FIRST_CLAIM: u64 = 1;
@@ -270,6 +282,7 @@ async fn publish_playable(
     state: &AppState,
     track: Track,
     upload: Spooled,
+    folder_cover: Option<legato_transcode::Cover>,
     started: Instant,
     same_file: tokio::sync::OwnedMutexGuard<()>,
 ) -> Result<Outcome, ApiError> {
@@ -282,6 +295,7 @@ async fn publish_playable(
         lossless: false,
         segment_seconds: config.segment_seconds,
         generation: Generation::new(FIRST_CLAIM),
+        folder_cover: folder_cover.clone(),
     };
     let Built {
         track, mut chunks, ..
@@ -291,6 +305,7 @@ async fn publish_playable(
         // whole as well, in pieces.
         chunks = Box::new(chunks.chain(source_pieces(upload)));
     }
+    let chunks: ChunkSource = Box::new(chunks.chain(folder_cover_chunk(folder_cover)));
     let follow_up = !coming(config, &track).is_empty();
     let track = if follow_up {
         state
@@ -531,6 +546,9 @@ pub(crate) struct BuildJob {
     pub lossless: bool,
     pub segment_seconds: f64,
     pub generation: Generation,
+    /// The art of the upload's folder ([`layout::FOLDER_COVER`]): the cover when the audio
+    /// has none in its tags.
+    pub folder_cover: Option<legato_transcode::Cover>,
 }
 
 /// What a build made: the track to publish and its chunks, produced lazily; `names`
@@ -818,7 +836,8 @@ impl BuildJob {
         renditions.sort_by_key(|r| r.package.info().bitrate_kbps);
 
         // Lay out.
-        let chunks = lay_out(&mut track, renditions, fmp4, tags.cover, &self.generation);
+        let cover = tags.cover.or(self.folder_cover);
+        let chunks = lay_out(&mut track, renditions, fmp4, cover, &self.generation);
         if let Some(kept) = track.source.as_ref().and_then(|s| s.remainder.as_ref())
             && *kept != self.generation.remainder()
         {

@@ -253,6 +253,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     let first_stage =
         job.kind == JobKind::Ingest && track.source.as_ref().is_some_and(|s| s.format != "mp3");
     let config = &state.config;
+    let folder_cover = read_folder_cover(state, &track).await;
     let build = BuildJob {
         audio: audio.clone(),
         ladder: if first_stage {
@@ -268,6 +269,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
         lossless: config.lossless && !first_stage,
         segment_seconds: state.config.segment_seconds,
         generation: Generation::new(claims),
+        folder_cover,
     };
     let base = track.clone();
     let mut work = tokio::task::spawn_blocking(move || build.build(base));
@@ -388,13 +390,16 @@ async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, ol
         Ok(track) => {
             // Attempts of this job that died mid-write (MongoDB stores chunks before the
             // switch) left generations between the old one and ours: never published, so no
-            // player holds them. Pieces of a source now kept in the renditions go too.
+            // player holds them. Pieces of a source now kept in the renditions go too (not
+            // the folder's cover kept beside them: every processing lays it out).
             let source_published = track.source.as_ref().is_some_and(|s| s.remainder.is_some());
             remove_leftovers(state, id, |all| {
                 all.into_iter()
                     .filter(|name| {
                         layout::generation_of(name)
-                            .map_or(source_published, |g| g > old_generation && g < job.claims)
+                            .map_or(source_published && name != layout::FOLDER_COVER, |g| {
+                                g > old_generation && g < job.claims
+                            })
                     })
                     .collect()
             })
@@ -562,6 +567,30 @@ async fn release(state: &AppState, job: &Job, delay: Duration, error: Option<&st
     {
         // The lease runs out by itself: another process takes the job then.
         tracing::warn!(id = %job.track_id, error = %e, "could not release the job");
+    }
+}
+
+/// The art of the track's folder that its upload carried ([`layout::FOLDER_COVER`]), if it
+/// has one: a track without one (most) costs one lookup of a missing chunk. A store that
+/// fails here leaves the track without it for this processing, with a warning.
+async fn read_folder_cover(state: &AppState, track: &Track) -> Option<legato_transcode::Cover> {
+    match state
+        .store
+        .get_stored_chunk(&track.id, layout::FOLDER_COVER)
+        .await
+    {
+        Ok(bytes) => {
+            let mime = upload::cover_mime(&bytes)?;
+            Some(legato_transcode::Cover {
+                mime,
+                bytes: bytes.to_vec(),
+            })
+        }
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => {
+            tracing::warn!(id = %track.id, error = %e, "could not read the folder's cover");
+            None
+        }
     }
 }
 

@@ -34,6 +34,12 @@ pub fn source_piece(index: u32) -> String {
     format!("{SOURCE_PREFIX}{index:04}")
 }
 
+/// The album art an upload carried beside the audio (its folder's `cover.jpg`), kept with
+/// the source when the audio has no cover of its own: every processing of the track lays
+/// it out as the generation's cover. Never removed while the track lives, not even once an
+/// MP3's source moved into its renditions.
+pub const FOLDER_COVER: &str = "source/cover";
+
 /// Whether a chunk belongs to the source (kept across reprocessing).
 pub fn is_source(name: &str) -> bool {
     name.starts_with(SOURCE_PREFIX)
@@ -100,7 +106,11 @@ impl Generation {
 
     /// The cover image, by its MIME type.
     pub fn cover(&self, mime: &str) -> String {
-        let ext = if mime == "image/png" { "png" } else { "jpg" };
+        let ext = match mime {
+            "image/png" => "png",
+            "image/webp" => "webp",
+            _ => "jpg",
+        };
         format!("{}cover.{ext}", self.prefix)
     }
 }
@@ -153,7 +163,11 @@ pub fn of_generation(all: Vec<String>, generation: u64) -> Vec<String> {
 /// source is now kept in the published renditions (an MP3 as its `original` segments).
 pub fn unused(all: Vec<String>, published: &[String], source_published: bool) -> Vec<String> {
     all.into_iter()
-        .filter(|name| (source_published || !is_source(name)) && !published.contains(name))
+        .filter(|name| {
+            (source_published || !is_source(name))
+                && name != FOLDER_COVER
+                && !published.contains(name)
+        })
         .collect()
 }
 
@@ -208,6 +222,7 @@ mod tests {
     fn unused_keeps_the_source_and_the_published_set() {
         let all = vec![
             "source/0000".to_owned(),
+            FOLDER_COVER.to_owned(),
             "index.m3u8".to_owned(),
             "segment000.ts".to_owned(),
             "g2-index.m3u8".to_owned(),
@@ -220,7 +235,9 @@ mod tests {
         assert_eq!(
             unused(all, &published, true),
             ["source/0000", "index.m3u8", "segment000.ts"],
-            "pieces of a source now kept in the renditions go"
+            "pieces of a source now kept in the renditions go, the folder's cover stays"
         );
+        assert_eq!(generation_of(FOLDER_COVER), None, "never retired");
+        assert_eq!(Generation::new(2).cover("image/webp"), "g2-cover.webp");
     }
 }

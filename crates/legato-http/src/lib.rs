@@ -203,7 +203,11 @@ pub async fn healthz(
         .as_deref()
         .and_then(upload::free_disk_bytes);
     let full = free.is_some_and(|free| free < receive.min_free_disk_bytes.max(1));
-    let mut body = serde_json::json!({ "status": if full { "storage-full" } else { "ok" } });
+    let mut body = serde_json::json!({
+        "status": if full { "storage-full" } else { "ok" },
+        // What a client checks a file against before reading it (`legato add`).
+        "max_upload_bytes": state.config.max_upload_bytes,
+    });
     if let Some(free) = free {
         body["free_disk_mb"] = (free / (1024 * 1024)).into();
     }

@@ -82,9 +82,16 @@ pub struct SeedUpload {
 pub struct MultipartUpload {
     pub name: Option<String>,
     pub author: Option<String>,
+    /// The file's name, whatever characters it holds (wins over the `song` part's
+    /// `filename`); control characters are removed from what is kept.
+    pub file_name: Option<String>,
     /// The audio file.
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
     pub song: String,
+    /// The album art of the song's folder: a JPEG, PNG or WebP image of at most 5 MiB,
+    /// the track's cover unless the audio has one in its tags.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    pub cover: Option<String>,
 }
 
 /// Fields to change.
@@ -106,6 +113,9 @@ pub struct Health {
     pub status: String,
     /// Free disk in the data folder, in MB, when the server stores there.
     pub free_disk_mb: Option<u64>,
+    /// The largest upload accepted (`--max-upload-mb`), in bytes: a client refuses a larger
+    /// file itself, without reading or sending it.
+    pub max_upload_bytes: u64,
 }
 
 /// Raw bytes (an audio file, a playlist, a segment).

@@ -54,6 +54,26 @@ pub struct Upload {
     pub author: Option<String>,
     /// The file name the client gave (multipart), used as a fallback title.
     pub file_name: Option<String>,
+    /// The album art the client sent beside the audio (multipart `cover`: its folder's
+    /// `cover.jpg`), already checked to be a JPEG, PNG or WebP image of at most
+    /// [`MAX_COVER_BYTES`]; the track's cover unless the audio has its own.
+    pub cover: Option<legato_transcode::Cover>,
+}
+
+/// Largest `cover` part accepted, as for a cover embedded in a file's tags.
+pub const MAX_COVER_BYTES: usize = legato_transcode::MAX_COVER_BYTES;
+
+/// The MIME type of a cover image, from its first bytes: JPEG, PNG or WebP.
+pub fn cover_mime(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
 }
 
 /// An upload's bytes in an anonymous temporary file (gone with the last handle).
@@ -274,7 +294,8 @@ pub async fn read_upload(
 
     match content_type.as_str() {
         "multipart/form-data" => {
-            if declared.is_some_and(|len| len > max_bytes + MULTIPART_SLACK) {
+            let cover = MAX_COVER_BYTES as u64;
+            if declared.is_some_and(|len| len > max_bytes + MULTIPART_SLACK + cover) {
                 return Err(limits.refuse(request, declared).await);
             }
             read_multipart(request, &limits).await
@@ -489,6 +510,7 @@ fn raw_upload(audio: Spooled, query: &HashMap<String, String>) -> Upload {
         name: query.get("name").cloned(),
         author: query.get("author").cloned(),
         file_name: None,
+        cover: None,
     }
 }
 
@@ -521,6 +543,7 @@ where
         name: fields.name,
         author: fields.author,
         file_name: None,
+        cover: None,
     })
 }
 
@@ -896,7 +919,10 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
         .await
         .map_err(|e| ApiError::InvalidMultipart(e.body_text()))?;
     let (mut name, mut author, mut file_name) = (None, None, None);
-    let mut song = None;
+    // The `file_name` field, when sent, is the file's name whatever it holds: a part's
+    // `filename` parameter cannot carry a newline or an escape character.
+    let mut file_name_field = None;
+    let (mut song, mut cover) = (None, None);
     while let Some(mut field) = limits
         .next(multipart.next_field())
         .await?
@@ -908,6 +934,30 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
                 file_name = field.file_name().map(str::to_owned);
                 let stream = field.map(|chunk| chunk.map_err(std::io::Error::other));
                 song = Some(spool(stream, limits, false).await?);
+            }
+            "cover" => {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = limits
+                    .next(field.chunk())
+                    .await?
+                    .map_err(|e| multipart_error(e, limit_bytes))?
+                {
+                    limits.received(chunk.len())?;
+                    if bytes.len() + chunk.len() > MAX_COVER_BYTES {
+                        return Err(ApiError::CoverTooLarge {
+                            limit_bytes: MAX_COVER_BYTES as u64,
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                let mime = cover_mime(&bytes).ok_or_else(|| {
+                    ApiError::InvalidCover(if bytes.is_empty() {
+                        "it is empty".to_owned()
+                    } else {
+                        "its bytes are of no such image".to_owned()
+                    })
+                })?;
+                cover = Some(legato_transcode::Cover { mime, bytes });
             }
             other => {
                 // Text fields are bounded; unknown fields are read and dropped so that
@@ -930,6 +980,7 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
                 match other {
                     "name" => name = Some(text),
                     "author" => author = Some(text),
+                    "file_name" => file_name_field = Some(text),
                     _ => {}
                 }
             }
@@ -940,7 +991,8 @@ async fn read_multipart(request: Request, limits: &Limits) -> Result<Upload, Api
         audio: Spooled::new(song)?,
         name,
         author,
-        file_name,
+        file_name: file_name_field.or(file_name),
+        cover,
     })
 }
 
@@ -1015,6 +1067,16 @@ fn is_noncharacter(c: char) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covers_are_told_by_their_bytes() {
+        assert_eq!(cover_mime(b"\xFF\xD8\xFF\xE0rest"), Some("image/jpeg"));
+        assert_eq!(cover_mime(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(cover_mime(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(cover_mime(b"RIFF\0\0\0\0WAVEfmt "), None);
+        assert_eq!(cover_mime(b"GIF89a"), None);
+        assert_eq!(cover_mime(b""), None);
+    }
 
     #[test]
     fn clean_text_strips_controls_and_caps_length() {

@@ -682,3 +682,87 @@ async fn openapi_document_describes_every_operation() {
     }
     server.stop().await;
 }
+
+/// A multipart upload's `file_name` field is the file's name whatever it holds (a part's
+/// `filename` cannot carry a newline), kept without its control characters.
+#[tokio::test]
+async fn the_file_name_field_wins_over_the_parts_filename() {
+    let server = TestServer::start().await;
+    let form = reqwest::multipart::Form::new()
+        .text("file_name", "new\nline \u{1b}[31mred.mp3")
+        .part(
+            "song",
+            reqwest::multipart::Part::bytes(song(2.0)).file_name("new_line _[31mred.mp3"),
+        );
+    let response = server
+        .client
+        .post(server.crud())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let track: Value = response.json().await.unwrap();
+    assert_eq!(track["name"], "newline [31mred");
+    assert_eq!(track["source"]["file_name"], "newline [31mred.mp3");
+    let health: Value = server
+        .client
+        .get(server.url("/function/crud/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["max_upload_bytes"], 512 * 1024 * 1024, "{health}");
+    server.stop().await;
+}
+
+/// A `cover` part beside the song (a folder's art) is the track's cover when the audio has
+/// none; it must be a JPEG, PNG or WebP image by its bytes, of at most 5 MiB.
+#[tokio::test]
+async fn a_cover_part_is_the_cover_of_a_song_without_one_and_is_checked() {
+    let server = TestServer::start().await;
+    let audio = song(2.0);
+    let post = |k: u32, cover: Vec<u8>| {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "cover",
+                reqwest::multipart::Part::bytes(cover).file_name("cover.jpg"),
+            )
+            .part(
+                "song",
+                reqwest::multipart::Part::bytes(another_copy(&audio, k)).file_name("s.mp3"),
+            );
+        server.client.post(server.crud()).multipart(form).send()
+    };
+    let mut jpeg = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0".to_vec();
+    jpeg.resize(3000, 9);
+    let response = post(1, jpeg.clone()).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let track: Value = response.json().await.unwrap();
+    let cover = track["cover"].as_str().expect("a cover");
+    let served = server.client.get(server.url(cover)).send().await.unwrap();
+    assert_eq!(served.headers()["content-type"], "image/jpeg");
+    assert_eq!(served.bytes().await.unwrap().to_vec(), jpeg);
+
+    let response = post(2, b"GIF89a not accepted".to_vec()).await.unwrap();
+    assert_eq!(response.status(), 415);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "invalid-cover", "{body}");
+
+    let mut huge = jpeg.clone();
+    huge.resize(5 * 1024 * 1024 + 1, 0);
+    match post(3, huge).await {
+        Ok(response) => {
+            assert_eq!(response.status(), 413);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(error_code(&body), "cover-too-large", "{body}");
+        }
+        // The answer may come before the whole body is sent, and the connection close.
+        Err(err) => assert!(err.is_request() || err.is_body(), "{err}"),
+    }
+    let (tracks, _) = list(&server, &[]).await;
+    assert_eq!(tracks.len(), 1, "nothing stored of the refused uploads");
+    server.stop().await;
+}

@@ -285,6 +285,7 @@ pub fn content_type(name: &str) -> &'static str {
         "mp4" | "m4s" => "audio/mp4",
         "jpg" => "image/jpeg",
         "png" => "image/png",
+        "webp" => "image/webp",
         _ => "application/octet-stream",
     }
 }

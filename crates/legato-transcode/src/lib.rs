@@ -196,7 +196,8 @@ pub struct Tags {
 /// An embedded cover image.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cover {
-    /// "image/jpeg" or "image/png", from the image's own bytes.
+    /// "image/jpeg" or "image/png", from the image's own bytes ("image/webp" too for a
+    /// folder's art, which an upload carries beside the audio).
     pub mime: &'static str,
     pub bytes: Vec<u8>,
 }

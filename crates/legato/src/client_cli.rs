@@ -25,7 +25,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use legato_client::{Client, ClientError, ListParams, Progress, ServerUrl, Track};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::import::{self, Candidate, Look, io_reason};
+use crate::import::{self, Candidate, Look, io_reason, shown};
 
 /// The server refused a request, or a local file cannot be read.
 const EXIT_REFUSED: u8 = 1;
@@ -304,7 +304,7 @@ async fn add(args: AddArgs) -> u8 {
         Ok(Ok(found)) => found,
         Ok(Err(errors)) => {
             for (path, reason) in errors {
-                eprintln!("legato: {}: {reason}", path.display());
+                eprintln!("legato: {}: {reason}", shown(&path));
             }
             return EXIT_REFUSED;
         }
@@ -343,6 +343,15 @@ async fn add(args: AddArgs) -> u8 {
     for (path, reason) in &found.unreadable {
         report.unreadable_entry(path, reason);
     }
+    for (path, reason) in &found.skipped {
+        report.skipped_entry(path, reason);
+    }
+    for (folder, art) in &found.art {
+        report.art(folder, art);
+    }
+    // The server's upload limit, so that a file over it is refused here, before it is read
+    // (hashing gigabytes the server will refuse is time lost); unknown, the server decides.
+    let limit = client.upload_limit().await;
 
     // Files are looked at (audio? its hash) in order, a few at a time, and each distinct file
     // is sent once, `jobs` at a time: a copy of a file waits for the first one's track.
@@ -350,7 +359,7 @@ async fn add(args: AddArgs) -> u8 {
     let author = args.author.as_deref();
     let mut looks = futures_util::stream::iter(files.iter().cloned().enumerate())
         .map(|(index, candidate)| async move {
-            let look = tokio::task::spawn_blocking(move || import::look(&candidate))
+            let look = tokio::task::spawn_blocking(move || import::look(&candidate, limit))
                 .await
                 .unwrap_or_else(|err| Look::Unreadable(format!("reading it failed: {err}")));
             (index, look)
@@ -382,6 +391,10 @@ async fn add(args: AddArgs) -> u8 {
                 },
                 Look::NotAudio(what) => report.settle_unsent(index, Fate::NotAudio(what)),
                 Look::Unreadable(reason) => report.settle_unsent(index, Fate::Unreadable(reason)),
+                Look::TooLarge { limit } => {
+                    let refusal = Refusal::too_large(files[index].size, limit);
+                    report.settle_unsent(index, Fate::Refused(refusal));
+                }
             },
             Some((index, fate)) = uploads.next() => match fate {
                 Ok(fate) => {
@@ -447,9 +460,11 @@ async fn send(
                 bar.inc(progress.sent.saturating_sub(before));
             }
         };
-        let result = client
-            .add(candidate.path.as_path(), name, author, on_progress)
-            .await;
+        let mut song = legato_client::Song::path(&candidate.path);
+        if let Some(art) = &candidate.art {
+            song = song.with_cover(art);
+        }
+        let result = client.add(song, name, author, on_progress).await;
         let sent = sent.load(Ordering::Relaxed);
         // A busy server answers 429 before reading the body and closes the connection, which
         // the sender may see as a broken pipe instead of the answer: that is tried again too,
@@ -547,6 +562,20 @@ struct Refusal {
 }
 
 impl Refusal {
+    /// A file larger than the server's upload limit: refused here, neither read nor sent,
+    /// with the code the server would have answered.
+    fn too_large(size: u64, limit: u64) -> Self {
+        let why = format!(
+            "larger than the server's upload limit ({} > {})",
+            bytes(size),
+            bytes(limit)
+        );
+        Self {
+            text: format!("{why}; not sent (payload-too-large)"),
+            detail: format!("payload-too-large: {why}; not read, not sent"),
+        }
+    }
+
     fn of(err: &ClientError) -> Self {
         let (text, _) = explain(err, None);
         let detail = match err {
@@ -574,6 +603,8 @@ struct Report<'a> {
     printed: usize,
     /// Entries of folders that could not be read.
     unreadable_entries: Vec<(PathBuf, String)>,
+    /// Entries of folders that are not files (pipes, sockets, devices, linked folders).
+    skipped_entries: Vec<(PathBuf, String)>,
 }
 
 impl<'a> Report<'a> {
@@ -586,6 +617,7 @@ impl<'a> Report<'a> {
             settled: 0,
             printed: 0,
             unreadable_entries: Vec::new(),
+            skipped_entries: Vec::new(),
         };
         report.show_count();
         report
@@ -597,8 +629,29 @@ impl<'a> Report<'a> {
 
     fn unreadable_entry(&mut self, path: &Path, reason: &str) {
         self.bar
-            .suspend(|| eprintln!("legato: {}: {reason}", path.display()));
+            .suspend(|| eprintln!("legato: {}: {reason}", shown(path)));
         self.unreadable_entries
+            .push((path.to_path_buf(), reason.to_owned()));
+    }
+
+    /// A folder's art, once per folder: it is no failure and no "not audio".
+    fn art(&self, folder: &Path, art: &Path) {
+        let name = art.file_name().map(Path::new).unwrap_or(art);
+        self.bar.suspend(|| {
+            eprintln!(
+                "{}: art {}, sent as the cover of its tracks (a cover in a file's tags wins)",
+                shown(folder),
+                shown(name)
+            );
+        });
+    }
+
+    /// An entry of a folder that is not a file: said at once, on a terminal too (nothing
+    /// else would tell it was passed over), and again in the summary.
+    fn skipped_entry(&mut self, path: &Path, reason: &str) {
+        self.bar
+            .suspend(|| eprintln!("{}: skipped, {reason}", shown(path)));
+        self.skipped_entries
             .push((path.to_path_buf(), reason.to_owned()));
     }
 
@@ -610,7 +663,7 @@ impl<'a> Report<'a> {
 
     fn settle(&mut self, index: usize, fate: Fate) {
         let file = &self.files[index];
-        let path = file.path.display();
+        let path = shown(&file.path);
         // On a terminal the bar shows how far a folder is; only the files named on the
         // command line, and the problems, get a line there. Off one, every file does.
         let quiet = self.tty && !file.named;
@@ -624,7 +677,7 @@ impl<'a> Report<'a> {
             Fate::Copy { of, id } => (!quiet).then(|| {
                 format!(
                     "{path}: already stored as {id} (the same file as {})",
-                    self.files[*of].path.display()
+                    shown(&self.files[*of].path)
                 )
             }),
             Fate::NotAudio(what) => {
@@ -683,18 +736,27 @@ impl<'a> Report<'a> {
             } else {
                 format!(", {} unreadable", unreadable.len())
             };
+            let skipped = &self.skipped_entries;
+            let skipped_count = if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", {} skipped", skipped.len())
+            };
             eprintln!(
-                "legato: {}: {added} added, {stored} already stored, {}, {not_audio} not audio, {} refused{unreadable_count} ({:.1} s)",
+                "legato: {}: {added} added, {stored} already stored, {}, {not_audio} not audio, {} refused{unreadable_count}{skipped_count} ({:.1} s)",
                 count(self.files.len(), "file"),
                 count(copies, "duplicate"),
                 refused.len(),
                 elapsed.as_secs_f64()
             );
             for (path, detail) in &refused {
-                eprintln!("legato: refused {}: {detail}", path.display());
+                eprintln!("legato: refused {}: {detail}", shown(path));
             }
             for (path, reason) in &unreadable {
-                eprintln!("legato: unreadable {}: {reason}", path.display());
+                eprintln!("legato: unreadable {}: {reason}", shown(path));
+            }
+            for (path, reason) in skipped {
+                eprintln!("legato: skipped {}: {reason}", shown(path));
             }
         }
         if refused.is_empty() && unreadable.is_empty() {
@@ -723,7 +785,7 @@ async fn get(args: GetArgs) -> u8 {
                 eprintln!(
                     "{}: {} ({}), sha256 {}",
                     args.id,
-                    original.file_name,
+                    import::printable(original.file_name.as_bytes()),
                     bytes(original.size),
                     original.sha256
                 );
@@ -746,14 +808,14 @@ async fn get(args: GetArgs) -> u8 {
     {
         Ok(file) => file,
         Err(err) => {
-            eprintln!("legato: {}: {}", folder.display(), io_reason(&err));
+            eprintln!("legato: {}: {}", shown(&folder), io_reason(&err));
             return EXIT_REFUSED;
         }
     };
     let mut file = match partial.reopen() {
         Ok(file) => tokio::fs::File::from_std(file),
         Err(err) => {
-            eprintln!("legato: {}: {}", partial.path().display(), io_reason(&err));
+            eprintln!("legato: {}: {}", shown(partial.path()), io_reason(&err));
             return EXIT_REFUSED;
         }
     };
@@ -805,14 +867,14 @@ async fn get(args: GetArgs) -> u8 {
         } else {
             io_reason(&err.error)
         };
-        eprintln!("legato: {}: {reason}", destination.display());
+        eprintln!("legato: {}: {reason}", shown(&destination));
         return EXIT_REFUSED;
     }
     out(format_args!("{}\n", destination.display()));
     eprintln!(
         "{}: saved as {} ({}), sha256 {}",
         args.id,
-        destination.display(),
+        shown(&destination),
         bytes(original.size),
         original.sha256
     );

@@ -109,15 +109,18 @@ fn add_of_a_text_file_names_the_file_and_the_code() {
 
 #[test]
 fn an_upload_over_the_limit_is_refused_not_unreachable() {
-    // The request declares its length, so the server refuses before the body is sent; the
-    // client must still read that answer rather than report a broken connection.
+    // The client learns the server's limit from /healthz and refuses the file itself,
+    // without sending it, with the code the server would answer. (A server that does not
+    // say its limit refuses the declared length before the body is sent; this test used to
+    // cover the client reading that answer, which a server of this version no longer gives
+    // `legato add` the occasion to.)
     let server = Server::start_with(&["--max-upload-mb", "1"]);
     let big = server.dir.path().join("big.mp3");
     std::fs::write(&big, vec![0u8; 3 * 1024 * 1024]).unwrap();
     let run = server.legato(&["add", &big.to_string_lossy()]);
     run.assert_code(1);
     assert!(
-        run.stderr.contains("big.mp3") && run.stderr.contains("(payload-too-large)"),
+        run.stderr.contains("big.mp3") && run.stderr.contains("not sent (payload-too-large)"),
         "{run:?}"
     );
 }

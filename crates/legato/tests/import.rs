@@ -281,3 +281,360 @@ fn server_hashes(server: &Server) -> BTreeSet<String> {
     assert_eq!(hashes.len(), tracks.len(), "a file stored twice");
     hashes
 }
+
+/// A tone of its own for each `hz`, as an MP3 without tags (its title comes from its name).
+fn mp3_tone(hz: u32) -> Vec<u8> {
+    std::fs::read(tone_file(
+        1.0,
+        hz,
+        44_100,
+        1,
+        "mp3",
+        &["-c:a", "libmp3lame", "-b:a", "64k", "-id3v2_version", "0"],
+    ))
+    .unwrap()
+}
+
+/// The summary line of a run over `files` files, without its timing.
+fn summary_of(run: &Run, files: usize) -> String {
+    let noun = if files == 1 { "file" } else { "files" };
+    let start = format!("legato: {files} {noun}: ");
+    let line = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with(&start))
+        .unwrap_or_else(|| panic!("no summary: {run:?}"));
+    line.rsplit_once(" (")
+        .map_or(line, |(summary, _)| summary)
+        .to_owned()
+}
+
+fn tracks(server: &Server) -> Vec<serde_json::Value> {
+    reqwest::blocking::get(server.url("/function/crud"))
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// Issue 27, break 9: a name with a newline or an escape character was sent in the part's
+/// `filename` as it is, and the server could not read the body (400 `invalid-multipart`);
+/// the terminal got the escape sequence raw.
+#[test]
+fn files_named_with_a_newline_an_escape_or_bytes_not_utf8_are_imported() {
+    use std::os::unix::ffi::OsStrExt;
+    let library = tempfile::tempdir().unwrap();
+    let names: [&[u8]; 3] = [
+        b"new\nline.mp3",
+        b"esc\x1b[31mape.mp3",
+        b"latin \xe9t\xe9.mp3",
+    ];
+    for (k, name) in names.iter().enumerate() {
+        let path = library.path().join(std::ffi::OsStr::from_bytes(name));
+        std::fs::write(path, mp3_tone(300 + 50 * u32::try_from(k).unwrap())).unwrap();
+    }
+    let server = Server::start(BIN, &[]);
+    let run = add(&server, library.path().to_str().unwrap());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        summary_of(&run, 3),
+        "legato: 3 files: 3 added, 0 already stored, 0 duplicates, 0 not audio, 0 refused",
+        "{run:?}"
+    );
+    // Printed escaped: no escape sequence, no line broken by a name.
+    assert!(!run.stderr.contains('\u{1b}'), "{run:?}");
+    for shown in [
+        "new\\nline.mp3: added as",
+        "esc\\e[31mape.mp3: added as",
+        "latin \\xe9t\\xe9.mp3: added as",
+    ] {
+        assert!(run.stderr.contains(shown), "{shown} in {run:?}");
+    }
+    // Kept without their control characters; the bytes that are not UTF-8 as U+FFFD.
+    let mut kept: Vec<(String, String)> = tracks(&server)
+        .iter()
+        .map(|track| {
+            (
+                track["name"].as_str().unwrap().to_owned(),
+                track["source"]["file_name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            ("esc[31mape".to_owned(), "esc[31mape.mp3".to_owned()),
+            (
+                "latin \u{fffd}t\u{fffd}".to_owned(),
+                "latin \u{fffd}t\u{fffd}.mp3".to_owned()
+            ),
+            ("newline".to_owned(), "newline.mp3".to_owned()),
+        ]
+    );
+}
+
+/// A named pipe in a folder was passed over without a word.
+#[test]
+fn a_fifo_in_a_folder_is_reported_as_skipped_with_its_reason() {
+    let library = tempfile::tempdir().unwrap();
+    std::fs::write(library.path().join("song.mp3"), mp3_tone(500)).unwrap();
+    let fifo = library.path().join("live.mp3");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let server = Server::start(BIN, &[]);
+    let run = add(&server, library.path().to_str().unwrap());
+    assert_eq!(run.code, Some(0), "skipping is no failure: {run:?}");
+    assert_eq!(
+        summary_of(&run, 1),
+        "legato: 1 file: 1 added, 0 already stored, 0 duplicates, 0 not audio, 0 refused, 1 skipped",
+        "{run:?}"
+    );
+    let fifo = fifo.display();
+    assert!(
+        run.stderr.contains(&format!(
+            "legato: skipped {fifo}: a named pipe (FIFO), not a file"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{fifo}: skipped, a named pipe (FIFO), not a file")),
+        "{run:?}"
+    );
+}
+
+/// A file over the server's upload limit was hashed whole (minutes for a large one) before
+/// the server refused it for its size. The limit is learnt from `/healthz`: the file is
+/// refused in the report without being read past its head, and never sent.
+#[test]
+fn a_file_over_the_upload_limit_is_refused_before_it_is_hashed_or_sent() {
+    let library = tempfile::tempdir().unwrap();
+    std::fs::write(library.path().join("small.mp3"), mp3_tone(600)).unwrap();
+    // Starts like audio, then 100 GiB of holes: hashing it would take minutes.
+    let huge = library.path().join("huge.mp3");
+    std::fs::write(&huge, mp3_tone(700)).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(100 << 30)
+        .unwrap();
+    let server = Server::start(BIN, &["--max-upload-mb", "1"]);
+
+    let started = Instant::now();
+    let run = add(&server, library.path().to_str().unwrap());
+    let took = started.elapsed();
+    assert_eq!(run.code, Some(1), "a refusal: {run:?}");
+    assert!(took < Duration::from_secs(30), "took {took:?}: {run:?}");
+    assert_eq!(
+        summary_of(&run, 2),
+        "legato: 2 files: 1 added, 0 already stored, 0 duplicates, 0 not audio, 1 refused",
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "legato: refused {}: payload-too-large: larger than the server's upload limit (100.0 GiB > 1.0 MiB); not read, not sent",
+            huge.display()
+        )),
+        "{run:?}"
+    );
+    // One upload reached the server: the small file's.
+    server.wait_logged(
+        &["method=POST", "path=/function/crud"],
+        Duration::from_secs(10),
+    );
+    let posts = server.log_lines(&["method=POST", "path=/function/crud"]);
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(tracks(&server).len(), 1);
+}
+
+/// An ID3v2.3 tag holding only a front cover (APIC) with `image`, a PNG.
+fn id3v2_cover(image: &[u8]) -> Vec<u8> {
+    let mut body = vec![0u8]; // ISO-8859-1
+    body.extend_from_slice(b"image/png\0");
+    body.push(3); // front cover
+    body.push(0); // no description
+    body.extend_from_slice(image);
+    let mut frame = b"APIC".to_vec();
+    frame.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend_from_slice(&body);
+    let size = frame.len();
+    let mut tag = b"ID3\x03\x00\x00".to_vec();
+    tag.extend(
+        (0..4)
+            .rev()
+            .map(|i| u8::try_from((size >> (7 * i)) & 0x7f).unwrap()),
+    );
+    tag.extend_from_slice(&frame);
+    tag
+}
+
+/// Issue 28, item 4: `legato add` skipped a folder's `cover.jpg` as "not audio", and the
+/// album had no art. It is sent with each track of its folder (and of the folders inside
+/// it) and becomes their cover, served by crud and by Subsonic `getCoverArt`; a track with
+/// art in its tags keeps its own.
+#[test]
+fn a_folders_cover_jpg_becomes_the_cover_of_its_tracks_unless_they_carry_their_own() {
+    let library = tempfile::tempdir().unwrap();
+    let album = library.path().join("Album");
+    std::fs::create_dir_all(album.join("CD 2")).unwrap();
+    let mut jpeg = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0".to_vec();
+    jpeg.extend((0..2000u32).map(|i| u8::try_from(i % 251).unwrap()));
+    std::fs::write(album.join("Cover.JPG"), &jpeg).unwrap();
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0".to_vec();
+    png.resize(300, 7);
+    // Plain MP3s, a WAV (processed by a job) in a folder inside, and an MP3 with a cover.
+    std::fs::write(album.join("01 plain.mp3"), mp3_tone(800)).unwrap();
+    let wav = std::fs::read(tone_file(
+        1.0,
+        810,
+        44_100,
+        1,
+        "wav",
+        &["-c:a", "pcm_s16le"],
+    ))
+    .unwrap();
+    std::fs::write(album.join("CD 2").join("02 wave.wav"), wav).unwrap();
+    let mut own = id3v2_cover(&png);
+    own.extend_from_slice(&mp3_tone(820));
+    std::fs::write(album.join("03 own art.mp3"), own).unwrap();
+
+    let server = Server::start(BIN, &[]);
+    let run = add(&server, library.path().to_str().unwrap());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        summary_of(&run, 3),
+        "legato: 3 files: 3 added, 0 already stored, 0 duplicates, 0 not audio, 0 refused",
+        "the art is no file to import: {run:?}"
+    );
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("Cover.JPG"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once for its folder: {run:?}");
+    assert!(
+        said[0].starts_with(&format!(
+            "{}: art Cover.JPG, sent as the cover",
+            album.display()
+        )),
+        "{said:?}"
+    );
+
+    // Every track ready with all its renditions (the jobs done), each with its cover.
+    let covers = settled_covers(&server);
+    for (name, _, bytes) in &covers {
+        let expected = if name == "03 own art" { &png } else { &jpeg };
+        assert!(
+            bytes == expected,
+            "{name}: the wrong cover ({} bytes)",
+            bytes.len()
+        );
+    }
+    // A reprocessing lays the folder's art out again (it is kept with the upload).
+    let before: Vec<String> = tracks(&server)
+        .iter()
+        .map(|t| t["playlist"].as_str().unwrap().to_owned())
+        .collect();
+    let reprocessed =
+        Run::of(process::command(BIN).args(["reprocess", "--all", "--url", &server.url("")]));
+    assert_eq!(reprocessed.code, Some(0), "{reprocessed:?}");
+    wait::until(Duration::from_secs(120), "the reprocessing", || {
+        let tracks = shown_tracks(&server);
+        tracks
+            .iter()
+            .all(|t| {
+                t.get("job").is_none()
+                    && !before.contains(&t["playlist"].as_str().unwrap_or_default().to_owned())
+            })
+            .then_some(())
+    });
+    assert_eq!(
+        settled_covers(&server),
+        covers,
+        "the same covers after a reprocessing"
+    );
+
+    // Subsonic apps get the same images.
+    let password = library.path().join("password");
+    std::fs::write(&password, "sesame\n").unwrap();
+    let data = server.data_dir();
+    let made = Run::of(process::command(BIN).args([
+        "user",
+        "add",
+        "ana",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]));
+    assert_eq!(made.code, Some(0), "{made:?}");
+    for (name, id, bytes) in &covers {
+        let response = reqwest::blocking::Client::new()
+            .get(server.url("/rest/getCoverArt"))
+            .query(&[
+                ("u", "ana"),
+                ("p", "sesame"),
+                ("v", "1.16.1"),
+                ("c", "tests"),
+                ("id", id.as_str()),
+            ])
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let served = response.bytes().unwrap().to_vec();
+        assert!(
+            &served == bytes,
+            "{name}: getCoverArt served {} bytes",
+            served.len()
+        );
+    }
+}
+
+/// Every track as `GET /function/crud/{id}` shows it (with its job, which lists leave out).
+fn shown_tracks(server: &Server) -> Vec<serde_json::Value> {
+    tracks(server)
+        .iter()
+        .map(|t| {
+            let url = server.url(&format!("/function/crud/{}", t["id"].as_str().unwrap()));
+            reqwest::blocking::get(url).unwrap().json().unwrap()
+        })
+        .collect()
+}
+
+/// Every track's (name, id, cover bytes) once all are ready with no job left.
+fn settled_covers(server: &Server) -> Vec<(String, String, Vec<u8>)> {
+    let settled = wait::until(Duration::from_secs(120), "every track settled", || {
+        let tracks = shown_tracks(server);
+        tracks
+            .iter()
+            .all(|t| t["status"] == "ready" && t.get("job").is_none() && t["cover"].is_string())
+            .then_some(tracks)
+    });
+    let mut covers: Vec<(String, String, Vec<u8>)> = settled
+        .iter()
+        .map(|track| {
+            let url = track["cover"].as_str().unwrap();
+            let url = if url.starts_with("http") {
+                url.to_owned()
+            } else {
+                server.url(url)
+            };
+            let response = reqwest::blocking::get(url).unwrap();
+            assert_eq!(response.status(), 200);
+            (
+                track["name"].as_str().unwrap().to_owned(),
+                track["id"].as_str().unwrap().to_owned(),
+                response.bytes().unwrap().to_vec(),
+            )
+        })
+        .collect();
+    covers.sort();
+    covers
+}

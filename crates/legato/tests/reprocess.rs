@@ -131,6 +131,16 @@ fn story(store: Option<&str>) {
     let (code, stdout, stderr) = run(BIN, &["add", wav.to_str().unwrap(), "--url", &url], None);
     assert_eq!(code, 0, "{stderr}");
     let id = stdout.trim().to_owned();
+    // The track's analysis (loudness, waveform) is written just after it is ready: the
+    // store is written to from here only once that is done, or the two writers race
+    // ("database is locked").
+    wait::until(Duration::from_secs(30), "the track's analysis", || {
+        let track: Value = reqwest::blocking::get(first.url(&format!("/function/crud/{id}")))
+            .ok()?
+            .json()
+            .ok()?;
+        track["loudness"].is_number().then_some(())
+    });
     let data = first.data_dir();
     let old = old_track();
     runtime().block_on(async {

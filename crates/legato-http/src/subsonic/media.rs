@@ -367,7 +367,10 @@ pub async fn cover_art(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         return Err(SubsonicError::not_found("Cover art"));
     };
     let original = call.api.state.store.get_chunk(&track.id, &cover).await?;
-    let (bytes, mime) = if size == 0 {
+    // A WebP cover (a folder's art) is served at its own size: this build decodes JPEG and
+    // PNG only.
+    let webp = image_mime(&original) == "image/webp";
+    let (bytes, mime) = if size == 0 || webp {
         (original.clone(), image_mime(&original))
     } else {
         let size = size.min(MAX_COVER_SIZE);
@@ -401,6 +404,8 @@ pub async fn cover_art(call: &Call<'_>) -> Result<Reply, SubsonicError> {
 fn image_mime(bytes: &[u8]) -> &'static str {
     if bytes.starts_with(b"\x89PNG") {
         "image/png"
+    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        "image/webp"
     } else {
         "image/jpeg"
     }
