@@ -795,18 +795,8 @@ fn a_large_json_upload_is_received_and_processed_without_holding_it() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 202);
-    let id = response.json::<Value>().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let track: Value = wait::until(Duration::from_secs(600), "the track to be ready", || {
-        let track: Value = client()
-            .get(server.url(&format!("/function/crud/{id}")))
-            .send()
-            .ok()?
-            .json()
-            .ok()?;
-        (track["status"] != "processing").then_some(track)
+    let track = track_once(&server, response, "the track to be ready", |track| {
+        track["status"] != "processing"
     });
     assert_eq!(track["status"], "ready", "{track}");
     assert!((track["duration"].as_f64().unwrap() - 960.0).abs() < 0.1);
@@ -826,6 +816,28 @@ fn a_large_json_upload_is_received_and_processed_without_holding_it() {
         file_mb < 80,
         "peak file-backed memory {file_mb} MB for an upload of {source_mb} MB"
     );
+}
+
+/// The track an upload answered with, polled until `done` holds (ten minutes at most).
+fn track_once(
+    server: &Server,
+    upload: reqwest::blocking::Response,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let id = upload.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait::until(Duration::from_secs(600), what, || {
+        let track: Value = client()
+            .get(server.url(&format!("/function/crud/{id}")))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        done(&track).then_some(track)
+    })
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
@@ -910,21 +922,11 @@ fn a_large_mp3_upload_is_cut_and_reprocessed_without_holding_it() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 201, "{:?}", response.text());
-    let id = response.json::<Value>().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let track: Value = wait::until(Duration::from_secs(600), "the follow-up to finish", || {
-        let track: Value = client()
-            .get(server.url(&format!("/function/crud/{id}")))
-            .send()
-            .ok()?
-            .json()
-            .ok()?;
-        let done = track["coming"].as_array().is_none_or(Vec::is_empty)
-            && track.get("loudness").is_some_and(|l| !l.is_null());
-        done.then_some(track)
+    let track = track_once(&server, response, "the follow-up to finish", |track| {
+        track["coming"].as_array().is_none_or(Vec::is_empty)
+            && track.get("loudness").is_some_and(|l| !l.is_null())
     });
+    let id = track["id"].as_str().unwrap().to_owned();
     let (anon_mb, file_mb) = sampler.stop();
     assert_eq!(track["status"], "ready", "{track}");
     assert!(
