@@ -102,13 +102,7 @@ async fn text_plain_json_and_multipart_and_raw_uploads() {
             "song",
             reqwest::multipart::Part::bytes(another_copy(&audio, 1)).file_name("sky.mp3"),
         );
-    let response = server
-        .client
-        .post(server.crud())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = server.post_form(form).await;
     assert_eq!(response.status(), 201);
     let track: Value = response.json().await.unwrap();
     assert_eq!(
@@ -121,16 +115,7 @@ async fn text_plain_json_and_multipart_and_raw_uploads() {
         "song",
         reqwest::multipart::Part::bytes(another_copy(&audio, 2)).file_name("A Little Respect.mp3"),
     );
-    let track: Value = server
-        .client
-        .post(server.crud())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let track: Value = server.post_form(form).await.json().await.unwrap();
     assert_eq!(track["name"], "A Little Respect");
     assert_eq!(track["author"], "Unknown artist");
 
@@ -694,13 +679,7 @@ async fn the_file_name_field_wins_over_the_parts_filename() {
             "song",
             reqwest::multipart::Part::bytes(song(2.0)).file_name("new_line _[31mred.mp3"),
         );
-    let response = server
-        .client
-        .post(server.crud())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = server.post_form(form).await;
     assert_eq!(response.status(), 201);
     let track: Value = response.json().await.unwrap();
     assert_eq!(track["name"], "newline [31mred");

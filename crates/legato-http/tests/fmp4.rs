@@ -31,13 +31,7 @@ async fn post(server: &TestServer, bytes: &[u8], name: &str) -> Value {
         "song",
         reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
     );
-    let response = server
-        .client
-        .post(server.crud())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = server.post_form(form).await;
     assert_eq!(response.status(), 201, "{name}");
     server.settled(response.json().await.unwrap()).await
 }

@@ -34,13 +34,7 @@ async fn post(server: &TestServer, bytes: &[u8], name: &str) -> reqwest::Respons
         "song",
         reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
     );
-    server
-        .client
-        .post(server.crud())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
+    server.post_form(form).await
 }
 
 async fn track_json(server: &TestServer, url: &str) -> Value {
@@ -336,16 +330,7 @@ async fn tags_fill_what_the_uploader_left_out_and_the_cover_is_served() {
         "song",
         reqwest::multipart::Part::bytes(crate::util::another_copy(&bytes, 1)).file_name("x.mp3"),
     );
-    let given: Value = server
-        .client
-        .post(server.crud())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let given: Value = server.post_form(form).await.json().await.unwrap();
     assert_eq!(given["name"], "Given");
     assert_eq!(given["author"], "Tag Artist");
     server.stop().await;

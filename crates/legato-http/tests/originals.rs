@@ -41,13 +41,7 @@ async fn post(server: &TestServer, bytes: &[u8], file_name: &str) -> reqwest::Re
         "song",
         reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(file_name.to_owned()),
     );
-    server
-        .client
-        .post(server.crud())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
+    server.post_form(form).await
 }
 
 /// `GET url`, with `Range: bytes=start-end` when a range is given: status and body.

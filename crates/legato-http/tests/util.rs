@@ -33,6 +33,16 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A multipart upload to `/function/crud`.
+    pub async fn post_form(&self, form: reqwest::multipart::Form) -> reqwest::Response {
+        self.client
+            .post(self.crud())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn start() -> Self {
         Self::start_with(config()).await
     }
