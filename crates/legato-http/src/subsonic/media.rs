@@ -367,10 +367,7 @@ pub async fn cover_art(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         return Err(SubsonicError::not_found("Cover art"));
     };
     let original = call.api.state.store.get_chunk(&track.id, &cover).await?;
-    // A WebP cover (a folder's art) is served at its own size: this build decodes JPEG and
-    // PNG only.
-    let webp = image_mime(&original) == "image/webp";
-    let (bytes, mime) = if size == 0 || webp {
+    let (bytes, mime) = if size == 0 {
         (original.clone(), image_mime(&original))
     } else {
         let size = size.min(MAX_COVER_SIZE);
@@ -411,7 +408,8 @@ fn image_mime(bytes: &[u8]) -> &'static str {
     }
 }
 
-/// The image scaled so its larger side is `size` (never enlarged), in its own format.
+/// The image scaled so its larger side is `size` (never enlarged): a PNG stays a PNG, a JPEG
+/// or WebP (a folder's art) becomes a JPEG.
 fn resize(original: &[u8], size: u32) -> Result<Bytes, String> {
     let format = image::guess_format(original).map_err(|e| e.to_string())?;
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(original), format);
@@ -490,5 +488,15 @@ mod tests {
         assert_eq!((decoded.width(), decoded.height()), (64, 43));
         assert_eq!(image_mime(&small), "image/png");
         assert!(resize(b"not an image", 64).is_err());
+        // A folder's WebP art is resized too, to a JPEG.
+        let mut webp = std::io::Cursor::new(Vec::new());
+        image::RgbImage::from_pixel(300, 300, image::Rgb([10, 200, 10]))
+            .write_to(&mut webp, image::ImageFormat::WebP)
+            .expect("webp");
+        assert_eq!(image_mime(webp.get_ref()), "image/webp");
+        let small = resize(webp.get_ref(), 100).expect("resized");
+        let decoded = image::load_from_memory(&small).expect("decodes");
+        assert_eq!((decoded.width(), decoded.height()), (100, 100));
+        assert_eq!(image_mime(&small), "image/jpeg");
     }
 }
