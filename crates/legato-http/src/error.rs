@@ -34,6 +34,11 @@ pub enum ApiError {
     Expired,
     #[error("{0} uploads are being processed; try again in a few seconds")]
     TooManyIngests(usize),
+    /// The web player's sign-in, after too many wrong passwords for the account or address.
+    #[error(
+        "too many failed sign-ins {whose}: try again in {wait} s (the password was not checked)"
+    )]
+    TooManySignIns { whose: &'static str, wait: u64 },
     #[error("{queued} uploads are waiting to be processed; try again in {retry_after} seconds")]
     QueueFull { queued: u64, retry_after: u64 },
     #[error(
@@ -114,7 +119,9 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BadSignature(_) => StatusCode::FORBIDDEN,
             Self::Expired => StatusCode::GONE,
-            Self::TooManyIngests(_) | Self::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyIngests(_) | Self::QueueFull { .. } | Self::TooManySignIns { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::SourceUnavailable => StatusCode::NOT_FOUND,
             Self::StillProcessing(_) => StatusCode::CONFLICT,
             Self::UploadTimeout(_) | Self::UploadTooSlow(_) => StatusCode::REQUEST_TIMEOUT,
@@ -158,6 +165,7 @@ impl ApiError {
             Self::BadSignature(_) => "bad-signature",
             Self::Expired => "expired",
             Self::TooManyIngests(_) => "too-many-ingests",
+            Self::TooManySignIns { .. } => "too-many-sign-ins",
             Self::QueueFull { .. } => "queue-full",
             Self::SourceUnavailable => "source-unavailable",
             Self::StillProcessing(_) => "still-processing",
@@ -221,10 +229,14 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Self::QueueFull { retry_after, .. } = self {
+        if let Self::QueueFull {
+            retry_after: wait, ..
+        }
+        | Self::TooManySignIns { wait, .. } = self
+        {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         } else if status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
@@ -316,6 +328,10 @@ mod tests {
             ApiError::BadSignature("x"),
             ApiError::Expired,
             ApiError::TooManyIngests(1),
+            ApiError::TooManySignIns {
+                whose: "for this account",
+                wait: 1,
+            },
             ApiError::QueueFull {
                 queued: 1,
                 retry_after: 1,
@@ -394,6 +410,7 @@ mod tests {
                 | ApiError::BadSignature(_)
                 | ApiError::Expired
                 | ApiError::TooManyIngests(_)
+                | ApiError::TooManySignIns { .. }
                 | ApiError::QueueFull { .. }
                 | ApiError::SourceUnavailable
                 | ApiError::StillProcessing(_)

@@ -31,6 +31,8 @@ mod streaming;
 mod subsonic;
 #[cfg(test)]
 mod subsonic_quotas;
+#[cfg(test)]
+mod web_session;
 
 /// With `autotests = false` a file added to `tests/` is compiled only once it is declared
 /// above: this fails until it is, so no test is left out unnoticed.

@@ -303,18 +303,7 @@ async fn check(
         };
     }
     let name = params.required("u")?;
-    let user = match store.get_user(name).await {
-        Ok(user) => user,
-        Err(StoreError::NotFound(_)) => return Err(wrong_credentials()),
-        Err(e) => return Err(e.into()),
-    };
-    let Some(password) = secret.open(&user.sealed_password) else {
-        tracing::warn!(
-            user = %user.name,
-            "a stored password cannot be opened with this server's secret key"
-        );
-        return Err(wrong_credentials());
-    };
+    let (user, password) = user_and_password(store, secret, name).await?;
     if let (Some(token), Some(salt)) = (params.get("t"), params.get("s")) {
         let expected = hex(&Md5::digest(format!("{password}{salt}").as_bytes()));
         if salt.len() < 6 || !equal(expected.as_bytes(), token.to_ascii_lowercase().as_bytes()) {
@@ -336,6 +325,43 @@ async fn check(
         10,
         "Required parameter is missing: t and s (or p, or apiKey).",
     ))
+}
+
+/// The user `name` and their password, opened; error 40 when there is no such user.
+async fn user_and_password(
+    store: &DynStore,
+    secret: &SecretKey,
+    name: &str,
+) -> Result<(User, String), SubsonicError> {
+    let user = match store.get_user(name).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound(_)) => return Err(wrong_credentials()),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(password) = secret.open(&user.sealed_password) else {
+        tracing::warn!(
+            user = %user.name,
+            "a stored password cannot be opened with this server's secret key"
+        );
+        return Err(wrong_credentials());
+    };
+    Ok((user, password))
+}
+
+/// The web player's sign-in: `name` with its password in clear (sent over the page's own
+/// connection, as a Subsonic app's `p` is); error 40 when either is wrong.
+pub async fn check_password(
+    store: &DynStore,
+    secret: &SecretKey,
+    name: &str,
+    given: &str,
+) -> Result<User, SubsonicError> {
+    let (user, password) = user_and_password(store, secret, name).await?;
+    if equal(given.as_bytes(), password.as_bytes()) {
+        Ok(user)
+    } else {
+        Err(wrong_credentials())
+    }
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

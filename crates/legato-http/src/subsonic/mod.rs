@@ -13,6 +13,7 @@ mod browse;
 mod library;
 mod media;
 mod render;
+mod session;
 mod user_state;
 
 use std::collections::HashMap;
@@ -245,12 +246,27 @@ pub struct Api {
     /// One lock per user (new playlists) and per playlist (changes): a quota's check and the
     /// write it allows are one step for the requests this process answers.
     quota_locks: moka::future::Cache<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Whether any user exists (a guest may browse only while none does), asked of the
+    /// store at most every 5 s.
+    users_exist: moka::future::Cache<(), bool>,
+}
+
+impl Api {
+    async fn has_users(&self) -> Result<bool, SubsonicError> {
+        if let Some(known) = self.users_exist.get(&()).await {
+            return Ok(known);
+        }
+        let exist = !self.state.store.list_users().await?.is_empty();
+        self.users_exist.insert((), exist).await;
+        Ok(exist)
+    }
 }
 
 /// One request, signed in.
 pub struct Call<'a> {
     api: &'a Api,
     user: &'a User,
+    signed_in: session::SignedIn,
     params: &'a Params,
     headers: &'a HeaderMap,
 }
@@ -262,6 +278,10 @@ const MARKS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Call<'_> {
     async fn marks(&self) -> Result<Arc<Marks>, SubsonicError> {
+        if self.signed_in == session::SignedIn::Guest {
+            // A guest is no user of the store and keeps nothing.
+            return Ok(Arc::new(Marks::default()));
+        }
         if let Some(marks) = self.api.marks.get(&self.user.name).await {
             return Ok(marks);
         }
@@ -350,8 +370,18 @@ pub fn router(state: AppState, secret: SecretKey) -> Router {
             .max_capacity(10_000)
             .time_to_idle(std::time::Duration::from_secs(60))
             .build(),
+        users_exist: moka::future::Cache::builder()
+            .max_capacity(1)
+            .time_to_live(std::time::Duration::from_secs(5))
+            .build(),
     });
     Router::new()
+        .route(
+            "/session",
+            axum::routing::get(session::show)
+                .post(session::sign_in)
+                .delete(session::sign_out),
+        )
         .route("/{endpoint}", any(endpoint))
         .fallback(any(no_endpoint))
         .with_state(api)
@@ -592,11 +622,28 @@ async fn dispatch(
             ]),
         ));
     }
-    let user =
-        auth::authenticate(&api.state.store, &api.secret, &api.failures, client, params).await?;
+    let signed_in = if params.get("u").is_none() && params.get("apiKey").is_none() {
+        session::without_credentials(api, headers).await?
+    } else {
+        None
+    };
+    let (user, signed_in) = match signed_in {
+        Some((user, how)) => {
+            if STORES_USER_STATE.contains(&name) {
+                session::may_store(how, headers)?;
+            }
+            (user, how)
+        }
+        None => (
+            auth::authenticate(&api.state.store, &api.secret, &api.failures, client, params)
+                .await?,
+            session::SignedIn::Credentials,
+        ),
+    };
     let call = Call {
         api,
         user: &user,
+        signed_in,
         params,
         headers,
     };
