@@ -1,8 +1,11 @@
 // Legato web player: wires the library, the uploads and the player together.
 
 import { apiBase, apiSource, savedApiBase, saveApiBase } from './js/api.js';
+import * as browse from './js/browse.js';
 import * as library from './js/library.js';
 import * as player from './js/player.js';
+import * as queue from './js/queue.js';
+import * as subsonic from './js/subsonic.js';
 import * as uploads from './js/uploads.js';
 
 const $ = (id) => document.getElementById(id);
@@ -161,17 +164,145 @@ function initSettings() {
   });
 }
 
+// ---- views: #albums, #album/ID, #artists, #artist/ID, #genres, #genre/NAME, #search/Q, #tracks
+
+function route() {
+  const hash = decodeURIComponent(location.hash.replace(/^#/, ''));
+  const [view, ...rest] = hash.split('/');
+  const arg = rest.join('/');
+  const browsing = ['albums', 'album', 'artists', 'artist', 'genres', 'genre', 'search'].includes(view);
+  $('browse').hidden = !browsing;
+  $('library').hidden = browsing;
+  const tab = view === 'album' ? 'albums' : view === 'artist' ? 'artists' : view === 'genre' ? 'genres' : browsing ? view : 'tracks';
+  for (const a of document.querySelectorAll('#views a')) {
+    if (a.dataset.view === tab) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (view === 'albums') browse.showAlbums(arg || 'newest');
+  else if (view === 'album') browse.showAlbum(arg);
+  else if (view === 'artists') browse.showArtists();
+  else if (view === 'artist') browse.showArtist(arg);
+  else if (view === 'genres') browse.showGenres();
+  else if (view === 'genre') browse.showGenre(arg);
+  else if (view === 'search') {
+    $('browse-search').value = arg;
+    browse.showSearch(arg);
+  }
+}
+
+function initViews() {
+  browse.init();
+  browse.setOnError((err) => library.toast(err.message, true));
+  browse.setOnSignIn(() => $('user-button').click());
+  window.addEventListener('hashchange', route);
+  $('browse-search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = $('browse-search').value.trim();
+    if (q) location.hash = `#search/${encodeURIComponent(q)}`;
+  });
+  route();
+}
+
+// ---- signing in (the users of Subsonic apps) ------------------------------------------------
+
+let signedIn = null;
+
+function renderUser(state) {
+  const button = $('user-button');
+  signedIn = state && state.user ? state.user : null;
+  // A server without /rest (no secret key) or with a guest only shows no sign-in.
+  button.hidden = !state || state.unavailable || (!signedIn && state.guest);
+  $('user-label').textContent = signedIn ? `${signedIn.name} · Sign out` : 'Sign in';
+  button.setAttribute('aria-label', signedIn ? `Signed in as ${signedIn.name}: sign out` : 'Sign in');
+  browse.setCanStore(!!signedIn);
+  document.documentElement.dataset.user = signedIn ? signedIn.name : '';
+}
+
+async function refreshSession() {
+  try {
+    renderUser(await subsonic.session());
+  } catch {
+    renderUser(null);
+  }
+}
+
+function initSession() {
+  const dialog = $('signin-dialog');
+  const error = $('signin-error');
+  $('user-button').addEventListener('click', async () => {
+    if (signedIn) {
+      try {
+        await subsonic.signOut();
+      } catch (err) {
+        library.toast(err.message, true);
+      }
+      await refreshSession();
+      route();
+      return;
+    }
+    error.hidden = true;
+    $('signin-password').value = '';
+    dialog.showModal();
+    $('signin-name').focus();
+  });
+  $('signin-cancel').addEventListener('click', () => dialog.close());
+  $('signin-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const submit = $('signin-submit');
+    submit.disabled = true;
+    try {
+      renderUser(await subsonic.signIn($('signin-name').value, $('signin-password').value));
+      dialog.close();
+      route();
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $('signin-password').focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return refreshSession();
+}
+
+// A play counts for the signed-in user as it does from their apps: now playing at the start,
+// a play once half the track (or four minutes) has been heard.
+function initScrobbles() {
+  const audio = $('audio');
+  let counted = null;
+  player.events.addEventListener('change', () => {
+    const t = player.currentTrack();
+    if (!signedIn || !t || (counted !== null && counted.endsWith(`:${t.id}`))) return;
+    counted = `now:${t.id}`;
+    subsonic.call('scrobble', { id: t.id, submission: 'false' }, { write: true }).catch(() => {});
+  });
+  audio.addEventListener('timeupdate', () => {
+    const t = player.currentTrack();
+    if (!signedIn || !t || counted === `played:${t.id}`) return;
+    const d = Number.isFinite(audio.duration) ? audio.duration : t.duration;
+    if (!d || audio.currentTime < Math.min(d / 2, 240)) return;
+    counted = `played:${t.id}`;
+    subsonic.call('scrobble', { id: t.id, submission: 'true' }, { write: true }).catch(() => {});
+  });
+}
+
 // ---- start --------------------------------------------------------------------------------
 
 function start() {
   player.init();
   library.init();
+  queue.init();
+  queue.setOnChange(() => {});
   initUploads();
   initKeyboard();
   initSettings();
   renderServerBadge();
   library.refresh();
-  document.documentElement.dataset.ready = 'true';
+  initScrobbles();
+  initSession().finally(() => {
+    initViews();
+    document.documentElement.dataset.ready = 'true';
+  });
 }
 
 start();

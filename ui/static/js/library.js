@@ -181,7 +181,7 @@ function rowFor(t, index) {
   tr.addEventListener('dblclick', (e) => {
     if (e.target.closest('button, input, a')) return;
     if (state.editing === t.id) return;
-    player.play(t);
+    playFromList(t);
   });
   return tr;
 }
@@ -449,6 +449,12 @@ const navigatorImpl = {
   },
 };
 
+/** Plays a track of the table; the player then moves through the table, not the queue. */
+function playFromList(t) {
+  player.setNavigator(navigatorImpl);
+  player.play(t);
+}
+
 // ---- toasts -------------------------------------------------------------------------------
 
 export function toast(message, isError = false) {
@@ -503,7 +509,7 @@ export function init() {
     if (action === 'play') {
       const cur = player.currentTrack();
       if (cur && cur.id === id) player.toggle();
-      else player.play(state.tracks.find((x) => x.id === id));
+      else playFromList(state.tracks.find((x) => x.id === id));
     } else if (action === 'edit') startEdit(id);
     else if (action === 'cancel-edit') cancelEdit(id);
     else if (action === 'delete') remove(id);

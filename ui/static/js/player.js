@@ -2,6 +2,7 @@
 // where hls.js cannot run (Safari on iOS). Owns the player bar at the bottom of the page.
 
 import { playlistUrl } from './api.js';
+import { coverUrl } from './subsonic.js';
 import { formatTime } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -297,7 +298,22 @@ function emitChange() {
   events.dispatchEvent(new CustomEvent('change', { detail: { track: current, playing: isPlaying() } }));
 }
 
+function renderArt() {
+  const art = document.querySelector('.np-art');
+  if (!art) return;
+  const old = art.querySelector('img');
+  if (old) old.remove();
+  if (current && current.coverArt) {
+    const img = document.createElement('img');
+    img.alt = '';
+    img.src = coverUrl(current.coverArt, 96);
+    img.addEventListener('error', () => img.remove());
+    art.append(img);
+  }
+}
+
 function renderTrack() {
+  renderArt();
   if (current) {
     npTitle.textContent = current.name || 'Untitled';
     npArtist.textContent = current.author || 'Unknown artist';
