@@ -36,7 +36,7 @@ fi
 stamp=node_modules/.package-lock.json
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] \
   || [ ! -f node_modules/hls.js/package.json ] || [ ! -f node_modules/playwright-core/package.json ] \
-  || [ ! -f node_modules/video.js/package.json ]; then
+  || [ ! -f node_modules/video.js/package.json ] || [ ! -f node_modules/axe-core/axe.min.js ]; then
   echo "run-tests.sh: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi

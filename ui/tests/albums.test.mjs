@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  startServer, launchBrowser, openPage, screenshot, audioState, legatoBin, FFMPEG,
+  startServer, launchBrowser, openPage, screenshot, audioState, legatoBin, FFMPEG, accessibilityProblems,
 } from './helpers.mjs';
 
 const USER = 'ana';
@@ -148,6 +148,7 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     await page.waitForFunction(() => location.hash === '#albums/alphabeticalByName');
     await page.waitForFunction(() => document.querySelector('.album-card .album-name')?.textContent === 'Blue Hour');
     await screenshot(page, 'albums-01-grid');
+    assert.deepEqual(await accessibilityProblems(page), [], 'the album grid');
   });
 
   it('opens an album with its tracks in track order and plays it through the queue', async () => {
@@ -161,6 +162,7 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     assert.equal(await nowPlaying(page), 'One');
     assert.equal(await page.locator('#queue-count').innerText(), '3');
     await screenshot(page, 'albums-02-album-page');
+    assert.deepEqual(await accessibilityProblems(page), [], 'the album page');
     await page.click('#next-button');
     await page.waitForFunction(() => document.getElementById('np-title').textContent === 'Two');
     await page.waitForFunction(() => document.getElementById('audio').currentTime > 0.3);
@@ -182,6 +184,7 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     if (!(await isThree())) await page.click('#prev-button');
     await page.waitForFunction(() => document.getElementById('np-title').textContent === 'Three');
     await screenshot(page, 'albums-03-queue');
+    assert.deepEqual(await accessibilityProblems(page), [], 'the page with its queue open');
     await page.reload();
     await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
     await page.click('#queue-button');

@@ -343,3 +343,25 @@ export function playWithHlsJs(page, url) {
     check();
   }), url);
 }
+
+const AXE_SOURCE = path.join(UI_DIR, 'node_modules', 'axe-core', 'axe.min.js');
+
+/**
+ * The serious and critical accessibility violations axe-core (from npm) finds in the page as it
+ * is now, against WCAG 2.1 A and AA, as `"rule: target…"` lines (empty when there are none).
+ */
+export async function accessibilityProblems(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+    await page.evaluate(fs.readFileSync(AXE_SOURCE, 'utf8'));
+  }
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }));
+  });
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}: ${v.help}): ${v.targets.join(', ')}`);
+}

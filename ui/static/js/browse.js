@@ -111,8 +111,7 @@ function failed(my, err) {
 
 function albumCard(album) {
   const href = `#album/${encodeURIComponent(album.id)}`;
-  const label = `${album.name}${album.artist ? ` by ${album.artist}` : ''}`;
-  const link = el('a', { class: 'album-card', href, 'aria-label': label },
+  const link = el('a', { class: 'album-card', href },
     cover(album.coverArt, 300, ''),
     el('span', { class: 'album-name', text: album.name || 'Unknown album' }),
     el('span', { class: 'album-artist muted', text: [album.artist, album.year].filter(Boolean).join(' · ') }),

@@ -230,7 +230,6 @@ function render() {
       who.className = 'queue-artist muted';
       who.textContent = [t.author, formatTime(t.duration)].filter(Boolean).join(' · ');
       pick.append(title, who);
-      pick.setAttribute('aria-label', `Play ${t.name}${t.author ? ` by ${t.author}` : ''}`);
       li.append(
         pick,
         button('up', `Move ${t.name} up`, 'i-up', i),
@@ -242,6 +241,7 @@ function render() {
   );
   $('queue-empty').hidden = items.length > 0;
   $('queue-count').textContent = items.length ? String(items.length) : '';
+  $('queue-button').setAttribute('aria-label', items.length ? `Queue: ${items.length} ${items.length === 1 ? 'track' : 'tracks'}` : 'Queue');
   const shuffleButton = $('queue-shuffle');
   shuffleButton.setAttribute('aria-pressed', String(shuffle));
   const repeatButton = $('queue-repeat');
