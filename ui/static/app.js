@@ -2,6 +2,7 @@
 
 import { apiBase, apiSource, savedApiBase, saveApiBase } from './js/api.js';
 import * as browse from './js/browse.js';
+import * as level from './js/level.js';
 import * as library from './js/library.js';
 import * as player from './js/player.js';
 import * as queue from './js/queue.js';
@@ -184,9 +185,12 @@ function route() {
   else if (view === 'artist') browse.showArtist(arg);
   else if (view === 'genres') browse.showGenres();
   else if (view === 'genre') browse.showGenre(arg);
-  else if (view === 'search') {
+
+  if (view === 'search') {
     $('browse-search').value = arg;
     browse.showSearch(arg);
+  } else {
+    $('browse-search').value = '';
   }
 }
 
@@ -292,6 +296,7 @@ function start() {
   player.init();
   library.init();
   queue.init();
+  level.init();
   queue.setOnChange(() => {});
   initUploads();
   initKeyboard();

@@ -220,6 +220,28 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     await page.locator('.album-card:has-text("Red Morning")').waitFor();
   });
 
+  it('has a dark theme that follows the system, as readable as the light one', async () => {
+    await page.evaluate(() => {
+      location.hash = '#albums/alphabeticalByName';
+    });
+    await page.locator('.album-card').nth(1).waitFor();
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.notEqual(background, 'rgb(245, 246, 248)', 'the dark background');
+    await screenshot(page, 'albums-04-grid-dark');
+    assert.deepEqual(await accessibilityProblems(page), [], 'the album grid, dark');
+    await page.click('.album-card:has-text("Blue Hour")');
+    await page.locator('.track-row').first().waitFor();
+    await screenshot(page, 'albums-05-album-page-dark');
+    assert.deepEqual(await accessibilityProblems(page), [], 'the album page, dark');
+    await page.click('#queue-button');
+    await page.locator('#queue-panel').waitFor({ state: 'visible' });
+    await screenshot(page, 'albums-06-queue-dark');
+    assert.deepEqual(await accessibilityProblems(page), [], 'the queue, dark');
+    await page.click('#queue-close');
+    await page.emulateMedia({ colorScheme: 'light' });
+  });
+
   it('raised no error in the page but the refused sign-in', () => {
     const unexpected = page.problems.filter((p) => !/status of 401/.test(p));
     assert.deepEqual(unexpected, []);

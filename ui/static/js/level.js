@@ -1,0 +1,133 @@
+// What the analysis at upload measured, used while a track plays: its loudness brings it to one
+// level (no clipping against its measured true peak), and its waveform is drawn in the seek
+// bar. Both come from the track's crud JSON (`loudness`, `true_peak`, `peaks`).
+
+import { getTrack } from './api.js';
+import * as player from './player.js';
+
+/** The level every track is brought to, in LUFS (as streaming services play). */
+export const TARGET_LUFS = -16;
+/** The highest a peak may reach after the gain, in dBTP. */
+const CEILING_DBTP = -1;
+const STORAGE_KEY = 'legato.level';
+
+const $ = (id) => document.getElementById(id);
+
+let mode = 'track';
+let context = null;
+let gainNode = null;
+let peaks = null;
+let following = null;
+
+/** The gain in dB that brings `track` to the target: 0 when off or not measured. */
+export function gainFor(track) {
+  if (mode === 'off' || !track || !Number.isFinite(track.loudness)) return 0;
+  let db = TARGET_LUFS - track.loudness;
+  if (Number.isFinite(track.true_peak)) db = Math.min(db, CEILING_DBTP - track.true_peak);
+  return Math.max(-30, Math.min(18, db));
+}
+
+function applyGain(db) {
+  const audio = $('audio');
+  audio.dataset.gainDb = db.toFixed(2);
+  if (db !== 0 && !context) {
+    // A boost needs Web Audio (the element's volume only goes down); made once, for the first
+    // track that needs a change, as the element can feed one graph only.
+    try {
+      context = new AudioContext();
+      const source = context.createMediaElementSource(audio);
+      gainNode = context.createGain();
+      source.connect(gainNode).connect(context.destination);
+    } catch {
+      context = null;
+      gainNode = null;
+    }
+  }
+  if (context && context.state === 'suspended') context.resume().catch(() => {});
+  if (gainNode) gainNode.gain.value = 10 ** (db / 20);
+}
+
+// ---- the waveform --------------------------------------------------------------------------
+
+function drawWave() {
+  const canvas = $('seek-wave');
+  const bar = canvas.parentElement;
+  bar.classList.toggle('has-wave', !!peaks);
+  if (!peaks) return;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  const scale = window.devicePixelRatio || 1;
+  if (canvas.width !== Math.round(width * scale)) canvas.width = Math.round(width * scale);
+  if (canvas.height !== Math.round(height * scale)) canvas.height = Math.round(height * scale);
+  const g = canvas.getContext('2d');
+  g.setTransform(scale, 0, 0, scale, 0, 0);
+  g.clearRect(0, 0, width, height);
+  const audio = $('audio');
+  const d = Number.isFinite(audio.duration) && audio.duration > 0 ? audio.duration : 0;
+  const played = d ? Math.min(1, audio.currentTime / d) : 0;
+  const style = getComputedStyle(canvas);
+  const bars = Math.max(1, Math.floor(width / 3));
+  const top = Math.max(...peaks) || 1; // the shape of the track, whatever its level
+  for (let i = 0; i < bars; i += 1) {
+    const from = Math.floor((i / bars) * peaks.length);
+    const to = Math.max(from + 1, Math.floor(((i + 1) / bars) * peaks.length));
+    const value = Math.max(...peaks.slice(from, to)) / top;
+    const h = Math.max(2, value * height);
+    g.fillStyle = i / bars < played ? style.getPropertyValue('--wave-played') : style.getPropertyValue('--wave');
+    g.fillRect(i * 3, (height - h) / 2, 2, h);
+  }
+}
+
+async function follow(track) {
+  following = track ? track.id : null;
+  peaks = null;
+  drawWave();
+  if (!track) return;
+  let full = track;
+  try {
+    full = await getTrack(track.id);
+  } catch {
+    /* not measured, or not reachable through crud: played as it is */
+  }
+  if (following !== track.id) return;
+  applyGain(gainFor(full));
+  peaks = Array.isArray(full.peaks) && full.peaks.length ? full.peaks : null;
+  $('seek-wave').dataset.peaks = peaks ? String(peaks.length) : '0';
+  drawWave();
+}
+
+export function setMode(value) {
+  mode = ['track', 'off'].includes(value) ? value : 'track';
+  try {
+    localStorage.setItem(STORAGE_KEY, mode);
+  } catch {
+    /* kept for this page only */
+  }
+  const current = player.currentTrack();
+  if (current) follow(current);
+}
+
+export function currentMode() {
+  return mode;
+}
+
+export function init() {
+  try {
+    mode = localStorage.getItem(STORAGE_KEY) === 'off' ? 'off' : 'track';
+  } catch {
+    mode = 'track';
+  }
+  player.events.addEventListener('change', () => {
+    const t = player.currentTrack();
+    if ((t ? t.id : null) !== following) follow(t);
+  });
+  const audio = $('audio');
+  audio.addEventListener('timeupdate', drawWave);
+  audio.addEventListener('durationchange', drawWave);
+  window.addEventListener('resize', drawWave);
+  const select = $('level-mode');
+  if (select) {
+    select.value = mode;
+    select.addEventListener('change', () => setMode(select.value));
+  }
+}

@@ -1,0 +1,102 @@
+// Level playback and the waveform: the loudness measured at upload brings a loud and a quiet
+// track to one level (bounded by their true peaks), and the seek bar draws the waveform.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, launchBrowser, openPage, apiAdd, FFMPEG } from './helpers.mjs';
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'legato-ui-level-'));
+process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
+
+// ffmpeg's sine source is at 1/8 of full scale: `volume` 7 is near full scale, 0.4 is −26 dB.
+function sine(name, volume) {
+  const file = path.join(work, name);
+  execFileSync(FFMPEG, [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:duration=12', '-af', `volume=${volume}`,
+    '-c:a', 'libmp3lame', '-b:a', '128k', file,
+  ]);
+  return file;
+}
+
+/** The track once the analysis has measured it. */
+async function measured(base, id) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const track = await (await fetch(`${base}/function/crud/${id}`)).json();
+    if (Number.isFinite(track.loudness) && Array.isArray(track.peaks)) return track;
+    assert.ok(Date.now() < deadline, `not measured: ${JSON.stringify(track).slice(0, 300)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** What js/level.js applies: the target minus the loudness, with the peak kept under −1 dBTP. */
+const expectedGain = (t) => Math.min(-16 - t.loudness, -1 - t.true_peak);
+
+describe('level playback and the waveform', { timeout: 180_000 }, () => {
+  let server;
+  let browser;
+  let page;
+  let loud;
+  let quiet;
+
+  before(async () => {
+    server = await startServer({ args: ['--ladder', 'none', '--aac-ladder', 'none', '--lossless', 'false'] });
+    loud = await measured(server.url, (await apiAdd(server.url, sine('loud.mp3', 7), { name: 'Loud' })).id);
+    quiet = await measured(server.url, (await apiAdd(server.url, sine('quiet.mp3', 0.4), { name: 'Quiet' })).id);
+    browser = await launchBrowser();
+    page = await openPage(browser, `${server.url}/#tracks`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  async function play(title) {
+    await page.click(`#track-rows tr:has-text("${title}") button[data-action="play"]`);
+    await page.waitForFunction((t) => document.getElementById('np-title').textContent === t, title);
+    await page.waitForFunction(() => document.getElementById('audio').dataset.gainDb !== undefined && document.getElementById('seek-wave').dataset.peaks > 0);
+    await page.waitForFunction(() => document.getElementById('audio').currentTime > 0.3);
+    return Number(await page.$eval('#audio', (a) => a.dataset.gainDb));
+  }
+
+  it('brings a loud and a quiet track to one level, by their measured loudness', async () => {
+    assert.ok(quiet.loudness < loud.loudness - 20, `${quiet.loudness} vs ${loud.loudness}`);
+    const down = await play('Loud');
+    assert.ok(Math.abs(down - expectedGain(loud)) < 0.02, `${down} for ${JSON.stringify({ l: loud.loudness, p: loud.true_peak })}`);
+    assert.ok(down < 0, `the loud track is turned down: ${down} for ${JSON.stringify({ l: loud.loudness, p: loud.true_peak })}`);
+    const up = await play('Quiet');
+    assert.ok(Math.abs(up - expectedGain(quiet)) < 0.02, `${up} for ${JSON.stringify({ l: quiet.loudness, p: quiet.true_peak })}`);
+    assert.ok(up > 0, 'the quiet track is turned up');
+    // Both now sound at the target, neither clips.
+    assert.ok(Math.abs(loud.loudness + down - (quiet.loudness + up)) < 0.1);
+    assert.ok(quiet.true_peak + up <= -1 + 0.01 && loud.true_peak + down <= -1 + 0.01);
+    const state = await page.$eval('#audio', (a) => ({ error: a.error && a.error.code, paused: a.paused }));
+    assert.deepEqual(state, { error: null, paused: false });
+  });
+
+  it('plays as recorded when level playback is off', async () => {
+    await page.click('#settings-button');
+    await page.selectOption('#level-mode', 'off');
+    await page.click('#settings-cancel');
+    await page.waitForFunction(() => document.getElementById('audio').dataset.gainDb === '0.00');
+    assert.equal(await page.evaluate(() => localStorage.getItem('legato.level')), 'off');
+  });
+
+  it('draws the waveform in the seek bar', async () => {
+    assert.equal(await page.$eval('#seek-wave', (c) => c.dataset.peaks), String(quiet.peaks.length));
+    const inked = await page.$eval('#seek-wave', (c) => {
+      const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n += 1;
+      return n / (c.width * c.height);
+    });
+    assert.ok(inked > 0.2, `the waveform covers ${(inked * 100).toFixed(1)} % of the bar`);
+    assert.deepEqual(page.problems, []);
+  });
+});
