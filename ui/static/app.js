@@ -45,7 +45,7 @@ function initUploads() {
     dropzone.classList.remove('is-over');
   };
   document.addEventListener('dragenter', (e) => {
-    if (!hasFiles(e)) return;
+    if (!hasFiles(e) || document.documentElement.dataset.role === 'listener') return;
     e.preventDefault();
     depth += 1;
     overlay.hidden = false;
@@ -63,6 +63,12 @@ function initUploads() {
   });
   document.addEventListener('drop', (e) => {
     if (!hasFiles(e)) return;
+    if (document.documentElement.dataset.role === 'listener') {
+      e.preventDefault();
+      hide();
+      library.toast('Only admins add music: sign in as an admin.', true);
+      return;
+    }
     e.preventDefault();
     hide();
     uploads.addFiles(e.dataTransfer.files);
@@ -169,12 +175,15 @@ function initSettings() {
 
 function route() {
   const hash = decodeURIComponent(location.hash.replace(/^#/, ''));
-  const [view, ...rest] = hash.split('/');
+  const [first, ...rest] = hash.split('/');
+  // The page opens on the albums, as music apps do; the track table is `#tracks`.
+  const view = first || 'albums';
   const arg = rest.join('/');
-  const browsing = ['albums', 'album', 'artists', 'artist', 'genres', 'genre', 'search'].includes(view);
+  const browsing = ['albums', 'album', 'artists', 'artist', 'genres', 'genre', 'search', 'playlists', 'playlist', 'starred'].includes(view);
   $('browse').hidden = !browsing;
   $('library').hidden = browsing;
-  const tab = view === 'album' ? 'albums' : view === 'artist' ? 'artists' : view === 'genre' ? 'genres' : browsing ? view : 'tracks';
+  const tabs = { album: 'albums', artist: 'artists', genre: 'genres', playlist: 'playlists', starred: 'playlists' };
+  const tab = tabs[view] || (browsing ? view : 'tracks');
   for (const a of document.querySelectorAll('#views a')) {
     if (a.dataset.view === tab) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -185,6 +194,9 @@ function route() {
   else if (view === 'artist') browse.showArtist(arg);
   else if (view === 'genres') browse.showGenres();
   else if (view === 'genre') browse.showGenre(arg);
+  else if (view === 'playlists') browse.showPlaylists();
+  else if (view === 'playlist') browse.showPlaylist(arg);
+  else if (view === 'starred') browse.showStarred();
 
   if (view === 'search') {
     $('browse-search').value = arg;
@@ -194,7 +206,29 @@ function route() {
   }
 }
 
+function initQueueSave() {
+  $('queue-save').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = $('queue-save-name');
+    const name = input.value.trim();
+    const tracks = queue.tracks();
+    if (!name || !tracks.length) {
+      library.toast(tracks.length ? 'Name the playlist first.' : 'The queue is empty.', true);
+      return;
+    }
+    try {
+      await browse.savePlaylist(name, tracks);
+      input.value = '';
+      library.toast(`Saved “${name}” (${tracks.length} tracks): your Subsonic apps see it too.`);
+      if (location.hash === '#playlists') route();
+    } catch (err) {
+      library.toast(err.message, true);
+    }
+  });
+}
+
 function initViews() {
+  initQueueSave();
   browse.init();
   browse.setOnError((err) => library.toast(err.message, true));
   browse.setOnSignIn(() => $('user-button').click());
@@ -219,7 +253,12 @@ function renderUser(state) {
   $('user-label').textContent = signedIn ? `${signedIn.name} · Sign out` : 'Sign in';
   button.setAttribute('aria-label', signedIn ? `Signed in as ${signedIn.name}: sign out` : 'Sign in');
   browse.setCanStore(!!signedIn);
+  $('queue-save').hidden = !signedIn;
   document.documentElement.dataset.user = signedIn ? signedIn.name : '';
+  // Where users exist, only admins add, edit and delete; without users (a guest, or no /rest)
+  // the page is as it always was.
+  const listener = !!state && !state.unavailable && !state.guest && !(signedIn && signedIn.admin);
+  document.documentElement.dataset.role = listener ? 'listener' : 'admin';
 }
 
 async function refreshSession() {

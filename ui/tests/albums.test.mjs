@@ -79,6 +79,7 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     const passwordFile = path.join(work, 'password');
     fs.writeFileSync(passwordFile, `${PASSWORD}\n`);
     execFileSync(legatoBin(), ['user', 'add', USER, '--password-file', passwordFile, '--data', dataDir]);
+    execFileSync(legatoBin(), ['user', 'add', 'root', '--admin', '--password-file', passwordFile, '--data', dataDir]);
     server = await startServer({ dataDir, args: ['--ladder', 'none', '--aac-ladder', 'none', '--lossless', 'false'] });
     const blue = [
       { title: 'Three', track: 3, frequency: 660 },
@@ -211,6 +212,26 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     assert.ok((playing.entry || []).some((e) => e.username === USER), 'the page reported what plays');
   });
 
+  it('saves the queue as a playlist that the apps see, and plays it from the page', async () => {
+    await page.click('#queue-button');
+    await page.fill('#queue-save-name', 'Evening');
+    await page.click('#queue-save button[type="submit"]');
+    await page.locator('#toast', { hasText: 'Saved “Evening”' }).waitFor();
+    const { playlists } = await subsonic(server.url, 'getPlaylists');
+    const evening = playlists.playlist.find((p) => p.name === 'Evening');
+    assert.ok(evening, JSON.stringify(playlists));
+    assert.equal(evening.songCount, 3);
+    await page.keyboard.press('Escape');
+    await page.click('#views a[data-view="playlists"]');
+    await page.click('.playlist-list a:has-text("Evening")');
+    await page.locator('.track-row').nth(2).waitFor();
+    assert.deepEqual(await page.$$eval('.track-row .track-title', (els) => els.map((e) => e.textContent)), ['One', 'Three', 'Two']);
+    await page.click('#views a[data-view="playlists"]');
+    await page.click('.playlist-list a:has-text("Starred tracks")');
+    await page.locator('.track-row').first().waitFor();
+    assert.deepEqual(await page.$$eval('.track-row .track-title', (els) => els.map((e) => e.textContent)), ['Two']);
+  });
+
   it('finds artists, albums and tracks in one search', async () => {
     await page.fill('#browse-search', 'crimson');
     await page.press('#browse-search', 'Enter');
@@ -240,6 +261,26 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     assert.deepEqual(await accessibilityProblems(page), [], 'the queue, dark');
     await page.click('#queue-close');
     await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  it('lets a listener listen, and shows an admin how to add, edit and delete', async () => {
+    await page.evaluate(() => {
+      location.hash = '#tracks';
+    });
+    await page.locator('#track-rows tr[data-id]').first().waitFor();
+    assert.equal(await page.locator('#add-music').isVisible(), false, 'no upload for a listener');
+    assert.equal(await page.locator('#upload-section').isVisible(), false);
+    assert.equal(await page.locator('#track-rows button[data-action="delete"]').first().isVisible(), false);
+    assert.equal(await page.locator('#track-rows button[data-action="play"]').first().isVisible(), true);
+    await page.click('#user-button'); // signs out
+    await page.waitForFunction(() => document.documentElement.dataset.user === '');
+    await page.click('#user-button');
+    await page.fill('#signin-name', 'root');
+    await page.fill('#signin-password', PASSWORD);
+    await page.click('#signin-submit');
+    await page.waitForFunction(() => document.documentElement.dataset.user === 'root');
+    assert.equal(await page.locator('#add-music').isVisible(), true);
+    assert.equal(await page.locator('#track-rows button[data-action="delete"]').first().isVisible(), true);
   });
 
   it('raised no error in the page but the refused sign-in', () => {

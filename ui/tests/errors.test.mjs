@@ -22,7 +22,7 @@ describe('error messages', { timeout: 180_000 }, () => {
   });
 
   it('an upload of a text file says it is not an audio file we can read', async () => {
-    const page = await openPage(browser, `${server.url}/`);
+    const page = await openPage(browser, `${server.url}/#tracks`);
     const text = makeTextFile('shopping-list.txt');
     await page.setInputFiles('#file-input', text);
     const item = page.locator('#upload-list .upload-item', { hasText: 'shopping-list.txt' });
@@ -43,7 +43,7 @@ describe('error messages', { timeout: 180_000 }, () => {
     const mp3 = makeMp3({ seconds: 20, frequency: 550 });
     const gone = await apiAdd(server.url, mp3, { name: 'Vanishing Track', author: 'Ghost' });
     const kept = await apiAdd(server.url, mp3, { name: 'Staying Track', author: 'Solid' });
-    const page = await openPage(browser, `${server.url}/`);
+    const page = await openPage(browser, `${server.url}/#tracks`);
     await page.waitForFunction(() => document.querySelectorAll('#track-rows tr[data-id]').length === 2);
     await apiDelete(server.url, gone.id); // behind the page's back
     await page.locator(`#track-rows tr[data-id="${gone.id}"] [data-action="play"]`).click();
@@ -65,7 +65,7 @@ describe('error messages', { timeout: 180_000 }, () => {
   it('a network failure while loading shows a message', async () => {
     const mp3 = makeMp3({ seconds: 20, frequency: 550 });
     const t = await apiAdd(server.url, mp3, { name: 'Offline Track', author: 'Nowhere' });
-    const page = await openPage(browser, `${server.url}/`);
+    const page = await openPage(browser, `${server.url}/#tracks`);
     await page.waitForFunction((id) => !!document.querySelector(`#track-rows tr[data-id="${id}"]`), t.id);
     await page.route('**/function/streaming/**', (route) => route.abort('internetdisconnected'));
     await page.locator(`#track-rows tr[data-id="${t.id}"] [data-action="play"]`).click();
@@ -101,7 +101,7 @@ describe('error messages', { timeout: 180_000 }, () => {
 
   it('talks to the API named by ?api= (another origin)', async () => {
     const other = server.url.replace('127.0.0.1', 'localhost');
-    const page = await openPage(browser, `${other}/?api=${encodeURIComponent(server.url)}`);
+    const page = await openPage(browser, `${other}/?api=${encodeURIComponent(server.url)}#tracks`);
     await page.waitForFunction(() => document.querySelectorAll('#track-rows tr[data-id]').length >= 1);
     const apiCalls = page.requests.filter((u) => u.includes('/function/crud'));
     assert.ok(apiCalls.length > 0 && apiCalls.every((u) => u.startsWith(server.url)), `API calls go to ${server.url}: ${apiCalls}`);

@@ -72,7 +72,7 @@ describe('fMP4 renditions in Chromium', { timeout: 300_000 }, () => {
       track.variants.filter((v) => v.container === 'fmp4').map((v) => v.name),
       ['aac64k', 'aac128k', 'aac256k', 'flac'],
     );
-    const page = await openPage(browser, `${server.url}/`);
+    const page = await openPage(browser, `${server.url}/#tracks`);
     await page.waitForFunction(() => typeof window.Hls === 'function');
     const aac = await playWithHlsJs(page, variant('aac128k'));
     console.log(`time-to-first-audio-ms hls.js aac128k: ${aac.ms.toFixed(0)}`);

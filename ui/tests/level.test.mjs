@@ -73,6 +73,7 @@ describe('level playback and the waveform', { timeout: 180_000 }, () => {
     const up = await play('Quiet');
     assert.ok(Math.abs(up - expectedGain(quiet)) < 0.02, `${up} for ${JSON.stringify({ l: quiet.loudness, p: quiet.true_peak })}`);
     assert.ok(up > 0, 'the quiet track is turned up');
+    console.log(`level: loud ${loud.loudness} LUFS / ${loud.true_peak} dBTP → ${down} dB; quiet ${quiet.loudness} LUFS / ${quiet.true_peak} dBTP → ${up} dB`);
     // Both now sound at the target, neither clips.
     assert.ok(Math.abs(loud.loudness + down - (quiet.loudness + up)) < 0.1);
     assert.ok(quiet.true_peak + up <= -1 + 0.01 && loud.true_peak + down <= -1 + 0.01);

@@ -39,7 +39,7 @@ describe('a library of 100,000 tracks', { timeout: 900_000 }, () => {
 
   it('opens on the first page of 50, newest first, after one small request', async () => {
     const t0 = Date.now();
-    page = await openPage(browser, `${server.url}/`);
+    page = await openPage(browser, `${server.url}/#tracks`);
     page.on('request', (r) => {
       if (r.url().includes('/function/crud?')) listRequests.push(new URL(r.url()).searchParams);
     });

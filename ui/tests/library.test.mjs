@@ -15,7 +15,7 @@ describe('library, upload and playback (empty store)', { timeout: 240_000 }, () 
   before(async () => {
     server = await startServer();
     browser = await launchBrowser();
-    page = await openPage(browser, `${server.url}/`);
+    page = await openPage(browser, `${server.url}/#tracks`);
   });
 
   after(async () => {

@@ -21,7 +21,7 @@ describe('phone-width viewport', { timeout: 180_000 }, () => {
   });
 
   it('is usable at 390×844 with touch', async () => {
-    const empty = await openPage(browser, `${server.url}/`, { viewport: { width: 390, height: 844 }, mobile: true });
+    const empty = await openPage(browser, `${server.url}/#tracks`, { viewport: { width: 390, height: 844 }, mobile: true });
     await empty.locator('#empty-state').waitFor({ state: 'visible' });
     await screenshot(empty, '12-phone-empty');
     await empty.context().close();
@@ -29,7 +29,7 @@ describe('phone-width viewport', { timeout: 180_000 }, () => {
     const mp3 = makeMp3({ seconds: 20, frequency: 440 });
     await apiAdd(server.url, mp3, { name: 'A Rather Long Song Title That Will Not Fit On A Phone', author: 'Someone With A Long Name' });
     await apiAdd(server.url, mp3, { name: 'Short', author: 'Duo' });
-    const page = await openPage(browser, `${server.url}/`, { viewport: { width: 390, height: 844 }, mobile: true });
+    const page = await openPage(browser, `${server.url}/#tracks`, { viewport: { width: 390, height: 844 }, mobile: true });
     await page.waitForFunction(() => document.querySelectorAll('#track-rows tr[data-id]').length === 2);
 
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -40,7 +40,7 @@ describe('native HLS fallback', { timeout: 120_000 }, () => {
     const mp3 = makeMp3({ seconds: 20, frequency: 440 });
     const keep = await apiAdd(server.url, mp3, { name: 'Native One', author: 'Browser' });
     const gone = await apiAdd(server.url, mp3, { name: 'Native Gone', author: 'Browser' });
-    await page.goto(`${server.url}/`);
+    await page.goto(`${server.url}/#tracks`);
     await page.waitForFunction(() => document.querySelectorAll('#track-rows tr[data-id]').length === 2);
     const canNative = await page.evaluate(() => document.getElementById('audio').canPlayType('application/vnd.apple.mpegurl'));
     assert.equal(await page.evaluate(() => window.Hls.isSupported()), false);

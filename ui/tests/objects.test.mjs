@@ -133,7 +133,7 @@ describe('segments from a CDN in front of the object store', { timeout: 300_000,
   });
 
   it('hls.js plays index.m3u8 and mp3.m3u8 with every segment from the CDN', async () => {
-    const page = await openPage(browser, `${server.url}/`);
+    const page = await openPage(browser, `${server.url}/#tracks`);
     await page.waitForFunction(() => typeof window.Hls === 'function');
     const fromServer = [];
     page.on('request', (r) => {

@@ -36,7 +36,7 @@ describe('paging through 1,000 tracks', { timeout: 300_000 }, () => {
   });
 
   it('shows the first page, the count and the page controls', async () => {
-    page = await openPage(browser, `${server.url}/`);
+    page = await openPage(browser, `${server.url}/#tracks`);
     await page.waitForFunction(() => document.querySelectorAll('#track-rows tr[data-id]').length > 0);
     assert.equal(await page.locator('#track-count').innerText(), '1,000 tracks');
     assert.equal((await rows(page)).length, 50);

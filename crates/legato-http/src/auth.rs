@@ -76,8 +76,36 @@ pub async fn require_key(
     if keys.is_empty() || (is_read && !state.config.private) {
         return Ok(next.run(request).await);
     }
-    check_key(keys, request.headers())?;
+    check_key_or_session(&state, request.headers(), !is_read).await?;
     Ok(next.run(request).await)
+}
+
+/// The bearer key, or else the web player's session: any signed-in user may read a private
+/// library; only an admin may write, and a write must carry the page's CSRF header (a page of
+/// another site cannot add it). Without either, the key's own error.
+pub async fn check_key_or_session(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    write: bool,
+) -> Result<(), ApiError> {
+    let keyed = check_key(&state.config.api_keys, headers);
+    if keyed.is_ok() || headers.contains_key(header::AUTHORIZATION) {
+        return keyed;
+    }
+    let user =
+        crate::subsonic::cookie_user(&state.store, state.config.subsonic_secret.as_ref(), headers)
+            .await?;
+    match user {
+        Some(_) if !write => Ok(()),
+        Some(user) if user.admin && headers.contains_key(crate::subsonic::CSRF_HEADER) => Ok(()),
+        Some(user) if user.admin => Err(ApiError::Unauthorized(
+            "a change made with the web player's session must carry its X-Legato-CSRF header",
+        )),
+        Some(_) => Err(ApiError::Unauthorized(
+            "only admins add, edit and delete tracks: sign in as an admin, or send an API key",
+        )),
+        None => keyed,
+    }
 }
 
 /// Checks the bearer key in `headers` against `keys` (which must not be empty).

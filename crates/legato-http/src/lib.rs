@@ -243,6 +243,7 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
             header::RANGE,
             header::IF_NONE_MATCH,
             HeaderName::from_static("prefer"),
+            HeaderName::from_static(subsonic::CSRF_HEADER),
         ])
         .expose_headers([
             header::LOCATION,

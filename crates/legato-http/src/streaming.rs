@@ -74,7 +74,7 @@ pub async fn chunk(
         // A private library without signed URLs: every playlist and segment needs the key,
         // as every crud read does (a signed URL is the other way in).
         None if state.config.private && !state.config.api_keys.is_empty() => {
-            crate::auth::check_key(&state.config.api_keys, &headers)?;
+            crate::auth::check_key_or_session(&state, &headers, false).await?;
             None
         }
         None => None,

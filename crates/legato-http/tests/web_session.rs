@@ -213,3 +213,73 @@ async fn without_users_a_guest_browses_but_keeps_nothing() {
     assert_eq!(error_code(&refused), 10);
     server.stop().await;
 }
+
+// With API keys, the page's admins add, edit and delete tracks with their session instead of a
+// key, and the page's other users only listen; in a private library every signed-in user reads
+// the tracks and plays them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_admins_write_with_their_session_and_listeners_only_read() {
+    let server = start_with(HttpConfig {
+        api_keys: ApiKeys::parse("the-key"),
+        private: true,
+        ..config()
+    })
+    .await;
+    crate::subsonic::add_user(&server, "bob", "bob-password").await;
+    let admin = cookie_of(&sign_in(&server, USER, PASSWORD).await).0;
+    let listener = cookie_of(&sign_in(&server, "bob", "bob-password").await).0;
+    let post = |cookie: Option<&str>, csrf: bool| {
+        let mut request = server
+            .client
+            .post(server.crud())
+            .query(&[("name", "By the page")])
+            .header("content-type", "audio/mpeg")
+            .body(song(1.0));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie.to_owned());
+        }
+        if csrf {
+            request = request.header(CSRF, "1");
+        }
+        request.send()
+    };
+    assert_eq!(post(None, true).await.unwrap().status(), 401);
+    assert_eq!(post(Some(&listener), true).await.unwrap().status(), 401);
+    assert_eq!(post(Some(&admin), false).await.unwrap().status(), 401);
+    let created = post(Some(&admin), true).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let track: Value = created.json().await.unwrap();
+    let id = track["id"].as_str().unwrap();
+
+    // Reading the private library: the listener's session suffices, for crud and streaming.
+    let list = |cookie: Option<&str>| {
+        let mut request = server.client.get(server.crud());
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie.to_owned());
+        }
+        request.send()
+    };
+    assert_eq!(list(None).await.unwrap().status(), 401);
+    assert_eq!(list(Some(&listener)).await.unwrap().status(), 200);
+    let playlist = server
+        .client
+        .get(server.url(&format!("/function/streaming/{id}/index.m3u8")))
+        .header("cookie", &listener)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(playlist.status(), 200);
+
+    // Deleting is the admin's too.
+    let delete = |cookie: &str| {
+        server
+            .client
+            .delete(server.url(&format!("/function/crud/{id}")))
+            .header("cookie", cookie.to_owned())
+            .header(CSRF, "1")
+            .send()
+    };
+    assert_eq!(delete(&listener).await.unwrap().status(), 401);
+    assert_eq!(delete(&admin).await.unwrap().status(), 200);
+    server.stop().await;
+}

@@ -145,7 +145,11 @@ async function request(method, path, { body, signal, query } = {}) {
     const qs = new URLSearchParams(query).toString();
     if (qs) url += `?${qs}`;
   }
+  // The session cookie goes along to the page's own server (fetch's default, same-origin: a
+  // signed-in admin writes without an API key); a write carries the header that another
+  // site's page cannot add.
   const init = { method, signal, headers: { Accept: 'application/json' } };
+  if (method !== 'GET' && method !== 'HEAD') init.headers['X-Legato-CSRF'] = '1';
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

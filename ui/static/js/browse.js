@@ -350,6 +350,77 @@ export async function showGenre(name) {
   }
 }
 
+// ---- playlists and stars -------------------------------------------------------------------
+
+export async function showPlaylists() {
+  const my = start('Playlists');
+  try {
+    const answer = await subsonic.call('getPlaylists');
+    const lists = (answer.playlists && answer.playlists.playlist) || [];
+    const starred = el('li', {}, el('a', { href: '#starred' },
+      el('span', { class: 'artist-name', text: '★ Starred tracks' }),
+      el('span', { class: 'muted small', text: 'yours' })));
+    const items = lists.map((p) => el('li', {}, el('a', { href: `#playlist/${encodeURIComponent(p.id)}` },
+      el('span', { class: 'artist-name', text: p.name }),
+      el('span', { class: 'muted small', text: `${plural(p.songCount || 0, 'track')} · ${formatTime(p.duration || 0)}${p.owner ? ` · ${p.owner}` : ''}` }))));
+    const parts = [el('ul', { class: 'artist-list playlist-list' }, ...(canStore ? [starred] : []), ...items)];
+    if (!lists.length) parts.push(el('p', { class: 'muted empty-note', text: 'No playlists yet: fill the queue, then save it as a playlist (in the queue).' }));
+    done(my, ...parts);
+  } catch (err) {
+    failed(my, err);
+  }
+}
+
+export async function showPlaylist(id) {
+  const my = start('Playlist');
+  try {
+    const { playlist } = await subsonic.call('getPlaylist', { id });
+    const songs = playlist.entry || [];
+    const { list, tracks } = trackList(songs, { showArtist: true });
+    $('browse-title').textContent = playlist.name || 'Playlist';
+    const remove = el('button', { type: 'button', class: 'btn', text: 'Delete playlist' });
+    remove.hidden = !canStore;
+    remove.addEventListener('click', async () => {
+      remove.disabled = true;
+      try {
+        await subsonic.call('deletePlaylist', { id }, { write: true });
+        location.hash = '#playlists';
+      } catch (err) {
+        remove.disabled = false;
+        onError(err);
+      }
+    });
+    const head = el('div', { class: 'playlist-head' },
+      el('p', { class: 'muted small', text: [playlist.owner, plural(songs.length, 'track'), formatTime(playlist.duration || 0), playlist.public ? 'public' : ''].filter(Boolean).join(' · ') }),
+      actions(tracks), remove);
+    done(my, head, list);
+  } catch (err) {
+    failed(my, err);
+  }
+}
+
+export async function showStarred() {
+  const my = start('Starred tracks');
+  try {
+    const answer = await subsonic.call('getStarred2');
+    const songs = (answer.starred2 && answer.starred2.song) || [];
+    if (!songs.length) {
+      done(my, el('p', { class: 'muted empty-note', text: 'No starred tracks yet: star them on an album page.' }));
+      return;
+    }
+    const { list, tracks } = trackList(songs, { showArtist: true });
+    done(my, actions(tracks), list);
+  } catch (err) {
+    failed(my, err);
+  }
+}
+
+/** Saves `tracks` as a new playlist named `name`; answers the playlist. */
+export async function savePlaylist(name, tracks) {
+  const answer = await subsonic.call('createPlaylist', { name, songId: tracks.map((t) => t.id) }, { write: true });
+  return answer.playlist;
+}
+
 // ---- search ----------------------------------------------------------------------------------
 
 export async function showSearch(q) {

@@ -172,8 +172,8 @@ function rowFor(t, index) {
       { class: 'col-actions' },
       el('div', { class: 'row-actions' },
         downloadLink(t),
-        el('button', { type: 'button', class: 'btn btn-icon btn-ghost btn-small', 'data-action': 'edit', 'aria-label': `Edit ${label(t)}`, title: 'Edit title and artist' }, icon('i-edit')),
-        el('button', { type: 'button', class: 'btn btn-icon btn-ghost btn-small btn-danger', 'data-action': 'delete', 'aria-label': `Delete ${label(t)}`, title: 'Delete' }, icon('i-trash')),
+        el('button', { type: 'button', class: 'btn btn-icon btn-ghost btn-small admin-only', 'data-action': 'edit', 'aria-label': `Edit ${label(t)}`, title: 'Edit title and artist' }, icon('i-edit')),
+        el('button', { type: 'button', class: 'btn btn-icon btn-ghost btn-small btn-danger admin-only', 'data-action': 'delete', 'aria-label': `Delete ${label(t)}`, title: 'Delete' }, icon('i-trash')),
       ),
     ),
   );

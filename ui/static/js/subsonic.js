@@ -35,7 +35,6 @@ export async function call(method, params = {}, { write = false, signal } = {}) 
   let response;
   try {
     response = await fetch(restUrl(method, params), {
-      credentials: 'include',
       headers: write ? CSRF : {},
       signal,
     });
@@ -87,7 +86,6 @@ async function sessionRequest(method, body) {
   try {
     response = await fetch(`${apiBase()}/rest/session`, {
       method,
-      credentials: 'include',
       headers: method === 'GET' ? {} : { ...CSRF, ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}) },
       body,
     });

@@ -119,6 +119,7 @@ function start(item) {
   setState(item, 'uploading', 'Uploading… 0%');
   xhr.open('POST', crudUrl());
   xhr.setRequestHeader('Accept', 'application/json');
+  xhr.setRequestHeader('X-Legato-CSRF', '1');
   xhr.upload.addEventListener('progress', (e) => {
     if (!e.lengthComputable || item.state !== 'uploading') return;
     const pct = Math.min(100, Math.round((e.loaded / e.total) * 100));

@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 
 pub use auth::{SecretKey, check_new_user, hash_user_key, new_user_key};
 use render::Format;
+pub use session::{CSRF_HEADER, cookie_user};
 
 use crate::AppState;
 

@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use legato_store::{StoreError, User};
+use legato_store::{DynStore, StoreError, User};
 use sha2::{Digest as _, Sha256};
 
 use super::auth::{self, Blocked, SecretKey, hex};
@@ -65,11 +65,16 @@ fn seal(secret: &SecretKey, user: &User, expires: u64) -> String {
 
 /// The user a cookie value names, if it opens with this key, has not expired, and the user's
 /// password is the one it was issued under.
-async fn open(api: &Api, value: &str, now: u64) -> Result<Option<User>, SubsonicError> {
+async fn open(
+    store: &DynStore,
+    secret: &SecretKey,
+    value: &str,
+    now: u64,
+) -> Result<Option<User>, StoreError> {
     let Some(payload) = URL_SAFE_NO_PAD
         .decode(value)
         .ok()
-        .and_then(|sealed| api.secret.open(&sealed))
+        .and_then(|sealed| secret.open(&sealed))
     else {
         return Ok(None);
     };
@@ -85,12 +90,26 @@ async fn open(api: &Api, value: &str, now: u64) -> Result<Option<User>, Subsonic
     {
         return Ok(None);
     }
-    let user = match api.state.store.get_user(name).await {
+    let user = match store.get_user(name).await {
         Ok(user) => user,
         Err(StoreError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     Ok((fingerprint(&user) == print).then_some(user))
+}
+
+/// The user signed in by the request's session cookie, if any (for the crud and streaming
+/// functions, where the page's admins upload and edit without an API key). `None` on a server
+/// without a secret key.
+pub async fn cookie_user(
+    store: &DynStore,
+    secret: Option<&SecretKey>,
+    headers: &HeaderMap,
+) -> Result<Option<User>, StoreError> {
+    match (secret, cookie_value(headers)) {
+        (Some(secret), Some(value)) => open(store, secret, value, now_secs()).await,
+        _ => Ok(None),
+    }
 }
 
 /// Changes whenever the user's password is set again.
@@ -123,7 +142,7 @@ pub async fn without_credentials(
     headers: &HeaderMap,
 ) -> Result<Option<(User, SignedIn)>, SubsonicError> {
     if let Some(value) = cookie_value(headers)
-        && let Some(user) = open(api, value, now_secs()).await?
+        && let Some(user) = open(&api.state.store, &api.secret, value, now_secs()).await?
     {
         return Ok(Some((user, SignedIn::Cookie)));
     }
