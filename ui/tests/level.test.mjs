@@ -81,6 +81,24 @@ describe('level playback and the waveform', { timeout: 180_000 }, () => {
     assert.deepEqual(state, { error: null, paused: false });
   });
 
+  it('in album mode gives every track of an album the album\'s gain', async () => {
+    // Both files are untagged: one album ("[Unknown Album]") in Subsonic's grouping.
+    const energy = (t) => t.duration * 10 ** (t.loudness / 10);
+    const album = {
+      loudness: 10 * Math.log10((energy(loud) + energy(quiet)) / (loud.duration + quiet.duration)),
+      true_peak: Math.max(loud.true_peak, quiet.true_peak),
+    };
+    const expected = expectedGain(album);
+    await page.click('#settings-button');
+    await page.selectOption('#level-mode', 'album');
+    await page.click('#settings-cancel');
+    // Quiet plays on, now at the album's gain.
+    await page.waitForFunction((g) => Math.abs(Number(document.getElementById('audio').dataset.gainDb) - g) < 0.02, expected);
+    const loudInAlbum = await play('Loud');
+    assert.ok(Math.abs(loudInAlbum - expected) < 0.02, `${loudInAlbum} vs ${expected}`);
+    console.log(`level, album mode: album ${album.loudness.toFixed(2)} LUFS → ${expected.toFixed(2)} dB for both tracks`);
+  });
+
   it('plays as recorded when level playback is off', async () => {
     await page.click('#settings-button');
     await page.selectOption('#level-mode', 'off');

@@ -1,9 +1,12 @@
 // What the analysis at upload measured, used while a track plays: its loudness brings it to one
 // level (no clipping against its measured true peak), and its waveform is drawn in the seek
-// bar. Both come from the track's crud JSON (`loudness`, `true_peak`, `peaks`).
+// bar. Both come from the track's crud JSON (`loudness`, `true_peak`, `peaks`). In album mode
+// every track of an album gets the album's gain, so its quiet and loud songs keep their
+// difference.
 
 import { getTrack } from './api.js';
 import * as player from './player.js';
+import * as subsonic from './subsonic.js';
 
 /** The level every track is brought to, in LUFS (as streaming services play). */
 export const TARGET_LUFS = -16;
@@ -13,14 +16,52 @@ const STORAGE_KEY = 'legato.level';
 
 const $ = (id) => document.getElementById(id);
 
+const MODES = ['track', 'album', 'off'];
 let mode = 'track';
+/** Album id → Promise of `{loudness, true_peak}` (the album as one programme). */
+const albums = new Map();
 let context = null;
 let gainNode = null;
 let peaks = null;
 let following = null;
 
-/** The gain in dB that brings `track` to the target: 0 when off or not measured. */
-export function gainFor(track) {
+/**
+ * An album's loudness as one programme: the energy mean of its tracks' loudness, weighted by
+ * their durations, and its highest true peak. Read once per album (its tracks' crud JSON).
+ */
+export function albumLevel(tracks) {
+  const measured = tracks.filter((t) => Number.isFinite(t.loudness) && t.duration > 0);
+  if (!measured.length) return null;
+  const seconds = measured.reduce((sum, t) => sum + t.duration, 0);
+  const energy = measured.reduce((sum, t) => sum + t.duration * 10 ** (t.loudness / 10), 0);
+  const peaks = measured.map((t) => t.true_peak).filter(Number.isFinite);
+  return {
+    loudness: 10 * Math.log10(energy / seconds),
+    true_peak: peaks.length ? Math.max(...peaks) : undefined,
+  };
+}
+
+async function albumOf(track) {
+  let albumId = track.albumId;
+  if (!albumId) {
+    // A track played from the table: its album as Subsonic groups it.
+    const { song } = await subsonic.call('getSong', { id: track.id });
+    albumId = song && song.albumId;
+  }
+  if (!albumId) return null;
+  if (!albums.has(albumId)) {
+    albums.set(albumId, (async () => {
+      const { album } = await subsonic.call('getAlbum', { id: albumId });
+      const tracks = await Promise.all((album.song || []).map((s) => getTrack(s.id)));
+      return albumLevel(tracks);
+    })());
+  }
+  return albums.get(albumId);
+}
+
+/** The gain in dB that brings `track` (or, in album mode, its `album`) to the target: 0 when off or not measured. */
+export function gainFor(track, album = null) {
+  if (mode === 'album' && album) track = album;
   if (mode === 'off' || !track || !Number.isFinite(track.loudness)) return 0;
   let db = TARGET_LUFS - track.loudness;
   if (Number.isFinite(track.true_peak)) db = Math.min(db, CEILING_DBTP - track.true_peak);
@@ -90,14 +131,23 @@ async function follow(track) {
     /* not measured, or not reachable through crud: played as it is */
   }
   if (following !== track.id) return;
-  applyGain(gainFor(full));
+  let album = null;
+  if (mode === 'album') {
+    try {
+      album = await albumOf(track);
+    } catch {
+      albums.delete(track.albumId); // read again next time; this track plays at its own level
+    }
+    if (following !== track.id) return;
+  }
+  applyGain(gainFor(full, album));
   peaks = Array.isArray(full.peaks) && full.peaks.length ? full.peaks : null;
   $('seek-wave').dataset.peaks = peaks ? String(peaks.length) : '0';
   drawWave();
 }
 
 export function setMode(value) {
-  mode = ['track', 'off'].includes(value) ? value : 'track';
+  mode = MODES.includes(value) ? value : 'track';
   try {
     localStorage.setItem(STORAGE_KEY, mode);
   } catch {
@@ -113,7 +163,8 @@ export function currentMode() {
 
 export function init() {
   try {
-    mode = localStorage.getItem(STORAGE_KEY) === 'off' ? 'off' : 'track';
+    const saved = localStorage.getItem(STORAGE_KEY);
+    mode = MODES.includes(saved) ? saved : 'track';
   } catch {
     mode = 'track';
   }
