@@ -2,6 +2,7 @@
 // playwright-core, MP3s generated with ffmpeg, screenshots under <repo>/test-output/ui/.
 
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -41,6 +42,10 @@ export function legatoBin() {
  * A SQLite data folder holding a library of `tracks` tracks, filled through the store API by
  * the `library` example of legato-store-mongo (metadata and waveforms, no audio; see its
  * doc comment for the names it gives). Removed by `stop()` of the server started on it.
+ *
+ * Filling 100,000 tracks takes the debug example almost two minutes, and what it writes
+ * depends only on the example's binary: the filled folder is kept under
+ * `$LEGATO_TOOLS/ui-library/<the binary's SHA-256>-<tracks>` and copied for each test.
  */
 export function makeLibrary(tracks) {
   const bin = process.env.LEGATO_LIBRARY_BIN || path.join(REPO_DIR, 'target', 'debug', 'examples', 'library');
@@ -50,8 +55,25 @@ export function makeLibrary(tracks) {
         'or point LEGATO_LIBRARY_BIN at a built one.',
     );
   }
+  const tools = process.env.LEGATO_TOOLS || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'legato-tools');
+  const digest = crypto.createHash('sha256').update(fs.readFileSync(bin)).digest('hex').slice(0, 16);
+  const cacheRoot = path.join(tools, 'ui-library');
+  const cached = path.join(cacheRoot, `${digest}-${tracks}`);
+  if (!fs.existsSync(path.join(cached, '.complete'))) {
+    fs.mkdirSync(cacheRoot, { recursive: true });
+    // Only one cached fill per size: older binaries' fills are removed.
+    for (const old of fs.readdirSync(cacheRoot)) {
+      if (old.endsWith(`-${tracks}`)) fs.rmSync(path.join(cacheRoot, old), { recursive: true, force: true });
+    }
+    const filling = fs.mkdtempSync(path.join(cacheRoot, 'filling-'));
+    execFileSync(bin, [filling, String(tracks)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    fs.writeFileSync(path.join(filling, '.complete'), '');
+    fs.renameSync(filling, cached);
+  }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'legato-ui-library-'));
-  execFileSync(bin, [dataDir, String(tracks)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (const name of fs.readdirSync(cached)) {
+    if (name !== '.complete') fs.cpSync(path.join(cached, name), path.join(dataDir, name), { recursive: true });
+  }
   return dataDir;
 }
 
