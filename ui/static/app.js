@@ -168,6 +168,8 @@ function initSettings() {
     renderServerBadge();
     player.stop();
     library.refresh();
+    subsonic.forgetRest();
+    refreshSession().finally(route);
   });
 }
 

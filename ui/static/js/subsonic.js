@@ -6,8 +6,23 @@ import { apiBase } from './api.js';
 
 const CSRF = { 'X-Legato-CSRF': '1' };
 
+/**
+ * Where `/rest` is: under the API base for `legato serve`, or the subsonic function's path
+ * behind an OpenFaaS gateway; found by `session()`, which the page asks first.
+ */
+let restBase = null;
+
+/** The API base changed (the settings): `/rest` is looked for again. */
+export function forgetRest() {
+  restBase = null;
+}
+
+function rest() {
+  return restBase || `${apiBase()}/rest`;
+}
+
 export function restUrl(method, params = {}) {
-  const u = new URL(`${apiBase()}/rest/${method}`);
+  const u = new URL(`${rest()}/${method}`);
   u.searchParams.set('f', 'json');
   u.searchParams.set('v', '1.16.1');
   u.searchParams.set('c', 'legato-web');
@@ -81,10 +96,10 @@ export function songToTrack(song) {
 
 // ---- the session -----------------------------------------------------------------------------
 
-async function sessionRequest(method, body) {
+async function sessionRequest(method, body, base = rest()) {
   let response;
   try {
-    response = await fetch(`${apiBase()}/rest/session`, {
+    response = await fetch(`${base}/session`, {
       method,
       headers: method === 'GET' ? {} : { ...CSRF, ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}) },
       body,
@@ -108,8 +123,18 @@ async function sessionRequest(method, body) {
 }
 
 /** `{user: {name, admin} | null, guest: bool}`: who the page is signed in as. */
-export function session() {
-  return sessionRequest('GET');
+export async function session() {
+  if (restBase) return sessionRequest('GET');
+  const base = apiBase();
+  let answer = null;
+  for (const candidate of [`${base}/rest`, `${base}/function/subsonic/rest`]) {
+    answer = await sessionRequest('GET', undefined, candidate);
+    if (!answer.unavailable) {
+      restBase = candidate;
+      return answer;
+    }
+  }
+  return answer;
 }
 
 export function signIn(name, password) {
