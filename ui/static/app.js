@@ -233,6 +233,7 @@ function initViews() {
   initQueueSave();
   browse.init();
   browse.setOnError((err) => library.toast(err.message, true));
+  browse.setOnNotice((message) => library.toast(message));
   browse.setOnSignIn(() => $('user-button').click());
   window.addEventListener('hashchange', route);
   $('browse-search-form').addEventListener('submit', (e) => {

@@ -198,7 +198,7 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     await page.waitForFunction(() => document.getElementById('audio').currentTime > 0.3);
   });
 
-  it('stars a track, and the Subsonic apps of the user see the star', async () => {
+  it('stars a track and rates the album, and the Subsonic apps of the user see both', async () => {
     await page.evaluate(() => {
       location.hash = '#albums/newest';
     });
@@ -206,6 +206,10 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     await page.locator('.track-row').first().waitFor();
     await page.click('button[aria-label="Star Two"]');
     await page.locator('button[aria-label="Unstar Two"][aria-pressed="true"]').waitFor();
+    await page.selectOption('.album-rating', '4');
+    await page.waitForFunction(() => !document.querySelector('.album-rating').disabled);
+    const albumId = decodeURIComponent(await page.evaluate(() => location.hash.split('/')[1]));
+    assert.equal((await subsonic(server.url, 'getAlbum', { id: albumId })).album.userRating, 4, 'the apps see the rating');
     const { starred2 } = await subsonic(server.url, 'getStarred2');
     assert.deepEqual((starred2.song || []).map((s) => s.title), ['Two']);
     const { nowPlaying: playing } = await subsonic(server.url, 'getNowPlaying');
@@ -226,6 +230,22 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     await page.click('.playlist-list a:has-text("Evening")');
     await page.locator('.track-row').nth(2).waitFor();
     assert.deepEqual(await page.$$eval('.track-row .track-title', (els) => els.map((e) => e.textContent)), ['One', 'Three', 'Two']);
+    // Edited in the page, seen by the apps: a track removed, a new name, an album added.
+    await page.click('button[aria-label="Remove Three from the playlist"]');
+    await page.waitForFunction(() => document.querySelectorAll('.track-row').length === 2);
+    await page.fill('#playlist-name', 'Late evening');
+    await page.click('.playlist-rename button');
+    await page.locator('#toast', { hasText: 'Renamed' }).waitFor();
+    let apps = (await subsonic(server.url, 'getPlaylists')).playlists.playlist.find((p) => p.id === evening.id);
+    assert.equal(apps.name, 'Late evening');
+    assert.equal(apps.songCount, 2);
+    await page.click('#views a[data-view="albums"]');
+    await page.click('.album-card:has-text("Red Morning")');
+    await page.locator('.add-to-playlist option:has-text("Late evening")').waitFor({ state: 'attached' });
+    await page.selectOption('.add-to-playlist', { label: 'Late evening' });
+    await page.locator('#toast', { hasText: 'Added 2 tracks' }).waitFor();
+    const { playlist } = await subsonic(server.url, 'getPlaylist', { id: evening.id });
+    assert.deepEqual(playlist.entry.map((e) => e.title), ['One', 'Two', 'Dawn', 'Noon']);
     await page.click('#views a[data-view="playlists"]');
     await page.click('.playlist-list a:has-text("Starred tracks")');
     await page.locator('.track-row').first().waitFor();

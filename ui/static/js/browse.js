@@ -31,6 +31,12 @@ export function setOnError(cb) {
   onError = cb;
 }
 
+let onNotice = () => {};
+
+export function setOnNotice(cb) {
+  onNotice = cb;
+}
+
 function el(tag, props = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
@@ -174,7 +180,7 @@ export async function showAlbums(sort = 'newest') {
 
 // ---- one album -------------------------------------------------------------------------------
 
-function trackList(songs, { showArtist = false, showDisc = false } = {}) {
+function trackList(songs, { showArtist = false, showDisc = false, playlistId = null } = {}) {
   const tracks = songs.map(subsonic.songToTrack);
   const list = el('ol', { class: 'track-list', 'aria-label': 'Tracks' });
   let disc = null;
@@ -189,12 +195,17 @@ function trackList(songs, { showArtist = false, showDisc = false } = {}) {
       el('span', { class: 'track-no muted', text: t.track ? String(t.track) : '' }),
       el('button', { type: 'button', class: 'track-play', 'data-action': 'play', 'data-index': String(i), 'aria-label': `Play ${t.name}` },
         el('span', { class: 'track-title', text: t.name }),
-        showArtist && t.author ? el('span', { class: 'track-artist muted', text: t.author }) : null),
+        (() => {
+          // The signed-in user's own play count, as their apps show it.
+          const line = [showArtist ? t.author : '', canStore && t.plays ? plural(t.plays, 'play') : ''].filter(Boolean).join(' · ');
+          return line ? el('span', { class: 'track-artist muted', text: line }) : null;
+        })()),
       el('span', { class: 'track-duration muted', text: formatTime(t.duration) }),
       star,
       iconButton('next', `Play ${t.name} next`, 'i-next', { 'data-index': String(i) }),
       iconButton('queue', `Add ${t.name} to the queue`, 'i-plus', { 'data-index': String(i) }),
     );
+    if (playlistId && canStore) row.append(iconButton('unlist', `Remove ${t.name} from the playlist`, 'i-close', { 'data-index': String(i) }));
     list.append(row);
   });
   list.addEventListener('click', async (e) => {
@@ -205,6 +216,16 @@ function trackList(songs, { showArtist = false, showDisc = false } = {}) {
     if (action === 'play') queue.playAll(tracks, i);
     else if (action === 'next') queue.addNext([tracks[i]]);
     else if (action === 'queue') queue.addToEnd([tracks[i]]);
+    else if (action === 'unlist') {
+      b.disabled = true;
+      try {
+        await subsonic.call('updatePlaylist', { playlistId, songIndexToRemove: i }, { write: true });
+        showPlaylist(playlistId);
+      } catch (err) {
+        b.disabled = false;
+        onError(err);
+      }
+    }
     else if (action === 'star') {
       const t = tracks[i];
       const on = !t.starred;
@@ -253,7 +274,57 @@ function actions(tracks) {
   });
   next.addEventListener('click', () => queue.addNext(tracks));
   add.addEventListener('click', () => queue.addToEnd(tracks));
-  return el('div', { class: 'album-actions' }, play, shuffleAll, next, add);
+  const box = el('div', { class: 'album-actions' }, play, shuffleAll, next, add);
+  if (canStore) box.append(addToPlaylist(tracks));
+  return box;
+}
+
+/** The user's rating of an album (1 to 5 stars, or none), as their apps set and show it. */
+function rating(album) {
+  const select = el('select', { class: 'album-rating', 'aria-label': `Your rating of ${album.name}` },
+    el('option', { value: '0', text: 'Not rated' }),
+    ...[1, 2, 3, 4, 5].map((n) => el('option', { value: String(n), text: `${'★'.repeat(n)}${'☆'.repeat(5 - n)}` })));
+  select.value = String(album.userRating || 0);
+  select.addEventListener('change', async () => {
+    select.disabled = true;
+    try {
+      await subsonic.call('setRating', { id: album.id, rating: select.value }, { write: true });
+    } catch (err) {
+      onError(err);
+    } finally {
+      select.disabled = false;
+    }
+  });
+  return el('p', { class: 'album-rating-line' }, select);
+}
+
+/** A menu of the user's playlists that adds `tracks` to the one picked. */
+function addToPlaylist(tracks) {
+  const select = el('select', { class: 'add-to-playlist', 'aria-label': 'Add these tracks to a playlist' },
+    el('option', { value: '', text: 'Add to playlist…' }));
+  subsonic.call('getPlaylists').then((answer) => {
+    for (const p of (answer.playlists && answer.playlists.playlist) || []) {
+      select.append(el('option', { value: p.id, text: p.name }));
+    }
+  }).catch(() => {
+    select.hidden = true;
+  });
+  select.addEventListener('change', async () => {
+    const id = select.value;
+    if (!id) return;
+    const name = select.selectedOptions[0].textContent;
+    select.disabled = true;
+    try {
+      await subsonic.call('updatePlaylist', { playlistId: id, songIdToAdd: tracks.map((t) => t.id) }, { write: true });
+      onNotice(`Added ${plural(tracks.length, 'track')} to “${name}”.`);
+    } catch (err) {
+      onError(err);
+    } finally {
+      select.value = '';
+      select.disabled = false;
+    }
+  });
+  return select;
 }
 
 export async function showAlbum(id) {
@@ -273,6 +344,7 @@ export async function showAlbum(id) {
         el('h3', { class: 'album-title', text: album.name || 'Unknown album' }),
         el('p', { class: 'album-by' }, artist),
         el('p', { class: 'muted small', text: [album.year, album.genre, plural(songs.length, 'track'), formatTime(total)].filter(Boolean).join(' · ') }),
+        canStore ? rating(album) : null,
         actions(tracks)));
     $('browse-title').textContent = album.name || 'Album';
     done(my, head, list);
@@ -376,8 +448,25 @@ export async function showPlaylist(id) {
   try {
     const { playlist } = await subsonic.call('getPlaylist', { id });
     const songs = playlist.entry || [];
-    const { list, tracks } = trackList(songs, { showArtist: true });
+    const { list, tracks } = trackList(songs, { showArtist: true, playlistId: id });
     $('browse-title').textContent = playlist.name || 'Playlist';
+    const rename = el('form', { class: 'playlist-rename' },
+      el('label', { class: 'visually-hidden', htmlFor: 'playlist-name', text: 'Playlist name' }),
+      el('input', { id: 'playlist-name', type: 'text', value: playlist.name || '', maxLength: 200, autocomplete: 'off' }),
+      el('button', { type: 'submit', class: 'btn btn-small', text: 'Rename' }));
+    rename.hidden = !canStore;
+    rename.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const name = rename.querySelector('input').value.trim();
+      if (!name) return;
+      try {
+        await subsonic.call('updatePlaylist', { playlistId: id, name }, { write: true });
+        $('browse-title').textContent = name;
+        onNotice(`Renamed to “${name}”.`);
+      } catch (err) {
+        onError(err);
+      }
+    });
     const remove = el('button', { type: 'button', class: 'btn', text: 'Delete playlist' });
     remove.hidden = !canStore;
     remove.addEventListener('click', async () => {
@@ -392,7 +481,7 @@ export async function showPlaylist(id) {
     });
     const head = el('div', { class: 'playlist-head' },
       el('p', { class: 'muted small', text: [playlist.owner, plural(songs.length, 'track'), formatTime(playlist.duration || 0), playlist.public ? 'public' : ''].filter(Boolean).join(' · ') }),
-      actions(tracks), remove);
+      actions(tracks), rename, remove);
     done(my, head, list);
   } catch (err) {
     failed(my, err);

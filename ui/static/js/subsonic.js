@@ -91,6 +91,7 @@ export function songToTrack(song) {
     track: song.track || 0,
     disc: song.discNumber || 0,
     starred: !!song.starred,
+    plays: Number(song.playCount) || 0,
   };
 }
 
