@@ -13,7 +13,8 @@
 # committed corpus stays small. Environment: LEGATO_FUZZ_TOOLCHAIN (default nightly),
 # LEGATO_FUZZ_ARGS (more libFuzzer flags, e.g. "-jobs=2 -workers=2"), LEGATO_FUZZ_NO_BUILD=1
 # (run the targets as last built), LEGATO_FUZZ_KEEP=1 (keep the scratch corpora and logs),
-# LEGATO_FUZZ_TARGET_DIR (where they are built; default fuzz/target).
+# LEGATO_FUZZ_TARGET_DIR (where they are built; default fuzz/target), LEGATO_FUZZ_BUILD_ONLY=1
+# (build them and stop: scripts/test.sh builds them while the Rust tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -55,6 +56,10 @@ else
     echo "fuzz.sh: FAILED: the fuzz targets do not build" >&2
     exit 1
   fi
+fi
+if [ "${LEGATO_FUZZ_BUILD_ONLY:-0}" = 1 ]; then
+  echo "==> LEGATO_FUZZ_BUILD_ONLY=1: the fuzz targets are built"
+  exit 0
 fi
 
 # Longest input per target: a header is 4 bytes; the rest need room for a few frames and for

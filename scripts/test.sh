@@ -99,6 +99,7 @@ summary() {
 cleanup() {
   local status=$?
   if [ -n "${tools_pid:-}" ]; then kill "$tools_pid" 2>/dev/null || true; fi
+  if [ -n "${fuzz_build_pid:-}" ]; then kill -- "-$fuzz_build_pid" 2>/dev/null || kill "$fuzz_build_pid" 2>/dev/null || true; fi
   if [ -n "${ferret_dir:-}" ]; then bash scripts/ferretdb.sh stop "$ferret_dir" >/dev/null 2>&1 || true; fi
   if [ -n "${seaweed_dir:-}" ]; then bash scripts/seaweedfs.sh stop "$seaweed_dir" >/dev/null 2>&1 || true; fi
   summary "$status"
@@ -175,6 +176,13 @@ export LEGATO_TEST_BLOBS LEGATO_TEST_BLOBS_KEYS="$seaweed_dir"
 LEGATO_TEST_BLOBS="s3://legato-test?endpoint=$(bash scripts/seaweedfs.sh start "$seaweed_dir" legato-test | tail -n 1)"
 
 step "Rust tests"
+# Compiled first, with every core. Then, while they run (much of their time is spent waiting
+# on servers, ffmpeg and timeouts, not on the CPU), the fuzz targets are built in the
+# background on one core at a low priority, for the fuzz step below.
+logged rust-build cargo test --workspace --locked --no-run
+# (Its own process group, so that a failing run stops the whole build.)
+CARGO_BUILD_JOBS=1 LEGATO_FUZZ_BUILD_ONLY=1 setsid nice -n 10 bash scripts/fuzz.sh >"$logs/fuzz-build.log" 2>&1 &
+fuzz_build_pid=$!
 logged rust cargo test --workspace --locked
 
 # `cargo test` has built the binary (for the tests that run it) and the examples: the
@@ -193,7 +201,15 @@ step "the functions behind the real of-watchdog, and faas-cli's build context"
 logged watchdog python3 deploy/openfaas/test_watchdog.py
 
 step "fuzzing, short run (scripts/fuzz.sh 3600 is the long one)"
-logged fuzz bash scripts/fuzz.sh "${LEGATO_FUZZ_SECONDS:-30}"
+if ! wait "$fuzz_build_pid"; then
+  fuzz_build_pid=""
+  cat "$logs/fuzz-build.log" >&2
+  echo "test.sh: building the fuzz targets failed (the log is above)" >&2
+  exit 1
+fi
+fuzz_build_pid=""
+tail -n 3 "$logs/fuzz-build.log"
+logged fuzz env LEGATO_FUZZ_NO_BUILD=1 bash scripts/fuzz.sh "${LEGATO_FUZZ_SECONDS:-30}"
 
 step "API contract: schemathesis against the OpenAPI document"
 logged schemathesis bash scripts/schemathesis.sh 100
