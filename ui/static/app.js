@@ -338,6 +338,7 @@ function start() {
   player.init();
   library.init();
   queue.init();
+  library.setOnTrackChanged(queue.trackUpdated);
   level.init();
   queue.setOnChange(() => {});
   initUploads();

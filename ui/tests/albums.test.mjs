@@ -283,7 +283,7 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
-  it('lets a listener listen, and shows an admin how to add, edit and delete', async () => {
+  it('lets a listener listen, and an admin add, edit and delete (the queue follows)', async () => {
     await page.evaluate(() => {
       location.hash = '#tracks';
     });
@@ -301,6 +301,13 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     await page.waitForFunction(() => document.documentElement.dataset.user === 'root');
     assert.equal(await page.locator('#add-music').isVisible(), true);
     assert.equal(await page.locator('#track-rows button[data-action="delete"]').first().isVisible(), true);
+    // The admin deletes a track that is in the queue: the queue lets it go.
+    page.once('dialog', (d) => d.accept());
+    await page.click('#track-rows tr:has-text("Three") button[data-action="delete"]');
+    await page.locator('#toast', { hasText: 'Deleted' }).waitFor();
+    await page.click('#queue-button');
+    assert.deepEqual(await queueTitles(page), ['One', 'Two']);
+    await page.keyboard.press('Escape');
   });
 
   it('raised no error in the page but the refused sign-in', () => {

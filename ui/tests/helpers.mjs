@@ -44,8 +44,8 @@ export function legatoBin() {
  * doc comment for the names it gives). Removed by `stop()` of the server started on it.
  *
  * Filling 100,000 tracks takes the debug example almost two minutes, and what it writes
- * depends only on the example's binary: the filled folder is kept under
- * `$LEGATO_TOOLS/ui-library/<the binary's SHA-256>-<tracks>` and copied for each test.
+ * depends only on the code that writes it: the filled folder is kept under
+ * `$LEGATO_TOOLS/ui-library/<key>-<tracks>` and copied for each test (see `libraryKey`).
  */
 export function makeLibrary(tracks) {
   const bin = process.env.LEGATO_LIBRARY_BIN || path.join(REPO_DIR, 'target', 'debug', 'examples', 'library');
@@ -56,7 +56,7 @@ export function makeLibrary(tracks) {
     );
   }
   const tools = process.env.LEGATO_TOOLS || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'legato-tools');
-  const digest = crypto.createHash('sha256').update(fs.readFileSync(bin)).digest('hex').slice(0, 16);
+  const digest = libraryKey(bin);
   const cacheRoot = path.join(tools, 'ui-library');
   const cached = path.join(cacheRoot, `${digest}-${tracks}`);
   if (!fs.existsSync(path.join(cached, '.complete'))) {
@@ -75,6 +75,27 @@ export function makeLibrary(tracks) {
     if (name !== '.complete') fs.cpSync(path.join(cached, name), path.join(dataDir, name), { recursive: true });
   }
   return dataDir;
+}
+
+/** What a filled store depends on: the store's code, the example and Cargo.lock. */
+const LIBRARY_INPUTS = ['Cargo.lock', 'crates/legato-store', 'crates/legato-store-sqlite', 'crates/legato-store-mongo'];
+
+/**
+ * The cache key of a filled store: the git objects of its inputs when they are committed as
+ * they are (a fresh clone in CI rebuilds the binary at another path, so the binary's bytes
+ * change while the store it writes does not), else the binary's own SHA-256.
+ */
+function libraryKey(bin) {
+  try {
+    const dirty = execFileSync('git', ['-C', REPO_DIR, 'status', '--porcelain', '--', ...LIBRARY_INPUTS], { encoding: 'utf8' });
+    if (!dirty.trim()) {
+      const trees = execFileSync('git', ['-C', REPO_DIR, 'rev-parse', ...LIBRARY_INPUTS.map((p) => `HEAD:${p}`)], { encoding: 'utf8' });
+      return `git-${crypto.createHash('sha256').update(trees).digest('hex').slice(0, 16)}`;
+    }
+  } catch {
+    /* not a git checkout: the binary decides */
+  }
+  return `bin-${crypto.createHash('sha256').update(fs.readFileSync(bin)).digest('hex').slice(0, 16)}`;
 }
 
 export function freePort() {

@@ -21,7 +21,7 @@ describe('a library of 100,000 tracks', { timeout: 900_000 }, () => {
   before(async () => {
     const t0 = Date.now();
     const dataDir = makeLibrary(N);
-    console.log(`a store of ${N} tracks ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (filled once per build of the library example, then copied)`);
+    console.log(`a store of ${N} tracks ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (filled once per version of the store code, then copied)`);
     server = await startServer({ dataDir });
     browser = await launchBrowser();
   });

@@ -253,6 +253,7 @@ function editRowFor(t) {
       if (i >= 0) state.tracks[i] = merged;
       state.editing = null;
       player.trackUpdated(merged);
+      onTrackChanged(t.id, { name: merged.name, author: merged.author });
       replaceRow(t.id, rowFor(merged, i), 'edit');
       toast(`Saved “${merged.name}”.`);
     } catch (err) {
@@ -320,6 +321,7 @@ async function remove(id) {
   }
   const cur = player.currentTrack();
   if (cur && cur.id === id) player.stop();
+  onTrackChanged(id, null);
   toast(`Deleted “${t.name || 'Untitled'}”.`);
   await refresh();
   // Keep keyboard focus in the table rather than losing it with the removed row.
@@ -448,6 +450,13 @@ const navigatorImpl = {
     return null;
   },
 };
+
+/** Told of a track edited (its new fields) or deleted (`null`): the queue follows. */
+let onTrackChanged = () => {};
+
+export function setOnTrackChanged(cb) {
+  onTrackChanged = cb;
+}
 
 /** Plays a track of the table; the player then moves through the table, not the queue. */
 function playFromList(t) {

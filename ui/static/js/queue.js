@@ -279,8 +279,8 @@ export function init() {
   };
   $('queue-close').addEventListener('click', () => close(true));
   // A popover over the page: Escape or moving to another view closes it.
-  panel.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') close(true);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !panel.hidden && !document.querySelector('dialog[open]')) close(true);
   });
   window.addEventListener('hashchange', () => close(false));
   player.events.addEventListener('change', render);
