@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, launchBrowser, openPage, apiAdd, FFMPEG } from './helpers.mjs';
+import { chromium } from 'playwright-core';
+import { startServer, launchBrowser, openPage, apiAdd, FFMPEG, CHROMIUM, CHROMIUM_ARGS } from './helpers.mjs';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'legato-ui-level-'));
 process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
@@ -105,6 +106,28 @@ describe('level playback and the waveform', { timeout: 180_000 }, () => {
     await page.click('#settings-cancel');
     await page.waitForFunction(() => document.getElementById('audio').dataset.gainDb === '0.00');
     assert.equal(await page.evaluate(() => localStorage.getItem('legato.level')), 'off');
+  });
+
+  it('plays through Web Audio in a browser with the default autoplay policy, after a click', async () => {
+    // The other tests' browser may play without a gesture; this one behaves as people's do:
+    // the gain is applied after the click, and the audio must not be silenced by a
+    // suspended AudioContext.
+    const strict = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS.filter((a) => !a.startsWith('--autoplay-policy')),
+    });
+    try {
+      const other = await openPage(strict, `${server.url}/#tracks`);
+      await other.click('#track-rows tr:has-text("Quiet") button[data-action="play"]');
+      await other.waitForFunction(() => Number(document.getElementById('audio').dataset.gainDb) > 0);
+      const t0 = await other.$eval('#audio', (a) => a.currentTime);
+      await other.waitForFunction((t) => document.getElementById('audio').currentTime > t + 0.5, t0);
+      assert.equal(await other.$eval('#audio', (a) => a.dataset.levelPending), undefined);
+      assert.deepEqual(other.problems, []);
+    } finally {
+      await strict.close();
+    }
   });
 
   it('draws the waveform in the seek bar', async () => {

@@ -68,24 +68,48 @@ export function gainFor(track, album = null) {
   return Math.max(-30, Math.min(18, db));
 }
 
-function applyGain(db) {
-  const audio = $('audio');
-  audio.dataset.gainDb = db.toFixed(2);
-  if (db !== 0 && !context) {
-    // A boost needs Web Audio (the element's volume only goes down); made once, for the first
-    // track that needs a change, as the element can feed one graph only.
-    try {
-      context = new AudioContext();
-      const source = context.createMediaElementSource(audio);
-      gainNode = context.createGain();
-      source.connect(gainNode).connect(context.destination);
-    } catch {
-      context = null;
-      gainNode = null;
+/**
+ * The element's path through Web Audio, made once, for the first track that needs a change
+ * (a boost needs it: the element's volume only goes down; and an element feeds one graph
+ * only). Routed only once the context runs: a context the browser keeps suspended (no
+ * interaction with the page yet) would silence the element, so it then plays as recorded and
+ * the next track tries again.
+ */
+async function graph() {
+  if (gainNode) return true;
+  try {
+    if (!context) context = new AudioContext();
+    if (context.state !== 'running') {
+      await Promise.race([context.resume(), new Promise((r) => setTimeout(r, 500))]);
     }
+    if (context.state !== 'running') return false;
+    const source = context.createMediaElementSource($('audio'));
+    gainNode = context.createGain();
+    source.connect(gainNode).connect(context.destination);
+    return true;
+  } catch {
+    return false;
   }
-  if (context && context.state === 'suspended') context.resume().catch(() => {});
-  if (gainNode) gainNode.gain.value = 10 ** (db / 20);
+}
+
+/** Sets the gain for track `id`; `data-gain-db` on the element says what is applied. */
+async function applyGain(db, id) {
+  const audio = $('audio');
+  if (db === 0 && !gainNode) {
+    audio.dataset.gainDb = '0.00';
+    return;
+  }
+  const routed = await graph();
+  if (following !== id) return; // another track started meanwhile: its own call sets the gain
+  if (!routed) {
+    audio.dataset.gainDb = '0.00';
+    audio.dataset.levelPending = 'true';
+    return;
+  }
+  delete audio.dataset.levelPending;
+  if (context.state === 'suspended') context.resume().catch(() => {});
+  gainNode.gain.value = 10 ** (db / 20);
+  audio.dataset.gainDb = db.toFixed(2);
 }
 
 // ---- the waveform --------------------------------------------------------------------------
@@ -140,10 +164,10 @@ async function follow(track) {
     }
     if (following !== track.id) return;
   }
-  applyGain(gainFor(full, album));
   peaks = Array.isArray(full.peaks) && full.peaks.length ? full.peaks : null;
   $('seek-wave').dataset.peaks = peaks ? String(peaks.length) : '0';
   drawWave();
+  await applyGain(gainFor(full, album), track.id);
 }
 
 export function setMode(value) {
