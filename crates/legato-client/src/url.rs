@@ -125,7 +125,6 @@ impl fmt::Debug for ServerUrl {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -129,7 +129,6 @@ pub fn sign_playlist(playlist: &str, token: &Token) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1064,7 +1064,6 @@ fn is_noncharacter(c: char) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p legato-store-mongo --example bench -- mongodb://127.0.0.1:27017/ [tracks] [segments] [reads]
 //! ```
+// A tool for tests and benchmarks, not a server: a failure stops it with its message.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@
 //! numbers 1 to 10 on disc 1, a year in 1960..2019 and one of 20 genres. Album words are none of
 //! the track names' or artists' words, so the searches above match the same tracks whether
 //! albums are searched or not; `r04242` matches one album, `<Word>` 400.
+// A tool for tests and benchmarks, not a server: a failure stops it with its message.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;

@@ -455,7 +455,6 @@ pub fn literal_regex(needle: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

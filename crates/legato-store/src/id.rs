@@ -111,7 +111,6 @@ impl From<TrackId> for String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

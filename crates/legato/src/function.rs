@@ -281,7 +281,6 @@ fn read_secret(dir: &Path, name: &str) -> anyhow::Result<Option<String>> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -381,7 +381,6 @@ pub fn io_reason(err: &std::io::Error) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
