@@ -252,13 +252,17 @@ describe('albums, the queue and signing in', { timeout: 300_000 }, () => {
     assert.deepEqual(await page.$$eval('.track-row .track-title', (els) => els.map((e) => e.textContent)), ['Two']);
   });
 
-  it('finds artists, albums and tracks in one search', async () => {
+  it('finds artists, albums and tracks in one search, and albums by genre', async () => {
     await page.fill('#browse-search', 'crimson');
     await page.press('#browse-search', 'Enter');
     await page.locator('.artist-list a:has-text("Crimson")').waitFor();
     assert.equal(await page.locator('.album-card:has-text("Red Morning")').count(), 1);
     await page.click('.artist-list a:has-text("Crimson")');
     await page.locator('.album-card:has-text("Red Morning")').waitFor();
+    // Genres: both albums are tagged Ambient.
+    await page.click('#views a[data-view="genres"]');
+    await page.click('.genre-list a:has-text("Ambient")');
+    await page.waitForFunction(() => document.querySelectorAll('.album-card').length === 2);
   });
 
   it('has a dark theme that follows the system, as readable as the light one', async () => {

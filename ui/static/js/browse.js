@@ -141,16 +141,25 @@ export async function showAlbums(sort = 'newest') {
     location.hash = `#albums/${select.value}`;
   });
   $('browse-tools').append(el('label', { class: 'page-size' }, el('span', { text: 'Sort by' }), select));
-  const params = (offset) => {
-    const p = { type: sort, size: PAGE, offset };
-    if (sort === 'byYear') Object.assign(p, { fromYear: 9999, toYear: 0 });
-    return p;
+  const params = { type: sort };
+  if (sort === 'byYear') Object.assign(params, { fromYear: 9999, toYear: 0 });
+  const empty = sort === 'starred' ? 'No starred albums yet.' : 'No albums yet: add music, and its albums show here with their covers.';
+  await albumPages(my, params, empty);
+}
+
+/**
+ * A grid of `getAlbumList2` answers for `params`, a page of [`PAGE`] at a time behind a
+ * "More albums" button: the page never asks for the whole list.
+ */
+async function albumPages(my, params, empty) {
+  const page = async (offset) => {
+    const answer = await subsonic.call('getAlbumList2', { ...params, size: PAGE, offset });
+    return (answer.albumList2 && answer.albumList2.album) || [];
   };
   try {
-    const answer = await subsonic.call('getAlbumList2', params(0));
-    const albums = (answer.albumList2 && answer.albumList2.album) || [];
+    const albums = await page(0);
     if (!albums.length) {
-      done(my, el('p', { class: 'muted empty-note', text: sort === 'starred' ? 'No starred albums yet.' : 'No albums yet: add music, and its albums show here with their covers.' }));
+      done(my, el('p', { class: 'muted empty-note', text: empty }));
       return;
     }
     const grid = albumGrid(albums);
@@ -160,12 +169,11 @@ export async function showAlbums(sort = 'newest') {
     more.addEventListener('click', async () => {
       more.disabled = true;
       try {
-        const next = await subsonic.call('getAlbumList2', params(offset));
-        const page = (next.albumList2 && next.albumList2.album) || [];
+        const next = await page(offset);
         if (my !== token) return;
-        grid.append(...page.map(albumCard));
-        offset += page.length;
-        more.hidden = page.length < PAGE;
+        grid.append(...next.map(albumCard));
+        offset += next.length;
+        more.hidden = next.length < PAGE;
       } catch (err) {
         onError(err);
       } finally {
@@ -414,12 +422,7 @@ export async function showGenres() {
 
 export async function showGenre(name) {
   const my = start(name);
-  try {
-    const answer = await subsonic.call('getAlbumList2', { type: 'byGenre', genre: name, size: 500 });
-    done(my, albumGrid((answer.albumList2 && answer.albumList2.album) || []));
-  } catch (err) {
-    failed(my, err);
-  }
+  await albumPages(my, { type: 'byGenre', genre: name }, `No albums in ${name}.`);
 }
 
 // ---- playlists and stars -------------------------------------------------------------------
