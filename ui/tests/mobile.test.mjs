@@ -70,6 +70,27 @@ describe('phone-width viewport', { timeout: 180_000 }, () => {
     await page.locator('#play-button').tap();
     await page.waitForFunction(() => document.getElementById('audio').paused);
     await screenshot(page, '13-phone-library');
+
+    // The albums and an album page fit the phone too, the queue over them.
+    await page.evaluate(() => {
+      location.hash = '#albums';
+    });
+    await page.locator('.album-card').first().waitFor();
+    const albumsOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(albumsOverflow <= 0, `no horizontal scrolling on the albums (overflow ${albumsOverflow}px)`);
+    await screenshot(page, '13b-phone-albums');
+    await page.locator('.album-card').first().tap();
+    await page.locator('.track-row').first().waitFor();
+    await page.locator('button[data-action="play-all"]').tap();
+    await page.locator('#queue-button').tap();
+    await page.locator('#queue-panel').waitFor({ state: 'visible' });
+    const panel = await page.locator('#queue-panel').boundingBox();
+    assert.ok(panel.x >= 0 && panel.x + panel.width <= 390 + 0.5, `the queue fits the screen (${panel.x}–${panel.x + panel.width})`);
+    const close = await page.locator('#queue-close').boundingBox();
+    assert.ok(close && close.x + close.width <= panel.x + panel.width + 0.5, 'the queue\'s close button is on screen');
+    const albumOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(albumOverflow <= 0, `no horizontal scrolling on an album (overflow ${albumOverflow}px)`);
+    await screenshot(page, '13c-phone-album-queue');
     assert.deepEqual(page.problems, []);
     await page.context().close();
   });
