@@ -546,8 +546,12 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<TrackView>, ApiError> {
     let id = parse_id(&id)?;
-    let track = state.store.get_track(&id).await?;
+    // The job first: a job publishes its renditions before it ends, so a track read after
+    // finding no job has them. Read the other way round, a job ending between the two reads
+    // gave the track as it was before, without a job, and a client waiting for the job to
+    // end took that for the finished track (seen under load in the fMP4 tests).
     let job = state.store.get_job(&id).await?;
+    let track = state.store.get_track(&id).await?;
     Ok(Json(TrackView::with_job(track, job.as_ref(), &state)))
 }
 
