@@ -107,6 +107,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# await_build PID_VARIABLE LOG WHAT: waits for a build started in the background (whose pid
+# PID_VARIABLE holds, for the cleanup to stop it); on failure shows its log and stops.
+await_build() {
+  local -n build_pid=$1
+  if ! wait "$build_pid"; then
+    build_pid=""
+    cat "$2" >&2
+    echo "test.sh: building $3 failed (the log is above)" >&2
+    exit 1
+  fi
+  build_pid=""
+}
+
 apt_ready=0
 need_apt() {
   # need_apt COMMAND PACKAGE: installs PACKAGE from Debian when COMMAND is missing.
@@ -154,13 +167,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "waiting for the FerretDB and SeaweedFS builds"
-if ! wait "$tools_pid"; then
-  tools_pid=""
-  cat "$logs/tools.log" >&2
-  echo "test.sh: building FerretDB or SeaweedFS failed (the log is above)" >&2
-  exit 1
-fi
-tools_pid=""
+await_build tools_pid "$logs/tools.log" "FerretDB or SeaweedFS"
 
 if [ -f scripts/ferretdb.sh ]; then
   step "FerretDB (a MongoDB-protocol server) on loopback"
@@ -201,13 +208,7 @@ step "the functions behind the real of-watchdog, and faas-cli's build context"
 logged watchdog python3 deploy/openfaas/test_watchdog.py
 
 step "fuzzing, short run (scripts/fuzz.sh 3600 is the long one)"
-if ! wait "$fuzz_build_pid"; then
-  fuzz_build_pid=""
-  cat "$logs/fuzz-build.log" >&2
-  echo "test.sh: building the fuzz targets failed (the log is above)" >&2
-  exit 1
-fi
-fuzz_build_pid=""
+await_build fuzz_build_pid "$logs/fuzz-build.log" "the fuzz targets"
 tail -n 3 "$logs/fuzz-build.log"
 logged fuzz env LEGATO_FUZZ_NO_BUILD=1 bash scripts/fuzz.sh "${LEGATO_FUZZ_SECONDS:-30}"
 
