@@ -26,7 +26,8 @@ pub fn no_sweep() -> ObjectOptions {
 }
 
 pub fn sqlite() -> DynStore {
-    let dir = tempfile::tempdir().unwrap().keep();
+    // The folder must outlive the store: kept, and swept by a later run.
+    let dir = legato_test_support::scratch::kept_dir("legato-s3-tests-");
     Arc::new(legato_store_sqlite::SqliteStore::open_dir(&dir).unwrap())
 }
 

@@ -6,9 +6,8 @@ use legato_store::DynStore;
 use legato_store_sqlite::SqliteStore;
 
 async fn fresh_store() -> DynStore {
-    // The folder must outlive the store; leaking it keeps the test simple and the OS
-    // cleans the temporary folder.
-    let dir = tempfile::tempdir().unwrap().keep();
+    // The folder must outlive the store: kept, and swept by a later run.
+    let dir = legato_test_support::scratch::kept_dir("legato-sqlite-conformance-");
     Arc::new(SqliteStore::open_dir(&dir).unwrap())
 }
 
