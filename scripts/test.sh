@@ -165,6 +165,8 @@ tools_pid=$!
 step "formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# No module of any crate imports one that imports it back (floors, not circles).
+python3 scripts/structure.py --check crates/*/src
 
 step "waiting for the FerretDB and SeaweedFS builds"
 await_build tools_pid "$logs/tools.log" "FerretDB or SeaweedFS"

@@ -70,7 +70,7 @@ where
     }
     out.flush().await.map_err(ClientError::Output)?;
 
-    let sha256 = hex(&hasher.finalize());
+    let sha256 = hex::encode(hasher.finalize());
     if let Some(expected) = expected
         && expected != sha256
     {
@@ -135,16 +135,6 @@ fn sha256_etag(etag: &str) -> Option<String> {
     let tag = etag.trim().trim_start_matches("W/").trim_matches('"');
     (tag.len() == 64 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| tag.to_ascii_lowercase())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

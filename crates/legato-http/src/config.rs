@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::auth::ApiKeys;
+use crate::api_keys::ApiKeys;
 use crate::signing::UrlSigner;
 
 /// Settings of the HTTP layer. The binary fills them from flags, environment and secrets.
@@ -62,7 +62,7 @@ pub struct HttpConfig {
     /// duration, for players that loaded their playlists before the switch.
     pub retire_grace: Duration,
     /// Seals Subsonic users' passwords; the OpenSubsonic API (`/rest`) is served when set.
-    pub subsonic_secret: Option<crate::subsonic::SecretKey>,
+    pub subsonic_secret: Option<crate::secret_key::SecretKey>,
     /// How segments reach players when the store keeps them in an object store.
     pub segment_delivery: SegmentDelivery,
     /// Bounds on what each listener stores through the Subsonic API.
@@ -186,6 +186,27 @@ impl Default for HttpConfig {
             subsonic_secret: None,
             segment_delivery: SegmentDelivery::Proxy,
             quotas: UserQuotas::default(),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The ingest pipeline's part of these settings.
+    pub fn ingest(&self) -> legato_ingest::IngestConfig {
+        legato_ingest::IngestConfig {
+            segment_seconds: self.segment_seconds,
+            ladder_kbps: self.ladder_kbps.clone(),
+            aac_ladder_kbps: self.aac_ladder_kbps.clone(),
+            lossless: self.lossless,
+            max_concurrent_ingests: self.max_concurrent_ingests,
+            sync_ingest_timeout: self.sync_ingest_timeout,
+            ingest_workers: self.ingest_workers,
+            max_queued_jobs: self.max_queued_jobs,
+            job_lease: self.job_lease,
+            job_max_attempts: self.job_max_attempts,
+            job_shutdown_grace: self.job_shutdown_grace,
+            job_poll_interval: self.job_poll_interval,
+            retire_grace: self.retire_grace,
         }
     }
 }

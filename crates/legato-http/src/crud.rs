@@ -8,14 +8,15 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use legato_store::{ListQuery, SortKey, SortOrder, Track, TrackId, TrackPatch};
+use legato_store::{ListQuery, SortKey, SortOrder, Track, TrackPatch};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::ingest;
+use crate::params::parse_id;
 use crate::state::AppState;
-use crate::upload::{self, clean_text};
+use crate::upload;
+use legato_ingest::{Outcome, clean_text};
 
 /// A track as clients see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -91,7 +92,7 @@ impl TrackView {
                 )
         });
         let coming = if pending && track.status == legato_store::TrackStatus::Ready {
-            ingest::coming(&state.config, &track)
+            state.ingest.coming(&track)
         } else {
             Vec::new()
         };
@@ -258,11 +259,6 @@ impl TrackView {
     }
 }
 
-pub fn parse_id(raw: &str) -> Result<TrackId, ApiError> {
-    raw.parse::<TrackId>()
-        .map_err(|e| ApiError::InvalidId(e.to_string()))
-}
-
 /// Adds a track: the seed's JSON, multipart, or the raw file.
 #[utoipa::path(post, path = "/function/crud", tag = "crud",
     params(
@@ -270,10 +266,10 @@ pub fn parse_id(raw: &str) -> Result<TrackId, ApiError> {
         ("author" = Option<String>, Query, description = "artist, for a raw upload"),
     ),
     request_body(description = "the song", content(
-        (crate::openapi::SeedUpload = "application/json"),
-        (crate::openapi::MultipartUpload = "multipart/form-data"),
-        (crate::openapi::Binary = "audio/mpeg"),
-        (crate::openapi::Binary = "application/octet-stream"),
+        (crate::schemas::SeedUpload = "application/json"),
+        (crate::schemas::MultipartUpload = "multipart/form-data"),
+        (crate::schemas::Binary = "audio/mpeg"),
+        (crate::schemas::Binary = "application/octet-stream"),
     )),
     responses(
         (status = 200, description = "the same file is a track already (`existing`: true): nothing was stored, this is that track", body = TrackView,
@@ -282,14 +278,14 @@ pub fn parse_id(raw: &str) -> Result<TrackId, ApiError> {
             headers(("Location" = String, description = "the new track's URL"))),
         (status = 202, description = "accepted; processing goes on (status `processing`)", body = TrackView,
             headers(("Location" = String, description = "poll it for the status"))),
-        (status = 400, description = "malformed body", body = crate::openapi::ErrorBody),
-        (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
-        (status = 408, description = "the upload stalled", body = crate::openapi::ErrorBody),
-        (status = 413, description = "larger than the limit (the upload, or its `cover` part)", body = crate::openapi::ErrorBody),
-        (status = 415, description = "not audio we can read, or a `cover` part that is no JPEG, PNG or WebP image", body = crate::openapi::ErrorBody),
-        (status = 429, description = "too many ingests at once, too many bytes being received, or the processing queue is full (Retry-After says when to retry)", body = crate::openapi::ErrorBody),
-        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
-        (status = 507, description = "not enough free disk for this upload", body = crate::openapi::ErrorBody),
+        (status = 400, description = "malformed body", body = crate::schemas::ErrorBody),
+        (status = 401, description = "an API key is needed", body = crate::schemas::ErrorBody),
+        (status = 408, description = "the upload stalled", body = crate::schemas::ErrorBody),
+        (status = 413, description = "larger than the limit (the upload, or its `cover` part)", body = crate::schemas::ErrorBody),
+        (status = 415, description = "not audio we can read, or a `cover` part that is no JPEG, PNG or WebP image", body = crate::schemas::ErrorBody),
+        (status = 429, description = "too many ingests at once, too many bytes being received, or the processing queue is full (Retry-After says when to retry)", body = crate::schemas::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::schemas::ErrorBody),
+        (status = 507, description = "not enough free disk for this upload", body = crate::schemas::ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn create(
@@ -300,14 +296,8 @@ pub async fn create(
     // Checked before the body is read, so a refused client has not sent its file for
     // nothing; the slot itself is taken only once the body is in, so a slow sender holds
     // its share of the receive budget, never a processing slot.
-    if state.ingests.available_permits() == 0 {
-        return Err(ApiError::TooManyIngests(
-            state.config.max_concurrent_ingests,
-        ));
-    }
-    let receiving = upload::admit(&state, request.headers())?;
-    // The processing queue is checked before the body is read too.
-    ingest::admit(&state).await?;
+    state.ingest.admit().await?;
+    let receiving = upload::receive_share(&state, request.headers())?;
     let respond_async = request
         .headers()
         .get_all("prefer")
@@ -317,10 +307,10 @@ pub async fn create(
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
     // The receive share is held until the body is in, then given back.
     let upload = upload::read_upload(request, &query, &state.config, receiving).await?;
-    let (status, track) = match ingest::ingest(&state, upload, respond_async).await? {
-        ingest::Outcome::Ready(track) => (StatusCode::CREATED, track),
-        ingest::Outcome::Accepted(track) => (StatusCode::ACCEPTED, track),
-        ingest::Outcome::Existing(track) => (StatusCode::OK, track),
+    let (status, track) = match state.ingest.accept(upload, respond_async).await? {
+        Outcome::Ready(track) => (StatusCode::CREATED, track),
+        Outcome::Accepted(track) => (StatusCode::ACCEPTED, track),
+        Outcome::Existing(track) => (StatusCode::OK, track),
     };
     // A track playable at once may have its other renditions coming.
     let job = if status == StatusCode::CREATED {
@@ -360,9 +350,9 @@ pub async fn create(
     responses(
         (status = 200, description = "the matching tracks (a page of them with `limit`)", body = Vec<TrackView>,
             headers(("X-Total-Count" = u64, description = "tracks matching q"))),
-        (status = 400, description = "a bad parameter", body = crate::openapi::ErrorBody),
-        (status = 401, description = "the library is private", body = crate::openapi::ErrorBody),
-        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 400, description = "a bad parameter", body = crate::schemas::ErrorBody),
+        (status = 401, description = "the library is private", body = crate::schemas::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::schemas::ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -536,10 +526,10 @@ fn list_query(params: &HashMap<String, String>) -> Result<(ListQuery, bool), Api
     params(("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$")),
     responses(
         (status = 200, description = "the track", body = TrackView),
-        (status = 400, description = "not an id", body = crate::openapi::ErrorBody),
-        (status = 401, description = "the library is private", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such track", body = crate::openapi::ErrorBody),
-        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 400, description = "not an id", body = crate::schemas::ErrorBody),
+        (status = 401, description = "the library is private", body = crate::schemas::ErrorBody),
+        (status = 404, description = "no such track", body = crate::schemas::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::schemas::ErrorBody),
     ))]
 pub async fn show(
     State(state): State<AppState>,
@@ -565,12 +555,12 @@ pub async fn show(
     responses(
         (status = 202, description = "queued (or queued already); `job` says where it is", body = TrackView,
             headers(("Location" = String, description = "poll it for the job"))),
-        (status = 400, description = "not an id", body = crate::openapi::ErrorBody),
-        (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such track (`not-found`), or it was stored before originals were kept (`source-unavailable`)", body = crate::openapi::ErrorBody),
-        (status = 409, description = "the track is still being processed (`still-processing`)", body = crate::openapi::ErrorBody),
-        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
-        (status = 507, description = "the disk is full", body = crate::openapi::ErrorBody),
+        (status = 400, description = "not an id", body = crate::schemas::ErrorBody),
+        (status = 401, description = "an API key is needed", body = crate::schemas::ErrorBody),
+        (status = 404, description = "no such track (`not-found`), or it was stored before originals were kept (`source-unavailable`)", body = crate::schemas::ErrorBody),
+        (status = 409, description = "the track is still being processed (`still-processing`)", body = crate::schemas::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::schemas::ErrorBody),
+        (status = 507, description = "the disk is full", body = crate::schemas::ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn reprocess(
@@ -588,10 +578,10 @@ pub async fn reprocess(
     // Past every generation the track's chunks were named with: the new one's names are
     // fresh (chunks are immutable per name).
     let names = state.store.chunk_names(&id).await?;
-    let after = crate::layout::highest_generation(&names);
+    let after = legato_ingest::layout::highest_generation(&names);
     match state
         .store
-        .enqueue_reprocess(&id, ingest::now_millis(), after)
+        .enqueue_reprocess(&id, legato_ingest::now_millis(), after)
         .await
     {
         Ok(enqueued) => tracing::info!(%id, ?enqueued, "reprocessing requested"),
@@ -600,7 +590,7 @@ pub async fn reprocess(
         }
         Err(e) => return Err(e.into()),
     }
-    state.jobs.wake();
+    state.ingest.wake();
     let job = state.store.get_job(&id).await?;
     let location = format!("/function/crud/{id}");
     let view = TrackView::with_job(track, job.as_ref(), &state);
@@ -614,16 +604,16 @@ pub async fn reprocess(
 /// Changes the name or the author.
 #[utoipa::path(patch, path = "/function/crud/{id}", tag = "crud",
     params(("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$")),
-    request_body(content = crate::openapi::TrackPatchBody, content_type = "application/json"),
+    request_body(content = crate::schemas::TrackPatchBody, content_type = "application/json"),
     responses(
         (status = 200, description = "the updated track", body = TrackView),
-        (status = 400, description = "not an id, or a bad body", body = crate::openapi::ErrorBody),
-        (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such track", body = crate::openapi::ErrorBody),
-        (status = 408, description = "the body stalled", body = crate::openapi::ErrorBody),
-        (status = 413, description = "the body is larger than 64 KiB", body = crate::openapi::ErrorBody),
-        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
-        (status = 507, description = "the disk is full", body = crate::openapi::ErrorBody),
+        (status = 400, description = "not an id, or a bad body", body = crate::schemas::ErrorBody),
+        (status = 401, description = "an API key is needed", body = crate::schemas::ErrorBody),
+        (status = 404, description = "no such track", body = crate::schemas::ErrorBody),
+        (status = 408, description = "the body stalled", body = crate::schemas::ErrorBody),
+        (status = 413, description = "the body is larger than 64 KiB", body = crate::schemas::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::schemas::ErrorBody),
+        (status = 507, description = "the disk is full", body = crate::schemas::ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn update(
@@ -658,7 +648,7 @@ pub async fn update(
         name: patch.name.as_deref().map(clean_text),
         author: patch.author.as_deref().map(clean_text).map(|author| {
             if author.is_empty() {
-                ingest::DEFAULT_AUTHOR.to_owned()
+                legato_ingest::DEFAULT_AUTHOR.to_owned()
             } else {
                 author
             }
@@ -675,11 +665,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/function/crud/{id}", tag = "crud",
     params(("id" = String, Path, description = "24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$")),
     responses(
-        (status = 200, description = "deleted", body = crate::openapi::Deleted),
-        (status = 400, description = "not an id", body = crate::openapi::ErrorBody),
-        (status = 401, description = "an API key is needed", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such track", body = crate::openapi::ErrorBody),
-        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 200, description = "deleted", body = crate::schemas::Deleted),
+        (status = 400, description = "not an id", body = crate::schemas::ErrorBody),
+        (status = 401, description = "an API key is needed", body = crate::schemas::ErrorBody),
+        (status = 404, description = "no such track", body = crate::schemas::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::schemas::ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub async fn delete(
@@ -700,25 +690,25 @@ pub async fn delete(
     ),
     responses(
         (status = 200, description = "the uploaded file", content(
-            (crate::openapi::Binary = "audio/mpeg"),
-            (crate::openapi::Binary = "audio/flac"),
-            (crate::openapi::Binary = "audio/wav"),
-            (crate::openapi::Binary = "audio/aiff"),
-            (crate::openapi::Binary = "audio/ogg"),
-            (crate::openapi::Binary = "audio/mp4"),
-            (crate::openapi::Binary = "audio/aac"),
-            (crate::openapi::Binary = "audio/webm"),
+            (crate::schemas::Binary = "audio/mpeg"),
+            (crate::schemas::Binary = "audio/flac"),
+            (crate::schemas::Binary = "audio/wav"),
+            (crate::schemas::Binary = "audio/aiff"),
+            (crate::schemas::Binary = "audio/ogg"),
+            (crate::schemas::Binary = "audio/mp4"),
+            (crate::schemas::Binary = "audio/aac"),
+            (crate::schemas::Binary = "audio/webm"),
         ), headers(
             ("Content-Disposition" = String, description = "attachment with the file name"),
             ("ETag" = String, description = "the file's SHA-256, quoted"),
         )),
         (status = 206, description = "a byte range of the file"),
         (status = 304, description = "not modified (If-None-Match)"),
-        (status = 400, description = "not an id", body = crate::openapi::ErrorBody),
-        (status = 401, description = "the library is private", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such track (`not-found`), or it was stored before originals were kept (`source-unavailable`)", body = crate::openapi::ErrorBody),
-        (status = 416, description = "the range is outside the file", body = crate::openapi::ErrorBody),
-        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 400, description = "not an id", body = crate::schemas::ErrorBody),
+        (status = 401, description = "the library is private", body = crate::schemas::ErrorBody),
+        (status = 404, description = "no such track (`not-found`), or it was stored before originals were kept (`source-unavailable`)", body = crate::schemas::ErrorBody),
+        (status = 416, description = "the range is outside the file", body = crate::schemas::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::schemas::ErrorBody),
     ))]
 pub async fn download(
     State(state): State<AppState>,
@@ -727,184 +717,5 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let track = state.store.get_track(&id).await?;
-    source_response(&state, &track, &request)
-}
-
-/// The original upload of `track` as a file: ETag, conditional requests, one byte range.
-/// `SourceUnavailable` for a track stored before originals were kept.
-pub(crate) fn source_response(
-    state: &AppState,
-    track: &Track,
-    request: &HeaderMap,
-) -> Result<Response, ApiError> {
-    let id = track.id;
-    let Some(source) = track.source.clone() else {
-        return Err(ApiError::SourceUnavailable);
-    };
-    let etag = format!("\"{}\"", source.sha256);
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(ingest::source_content_type(&source.format)),
-    );
-    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&content_disposition(track, &source)) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=0"),
-    );
-    if let Some(candidates) = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        && candidates
-            .split(',')
-            .map(|c| c.trim().trim_start_matches("W/"))
-            .any(|c| c == "*" || c == etag)
-    {
-        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
-    }
-
-    let len = source.size;
-    let (status, start, end) = byte_range(request, len, &etag, &mut headers)?;
-    let body_len = if len == 0 { 0 } else { end - start + 1 };
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
-    if body_len == 0 {
-        return Ok((status, headers).into_response());
-    }
-    // Only what the range needs is read, one piece or segment at a time: the blocks from
-    // `offset` on, cut to `start..=end`, and nothing read once `end` is passed.
-    let (offset, blocks) = crate::source::blocks(state.store.clone(), id, &source, start);
-    Ok((status, headers, range_body(blocks, offset, start, end)).into_response())
-}
-
-/// The bytes `start..=end` of a file given as consecutive blocks, the first of which starts
-/// at `offset` (≤ `start`); blocks past `end` are never pulled.
-pub(crate) fn range_body(
-    blocks: futures_util::stream::BoxStream<'static, Result<bytes::Bytes, ApiError>>,
-    offset: u64,
-    start: u64,
-    end: u64,
-) -> axum::body::Body {
-    let stream =
-        futures_util::stream::unfold((blocks, offset), move |(mut blocks, offset)| async move {
-            if offset > end {
-                return None;
-            }
-            let block = match blocks.next().await? {
-                Ok(block) => block,
-                Err(e) => return Some((Err(std::io::Error::other(e)), (blocks, u64::MAX))),
-            };
-            let from = usize::try_from(start.saturating_sub(offset)).unwrap_or(usize::MAX);
-            let to = usize::try_from((end + 1).saturating_sub(offset))
-                .unwrap_or(usize::MAX)
-                .min(block.len());
-            let next = offset + block.len() as u64;
-            Some((Ok(block.slice(from.min(to)..to)), (blocks, next)))
-        });
-    axum::body::Body::from_stream(stream)
-}
-
-/// The one byte range a request asks for within `len` bytes (honouring `If-Range` against
-/// `etag`): the status and the first and last byte; `Content-Range` is set for a 206. Several
-/// ranges, or a header that does not parse, get the whole body, which is a valid answer.
-pub(crate) fn byte_range(
-    request: &HeaderMap,
-    len: u64,
-    etag: &str,
-    headers: &mut HeaderMap,
-) -> Result<(StatusCode, u64, u64), ApiError> {
-    let if_range_ok = request
-        .get(header::IF_RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.trim() == etag);
-    let whole = (StatusCode::OK, 0, len.saturating_sub(1));
-    let Some(range) = request
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| if_range_ok)
-    else {
-        return Ok(whole);
-    };
-    match http_range_header::parse_range_header(range).map(|r| r.validate(len)) {
-        Ok(Ok(ranges)) if ranges.len() == 1 => {
-            let (start, end) = (*ranges[0].start(), *ranges[0].end());
-            if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
-                headers.insert(header::CONTENT_RANGE, value);
-            }
-            Ok((StatusCode::PARTIAL_CONTENT, start, end))
-        }
-        Ok(Err(_)) => Err(ApiError::RangeNotSatisfiable { len }),
-        _ => Ok(whole),
-    }
-}
-
-/// `attachment` with the upload's file name, else "author - name.ext": an ASCII fallback
-/// and the exact name in RFC 5987 form.
-fn content_disposition(track: &Track, source: &legato_store::SourceInfo) -> String {
-    let name = source
-        .file_name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| format!("{} - {}.{}", track.author, track.name, source.format));
-    // Only the last path component, whatever the client sent.
-    let name = name
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%' | ';') || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_are_safe_in_both_forms() {
-        let track = legato_store::conformance::sample_track("Café", "Ana");
-        let mut source = legato_store::SourceInfo {
-            format: "flac".into(),
-            size: 1,
-            sha256: String::new(),
-            file_name: None,
-            pieces: 1,
-            remainder: None,
-        };
-        assert_eq!(
-            content_disposition(&track, &source),
-            "attachment; filename=\"Ana - Caf_.flac\"; filename*=UTF-8''Ana%20-%20Caf%C3%A9.flac"
-        );
-        source.file_name = Some("../x\"y;\r\n.mp3".into());
-        let header = content_disposition(&track, &source);
-        assert!(HeaderValue::from_str(&header).is_ok(), "{header}");
-        assert!(
-            header.starts_with("attachment; filename=\"x_y___.mp3\""),
-            "{header}"
-        );
-    }
+    crate::original::source_response(&state, &track, &request)
 }

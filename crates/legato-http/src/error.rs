@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use legato_ingest::IngestError;
 use legato_media::MediaError;
 use legato_store::StoreError;
 use legato_transcode::TranscodeError;
@@ -90,6 +91,28 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The pipeline's errors, each answered as the HTTP error of the same meaning.
+impl From<IngestError> for ApiError {
+    fn from(err: IngestError) -> Self {
+        match err {
+            IngestError::Media(e) => Self::Media(e),
+            IngestError::Transcode(e) => Self::Transcode(e),
+            IngestError::Store(e) => Self::Store(e),
+            IngestError::TooManyIngests(limit) => Self::TooManyIngests(limit),
+            IngestError::QueueFull {
+                queued,
+                retry_after,
+            } => Self::QueueFull {
+                queued,
+                retry_after,
+            },
+            IngestError::SourceUnavailable => Self::SourceUnavailable,
+            e @ IngestError::DiskFull => Self::StorageFull(e.to_string()),
+            IngestError::Internal(e) => Self::Internal(e),
+        }
+    }
 }
 
 /// A limit in bytes as people read it: whole MB (mebibytes, as `--max-upload-mb` counts

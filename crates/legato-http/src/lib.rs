@@ -6,21 +6,23 @@
 //! failure is an [`ApiError`], turned into a status and a JSON body in one place
 //! ([`error`]). [`serve`] takes a bound listener so tests can use port 0.
 
+pub mod api_keys;
 pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod crud;
 pub mod error;
 pub mod finish_body;
-pub mod ingest;
-pub mod jobs;
-pub mod layout;
 mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod original;
+pub mod params;
+pub mod ranges;
+pub mod schemas;
+pub mod secret_key;
 mod security;
 pub mod signing;
-mod source;
 pub mod state;
 pub mod streaming;
 pub mod subsonic;
@@ -166,7 +168,7 @@ pub fn spawn_maintenance(state: &AppState, grace: Duration) {
     tokio::spawn(async move {
         loop {
             let before =
-                ingest::now_millis() - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+                legato_ingest::now_millis() - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
             match store.fail_stale_processing(before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(tracks = n, "marked failed: processing was interrupted"),
@@ -184,8 +186,8 @@ pub fn spawn_maintenance(state: &AppState, grace: Duration) {
 /// room for uploads (a full disk still serves reads and deletes, so it is not a failure).
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses(
-        (status = 200, description = "the store answers", body = openapi::Health),
-        (status = 503, description = "the store cannot be reached", body = openapi::ErrorBody),
+        (status = 200, description = "the store answers", body = schemas::Health),
+        (status = 503, description = "the store cannot be reached", body = schemas::ErrorBody),
     ))]
 pub async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,

@@ -13,7 +13,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const REQUESTS: &str = "legato_http_requests_total";
 pub const REQUEST_SECONDS: &str = "legato_http_request_duration_seconds";
 pub const RESPONSE_BYTES: &str = "legato_http_response_bytes_total";
-pub const INGEST_SECONDS: &str = "legato_ingest_duration_seconds";
+pub const INGEST_SECONDS: &str = legato_ingest::INGEST_SECONDS;
 pub const CACHE_HITS: &str = "legato_segment_cache_hits_total";
 pub const CACHE_MISSES: &str = "legato_segment_cache_misses_total";
 pub const STORE_ERRORS: &str = "legato_store_errors_total";

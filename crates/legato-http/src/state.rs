@@ -3,61 +3,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use legato_ingest::{ChunkCache, Pipeline};
 use legato_store::{DynStore, StoreError, TrackId};
 use moka::future::Cache;
 
 use crate::config::HttpConfig;
 
-/// What every handler shares: the store, the segment cache and the settings.
+/// What every handler shares: the store, the segment cache, the settings and the ingest
+/// pipeline.
 #[derive(Clone)]
 pub struct AppState {
     pub store: DynStore,
     pub config: Arc<HttpConfig>,
     pub segments: SegmentCache,
-    /// Permits for ingests running at once.
-    pub ingests: Arc<tokio::sync::Semaphore>,
-    /// Permits for loudness/waveform analyses running at once.
-    pub analyses: Arc<tokio::sync::Semaphore>,
-    /// The receive budget: kibibytes of upload bodies in flight (see `upload::admit`).
+    /// The receive budget: kibibytes of upload bodies in flight (see
+    /// `upload::receive_share`).
     pub receiving: Arc<tokio::sync::Semaphore>,
-    /// What this process's ingest workers share with the upload handler.
-    pub jobs: Arc<crate::jobs::JobHub>,
-    /// One upload of a given file at a time, so that the same file sent twice at once is
-    /// stored once (see [`SameFile`]).
-    pub same_file: Arc<SameFile>,
-}
-
-/// Serialises uploads of the same bytes (by SHA-256) within this process: the second waits
-/// until the first is stored, then finds it and is answered with it. Uploads of different
-/// files never wait on each other. Processes sharing a store do not see each other's locks.
-#[derive(Default)]
-pub struct SameFile {
-    held: std::sync::Mutex<
-        std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
-    >,
-}
-
-impl SameFile {
-    /// Waits for the other uploads of this file to be stored; the guard lets the next one in.
-    pub async fn lock(&self, sha256: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut held = self
-                .held
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Forget the files no upload holds any more.
-            held.retain(|_, lock| lock.strong_count() > 0);
-            match held.get(sha256).and_then(std::sync::Weak::upgrade) {
-                Some(lock) => lock,
-                None => {
-                    let lock = Arc::new(tokio::sync::Mutex::new(()));
-                    held.insert(sha256.to_owned(), Arc::downgrade(&lock));
-                    lock
-                }
-            }
-        };
-        lock.lock_owned().await
-    }
+    /// From a received upload to a published track, and this process's workers.
+    pub ingest: Pipeline,
 }
 
 impl AppState {
@@ -66,21 +29,20 @@ impl AppState {
         // Installs the metrics recorder now, so that nothing recorded before the first scrape
         // is lost.
         crate::metrics::handle();
-        let ingests = Arc::new(tokio::sync::Semaphore::new(
-            config.max_concurrent_ingests.max(1),
-        ));
         let budget_kib = usize::try_from(config.receive.bytes_in_flight / 1024)
             .unwrap_or(usize::MAX)
             .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        let ingest = Pipeline::new(
+            store.clone(),
+            config.ingest(),
+            Some(Arc::new(segments.clone())),
+        );
         Self {
             store,
             receiving: Arc::new(tokio::sync::Semaphore::new(budget_kib)),
             config: Arc::new(config),
             segments,
-            ingests,
-            analyses: Arc::new(tokio::sync::Semaphore::new(1)),
-            jobs: Arc::default(),
-            same_file: Arc::default(),
+            ingest,
         }
     }
 }
@@ -178,5 +140,12 @@ impl SegmentCache {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         // Only fails when closures are not supported, which `new` enables.
         let _ = self.inner.invalidate_entries_if(move |key, _| key.0 == id);
+    }
+}
+
+#[async_trait::async_trait]
+impl ChunkCache for SegmentCache {
+    async fn forget(&self, id: TrackId, names: &[String]) {
+        SegmentCache::forget(self, id, names).await;
     }
 }

@@ -10,9 +10,8 @@ use axum::response::{IntoResponse, Response};
 use legato_store::{PLAYLIST_NAMES, StoreError, TrackId};
 
 use crate::config::SegmentDelivery;
-use crate::crud::parse_id;
 use crate::error::ApiError;
-use crate::layout;
+use crate::params::parse_id;
 use crate::signing::sign_playlist;
 use crate::state::{AppState, ServedChunk};
 
@@ -33,25 +32,25 @@ const MAX_NAME_LEN: usize = 100;
     ),
     responses(
         (status = 200, description = "the chunk", content(
-            (crate::openapi::Binary = "application/vnd.apple.mpegurl"),
-            (crate::openapi::Binary = "video/mp2t"),
-            (crate::openapi::Binary = "audio/mp4"),
-            (crate::openapi::Binary = "application/octet-stream"),
+            (crate::schemas::Binary = "application/vnd.apple.mpegurl"),
+            (crate::schemas::Binary = "video/mp2t"),
+            (crate::schemas::Binary = "audio/mp4"),
+            (crate::schemas::Binary = "application/octet-stream"),
         )),
         (status = 206, description = "a byte range of the chunk", content(
-            (crate::openapi::Binary = "application/vnd.apple.mpegurl"),
-            (crate::openapi::Binary = "video/mp2t"),
-            (crate::openapi::Binary = "audio/mp4"),
-            (crate::openapi::Binary = "application/octet-stream"),
+            (crate::schemas::Binary = "application/vnd.apple.mpegurl"),
+            (crate::schemas::Binary = "video/mp2t"),
+            (crate::schemas::Binary = "audio/mp4"),
+            (crate::schemas::Binary = "application/octet-stream"),
         )),
         (status = 304, description = "not modified (If-None-Match)"),
-        (status = 400, description = "not an id or not a chunk name", body = crate::openapi::ErrorBody),
-        (status = 401, description = "the library is private: send the API key, or use a signed URL", body = crate::openapi::ErrorBody),
-        (status = 403, description = "a signed URL is needed or its signature is wrong", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such track or chunk", body = crate::openapi::ErrorBody),
-        (status = 410, description = "the signed URL has expired", body = crate::openapi::ErrorBody),
-        (status = 416, description = "the range is outside the chunk", body = crate::openapi::ErrorBody),
-        (status = 503, description = "the store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 400, description = "not an id or not a chunk name", body = crate::schemas::ErrorBody),
+        (status = 401, description = "the library is private: send the API key, or use a signed URL", body = crate::schemas::ErrorBody),
+        (status = 403, description = "a signed URL is needed or its signature is wrong", body = crate::schemas::ErrorBody),
+        (status = 404, description = "no such track or chunk", body = crate::schemas::ErrorBody),
+        (status = 410, description = "the signed URL has expired", body = crate::schemas::ErrorBody),
+        (status = 416, description = "the range is outside the chunk", body = crate::schemas::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = crate::schemas::ErrorBody),
     ))]
 pub async fn chunk(
     State(state): State<AppState>,
@@ -135,7 +134,7 @@ async fn playlist(state: &AppState, id: &TrackId, name: &str) -> Result<bytes::B
         Err(e) => return Err(e.into()),
     };
     if name != PLAYLIST_NAMES[0]
-        && let Some(mp3) = layout::mp3_playlist_beside(&current)
+        && let Some(mp3) = legato_ingest::layout::mp3_playlist_beside(&current)
     {
         match state.store.get_chunk(id, &mp3).await {
             Err(StoreError::NotFound(_)) => {}
@@ -150,7 +149,7 @@ async fn playlist(state: &AppState, id: &TrackId, name: &str) -> Result<bytes::B
 
 /// The playlist names that stand for the track's current generation (revalidated by caches).
 fn is_current_alias(name: &str) -> bool {
-    PLAYLIST_NAMES.contains(&name) || name == layout::MP3_PLAYLIST
+    PLAYLIST_NAMES.contains(&name) || name == legato_ingest::layout::MP3_PLAYLIST
 }
 
 /// A playlist whose segment URIs point at the CDN in front of the object store; playlist

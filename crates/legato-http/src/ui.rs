@@ -24,7 +24,7 @@ fn asset(path: &str, request: &HeaderMap) -> Response {
     let Some(file) = Assets::get(path) else {
         return ApiError::NoRoute(format!("/{path}")).into_response();
     };
-    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..12]));
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
@@ -43,8 +43,4 @@ fn asset(path: &str, request: &HeaderMap) -> Response {
         headers.insert(header::CONTENT_TYPE, value);
     }
     (headers, Body::from(file.data.into_owned())).into_response()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -7,7 +7,7 @@
 //! parsed as it arrives, its base64 decoded straight into the temporary file, so a JSON
 //! upload costs no more memory than a raw one.
 //!
-//! Receiving is bounded apart from processing ([`admit`] is the hook the crud handler calls
+//! Receiving is bounded apart from processing ([`receive_share`] is the hook the crud handler calls
 //! before reading): bytes in flight across all uploads, free disk, an idle timeout, a
 //! minimum average rate and a total time, so a trickling client holds only its own share.
 
@@ -29,9 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::HttpConfig;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// Longest name or author kept; longer text is cut.
-pub const MAX_TEXT_CHARS: usize = 300;
+use legato_ingest::{MAX_COVER_BYTES, Spooled, Upload, cover_mime, spool_error, temp_file};
 
 /// Most bytes of a refused body read and dropped before answering 413.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
@@ -44,122 +42,6 @@ pub const MAX_SMALL_BODY: u64 = 64 * 1024;
 
 /// The receive budget counts kibibytes, so that a semaphore can hold terabytes.
 const BUDGET_UNIT: u64 = 1024;
-
-/// An upload read off the wire: the audio, and what the uploader said about it.
-#[derive(Debug)]
-pub struct Upload {
-    /// The file as received, in an anonymous temporary file: memory does not grow with it.
-    pub audio: Spooled,
-    pub name: Option<String>,
-    pub author: Option<String>,
-    /// The file name the client gave (multipart), used as a fallback title.
-    pub file_name: Option<String>,
-    /// The album art the client sent beside the audio (multipart `cover`: its folder's
-    /// `cover.jpg`), already checked to be a JPEG, PNG or WebP image of at most
-    /// [`MAX_COVER_BYTES`]; the track's cover unless the audio has its own.
-    pub cover: Option<legato_transcode::Cover>,
-}
-
-/// Largest `cover` part accepted, as for a cover embedded in a file's tags.
-pub const MAX_COVER_BYTES: usize = legato_transcode::MAX_COVER_BYTES;
-
-/// The MIME type of a cover image, from its first bytes: JPEG, PNG or WebP.
-pub fn cover_mime(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else {
-        None
-    }
-}
-
-/// An upload's bytes in an anonymous temporary file (gone with the last handle).
-#[derive(Debug, Clone)]
-pub struct Spooled {
-    file: Arc<std::fs::File>,
-    len: u64,
-}
-
-impl Spooled {
-    pub(crate) fn new(file: std::fs::File) -> Result<Self, ApiError> {
-        let len = file.metadata().map_err(spool_error)?.len();
-        Ok(Self {
-            file: Arc::new(file),
-            len,
-        })
-    }
-
-    /// The bytes held.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
-        let mut file = temp_file()?;
-        file.write_all(bytes).map_err(spool_error)?;
-        Self::new(file)
-    }
-
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Reads `buf.len()` bytes from `offset` (positioned reads: handles share no cursor).
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        self.file.read_exact_at(buf, offset)
-    }
-
-    /// The file, for positioned reads of its own.
-    pub fn file(&self) -> &std::fs::File {
-        &self.file
-    }
-
-    /// The file, shared (for reading windows of it from another owner).
-    pub(crate) fn shared_file(&self) -> Arc<std::fs::File> {
-        self.file.clone()
-    }
-
-    /// A reader from the start, with its own position.
-    pub fn reader(&self) -> SpooledReader {
-        SpooledReader {
-            spooled: self.clone(),
-            position: 0,
-        }
-    }
-}
-
-/// `Read + Seek` over a [`Spooled`] upload.
-pub struct SpooledReader {
-    spooled: Spooled,
-    position: u64,
-}
-
-impl std::io::Read for SpooledReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use std::os::unix::fs::FileExt;
-        let n = self.spooled.file.read_at(buf, self.position)?;
-        self.position += n as u64;
-        Ok(n)
-    }
-}
-
-impl std::io::Seek for SpooledReader {
-    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        let target = match to {
-            std::io::SeekFrom::Start(at) => Some(at),
-            std::io::SeekFrom::End(delta) => self.spooled.len.checked_add_signed(delta),
-            std::io::SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
-        };
-        self.position = target.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
-        Ok(self.position)
-    }
-}
 
 /// The largest body of any form for an upload limit of `max_bytes`: base64 is 4/3 of the
 /// audio, and JSON adds a little.
@@ -221,7 +103,7 @@ impl Receiving {
 /// the bytes already in flight leave no room for its declared length, and (507) when it
 /// would leave less free disk than configured. The returned share is held while the body
 /// arrives; a body without a declared length takes its share as it grows.
-pub fn admit(state: &AppState, headers: &HeaderMap) -> Result<Receiving, ApiError> {
+pub fn receive_share(state: &AppState, headers: &HeaderMap) -> Result<Receiving, ApiError> {
     let config = &state.config;
     let declared = declared_length(headers);
     check_free_disk(config, declared.unwrap_or(0))?;
@@ -871,7 +753,7 @@ impl SeedJsonReader {
                 limit_bytes: self.max_bytes,
             });
         }
-        self.file.write_all(decoded).map_err(spool_error)
+        Ok(self.file.write_all(decoded).map_err(spool_error)?)
     }
 
     fn finish(self) -> Result<(SeedFields, std::fs::File), ApiError> {
@@ -893,21 +775,6 @@ fn not_an_object() -> ApiError {
 
 fn json_error(message: &str) -> ApiError {
     ApiError::InvalidJson(message.to_owned())
-}
-
-pub(crate) fn temp_file() -> Result<std::fs::File, ApiError> {
-    tempfile::tempfile().map_err(spool_error)
-}
-
-/// A failure to write the spool: a full disk is the client's 507, not our 500.
-pub(crate) fn spool_error(err: std::io::Error) -> ApiError {
-    if err.kind() == std::io::ErrorKind::StorageFull {
-        ApiError::StorageFull(
-            "the server's disk is full: the upload cannot be received; try again later".into(),
-        )
-    } else {
-        ApiError::Internal(format!("cannot write the temporary file: {err}"))
-    }
 }
 
 /// Longest text field (name, author) read from a multipart body.
@@ -1044,55 +911,9 @@ where
     Ok(file)
 }
 
-/// Name or author as kept: control characters and noncharacters removed, whitespace
-/// trimmed, length capped.
-pub fn clean_text(text: &str) -> String {
-    text.chars()
-        .filter(|&c| !c.is_control() && !is_noncharacter(c))
-        .take(MAX_TEXT_CHARS)
-        .collect::<String>()
-        .trim()
-        .to_owned()
-}
-
-/// Unicode's noncharacters (U+FDD0 to U+FDEF, and the last two code points of every plane:
-/// U+FFFE, U+FFFF, U+1FFFE, …): reserved for a program's own use, never text to interchange;
-/// XML cannot carry U+FFFE and U+FFFF at all.
-fn is_noncharacter(c: char) -> bool {
-    let c = u32::from(c);
-    (0xFDD0..=0xFDEF).contains(&c) || c & 0xFFFE == 0xFFFE
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn covers_are_told_by_their_bytes() {
-        assert_eq!(cover_mime(b"\xFF\xD8\xFF\xE0rest"), Some("image/jpeg"));
-        assert_eq!(cover_mime(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
-        assert_eq!(cover_mime(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
-        assert_eq!(cover_mime(b"RIFF\0\0\0\0WAVEfmt "), None);
-        assert_eq!(cover_mime(b"GIF89a"), None);
-        assert_eq!(cover_mime(b""), None);
-    }
-
-    #[test]
-    fn clean_text_strips_controls_and_caps_length() {
-        assert_eq!(clean_text("  A\u{0}b\nc\u{7f} "), "Abc");
-        assert_eq!(
-            clean_text("x\u{FFFE}y\u{FFFF}z\u{FDD0}\u{FDEF}\u{1FFFE}\u{10FFFF}!"),
-            "xyz!"
-        );
-        assert_eq!(
-            clean_text("\u{FDCF}\u{FDF0}\u{FFFD}\u{1F600}"),
-            "\u{FDCF}\u{FDF0}\u{FFFD}\u{1F600}"
-        );
-        assert_eq!(
-            clean_text(&"x".repeat(1000)).chars().count(),
-            MAX_TEXT_CHARS
-        );
-    }
 
     /// Feeds `body` to the incremental reader `step` bytes at a time.
     fn parse(body: &[u8], max: u64, step: usize) -> Result<(SeedFields, Vec<u8>), ApiError> {

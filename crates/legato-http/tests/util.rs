@@ -64,7 +64,7 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let workers = legato_http::jobs::spawn_workers(&state, stopping);
+        let workers = state.ingest.spawn_workers(stopping);
         let task = tokio::spawn(legato_http::serve_with_limits(
             listener,
             legato_http::app(state.clone()),

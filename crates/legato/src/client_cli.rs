@@ -272,8 +272,9 @@ fn fail(err: &ClientError, id: Option<&str>) -> u8 {
 
 /// A usage error found after parsing, reported the way clap reports its own.
 fn usage_error(subcommand: &str, message: &str) -> u8 {
-    use clap::CommandFactory;
-    let mut command = crate::cli::Cli::command();
+    // The client commands alone (they are `legato`'s top-level commands), so that this
+    // module needs nothing of the whole command line.
+    let mut command = ClientCommand::augment_subcommands(clap::Command::new("legato"));
     command.build();
     let error = match command.find_subcommand_mut(subcommand) {
         Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),

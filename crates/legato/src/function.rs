@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::SettingResult;
+use crate::settings::SettingResult;
 use clap::{Args, ValueEnum};
 use legato_http::AppState;
 
-use crate::cli::{BlobsArgs, HttpArgs, StoreArgs};
+use crate::settings::{BlobsArgs, HttpArgs, StoreArgs};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FunctionName {
@@ -216,8 +216,8 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
     }
     let (stop, stopping) = tokio::sync::watch::channel(false);
     // Every crud replica works on the shared job queue.
-    let workers = matches!(args.function, FunctionName::Crud)
-        .then(|| legato_http::jobs::spawn_workers(&state, stopping));
+    let workers =
+        matches!(args.function, FunctionName::Crud).then(|| state.ingest.spawn_workers(stopping));
     let router = match args.function {
         FunctionName::Crud => legato_http::crud_router(state.clone()),
         FunctionName::Streaming => legato_http::streaming_router(state.clone()),

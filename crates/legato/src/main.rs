@@ -11,6 +11,7 @@ mod function;
 mod import;
 mod memory;
 mod serve;
+mod settings;
 mod store;
 mod user_cli;
 
@@ -34,7 +35,7 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("legato: {err:#}");
-            if err.is::<cli::BadSetting>() {
+            if err.is::<settings::BadSetting>() {
                 std::process::ExitCode::from(2)
             } else {
                 std::process::ExitCode::FAILURE

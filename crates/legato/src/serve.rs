@@ -1,9 +1,9 @@
 use anyhow::Context;
 
-use crate::cli::SettingResult;
+use crate::settings::SettingResult;
 use legato_http::AppState;
 
-use crate::cli::ServeArgs;
+use crate::settings::ServeArgs;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = crate::store::open(&args.store).await?;
@@ -30,7 +30,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // with a job are taken up again by the workers.
     legato_http::spawn_maintenance(&state, std::time::Duration::ZERO);
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let workers = legato_http::jobs::spawn_workers(&state, stopping);
+    let workers = state.ingest.spawn_workers(stopping);
     let router = legato_http::app(state);
     let shutdown = async move {
         shutdown_signal().await;

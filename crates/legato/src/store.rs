@@ -8,7 +8,7 @@ use anyhow::Context;
 use legato_store::DynStore;
 use legato_store_sqlite::SqliteStore;
 
-use crate::cli::{BlobsArgs, SettingResult, StoreArgs};
+use crate::settings::{BlobsArgs, SettingResult, StoreArgs};
 
 pub async fn open(args: &StoreArgs) -> anyhow::Result<DynStore> {
     let metadata = open_metadata(args).await?;

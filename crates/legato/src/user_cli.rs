@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use legato_http::subsonic::{check_new_user, new_user_key};
 use legato_store::{StoreError, User, UserKey};
 
-use crate::cli::StoreArgs;
+use crate::settings::StoreArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -203,7 +203,7 @@ fn no_user(error: StoreError, name: &str) -> anyhow::Error {
 }
 
 fn now_ms() -> i64 {
-    legato_http::ingest::now_millis()
+    legato_ingest::now_millis()
 }
 
 /// The password: the first line of `file`, or typed twice at a prompt without echo.

@@ -6,15 +6,16 @@ use legato_store::ItemKind;
 use rand::seq::SliceRandom;
 use serde_json::{Map, Value, json};
 
+use super::call::{Call, Marks, Reply, iso_time, object};
+use super::error::SubsonicError;
 use super::library::{Album, Artist, Library, SearchPages, Song};
-use super::{Call, Marks, Reply, SubsonicError, iso_time, object};
 
 /// The one music folder: the whole library.
 pub const MUSIC_FOLDER: u32 = 1;
 use super::library::IGNORED_ARTICLES;
 
 pub fn content_type(format: &str) -> &'static str {
-    crate::ingest::source_content_type(format)
+    legato_ingest::source_content_type(format)
 }
 
 /// A song as the API's `Child`.

@@ -21,7 +21,7 @@ use futures_util::TryStreamExt;
 use legato_store::{DynStore, ListQuery, SortKey, SortOrder, Track, TrackId, TrackStatus, keys};
 use tokio::sync::{Mutex, RwLock};
 
-use super::SubsonicError;
+use super::error::SubsonicError;
 
 /// How often the store is asked whether the library changed.
 const VERSION_CHECK_INTERVAL: Duration = Duration::from_secs(1);

@@ -15,16 +15,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use legato_store::{StoreError, Track, TrackId, TrackStatus};
 
-use super::{Call, Reply, SubsonicError};
+use super::call::{Call, Rendition, Reply};
+use super::error::SubsonicError;
 use crate::error::ApiError;
-
-/// Where each segment's audio lies in the progressive file of one rendition.
-pub struct Rendition {
-    /// Segment chunk names and their audio payload lengths, in order.
-    segments: Vec<(String, u64)>,
-    /// Each segment's duration in seconds (its `#EXTINF`), in the same order.
-    durations: Vec<f64>,
-}
 
 /// A part of a `stream` answer: audio cut out of a segment already read (the segment a
 /// `timeOffset` falls in), or a stored segment's whole audio, read when it is reached.
@@ -230,7 +223,7 @@ pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
         headers.insert("x-content-duration", value);
     }
     let (status, start, end) =
-        match crate::crud::byte_range(call.headers, total, &etag, &mut headers) {
+        match crate::ranges::byte_range(call.headers, total, &etag, &mut headers) {
             Ok(range) => range,
             Err(error) => return media_error(error),
         };
@@ -267,12 +260,12 @@ pub async fn stream(call: &Call<'_>) -> Result<Reply, SubsonicError> {
             }
         })
         .boxed();
-    let body = crate::crud::range_body(blocks, offset, start, end);
+    let body = crate::ranges::range_body(blocks, offset, start, end);
     Ok(Reply::Media((status, headers, body).into_response()))
 }
 
 fn download_track(call: &Call<'_>, track: &Track) -> Result<Reply, SubsonicError> {
-    match crate::crud::source_response(&call.api.state, track, call.headers) {
+    match crate::original::source_response(&call.api.state, track, call.headers) {
         Ok(response) => Ok(Reply::Media(response)),
         Err(ApiError::SourceUnavailable) => Err(SubsonicError::not_found(
             "The original file (this track was stored before originals were kept)",

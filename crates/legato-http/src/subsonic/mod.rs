@@ -10,14 +10,17 @@
 
 mod auth;
 mod browse;
+mod call;
+mod error;
 mod library;
 mod media;
+mod params;
 mod render;
 mod session;
 mod user_state;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -26,329 +29,19 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::Response;
 use axum::routing::any;
 use bytes::Bytes;
-use legato_store::{ItemKind, StoreError, TrackId, User, UserMarks};
-use serde_json::{Map, Value};
 
-pub use auth::{SecretKey, check_new_user, hash_user_key, new_user_key};
+pub use crate::secret_key::SecretKey;
+pub use auth::{check_new_user, hash_user_key, new_user_key};
+use call::{Api, Call, MARKS_TTL, Reply, SignedIn};
+pub use call::{iso_time, object};
+pub use error::SubsonicError;
+pub use params::boolean;
+use params::{Params, client_address};
+pub use render::API_VERSION;
 use render::Format;
 pub use session::{CSRF_HEADER, cookie_user};
 
 use crate::AppState;
-
-/// The Subsonic API version whose response shapes we give.
-pub const API_VERSION: &str = "1.16.1";
-
-/// A failure as Subsonic clients read it: a code of the API's list and a message.
-#[derive(Debug, Clone)]
-pub struct SubsonicError {
-    pub code: u16,
-    pub message: String,
-}
-
-impl SubsonicError {
-    pub fn new(code: u16, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn generic(message: impl Into<String>) -> Self {
-        Self::new(0, message)
-    }
-
-    pub fn missing(name: &str) -> Self {
-        Self::new(10, format!("Required parameter is missing: {name}."))
-    }
-
-    pub fn not_found(what: impl std::fmt::Display) -> Self {
-        Self::new(70, format!("{what} not found."))
-    }
-
-    pub fn forbidden(what: &str) -> Self {
-        Self::new(50, format!("User is not authorized to {what}."))
-    }
-
-    pub fn invalid(name: &str, why: &str) -> Self {
-        Self::new(0, format!("Invalid parameter {name}: {why}."))
-    }
-
-    /// A listener's quota (`UserQuotas`) refuses what they asked to store. Error 0, as the
-    /// API has no code for it; the message says which limit, what was asked and what to do.
-    pub fn quota(message: impl Into<String>) -> Self {
-        Self::new(0, message)
-    }
-}
-
-impl From<StoreError> for SubsonicError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound(what) => Self::not_found(what),
-            other => Self::generic(other.to_string()),
-        }
-    }
-}
-
-/// The query and form parameters of a request; names may repeat (`id=1&id=2`).
-#[derive(Debug, Default)]
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn parse(query: Option<&str>, form: &[u8]) -> Self {
-        let mut pairs: Vec<(String, String)> = query
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        pairs.extend(form_urlencoded::parse(form).into_owned());
-        Self(pairs)
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn required(&self, name: &str) -> Result<&str, SubsonicError> {
-        self.get(name).ok_or_else(|| SubsonicError::missing(name))
-    }
-
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// A number parameter: its default when absent, an error when not a number.
-    pub fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, SubsonicError> {
-        match self.get(name) {
-            None | Some("") => Ok(default),
-            Some(text) => text
-                .trim()
-                .parse()
-                .map_err(|_| SubsonicError::invalid(name, "not a number")),
-        }
-    }
-
-    /// A boolean parameter: its default when absent or empty, else [`boolean`] of it.
-    pub fn flag(&self, name: &str, default: bool) -> bool {
-        self.maybe_flag(name).unwrap_or(default)
-    }
-
-    /// A boolean parameter without a default: `None` when absent or empty.
-    pub fn maybe_flag(&self, name: &str) -> Option<bool> {
-        self.get(name)
-            .filter(|text| !text.trim().is_empty())
-            .map(boolean)
-    }
-
-    /// Paging: `size` (or the name given) within 0..=max, and `offset`.
-    pub fn page(
-        &self,
-        size: &str,
-        offset: &str,
-        default: usize,
-        max: usize,
-    ) -> Result<(usize, usize), SubsonicError> {
-        Ok((
-            self.number(size, default)?.min(max),
-            self.number(offset, 0usize)?,
-        ))
-    }
-}
-
-/// A boolean parameter's value as the reference servers read it: `true`, `on`, `yes` and
-/// `1` in any case are true (Subsonic's Spring `getBooleanParameter`; Navidrome takes
-/// `true`, `on` and `1`), anything else is false. Every boolean parameter is read through
-/// this (by [`Params::flag`] and [`Params::maybe_flag`]).
-pub fn boolean(text: &str) -> bool {
-    let text = text.trim();
-    ["true", "on", "yes", "1"]
-        .iter()
-        .any(|t| text.eq_ignore_ascii_case(t))
-}
-
-/// What a user marked, indexed for the listings.
-#[derive(Default)]
-pub struct Marks {
-    /// By kind, then id: looked up with a borrowed id for every item of a page.
-    stars: HashMap<ItemKind, HashMap<String, i64>>,
-    ratings: HashMap<ItemKind, HashMap<String, u8>>,
-    plays: HashMap<TrackId, (u64, i64)>,
-}
-
-impl Marks {
-    fn from(marks: UserMarks) -> Self {
-        let mut stars: HashMap<ItemKind, HashMap<String, i64>> = HashMap::new();
-        for (item, at) in marks.stars {
-            stars.entry(item.kind).or_default().insert(item.id, at);
-        }
-        let mut ratings: HashMap<ItemKind, HashMap<String, u8>> = HashMap::new();
-        for (item, rating) in marks.ratings {
-            ratings
-                .entry(item.kind)
-                .or_default()
-                .insert(item.id, rating);
-        }
-        Self {
-            stars,
-            ratings,
-            plays: marks
-                .plays
-                .into_iter()
-                .map(|p| (p.track_id, (p.count, p.last_played)))
-                .collect(),
-        }
-    }
-
-    pub fn starred(&self, kind: ItemKind, id: &str) -> Option<i64> {
-        self.stars.get(&kind)?.get(id).copied()
-    }
-
-    /// Every starred item: kind, id and when (ms).
-    pub fn stars(&self) -> impl Iterator<Item = (ItemKind, &str, i64)> {
-        self.stars
-            .iter()
-            .flat_map(|(&kind, ids)| ids.iter().map(move |(id, &at)| (kind, id.as_str(), at)))
-    }
-
-    pub fn rating(&self, kind: ItemKind, id: &str) -> Option<u8> {
-        self.ratings.get(&kind)?.get(id).copied()
-    }
-
-    pub fn plays(&self, id: &TrackId) -> Option<(u64, i64)> {
-        self.plays.get(id).copied()
-    }
-}
-
-/// A track someone is playing, for `getNowPlaying`.
-#[derive(Clone)]
-struct NowPlaying {
-    track: TrackId,
-    player: String,
-    since: std::time::Instant,
-}
-
-/// The router's shared state.
-pub struct Api {
-    state: AppState,
-    secret: SecretKey,
-    library: Arc<library::LibraryCache>,
-    failures: auth::FailureLimiter,
-    now_playing: Mutex<HashMap<String, NowPlaying>>,
-    covers: moka::future::Cache<(TrackId, String, u32), Bytes>,
-    /// Each user's marks, read at most once per [`MARKS_TTL`] under load; forgotten at once
-    /// when this process changes them.
-    marks: moka::future::Cache<String, Arc<Marks>>,
-    /// Byte lengths of each segment's audio in a rendition, by (track, playlist chunk).
-    renditions: moka::future::Cache<(TrackId, String), Arc<media::Rendition>>,
-    /// One lock per user (new playlists) and per playlist (changes): a quota's check and the
-    /// write it allows are one step for the requests this process answers.
-    quota_locks: moka::future::Cache<String, Arc<tokio::sync::Mutex<()>>>,
-    /// Whether any user exists (a guest may browse only while none does), asked of the
-    /// store at most every 5 s.
-    users_exist: moka::future::Cache<(), bool>,
-}
-
-impl Api {
-    async fn has_users(&self) -> Result<bool, SubsonicError> {
-        if let Some(known) = self.users_exist.get(&()).await {
-            return Ok(known);
-        }
-        let exist = !self.state.store.list_users().await?.is_empty();
-        self.users_exist.insert((), exist).await;
-        Ok(exist)
-    }
-}
-
-/// One request, signed in.
-pub struct Call<'a> {
-    api: &'a Api,
-    user: &'a User,
-    signed_in: session::SignedIn,
-    params: &'a Params,
-    headers: &'a HeaderMap,
-}
-
-/// How long a user's stars, ratings and plays may be answered from memory: a listing under
-/// load then costs one store read a second for them rather than one per request, and a
-/// change made through another replica shows within this.
-const MARKS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl Call<'_> {
-    async fn marks(&self) -> Result<Arc<Marks>, SubsonicError> {
-        if self.signed_in == session::SignedIn::Guest {
-            // A guest is no user of the store and keeps nothing.
-            return Ok(Arc::new(Marks::default()));
-        }
-        if let Some(marks) = self.api.marks.get(&self.user.name).await {
-            return Ok(marks);
-        }
-        let marks = Arc::new(Marks::from(
-            self.api.state.store.user_marks(&self.user.name).await?,
-        ));
-        self.api
-            .marks
-            .insert(self.user.name.clone(), marks.clone())
-            .await;
-        Ok(marks)
-    }
-
-    /// Holds `key`'s quota lock (`user:NAME`, `playlist:ID`) until the guard is dropped.
-    async fn quota_lock(&self, key: String) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = self
-            .api
-            .quota_locks
-            .get_with(key, async { Arc::new(tokio::sync::Mutex::new(())) })
-            .await;
-        lock.lock_owned().await
-    }
-
-    /// After a star, a rating or a play: the next listing reads them again.
-    async fn marks_changed(&self) {
-        self.api.marks.invalidate(&self.user.name).await;
-    }
-
-    /// Remembers what the user plays now (with the client's name), for `getNowPlaying`.
-    fn note_playing(&self, track: TrackId) {
-        if let Ok(mut playing) = self.api.now_playing.lock() {
-            playing.insert(
-                self.user.name.clone(),
-                NowPlaying {
-                    track,
-                    player: self
-                        .params
-                        .get("c")
-                        .unwrap_or("")
-                        .chars()
-                        .take(64)
-                        .collect(),
-                    since: std::time::Instant::now(),
-                },
-            );
-        }
-    }
-}
-
-/// What an endpoint answers: fields of a `subsonic-response`, or media.
-pub enum Reply {
-    Fields(Map<String, Value>),
-    Media(Response),
-}
-
-impl Reply {
-    fn empty() -> Self {
-        Self::Fields(Map::new())
-    }
-
-    fn with(name: &str, value: Value) -> Self {
-        let mut fields = Map::new();
-        fields.insert(name.to_owned(), value);
-        Self::Fields(fields)
-    }
-}
 
 /// The `/rest` routes, relative to where they are mounted.
 pub fn router(state: AppState, secret: SecretKey) -> Router {
@@ -574,37 +267,6 @@ async fn endpoint(
     }
 }
 
-/// The client's address: the peer's, or, when the peer is a trusted proxy, the right-most
-/// `X-Forwarded-For` entry that is not a trusted proxy. A proxy appends what it saw, so the
-/// entries left of it are whatever the client wrote and are never believed.
-fn client_address(
-    headers: &HeaderMap,
-    peer: Option<SocketAddr>,
-    trusted: &[ipnet::IpNet],
-) -> IpAddr {
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |p| p.ip());
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return peer;
-    }
-    let hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .map(|hop| hop.parse::<IpAddr>().ok())
-        .collect::<Option<Vec<_>>>()
-        // A hop that is not an address: believe none of them.
-        .unwrap_or_default();
-    hops.iter()
-        .rev()
-        .find(|hop| !is_trusted(hop))
-        .or_else(|| hops.first())
-        .copied()
-        .unwrap_or(peer)
-}
-
 async fn dispatch(
     api: &Api,
     name: &str,
@@ -638,7 +300,7 @@ async fn dispatch(
         None => (
             auth::authenticate(&api.state.store, &api.secret, &api.failures, client, params)
                 .await?,
-            session::SignedIn::Credentials,
+            SignedIn::Credentials,
         ),
     };
     let call = Call {
@@ -696,44 +358,5 @@ async fn dispatch(
             "Endpoint {}",
             other.chars().take(64).collect::<String>()
         ))),
-    }
-}
-
-/// A JSON object of these fields, each moved in (`json!` copies a value given by name, and
-/// a page of songs is most of the work of an answer).
-pub fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
-    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-}
-
-/// RFC 3339 time of milliseconds since the epoch, as the API writes dates.
-pub fn iso_time(ms: i64) -> String {
-    let time =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(time).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn booleans_read_as_the_reference_servers_read_them() {
-        for text in [
-            "true", "True", "TRUE", "1", "on", "ON", "yes", "Yes", " true ",
-        ] {
-            assert!(boolean(text), "{text:?}");
-        }
-        for text in [
-            "false", "False", "FALSE", "0", "off", "no", "2", "truthy", "t",
-        ] {
-            assert!(!boolean(text), "{text:?}");
-        }
-        let params = Params::parse(Some("a=True&b=0&c="), &[]);
-        assert!(params.flag("a", false));
-        assert!(!params.flag("b", true));
-        assert!(params.flag("c", true), "empty: the default");
-        assert!(params.flag("d", true), "absent: the default");
-        assert_eq!(params.maybe_flag("c"), None);
-        assert_eq!(params.maybe_flag("b"), Some(false));
     }
 }

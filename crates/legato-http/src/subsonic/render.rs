@@ -9,7 +9,10 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use serde_json::{Map, Value};
 
-use super::{API_VERSION, SubsonicError};
+use super::error::SubsonicError;
+
+/// The Subsonic API version whose response shapes we give.
+pub const API_VERSION: &str = "1.16.1";
 
 const NAMESPACE: &str = "http://subsonic.org/restapi";
 

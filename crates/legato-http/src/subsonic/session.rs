@@ -29,9 +29,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use legato_store::{DynStore, StoreError, User};
 use sha2::{Digest as _, Sha256};
 
-use super::auth::{self, Blocked, SecretKey, hex};
-use super::{Api, Params, SubsonicError};
+use super::auth::{self, Blocked};
+use super::call::{Api, SignedIn};
+use super::error::SubsonicError;
+use super::params::Params;
 use crate::ApiError;
+use crate::secret_key::SecretKey;
 
 /// The cookie's name.
 pub const COOKIE: &str = "legato_session";
@@ -45,17 +48,6 @@ pub const LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The name a guest is shown under (only while no user exists).
 pub const GUEST: &str = "guest";
-
-/// How a request to `/rest` signed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignedIn {
-    /// `u` with a token, a password or `apiKey`: a Subsonic app.
-    Credentials,
-    /// The web player's session cookie.
-    Cookie,
-    /// No credentials, on a server without users.
-    Guest,
-}
 
 /// The cookie value for `user`, valid until `expires` (seconds since the epoch).
 fn seal(secret: &SecretKey, user: &User, expires: u64) -> String {
@@ -114,7 +106,7 @@ pub async fn cookie_user(
 
 /// Changes whenever the user's password is set again.
 fn fingerprint(user: &User) -> String {
-    hex(&Sha256::digest(&user.sealed_password)[..12])
+    hex::encode(&Sha256::digest(&user.sealed_password)[..12])
 }
 
 fn now_secs() -> u64 {
@@ -228,7 +220,7 @@ pub async fn sign_in(
     let password = form
         .get("password")
         .ok_or(ApiError::MissingField("password"))?;
-    let client = super::client_address(
+    let client = super::params::client_address(
         &headers,
         connect.map(|c| c.0.0),
         &api.state.config.trusted_proxies,

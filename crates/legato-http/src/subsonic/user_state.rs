@@ -6,18 +6,19 @@ use legato_store::{ItemKind, ItemRef, Playlist, PlaylistPatch, TrackId};
 use serde_json::{Map, Value, json};
 
 use super::browse::song_json;
+use super::call::{Call, Marks, Reply, iso_time, object};
+use super::error::SubsonicError;
 use super::library::Library;
-use super::{Call, Marks, Reply, SubsonicError, iso_time, object};
 
 /// How long a stream or a "now playing" scrobble is shown by `getNowPlaying`.
 const NOW_PLAYING_FOR: Duration = Duration::from_secs(15 * 60);
 /// Longest playlist name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 /// Longest playlist comment, in characters: as long as any text a track keeps.
-pub const MAX_COMMENT_CHARS: usize = crate::upload::MAX_TEXT_CHARS;
+pub const MAX_COMMENT_CHARS: usize = legato_ingest::MAX_TEXT_CHARS;
 
 fn now_ms() -> i64 {
-    crate::ingest::now_millis()
+    legato_ingest::now_millis()
 }
 
 fn song_ids(values: Vec<&str>) -> Result<Vec<TrackId>, SubsonicError> {
@@ -197,7 +198,7 @@ pub async fn create_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
 }
 
 fn clean_name(name: &str) -> Result<String, SubsonicError> {
-    let name = crate::upload::clean_text(name);
+    let name = legato_ingest::clean_text(name);
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(SubsonicError::invalid(
             "name",
@@ -217,7 +218,7 @@ fn clean_comment(comment: &str) -> Result<String, SubsonicError> {
             &format!("a playlist comment is at most {MAX_COMMENT_CHARS} characters"),
         ));
     }
-    Ok(crate::upload::clean_text(kept))
+    Ok(legato_ingest::clean_text(kept))
 }
 
 pub async fn update_playlist(call: &Call<'_>) -> Result<Reply, SubsonicError> {
@@ -383,7 +384,7 @@ pub async fn scrobble(call: &Call<'_>) -> Result<Reply, SubsonicError> {
 }
 
 pub async fn now_playing(call: &Call<'_>) -> Result<Reply, SubsonicError> {
-    let playing: Vec<(String, super::NowPlaying)> = match call.api.now_playing.lock() {
+    let playing: Vec<(String, super::call::NowPlaying)> = match call.api.now_playing.lock() {
         Ok(mut playing) => {
             playing.retain(|_, p| p.since.elapsed() < NOW_PLAYING_FOR);
             playing

@@ -26,11 +26,13 @@ use std::time::{Duration, Instant};
 use legato_store::{Job, JobKind, StoreError, Track, TrackId, TrackStatus};
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::error::ApiError;
-use crate::ingest::{BuildJob, Built, finished, now_millis};
+use crate::Pipeline;
+use crate::analysis::finished;
+use crate::error::IngestError;
 use crate::layout::{self, Generation};
-use crate::state::AppState;
-use crate::upload::{self, Spooled};
+use crate::now_millis;
+use crate::produce::{BuildJob, Built};
+use crate::spool::{self, Spooled};
 
 /// A job whose track is not there yet may be a MongoDB accept between its two writes; after
 /// this long the track is not coming.
@@ -50,12 +52,12 @@ pub struct JobHub {
 #[derive(Clone)]
 pub struct JobDone {
     pub id: TrackId,
-    error: Arc<Mutex<Option<ApiError>>>,
+    error: Arc<Mutex<Option<IngestError>>>,
 }
 
 impl JobDone {
     /// The error the job failed with, for the one waiter that answers with it.
-    pub fn take_error(&self) -> Option<ApiError> {
+    pub fn take_error(&self) -> Option<IngestError> {
         self.error
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -98,7 +100,7 @@ impl JobHub {
         *average = *average * 0.7 + seconds * 0.3;
     }
 
-    fn announce(&self, id: TrackId, error: Option<ApiError>) {
+    fn announce(&self, id: TrackId, error: Option<IngestError>) {
         let _ = self.finished.send(JobDone {
             id,
             error: Arc::new(Mutex::new(error)),
@@ -108,8 +110,8 @@ impl JobHub {
 
 /// Starts the workers of this process; they stop claiming once `shutdown` turns true, and
 /// the returned task ends when each has finished or released its job.
-pub fn spawn_workers(
-    state: &AppState,
+pub(crate) fn spawn_workers(
+    state: &Pipeline,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let mut workers: Vec<_> = (0..state.config.ingest_workers.max(1))
@@ -138,7 +140,7 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn worker(state: AppState, owner: String, mut shutdown: watch::Receiver<bool>) {
+async fn worker(state: Pipeline, owner: String, mut shutdown: watch::Receiver<bool>) {
     let poll = state.config.job_poll_interval;
     loop {
         if *shutdown.borrow() {
@@ -166,7 +168,7 @@ async fn worker(state: AppState, owner: String, mut shutdown: watch::Receiver<bo
     }
 }
 
-async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Receiver<bool>) {
+async fn run(state: &Pipeline, owner: &str, job: Job, shutdown: &mut watch::Receiver<bool>) {
     let id = job.track_id;
     let claims = job.claims;
     let started = Instant::now();
@@ -234,7 +236,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     let audio = match read {
         Ok(audio) => audio,
         // No source, or a piece of it missing: no attempt can do better.
-        Err(e @ (ApiError::SourceUnavailable | ApiError::Store(StoreError::NotFound(_)))) => {
+        Err(e @ (IngestError::SourceUnavailable | IngestError::Store(StoreError::NotFound(_)))) => {
             fail(state, &job, &e.to_string(), Some(e)).await;
             return;
         }
@@ -257,7 +259,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     let build = BuildJob {
         audio: audio.clone(),
         ladder: if first_stage {
-            crate::ingest::first_rungs(config)
+            crate::produce::first_rungs(config)
         } else {
             config.ladder_kbps.clone()
         },
@@ -297,7 +299,9 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     };
     let built = match built {
         Ok(built) => built,
-        Err(e) => Err(ApiError::Internal(format!("the ingest task failed: {e}"))),
+        Err(e) => Err(IngestError::Internal(format!(
+            "the ingest task failed: {e}"
+        ))),
     };
     match built {
         Ok(built) if job.kind == JobKind::Reprocess => {
@@ -305,7 +309,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
             replace(state, &job, built, started, old).await;
         }
         Ok(built) => publish(state, &job, built, started, audio).await,
-        Err(err) if inherent(&err) => {
+        Err(err) if err.is_inherent() => {
             tracing::info!(%id, error = %err, "processing failed: the file cannot be processed");
             fail(state, &job, &err.to_string(), Some(err)).await;
         }
@@ -320,7 +324,7 @@ async fn run(state: &AppState, owner: &str, job: Job, shutdown: &mut watch::Rece
     }
 }
 
-async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, audio: Spooled) {
+async fn publish(state: &Pipeline, job: &Job, built: Built, started: Instant, audio: Spooled) {
     let id = job.track_id;
     let Built {
         track,
@@ -357,9 +361,9 @@ async fn publish(state: &AppState, job: &Job, built: Built, started: Instant, au
 
 /// Ends a published ingest: its job becomes the follow-up when the settings ask for
 /// renditions the first publish left out, and is removed otherwise.
-async fn end_ingest(state: &AppState, track: &Track, claims: u64) {
+async fn end_ingest(state: &Pipeline, track: &Track, claims: u64) {
     let id = track.id;
-    let coming = crate::ingest::coming(&state.config, track);
+    let coming = crate::produce::coming(&state.config, track);
     let ended = if coming.is_empty() {
         state.store.finish_job(&id, claims).await
     } else {
@@ -376,7 +380,7 @@ async fn end_ingest(state: &AppState, track: &Track, claims: u64) {
 /// Publishes a reprocessing: the new generation replaces the old at once; the old one is
 /// retired (removed by [`retire_due`] once players holding its playlists are done).
 /// `old` is the replaced renditions' duration and generation.
-async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, old: (f64, u64)) {
+async fn replace(state: &Pipeline, job: &Job, built: Built, started: Instant, old: (f64, u64)) {
     let (old_duration, old_generation) = old;
     let id = job.track_id;
     let Built { track, chunks, .. } = built;
@@ -411,7 +415,7 @@ async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, ol
             tracing::info!(%id, claim = job.claims, playlist = %track.playlist,
                 variants = track.variants.len(), seconds = started.elapsed().as_secs_f64(),
                 retire_in_s = keep.as_secs(), "reprocessed: the new renditions are published");
-            metrics::histogram!(crate::metrics::INGEST_SECONDS, "kind" => "reprocess")
+            metrics::histogram!(crate::INGEST_SECONDS, "kind" => "reprocess")
                 .record(started.elapsed().as_secs_f64());
             state.jobs.announce(id, None);
         }
@@ -429,7 +433,7 @@ async fn replace(state: &AppState, job: &Job, built: Built, started: Instant, ol
 /// Removes the chunks of track `id` that `stale` picks from all its chunk names; a failure
 /// is logged, not fatal (the chunks are unreferenced either way).
 async fn remove_leftovers(
-    state: &AppState,
+    state: &Pipeline,
     id: TrackId,
     stale: impl FnOnce(Vec<String>) -> Vec<String>,
 ) {
@@ -449,7 +453,7 @@ async fn remove_leftovers(
 
 /// Removes the renditions reprocessings replaced whose grace period is over; returns how
 /// many chunks went. Any process may run it (removing a chunk twice is harmless).
-pub async fn retire_due(state: &AppState) -> Result<usize, StoreError> {
+pub(crate) async fn retire_due(state: &Pipeline) -> Result<usize, StoreError> {
     let mut removed = 0;
     for due in state.store.due_retirements(now_millis(), 100).await? {
         let id = due.track_id;
@@ -461,9 +465,9 @@ pub async fn retire_due(state: &AppState) -> Result<usize, StoreError> {
             // Forgotten before the delete too: a store may take its time after removing
             // (SQLite gives the space back to the disk), and a cached copy must not outlive
             // the chunks. The epoch guard of the second covers reads racing the delete.
-            state.segments.forget(id, &old).await;
+            state.forget(id, &old).await;
             state.store.delete_chunks(&id, old.clone()).await?;
-            state.segments.forget(id, &old).await;
+            state.forget(id, &old).await;
         }
         state.store.end_retirement(&id, due.after_ms).await?;
     }
@@ -471,7 +475,7 @@ pub async fn retire_due(state: &AppState) -> Result<usize, StoreError> {
 }
 
 /// Runs [`retire_due`] every poll interval until shutdown.
-async fn retirer(state: AppState, mut shutdown: watch::Receiver<bool>) {
+async fn retirer(state: Pipeline, mut shutdown: watch::Receiver<bool>) {
     let every = state
         .config
         .job_poll_interval
@@ -490,7 +494,7 @@ async fn retirer(state: AppState, mut shutdown: watch::Receiver<bool>) {
 /// Renews the claim's lease; false when the claim is no longer ours (taken over after our
 /// lease lapsed, or the job removed): whoever holds it now publishes, and our result would
 /// lose the race anyway.
-async fn keep_claim(state: &AppState, id: &TrackId, claims: u64) -> bool {
+async fn keep_claim(state: &Pipeline, id: &TrackId, claims: u64) -> bool {
     let until = now_millis() + millis(state.config.job_lease);
     match state.store.renew_job(id, claims, until).await {
         Ok(true) => true,
@@ -506,22 +510,13 @@ async fn keep_claim(state: &AppState, id: &TrackId, claims: u64) -> bool {
     }
 }
 
-/// Whether the file itself is to blame: trying again would fail again.
-fn inherent(err: &ApiError) -> bool {
-    match err {
-        ApiError::Media(_) => true,
-        ApiError::Transcode(e) => e.is_input_error(),
-        _ => false,
-    }
-}
-
 /// Resolves once the process is stopping, at once if it already is.
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     // An error means the sender is gone: the process is stopping too.
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-async fn fail(state: &AppState, job: &Job, why: &str, err: Option<ApiError>) {
+async fn fail(state: &Pipeline, job: &Job, why: &str, err: Option<IngestError>) {
     let id = job.track_id;
     match job.kind {
         JobKind::Ingest => {
@@ -558,7 +553,7 @@ async fn fail(state: &AppState, job: &Job, why: &str, err: Option<ApiError>) {
     state.jobs.announce(id, err);
 }
 
-async fn release(state: &AppState, job: &Job, delay: Duration, error: Option<&str>, counted: bool) {
+async fn release(state: &Pipeline, job: &Job, delay: Duration, error: Option<&str>, counted: bool) {
     let due = now_millis() + millis(delay);
     if let Err(e) = state
         .store
@@ -573,14 +568,14 @@ async fn release(state: &AppState, job: &Job, delay: Duration, error: Option<&st
 /// The art of the track's folder that its upload carried ([`layout::FOLDER_COVER`]), if it
 /// has one: a track without one (most) costs one lookup of a missing chunk. A store that
 /// fails here leaves the track without it for this processing, with a warning.
-async fn read_folder_cover(state: &AppState, track: &Track) -> Option<legato_transcode::Cover> {
+async fn read_folder_cover(state: &Pipeline, track: &Track) -> Option<legato_transcode::Cover> {
     match state
         .store
         .get_stored_chunk(&track.id, layout::FOLDER_COVER)
         .await
     {
         Ok(bytes) => {
-            let mime = upload::cover_mime(&bytes)?;
+            let mime = spool::cover_mime(&bytes)?;
             Some(legato_transcode::Cover {
                 mime,
                 bytes: bytes.to_vec(),
@@ -598,23 +593,26 @@ async fn read_folder_cover(state: &AppState, track: &Track) -> Option<legato_tra
 /// are packaged as they are), anything else copied block by block into a temporary file
 /// that the decoder reads as it goes, so memory does not grow with the source's size. An
 /// MP3 rebuilt from its segments is checked against the upload's SHA-256.
-pub(crate) async fn read_source(state: &AppState, track: &Track) -> Result<Spooled, ApiError> {
+pub(crate) async fn read_source(state: &Pipeline, track: &Track) -> Result<Spooled, IngestError> {
     use futures_util::TryStreamExt;
     use sha2::{Digest, Sha256};
     use tokio::io::AsyncWriteExt;
-    let source = track.source.as_ref().ok_or(ApiError::SourceUnavailable)?;
+    let source = track
+        .source
+        .as_ref()
+        .ok_or(IngestError::SourceUnavailable)?;
     let (_, mut blocks) = crate::source::blocks(state.store.clone(), track.id, source, 0);
     // Into a temporary file, a block at a time, whatever the format: memory does not grow
     // with the source.
-    let mut file = tokio::fs::File::from_std(upload::temp_file()?);
+    let mut file = tokio::fs::File::from_std(spool::temp_file()?);
     let mut hasher = Sha256::new();
     while let Some(block) = blocks.try_next().await? {
         hasher.update(&block);
-        file.write_all(&block).await.map_err(upload::spool_error)?;
+        file.write_all(&block).await.map_err(crate::spool_error)?;
     }
-    file.flush().await.map_err(upload::spool_error)?;
-    if source.remainder.is_some() && crate::ingest::hex(&hasher.finalize()) != source.sha256 {
-        return Err(ApiError::Internal(
+    file.flush().await.map_err(crate::spool_error)?;
+    if source.remainder.is_some() && hex::encode(hasher.finalize()) != source.sha256 {
+        return Err(IngestError::Internal(
             "the MP3 rebuilt from its segments is not the upload (SHA-256 differs)".into(),
         ));
     }

@@ -1,521 +1,34 @@
-//! From uploaded bytes to a stored track.
-//!
-//! Any audio we can decode comes in; what goes out is HLS. An MP3 is kept bit-exact as the
-//! `original` rendition; lower rungs of the ladder (and every rung, for other formats) are
-//! encoded in-process by `legato-transcode`. All renditions are cut at the same instants, so
-//! a player can switch at any segment. A track with one rendition keeps the simple layout
-//! (`index.m3u8` is its media playlist); with several, `index.m3u8` is a master playlist.
-//!
-//! Playable first, richer after. An MP3 is cut into its bit-exact rendition in the request
-//! and published at once (`publish_playable`); an upload that must be decoded is stored
-//! with a job whose first run publishes one MP3 rung (`first_rungs`). Either way a
-//! follow-up job (a reprocessing) then makes what the settings ask for beyond it
-//! (`coming`) and publishes it in one switch. The decoding work runs on the blocking pool;
-//! if the first rendition is not published within `sync_ingest_seconds` (at once, when the
-//! client sent `Prefer: respond-async`), the client gets 202 with the track `processing`.
-//! Loudness and waveform are computed after the track is ready, never on the way to the
-//! answer.
+//! Planning and producing the renditions of one source, and laying them out as chunks: the
+//! CPU-bound part of processing, run on the blocking pool.
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use legato_media::fmp4::{Cut, Fmp4Track};
 use legato_media::original::Remainder;
 use legato_media::{
     Package, READ_WINDOW_BYTES, SegmentOptions, VariantEntry, master_playlist, package_mp3,
     package_mp3_like, package_mp3_read,
 };
-use legato_store::{
-    Analysis, Chunk, ChunkSource, SourceInfo, StoreError, Track, TrackId, TrackStatus, Variant,
-};
+use legato_store::{Chunk, ChunkSource, StoreError, Track, TrackStatus, Variant};
 use legato_transcode::{Fmp4Options, LadderOptions, Progress, SourceFormat};
-use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::IngestError;
+use crate::formats::source_format_of;
 use crate::layout::{self, Generation};
-use crate::state::AppState;
-use crate::upload::{Spooled, Upload, clean_text};
+use crate::spool::Spooled;
 
-pub const DEFAULT_AUTHOR: &str = "Unknown artist";
-pub const DEFAULT_NAME: &str = "Untitled";
 /// The rendition that is an MP3 upload's own frames.
 const ORIGINAL: &str = "original";
 /// The one rendition made of a non-MP3 upload when no ladder is configured.
 const FALLBACK_KBPS: u32 = 192;
-/// Bytes hashed at a time when an upload is checked.
-const HASH_BLOCK_BYTES: usize = 1 << 20;
-/// Waveform points computed per track.
-const WAVEFORM_POINTS: usize = 400;
-
-/// What happened to an upload.
-pub enum Outcome {
-    /// Stored and ready to stream (201).
-    Ready(Track),
-    /// Accepted; still processing in the background (202).
-    Accepted(Track),
-    /// The same bytes are a track already (200): nothing was stored.
-    Existing(Track),
-}
-
-/// Accepts an upload: probes it, stores it durably with a queued job, then waits up to
-/// `sync_ingest_seconds` (not at all with `Prefer: respond-async`) for a worker to finish
-/// it. The 202 is answered only once the source is stored, so an accepted upload survives
-/// the process.
-pub async fn ingest(
-    state: &AppState,
-    upload: Upload,
-    respond_async: bool,
-) -> Result<Outcome, ApiError> {
-    let started = Instant::now();
-    let Upload {
-        audio,
-        name,
-        author,
-        file_name,
-        cover,
-    } = upload;
-    // Cheap checks first, so that a file we cannot read is refused before anything is stored.
-    // The upload stays in its temporary file: only its start, its tags and one block at a
-    // time are read.
-    let probe_audio = audio.clone();
-    let (format, tags, sha256) = blocking(move || {
-        let reread = |e: std::io::Error| {
-            ApiError::Internal(format!(
-                "cannot read the upload back from its temporary file: {e}"
-            ))
-        };
-        let mut reader = probe_audio.reader();
-        let format = legato_transcode::detect_reader(&mut reader).map_err(reread)??;
-        let tags = legato_transcode::read_tags_from(&mut reader);
-        let mut hasher = Sha256::new();
-        let mut block = vec![0u8; HASH_BLOCK_BYTES];
-        let mut offset = 0u64;
-        while offset < probe_audio.len() {
-            let n = usize::try_from((probe_audio.len() - offset).min(HASH_BLOCK_BYTES as u64))
-                .unwrap_or(HASH_BLOCK_BYTES);
-            probe_audio
-                .read_at(offset, &mut block[..n])
-                .map_err(reread)?;
-            hasher.update(&block[..n]);
-            offset += n as u64;
-        }
-        Ok((format, tags, hex(&hasher.finalize())))
-    })
-    .await?;
-
-    // The same bytes uploaded again (a re-run import, a second click) give the track they
-    // are already, not a copy. A failed track does not count: uploading again is how one
-    // retries. Uploads of one file are stored one at a time in this process, so the same
-    // file sent twice at once is found by the second; processes sharing a store do not
-    // see each other's uploads in flight.
-    let same_file = state.same_file.lock(&sha256).await;
-    if let Some(existing) = state.store.find_by_source_sha256(&sha256).await?
-        && existing.status != TrackStatus::Failed
-    {
-        tracing::info!(id = %existing.id, %sha256, "upload is an existing track; nothing stored");
-        return Ok(Outcome::Existing(existing));
-    }
-    // The folder's art sent beside the audio is the track's cover only when the audio has
-    // none of its own; kept with the source, as every processing lays the cover out anew.
-    let folder_cover = cover.filter(|_| tags.cover.is_none());
-    // A processing slot, only for what is stored: an upload answered with its existing
-    // track takes none.
-    let _permit = state
-        .ingests
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::TooManyIngests(state.config.max_concurrent_ingests))?;
-
-    let size = audio.len();
-    let pieces =
-        usize::try_from(size.div_ceil(layout::SOURCE_PIECE_BYTES as u64)).unwrap_or(usize::MAX);
-    let track = Track {
-        id: TrackId::generate(),
-        name: pick_name(name.as_deref(), tags.title.as_deref(), file_name.as_deref()),
-        author: author
-            .as_deref()
-            .map(clean_text)
-            .filter(|a| !a.is_empty())
-            .or_else(|| {
-                tags.artist
-                    .as_deref()
-                    .map(clean_text)
-                    .filter(|a| !a.is_empty())
-            })
-            .unwrap_or_else(|| DEFAULT_AUTHOR.to_owned()),
-        duration: 0.0,
-        segments: 0,
-        playlist: legato_store::PLAYLIST_NAMES[0].to_owned(),
-        codec: None,
-        bitrate: None,
-        sample_rate: None,
-        channels: None,
-        size: Some(size),
-        created_at: now_millis(),
-        album: tags
-            .album
-            .as_deref()
-            .map(clean_text)
-            .filter(|a| !a.is_empty()),
-        year: tags.year,
-        album_artist: tags
-            .album_artist
-            .as_deref()
-            .map(clean_text)
-            .filter(|a| !a.is_empty()),
-        genre: tags
-            .genre
-            .as_deref()
-            .map(clean_text)
-            .filter(|g| !g.is_empty()),
-        track_number: tags.track,
-        disc_number: tags.disc,
-        status: TrackStatus::Processing,
-        error: None,
-        variants: Vec::new(),
-        cover: None,
-        analysis: None,
-        source: Some(SourceInfo {
-            format: source_format_name(format).to_owned(),
-            size,
-            sha256,
-            file_name: file_name
-                .as_deref()
-                .map(clean_text)
-                .filter(|f| !f.is_empty()),
-            pieces: u32::try_from(pieces).unwrap_or(u32::MAX),
-            remainder: None,
-        }),
-    };
-
-    if format == SourceFormat::Mp3 {
-        return publish_playable(state, track, audio, folder_cover, started, same_file).await;
-    }
-
-    let mut finished = state.jobs.subscribe();
-    let source: ChunkSource =
-        Box::new(source_pieces(audio).chain(folder_cover_chunk(folder_cover)));
-    let pending = state.store.accept_track(track, source).await?;
-    drop(same_file);
-    let accepted_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(id = %pending.id, format = %format, accepted_ms, "upload stored; processing queued");
-    state.jobs.wake();
-
-    let wait = if respond_async {
-        Duration::ZERO
-    } else {
-        state.config.sync_ingest_timeout
-    };
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        tokio::select! {
-            done = finished.recv() => match done {
-                Ok(done) if done.id == pending.id => {
-                    if let Some(err) = done.take_error() {
-                        // Failed within the wait: answered as an error, and nothing kept, as
-                        // for a file refused at once.
-                        if let Err(e) = state.store.delete_track(&pending.id).await {
-                            tracing::warn!(id = %pending.id, error = %e, "could not remove a failed upload");
-                        }
-                        return Err(err);
-                    }
-                    let track = state.store.get_track(&pending.id).await?;
-                    return Ok(outcome(track));
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            },
-            () = tokio::time::sleep_until(deadline) => break,
-            // Another process may have done the work.
-            () = tokio::time::sleep(Duration::from_secs(1)) => {
-                let track = state.store.get_track(&pending.id).await?;
-                if track.status != TrackStatus::Processing {
-                    return Ok(outcome(track));
-                }
-            }
-        }
-    }
-    tracing::info!(id = %pending.id, "processing in the background");
-    Ok(Outcome::Accepted(pending))
-}
-
-/// The upload as source pieces, read piece by piece as the store writes them: one piece in
-/// memory at a time.
-fn source_pieces(audio: Spooled) -> ChunkSource {
-    let size = audio.len();
-    let pieces = size.div_ceil(layout::SOURCE_PIECE_BYTES as u64);
-    Box::new((0..pieces).map(move |i| {
-        let start = i * layout::SOURCE_PIECE_BYTES as u64;
-        let len = (size - start).min(layout::SOURCE_PIECE_BYTES as u64);
-        let mut piece = vec![0u8; usize::try_from(len).unwrap_or(0)];
-        audio.read_at(start, &mut piece).map_err(|e| {
-            StoreError::Source(format!(
-                "cannot read the upload from its temporary file: {e}"
-            ))
-        })?;
-        let index = u32::try_from(i).unwrap_or(u32::MAX);
-        Ok(Chunk::new(layout::source_piece(index), Bytes::from(piece)))
-    }))
-}
-
-/// The chunk that keeps a folder's art with the source ([`layout::FOLDER_COVER`]), if any.
-fn folder_cover_chunk(
-    cover: Option<legato_transcode::Cover>,
-) -> impl Iterator<Item = Result<Chunk, StoreError>> + Send {
-    cover
-        .map(|cover| Ok(Chunk::new(layout::FOLDER_COVER.to_owned(), cover.bytes)))
-        .into_iter()
-}
-
-/// The claim count of an upload's first renditions: they are named as an ingest job's first
-/// claim names them (plain names), so a follow-up's claims start after it.
-const FIRST_CLAIM: u64 = 1;
-
-/// An MP3 is playable the moment it is stored: its frames are cut into the passthrough
-/// rendition in the request (milliseconds, whatever the file's length), and those segments
-/// with the remainder that rebuilds the original are its source, written once. Every other
-/// rendition the settings ask for is made by a follow-up reprocessing, queued with the track
-/// and published into `index.m3u8` at once when it is done.
-async fn publish_playable(
-    state: &AppState,
-    track: Track,
-    upload: Spooled,
-    folder_cover: Option<legato_transcode::Cover>,
-    started: Instant,
-    same_file: tokio::sync::OwnedMutexGuard<()>,
-) -> Result<Outcome, ApiError> {
-    let config = &state.config;
-    let audio = upload.clone();
-    let build = BuildJob {
-        audio: audio.clone(),
-        ladder: Vec::new(),
-        aac_ladder: Vec::new(),
-        lossless: false,
-        segment_seconds: config.segment_seconds,
-        generation: Generation::new(FIRST_CLAIM),
-        folder_cover: folder_cover.clone(),
-    };
-    let Built {
-        track, mut chunks, ..
-    } = blocking(move || build.build(track)).await?;
-    if track.source.as_ref().is_some_and(|s| s.remainder.is_none()) {
-        // Its segments cannot give the upload back (tags larger than a piece): it is kept
-        // whole as well, in pieces.
-        chunks = Box::new(chunks.chain(source_pieces(upload)));
-    }
-    let chunks: ChunkSource = Box::new(chunks.chain(folder_cover_chunk(folder_cover)));
-    let follow_up = !coming(config, &track).is_empty();
-    let track = if follow_up {
-        state
-            .store
-            .publish_with_follow_up(track, chunks, FIRST_CLAIM)
-            .await?
-    } else {
-        state.store.insert_track(track, chunks).await?
-    };
-    drop(same_file);
-    if follow_up {
-        state.jobs.wake();
-    }
-    tracing::info!(id = %track.id, follow_up, ready_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "MP3 stored and playable");
-    finished(state, &track, started, audio);
-    Ok(Outcome::Ready(track))
-}
-
-/// The renditions the settings ask for that a ready track does not have yet: what a
-/// follow-up reprocessing of it makes. An MP3 ladder rung is named by its bitrate (`128k`),
-/// an AAC rung `aac128k`, the lossless rung `flac`.
-pub(crate) fn coming(config: &crate::config::HttpConfig, track: &Track) -> Vec<String> {
-    let format = track
-        .source
-        .as_ref()
-        .and_then(|s| source_format_of(&s.format))
-        .unwrap_or(SourceFormat::Mp3);
-    let lossless_source = matches!(
-        format,
-        SourceFormat::Wav | SourceFormat::Aiff | SourceFormat::Flac
-    );
-    // An MP3 gets the rungs below its own bitrate; it is the rung above them.
-    let mp3_source_kbps = (format == SourceFormat::Mp3)
-        .then_some(track.bitrate)
-        .flatten();
-    let mut planned: Vec<String> = config
-        .ladder_kbps
-        .iter()
-        .filter(|&&kbps| mp3_source_kbps.is_none_or(|source| kbps < source))
-        .map(|kbps| format!("{kbps}k"))
-        .collect();
-    planned.extend(
-        aac_rungs_for(&config.aac_ladder_kbps, format, track.bitrate)
-            .iter()
-            .map(|kbps| format!("aac{kbps}k")),
-    );
-    if config.lossless && lossless_source {
-        planned.push("flac".into());
-    }
-    planned.dedup();
-    planned.retain(|name| !track.variants.iter().any(|v| &v.name == name));
-    if track.variants.is_empty() && format != SourceFormat::Mp3 {
-        // One rendition, named by no variant: the first rung of a decoded upload.
-        let first: Vec<String> = first_rungs(config)
-            .iter()
-            .map(|kbps| format!("{kbps}k"))
-            .collect();
-        planned.retain(|name| !first.contains(name));
-    }
-    planned
-}
-
-/// The first rendition of an upload that must be decoded (WAV, FLAC, AAC, Vorbis): one MP3
-/// rung, what every HLS player plays, encoded from one decode: the ladder's rung nearest
-/// 128 kbit/s from below (its lowest when every rung is above). Without a ladder, the
-/// fallback rung. Its follow-up makes the rest.
-pub(crate) fn first_rungs(config: &crate::config::HttpConfig) -> Vec<u32> {
-    let ladder = &config.ladder_kbps;
-    ladder
-        .iter()
-        .copied()
-        .filter(|&kbps| kbps <= 128)
-        .max()
-        .or_else(|| ladder.iter().copied().min())
-        .into_iter()
-        .collect()
-}
-
-/// Refuses an upload when the processing queue (shared by every process on the store) is
-/// full, before its body is read; `Retry-After` is when a place should be free.
-pub async fn admit(state: &AppState) -> Result<(), ApiError> {
-    let counts = state.store.job_counts().await?;
-    if counts.queued < state.config.max_queued_jobs {
-        return Ok(());
-    }
-    // Jobs ahead of a new one, over the workers known to be busy, times a job's duration.
-    let ahead = counts.queued + 1 - state.config.max_queued_jobs;
-    let busy = counts.running.max(1) as f64;
-    let seconds = (ahead as f64 / busy * state.jobs.average_seconds()).ceil();
-    Err(ApiError::QueueFull {
-        queued: counts.queued,
-        retry_after: (seconds as u64).clamp(1, 3600),
-    })
-}
-
-fn outcome(track: Track) -> Outcome {
-    if track.status == TrackStatus::Ready {
-        Outcome::Ready(track)
-    } else {
-        Outcome::Accepted(track)
-    }
-}
-
-/// The format a track's source description names.
-fn source_format_of(name: &str) -> Option<SourceFormat> {
-    [
-        SourceFormat::Mp3,
-        SourceFormat::Wav,
-        SourceFormat::Flac,
-        SourceFormat::OggVorbis,
-        SourceFormat::Mp4Aac,
-        SourceFormat::Adts,
-        SourceFormat::Aiff,
-        SourceFormat::OggOpus,
-        SourceFormat::Matroska,
-    ]
-    .into_iter()
-    .find(|format| source_format_name(*format) == name)
-}
-
-/// The short name of a source format, as the track JSON and the download use it.
-pub fn source_format_name(format: SourceFormat) -> &'static str {
-    match format {
-        SourceFormat::Mp3 => "mp3",
-        SourceFormat::Wav => "wav",
-        SourceFormat::Flac => "flac",
-        SourceFormat::OggVorbis => "ogg",
-        SourceFormat::Mp4Aac => "mp4",
-        SourceFormat::Adts => "aac",
-        SourceFormat::Aiff => "aiff",
-        SourceFormat::OggOpus => "opus",
-        SourceFormat::Matroska => "webm",
-    }
-}
-
-/// The MIME type of a source format name.
-pub fn source_content_type(format: &str) -> &'static str {
-    match format {
-        "mp3" => "audio/mpeg",
-        "wav" => "audio/wav",
-        "flac" => "audio/flac",
-        "ogg" => "audio/ogg",
-        "mp4" => "audio/mp4",
-        "aac" => "audio/aac",
-        "aiff" => "audio/aiff",
-        "opus" => "audio/ogg",
-        "webm" => "audio/webm",
-        _ => "application/octet-stream",
-    }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
-/// Logs the ingest, records its duration, and starts the analysis in the background.
-pub(crate) fn finished(state: &AppState, track: &Track, started: Instant, audio: Spooled) {
-    let kind = if track.variants.is_empty() {
-        "single"
-    } else {
-        "ladder"
-    };
-    metrics::histogram!(crate::metrics::INGEST_SECONDS, "kind" => kind)
-        .record(started.elapsed().as_secs_f64());
-    tracing::info!(
-        id = %track.id,
-        segments = track.segments,
-        variants = track.variants.len(),
-        duration_s = track.duration,
-        total_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "ingested"
-    );
-    let state = state.clone();
-    let id = track.id;
-    tokio::spawn(async move {
-        // One analysis at a time: it decodes the whole file again.
-        let Ok(_permit) = state.analyses.clone().acquire_owned().await else {
-            return;
-        };
-        let analyzed = tokio::task::spawn_blocking(move || {
-            legato_transcode::analyze_file(audio.file(), WAVEFORM_POINTS)
-        })
-        .await;
-        match analyzed {
-            Ok(Ok(a)) => {
-                let analysis = Analysis {
-                    loudness_lufs: a.loudness_lufs.filter(|v| v.is_finite()),
-                    true_peak_dbtp: a.true_peak_dbtp.filter(|v| v.is_finite()),
-                    peaks: a.peaks,
-                };
-                if let Err(e) = state.store.set_analysis(&id, &analysis).await {
-                    tracing::debug!(%id, error = %e, "analysis not stored (track gone?)");
-                }
-            }
-            Ok(Err(e)) => tracing::info!(%id, error = %e, "no analysis for this track"),
-            Err(e) => tracing::warn!(%id, error = %e, "the analysis task failed"),
-        }
-    });
-}
 
 /// A track's source while it is processed, in a temporary file (the upload's spool, or
-/// read back from the store by [`crate::jobs::read_source`]), read as decoding goes.
+/// read back from the store by [`crate::jobs`]), read as decoding goes.
 impl Spooled {
     /// The format, from the bytes.
-    fn detect(&self) -> Result<SourceFormat, ApiError> {
+    fn detect(&self) -> Result<SourceFormat, IngestError> {
         Ok(legato_transcode::detect_reader(&mut self.reader()).map_err(unreadable)??)
     }
 
@@ -524,15 +37,15 @@ impl Spooled {
     }
 
     /// The bytes, read into memory.
-    fn into_bytes(self) -> Result<Arc<Vec<u8>>, ApiError> {
+    fn into_bytes(self) -> Result<Arc<Vec<u8>>, IngestError> {
         let mut data = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0));
         std::io::Read::read_to_end(&mut self.reader(), &mut data).map_err(unreadable)?;
         Ok(Arc::new(data))
     }
 }
 
-fn unreadable(err: std::io::Error) -> ApiError {
-    ApiError::Transcode(legato_transcode::TranscodeError::Io(err.to_string()))
+fn unreadable(err: std::io::Error) -> IngestError {
+    IngestError::Transcode(legato_transcode::TranscodeError::Io(err.to_string()))
 }
 
 /// The CPU-bound part of processing, run on the blocking pool: plan the renditions from
@@ -614,6 +127,66 @@ pub(crate) fn aac_rungs_for(
     }
 }
 
+/// The renditions the settings ask for that a ready track does not have yet: what a
+/// follow-up reprocessing of it makes. An MP3 ladder rung is named by its bitrate (`128k`),
+/// an AAC rung `aac128k`, the lossless rung `flac`.
+pub(crate) fn coming(config: &crate::IngestConfig, track: &Track) -> Vec<String> {
+    let format = track
+        .source
+        .as_ref()
+        .and_then(|s| source_format_of(&s.format))
+        .unwrap_or(SourceFormat::Mp3);
+    let lossless_source = matches!(
+        format,
+        SourceFormat::Wav | SourceFormat::Aiff | SourceFormat::Flac
+    );
+    // An MP3 gets the rungs below its own bitrate; it is the rung above them.
+    let mp3_source_kbps = (format == SourceFormat::Mp3)
+        .then_some(track.bitrate)
+        .flatten();
+    let mut planned: Vec<String> = config
+        .ladder_kbps
+        .iter()
+        .filter(|&&kbps| mp3_source_kbps.is_none_or(|source| kbps < source))
+        .map(|kbps| format!("{kbps}k"))
+        .collect();
+    planned.extend(
+        aac_rungs_for(&config.aac_ladder_kbps, format, track.bitrate)
+            .iter()
+            .map(|kbps| format!("aac{kbps}k")),
+    );
+    if config.lossless && lossless_source {
+        planned.push("flac".into());
+    }
+    planned.dedup();
+    planned.retain(|name| !track.variants.iter().any(|v| &v.name == name));
+    if track.variants.is_empty() && format != SourceFormat::Mp3 {
+        // One rendition, named by no variant: the first rung of a decoded upload.
+        let first: Vec<String> = first_rungs(config)
+            .iter()
+            .map(|kbps| format!("{kbps}k"))
+            .collect();
+        planned.retain(|name| !first.contains(name));
+    }
+    planned
+}
+
+/// The first rendition of an upload that must be decoded (WAV, FLAC, AAC, Vorbis): one MP3
+/// rung, what every HLS player plays, encoded from one decode: the ladder's rung nearest
+/// 128 kbit/s from below (its lowest when every rung is above). Without a ladder, the
+/// fallback rung. Its follow-up makes the rest.
+pub(crate) fn first_rungs(config: &crate::IngestConfig) -> Vec<u32> {
+    let ladder = &config.ladder_kbps;
+    ladder
+        .iter()
+        .copied()
+        .filter(|&kbps| kbps <= 128)
+        .max()
+        .or_else(|| ladder.iter().copied().min())
+        .into_iter()
+        .collect()
+}
+
 /// Where a rendition's coded frames are (MP3, or AAC/FLAC for an fMP4 rung): the upload (or
 /// a rung of an MP3 upload) in memory; an encoded rung in the temporary file it was written
 /// to as it was encoded, read back a window or a segment at a time, so that memory does not
@@ -645,7 +218,7 @@ impl RungBytes {
         &self,
         reference: Option<&Package>,
         options: &SegmentOptions,
-    ) -> Result<Package, ApiError> {
+    ) -> Result<Package, IngestError> {
         match (self, reference) {
             (RungBytes::Memory(data), None) => Ok(package_mp3(data, options)?),
             (RungBytes::Memory(data), Some(reference)) => {
@@ -653,7 +226,7 @@ impl RungBytes {
             }
             (RungBytes::File { file, len }, reference) => {
                 let len = usize::try_from(*len)
-                    .map_err(|_| ApiError::Internal("an encoded rung is too large".into()))?;
+                    .map_err(|_| IngestError::Internal("an encoded rung is too large".into()))?;
                 let mut read = |range| read_range(file, range).map_err(unreadable);
                 package_mp3_read(len, READ_WINDOW_BYTES, &mut read, reference, options)
             }
@@ -706,7 +279,7 @@ struct SourceDescription {
 }
 
 impl BuildJob {
-    pub fn build(self, mut track: Track) -> Result<Built, ApiError> {
+    pub fn build(self, mut track: Track) -> Result<Built, IngestError> {
         let options = SegmentOptions {
             target_seconds: self.segment_seconds,
         };
@@ -788,7 +361,7 @@ impl BuildJob {
                 renditions.push(Rendition { name, mp3, package });
             }
             if renditions.is_empty() {
-                return Err(ApiError::Internal(
+                return Err(IngestError::Internal(
                     "the transcoder produced no rendition".into(),
                 ));
             }
@@ -842,7 +415,7 @@ impl BuildJob {
             && *kept != self.generation.remainder()
         {
             // The source lives in the renditions being replaced: publishing would lose it.
-            return Err(ApiError::Internal(
+            return Err(IngestError::Internal(
                 "the new renditions cannot keep this MP3's source; the track is left as it is"
                     .into(),
             ));
@@ -876,7 +449,7 @@ fn fmp4_renditions(
     aac_ladder: &[u32],
     lossless: bool,
     instants: &[f64],
-) -> Result<Vec<Fmp4Rendition>, ApiError> {
+) -> Result<Vec<Fmp4Rendition>, IngestError> {
     let aac_rungs = aac_rungs_for(aac_ladder, format, source_kbps);
     let own_flac = lossless && format == SourceFormat::Flac;
     let options = Fmp4Options {
@@ -934,10 +507,10 @@ fn fmp4_renditions(
 fn encoded_flac_rendition(
     flac: legato_transcode::FlacRung<legato_transcode::SpilledData>,
     instants: &[f64],
-) -> Result<Fmp4Rendition, ApiError> {
+) -> Result<Fmp4Rendition, IngestError> {
     let legato_transcode::FlacRung { data: flac, layout } = flac;
     let Some(stream_info) = legato_media::flac::StreamInfo::parse(&layout.stream_info) else {
-        return Err(ApiError::Internal(
+        return Err(IngestError::Internal(
             "the FLAC encoder wrote a STREAMINFO we cannot read".into(),
         ));
     };
@@ -948,7 +521,7 @@ fn encoded_flac_rendition(
         at += len as usize;
     }
     let data_len = usize::try_from(flac.len)
-        .map_err(|_| ApiError::Internal("an encoded rung is too large".into()))?;
+        .map_err(|_| IngestError::Internal("an encoded rung is too large".into()))?;
     let track = legato_media::fmp4::flac_frames_track(
         stream_info,
         frames,
@@ -1188,48 +761,10 @@ impl AsRef<[u8]> for ArcBytes {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
+) -> Result<T, IngestError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ApiError::Internal(format!("an ingest task failed: {e}")))?
-}
-
-fn pick_name(name: Option<&str>, title: Option<&str>, file_name: Option<&str>) -> String {
-    let given = name.map(clean_text).filter(|n| !n.is_empty());
-    given
-        .or_else(|| title.map(clean_text).filter(|n| !n.is_empty()))
-        .or_else(|| {
-            let stem = file_name
-                .and_then(|f| std::path::Path::new(f).file_stem())
-                .and_then(|s| s.to_str())
-                .map(clean_text)?;
-            (!stem.is_empty()).then_some(stem)
-        })
-        .unwrap_or_else(|| DEFAULT_NAME.to_owned())
-}
-
-/// Milliseconds since the Unix epoch, as tracks record `created_at`.
-pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_come_from_the_uploader_then_tags_then_the_file_name() {
-        assert_eq!(
-            pick_name(Some(" Song "), Some("Tag"), Some("x.mp3")),
-            "Song"
-        );
-        assert_eq!(pick_name(Some("  "), Some("Tag"), Some("x.mp3")), "Tag");
-        assert_eq!(pick_name(None, None, Some("dir/My Song.mp3")), "My Song");
-        assert_eq!(pick_name(None, None, None), DEFAULT_NAME);
-    }
+        .map_err(|e| IngestError::Internal(format!("an ingest task failed: {e}")))?
 }

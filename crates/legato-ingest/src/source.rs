@@ -11,7 +11,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use legato_media::original::{Rebuilder, Remainder, ts_audio_payload};
 use legato_store::{DynStore, SourceInfo, TrackId};
 
-use crate::error::ApiError;
+use crate::error::IngestError;
 use crate::layout;
 
 /// The source's bytes from (at most) offset `from` on: the blocks, and the offset of the
@@ -22,7 +22,7 @@ pub fn blocks(
     id: TrackId,
     source: &SourceInfo,
     from: u64,
-) -> (u64, BoxStream<'static, Result<Bytes, ApiError>>) {
+) -> (u64, BoxStream<'static, Result<Bytes, IngestError>>) {
     match source.remainder.clone() {
         None => {
             let piece = layout::SOURCE_PIECE_BYTES as u64;
@@ -58,7 +58,7 @@ fn rebuilt(
     store: DynStore,
     id: TrackId,
     remainder: String,
-) -> impl futures_util::Stream<Item = Result<Bytes, ApiError>> {
+) -> impl futures_util::Stream<Item = Result<Bytes, IngestError>> {
     stream::try_unfold(Rebuild::Start(remainder), move |state| {
         let store = store.clone();
         async move {
@@ -98,6 +98,6 @@ fn rebuilt(
     })
 }
 
-fn damaged(err: legato_media::original::RebuildError) -> ApiError {
-    ApiError::Internal(err.to_string())
+fn damaged(err: legato_media::original::RebuildError) -> IngestError {
+    IngestError::Internal(err.to_string())
 }

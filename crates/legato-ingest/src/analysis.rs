@@ -1,0 +1,57 @@
+//! After a track is published: its ingest logged and timed, and its analysis (loudness,
+//! true peak, waveform) computed in the background, never on the way to the answer.
+
+use std::time::Instant;
+
+use legato_store::{Analysis, Track};
+
+use crate::Pipeline;
+use crate::spool::Spooled;
+
+/// Waveform points computed per track.
+const WAVEFORM_POINTS: usize = 400;
+
+/// Logs the ingest, records its duration, and starts the analysis in the background.
+pub(crate) fn finished(state: &Pipeline, track: &Track, started: Instant, audio: Spooled) {
+    let kind = if track.variants.is_empty() {
+        "single"
+    } else {
+        "ladder"
+    };
+    metrics::histogram!(crate::INGEST_SECONDS, "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
+    tracing::info!(
+        id = %track.id,
+        segments = track.segments,
+        variants = track.variants.len(),
+        duration_s = track.duration,
+        total_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "ingested"
+    );
+    let state = state.clone();
+    let id = track.id;
+    tokio::spawn(async move {
+        // One analysis at a time: it decodes the whole file again.
+        let Ok(_permit) = state.analyses.clone().acquire_owned().await else {
+            return;
+        };
+        let analyzed = tokio::task::spawn_blocking(move || {
+            legato_transcode::analyze_file(audio.file(), WAVEFORM_POINTS)
+        })
+        .await;
+        match analyzed {
+            Ok(Ok(a)) => {
+                let analysis = Analysis {
+                    loudness_lufs: a.loudness_lufs.filter(|v| v.is_finite()),
+                    true_peak_dbtp: a.true_peak_dbtp.filter(|v| v.is_finite()),
+                    peaks: a.peaks,
+                };
+                if let Err(e) = state.store.set_analysis(&id, &analysis).await {
+                    tracing::debug!(%id, error = %e, "analysis not stored (track gone?)");
+                }
+            }
+            Ok(Err(e)) => tracing::info!(%id, error = %e, "no analysis for this track"),
+            Err(e) => tracing::warn!(%id, error = %e, "the analysis task failed"),
+        }
+    });
+}
