@@ -284,6 +284,7 @@ async fn publish_playable(
         segment_seconds: config.segment_seconds,
         generation: Generation::new(FIRST_CLAIM),
         folder_cover: folder_cover.clone(),
+        analysis: false,
     };
     let Built {
         track, mut chunks, ..
@@ -309,7 +310,7 @@ async fn publish_playable(
     }
     tracing::info!(id = %track.id, follow_up, ready_ms = started.elapsed().as_secs_f64() * 1000.0,
         "MP3 stored and playable");
-    finished(state, &track, started, audio);
+    finished(state, &track, started, audio, None);
     Ok(Outcome::Ready(track))
 }
 

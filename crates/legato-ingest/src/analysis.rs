@@ -8,11 +8,27 @@ use legato_store::{Analysis, Track};
 use crate::Pipeline;
 use crate::spool::Spooled;
 
-/// Waveform points computed per track.
-const WAVEFORM_POINTS: usize = 400;
+use crate::produce::WAVEFORM_POINTS;
 
-/// Logs the ingest, records its duration, and starts the analysis in the background.
-pub(crate) fn finished(state: &Pipeline, track: &Track, started: Instant, audio: Spooled) {
+/// The transcoder's measures as the store keeps them (nothing that is not a number).
+pub(crate) fn stored(a: legato_transcode::Analysis) -> Analysis {
+    Analysis {
+        loudness_lufs: a.loudness_lufs.filter(|v| v.is_finite()),
+        true_peak_dbtp: a.true_peak_dbtp.filter(|v| v.is_finite()),
+        peaks: a.peaks,
+    }
+}
+
+/// Logs the ingest and records its duration. `analysis` is what the build measured; without
+/// it, the analysis runs in the background now, unless a follow-up is coming (its decode
+/// measures it).
+pub(crate) fn finished(
+    state: &Pipeline,
+    track: &Track,
+    started: Instant,
+    audio: Spooled,
+    analysis: Option<Analysis>,
+) {
     let kind = if track.variants.is_empty() {
         "single"
     } else {
@@ -30,7 +46,17 @@ pub(crate) fn finished(state: &Pipeline, track: &Track, started: Instant, audio:
     );
     let state = state.clone();
     let id = track.id;
+    let follow_up = !crate::produce::coming(&state.config, track).is_empty();
     tokio::spawn(async move {
+        if let Some(analysis) = analysis {
+            if let Err(e) = state.store.set_analysis(&id, &analysis).await {
+                tracing::debug!(%id, error = %e, "analysis not stored (track gone?)");
+            }
+            return;
+        }
+        if follow_up {
+            return;
+        }
         // One analysis at a time: it decodes the whole file again.
         let Ok(_permit) = state.analyses.clone().acquire_owned().await else {
             return;
@@ -41,12 +67,7 @@ pub(crate) fn finished(state: &Pipeline, track: &Track, started: Instant, audio:
         .await;
         match analyzed {
             Ok(Ok(a)) => {
-                let analysis = Analysis {
-                    loudness_lufs: a.loudness_lufs.filter(|v| v.is_finite()),
-                    true_peak_dbtp: a.true_peak_dbtp.filter(|v| v.is_finite()),
-                    peaks: a.peaks,
-                };
-                if let Err(e) = state.store.set_analysis(&id, &analysis).await {
+                if let Err(e) = state.store.set_analysis(&id, &stored(a)).await {
                     tracing::debug!(%id, error = %e, "analysis not stored (track gone?)");
                 }
             }

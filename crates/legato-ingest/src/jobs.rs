@@ -272,6 +272,8 @@ async fn run(state: &Pipeline, owner: &str, job: Job, shutdown: &mut watch::Rece
         segment_seconds: state.config.segment_seconds,
         generation: Generation::new(claims),
         folder_cover,
+        // The first stage is about a quick first rendition; its follow-up measures.
+        analysis: !first_stage,
     };
     let base = track.clone();
     let mut work = tokio::task::spawn_blocking(move || build.build(base));
@@ -332,6 +334,7 @@ async fn publish(state: &Pipeline, job: &Job, built: Built, started: Instant, au
         names,
         decode_ms,
         encode_ms,
+        analysis,
     } = built;
     match state.store.complete_track(track, chunks).await {
         Ok(track) => {
@@ -346,7 +349,7 @@ async fn publish(state: &Pipeline, job: &Job, built: Built, started: Instant, au
             end_ingest(state, &track, job.claims).await;
             state.jobs.record(started.elapsed().as_secs_f64());
             tracing::info!(%id, claim = job.claims, decode_ms, encode_ms, "job done");
-            finished(state, &track, started, audio);
+            finished(state, &track, started, audio, analysis);
             state.jobs.announce(id, None);
         }
         Err(StoreError::NotFound(_)) => {
@@ -383,7 +386,12 @@ async fn end_ingest(state: &Pipeline, track: &Track, claims: u64) {
 async fn replace(state: &Pipeline, job: &Job, built: Built, started: Instant, old: (f64, u64)) {
     let (old_duration, old_generation) = old;
     let id = job.track_id;
-    let Built { track, chunks, .. } = built;
+    let Built {
+        track,
+        chunks,
+        analysis,
+        ..
+    } = built;
     let keep = Duration::from_secs_f64(old_duration.max(0.0)) + state.config.retire_grace;
     let retire_after = now_millis().saturating_add(millis(keep));
     match state
@@ -408,6 +416,11 @@ async fn replace(state: &Pipeline, job: &Job, built: Built, started: Instant, ol
                     .collect()
             })
             .await;
+            if let Some(analysis) = &analysis
+                && let Err(e) = state.store.set_analysis(&id, analysis).await
+            {
+                tracing::warn!(%id, error = %e, "published, but the analysis could not be stored");
+            }
             if let Err(e) = state.store.finish_job(&id, job.claims).await {
                 tracing::warn!(%id, error = %e, "published, but the job could not be removed");
             }

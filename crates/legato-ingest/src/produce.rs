@@ -12,13 +12,15 @@ use legato_media::{
     package_mp3_like, package_mp3_read,
 };
 use legato_store::{Chunk, ChunkSource, StoreError, Track, TrackStatus, Variant};
-use legato_transcode::{Fmp4Options, LadderOptions, Progress, SourceFormat};
+use legato_transcode::{Progress, RenditionRequest, SourceFormat};
 
 use crate::error::IngestError;
 use crate::formats::source_format_of;
 use crate::layout::{self, Generation};
 use crate::spool::Spooled;
 
+/// Waveform points measured per track.
+pub(crate) const WAVEFORM_POINTS: usize = 400;
 /// The rendition that is an MP3 upload's own frames.
 const ORIGINAL: &str = "original";
 /// The one rendition made of a non-MP3 upload when no ladder is configured.
@@ -62,6 +64,8 @@ pub(crate) struct BuildJob {
     /// The art of the upload's folder ([`layout::FOLDER_COVER`]): the cover when the audio
     /// has none in its tags.
     pub folder_cover: Option<legato_transcode::Cover>,
+    /// Whether to measure loudness, true peak and waveform in the same decode.
+    pub analysis: bool,
 }
 
 /// What a build made: the track to publish and its chunks, produced lazily; `names`
@@ -72,6 +76,8 @@ pub(crate) struct Built {
     pub names: Arc<std::sync::Mutex<Vec<String>>>,
     pub decode_ms: f64,
     pub encode_ms: f64,
+    /// Loudness, true peak and waveform, when the build measured them.
+    pub analysis: Option<legato_store::Analysis>,
 }
 
 /// One rendition ready to be stored.
@@ -299,94 +305,130 @@ impl BuildJob {
             (false, _) => self.ladder.clone(),
         };
 
-        // Produce. The reference rendition (first) sets the cut points: the original when
-        // there is one.
+        // Produce, from one decode: the MP3 rungs, the fMP4 rungs and the analysis. The
+        // reference rendition (first) sets the cut points: the original when there is one.
         let mut renditions = Vec::new();
-        let (source, decode_ms, encode_ms) = if let (true, Some(mp3)) =
-            (rungs_kbps.is_empty(), &mp3)
-        {
-            let package = mp3.package(None, &options)?;
-            let info = package.info();
-            let source = SourceDescription {
-                codec: "mp3".into(),
-                sample_rate: info.sample_rate,
-                channels: info.channels,
-                bitrate_kbps: Some(info.bitrate_kbps),
-            };
+        // An MP3 is scanned first: its own frames are the top rung, and its bitrate says which
+        // rungs are worth making.
+        let original = match &mp3 {
+            Some(mp3) => Some(mp3.package(None, &options)?),
+            None => None,
+        };
+        let original_kbps = original.as_ref().map(|p| p.info().bitrate_kbps);
+        let lossless_source = matches!(
+            format,
+            SourceFormat::Wav | SourceFormat::Aiff | SourceFormat::Flac
+        );
+        // A lossy source other than an MP3 tells its bitrate only once decoded: every AAC
+        // rung is encoded, and those above the source's bitrate are dropped after.
+        let aac_rungs = aac_rungs_for(
+            &self.aac_ladder,
+            format,
+            if lossless_source { None } else { original_kbps },
+        );
+        let own_flac = self.lossless && format == SourceFormat::Flac;
+        let request = RenditionRequest {
+            mp3_rungs_kbps: rungs_kbps,
+            aac_rungs_kbps: aac_rungs,
+            lossless: self.lossless && !own_flac,
+            analysis_points: self.analysis.then_some(WAVEFORM_POINTS),
+        };
+        let last_logged = std::sync::Mutex::new(Instant::now());
+        let progress = move |p: Progress| {
+            if let Ok(mut last) = last_logged.lock()
+                && last.elapsed() >= Duration::from_secs(5)
+            {
+                *last = Instant::now();
+                tracing::info!(%id, stage = ?p.stage, percent = (p.fraction * 100.0).round(), "ingest progress");
+            }
+        };
+        // The file is decoded as it is read, and its rungs are written to temporary files
+        // as they are encoded.
+        let spill = tempfile::tempfile;
+        // An MP3 with nothing to make beside its own frames is not read again.
+        let nothing_to_make = original.is_some()
+            && request.mp3_rungs_kbps.is_empty()
+            && request.aac_rungs_kbps.is_empty()
+            && request.analysis_points.is_none();
+        let made = if nothing_to_make {
+            Ok(None)
+        } else {
+            legato_transcode::transcode_renditions(audio.file(), &request, &progress, &spill)
+                .map(Some)
+        };
+        let made = match made {
+            Ok(made) => made,
+            // An MP3 the decoder refuses still plays as it is: its own frames need no decoder.
+            Err(e) if e.is_input_error() && original.is_some() => {
+                tracing::warn!(%id, error = %e, "only the original rendition: the decoder refused this MP3");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(refused) = made.as_ref().and_then(|m| m.fmp4_refused.as_ref()) {
+            tracing::warn!(%id, error = %refused, "no AAC or FLAC renditions: the fMP4 encoder refused this source");
+        }
+        if let (Some(mp3), Some(package)) = (&mp3, original) {
             renditions.push(Rendition {
                 name: ORIGINAL.into(),
                 mp3: mp3.clone(),
                 package,
             });
-            (source, 0.0, 0.0)
-        } else {
-            let last_logged = std::sync::Mutex::new(Instant::now());
-            let progress = move |p: Progress| {
-                if let Ok(mut last) = last_logged.lock()
-                    && last.elapsed() >= Duration::from_secs(5)
-                {
-                    *last = Instant::now();
-                    tracing::info!(%id, stage = ?p.stage, percent = (p.fraction * 100.0).round(), "ingest progress");
-                }
+        }
+        let (rungs, fmp4, analysis, described, times) = match made {
+            Some(made) => (
+                made.mp3.rungs,
+                Some(made.fmp4),
+                made.analysis,
+                (made.decodes > 0).then_some(made.mp3.source),
+                (made.mp3.decode_ms, made.mp3.encode_ms),
+            ),
+            None => (Vec::new(), None, None, None, (0.0, 0.0)),
+        };
+        // The highest rung is the reference when there is no original.
+        for rung in rungs.into_iter().rev() {
+            let mp3 = RungBytes::File {
+                file: Arc::new(rung.file),
+                len: rung.len,
             };
-            let ladder = LadderOptions { rungs_kbps };
-            // The file is decoded as it is read, and its rungs are written to temporary files
-            // as they are encoded.
-            let spill = tempfile::tempfile;
-            let mut transcoded =
-                legato_transcode::transcode_file_spilled(audio.file(), &ladder, &progress, &spill)?
-                    .map_rungs(|rung| {
-                        let file = Arc::new(rung.file);
-                        Ok((
-                            rung.name,
-                            RungBytes::File {
-                                file,
-                                len: rung.len,
-                            },
-                        ))
-                    })?;
-            let rungs = std::mem::take(&mut transcoded.rungs);
-            if let (true, Some(mp3)) = (transcoded.keep_original, &mp3) {
-                let mp3 = mp3.clone();
-                let package = mp3.package(None, &options)?;
-                renditions.push(Rendition {
-                    name: ORIGINAL.into(),
-                    mp3,
-                    package,
-                });
-            }
-            // The highest rung is the reference when there is no original.
-            for (name, mp3) in rungs.into_iter().rev() {
-                let package = mp3.package(renditions.first().map(|r| &r.package), &options)?;
-                renditions.push(Rendition { name, mp3, package });
-            }
-            if renditions.is_empty() {
-                return Err(IngestError::Internal(
-                    "the transcoder produced no rendition".into(),
-                ));
-            }
-            let info = &transcoded.source;
-            let source = SourceDescription {
-                codec: info.codec.clone(),
+            let package = mp3.package(renditions.first().map(|r| &r.package), &options)?;
+            renditions.push(Rendition {
+                name: rung.name,
+                mp3,
+                package,
+            });
+        }
+        if renditions.is_empty() {
+            return Err(IngestError::Internal(
+                "the transcoder produced no rendition".into(),
+            ));
+        }
+        let source = match (&mp3, described) {
+            (None, Some(info)) => SourceDescription {
+                codec: info.codec,
                 sample_rate: info.sample_rate,
                 channels: info.channels,
                 bitrate_kbps: info.bitrate_kbps,
-            };
-            (source, transcoded.decode_ms, transcoded.encode_ms)
+            },
+            // An MP3 is described by its frames, as it plays.
+            _ => {
+                let info = renditions[0].package.info();
+                SourceDescription {
+                    codec: "mp3".into(),
+                    sample_rate: info.sample_rate,
+                    channels: info.channels,
+                    bitrate_kbps: Some(info.bitrate_kbps),
+                }
+            }
         };
+        let (decode_ms, encode_ms) = times;
 
         // The fMP4 rungs are cut where the reference's segments end, so a player switches
         // between any two renditions at the same instants (within a frame).
         let instants =
             legato_media::cmaf_plan::instants_of(&renditions[0].package.segment_durations());
-        let fmp4 = fmp4_renditions(
-            &audio,
-            format,
-            source.bitrate_kbps,
-            &self.aac_ladder,
-            self.lossless,
-            &instants,
-        )?;
+        let keep_aac = aac_rungs_for(&self.aac_ladder, format, source.bitrate_kbps);
+        let fmp4 = fmp4_renditions(fmp4, &keep_aac, own_flac.then_some(&audio), &instants)?;
         let reference_info = renditions[0].package.info().clone();
         track.duration = reference_info.duration;
         track.segments = u32::try_from(renditions[0].package.segment_count()).unwrap_or(u32::MAX);
@@ -433,70 +475,52 @@ impl BuildJob {
             names,
             decode_ms,
             encode_ms,
+            analysis: analysis.map(crate::analysis::stored),
         })
     }
 }
 
-/// The fMP4 renditions of a source: AAC-LC rungs (from one more decode) and, for a lossless
-/// upload, the FLAC rung (a FLAC upload's own frames, bit-exact; WAV/AIFF encoded
-/// losslessly). Ascending by bitrate, FLAC last. A source the fMP4 side cannot take (a FLAC
-/// file our frame scanner refuses, say) keeps its MP3 renditions: the rung is left out with a
-/// warning rather than failing a track that plays.
+/// The fMP4 renditions of a source, packaged from what the one decode encoded: the AAC-LC
+/// rungs in `keep_aac` and, for a lossless upload, the FLAC rung (a FLAC upload's own frames,
+/// bit-exact; WAV/AIFF encoded losslessly). Ascending by bitrate, FLAC last. A source the fMP4
+/// side cannot take (a FLAC file our frame scanner refuses, say) keeps its MP3 renditions:
+/// the rung is left out with a warning rather than failing a track that plays.
 fn fmp4_renditions(
-    audio: &Spooled,
-    format: SourceFormat,
-    source_kbps: Option<u32>,
-    aac_ladder: &[u32],
-    lossless: bool,
+    encoded: Option<legato_transcode::Fmp4Renditions<legato_transcode::SpilledData>>,
+    keep_aac: &[u32],
+    own_flac: Option<&Spooled>,
     instants: &[f64],
 ) -> Result<Vec<Fmp4Rendition>, IngestError> {
-    let aac_rungs = aac_rungs_for(aac_ladder, format, source_kbps);
-    let own_flac = lossless && format == SourceFormat::Flac;
-    let options = Fmp4Options {
-        aac_rungs_kbps: aac_rungs,
-        lossless: lossless && !own_flac,
-    };
     let mut out = Vec::new();
-    let encodes_flac = options.lossless && matches!(format, SourceFormat::Wav | SourceFormat::Aiff);
-    if !options.aac_rungs_kbps.is_empty() || encodes_flac {
-        // Each rendition goes to a temporary file as it is encoded, so memory does not grow
-        // with the track's length (the MP3 rungs do the same).
-        let spill = tempfile::tempfile;
-        let encoded = legato_transcode::transcode_fmp4_file_spilled(audio.file(), &options, &spill);
-        let encoded = match encoded {
-            Ok(encoded) => encoded,
-            Err(e) if e.is_input_error() => {
-                tracing::warn!(error = %e, "no AAC or FLAC renditions: the fMP4 encoder refused this source");
-                return Ok(out);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        for aac in encoded.aac {
-            let track = legato_media::fmp4::aac_track(
-                aac.audio_specific_config,
-                aac.sample_rate,
-                aac.channels,
-                &aac.frame_lens,
-                aac.priming,
-                aac.valid_samples,
-                aac.bitrate_kbps,
-                Cut::At(instants),
-            )?;
-            out.push(Fmp4Rendition {
-                name: format!("aac{}k", aac.bitrate_kbps),
-                bitrate_kbps: aac.bitrate_kbps,
-                track,
-                frames: RungBytes::File {
-                    file: Arc::new(aac.data.file),
-                    len: aac.data.len,
-                },
-            });
+    let (aac, flac) = encoded.map_or((Vec::new(), None), |e| (e.aac, e.flac));
+    for aac in aac {
+        if !keep_aac.contains(&aac.bitrate_kbps) {
+            continue;
         }
-        if let Some(flac) = encoded.flac {
-            out.push(encoded_flac_rendition(flac, instants)?);
-        }
+        let track = legato_media::fmp4::aac_track(
+            aac.audio_specific_config,
+            aac.sample_rate,
+            aac.channels,
+            &aac.frame_lens,
+            aac.priming,
+            aac.valid_samples,
+            aac.bitrate_kbps,
+            Cut::At(instants),
+        )?;
+        out.push(Fmp4Rendition {
+            name: format!("aac{}k", aac.bitrate_kbps),
+            bitrate_kbps: aac.bitrate_kbps,
+            track,
+            frames: RungBytes::File {
+                file: Arc::new(aac.data.file),
+                len: aac.data.len,
+            },
+        });
     }
-    if own_flac {
+    if let Some(flac) = flac {
+        out.push(encoded_flac_rendition(flac, instants)?);
+    }
+    if let Some(audio) = own_flac {
         let data = audio.clone().into_bytes()?;
         out.extend(flac_rendition(data, instants));
     }

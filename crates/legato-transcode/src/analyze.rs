@@ -18,6 +18,7 @@ pub(crate) fn analyze(
     points: usize,
 ) -> Result<Analysis, TranscodeError> {
     let mut decoder = Decoder::open(input, sniffed)?;
+    metrics::counter!(crate::DECODES).increment(1);
     let Some(first) = decoder.next_chunk()?.map(<[Vec<f32>]>::to_vec) else {
         return Err(decoder
             .finish()
@@ -27,35 +28,59 @@ pub(crate) fn analyze(
     let Some((rate, _)) = decoder.spec() else {
         return Err(TranscodeError::NoAudio(sniffed.format));
     };
-    let channels = first.len();
-    let mut meter = new_meter(channels, rate)?;
-    let mut waveform = Waveform::default();
-    let mut scratch = Vec::new();
-    let mut measure = |chunk: &[Vec<f32>]| {
-        let planes = conform(chunk, channels, &mut scratch);
-        waveform.push(&planes);
-        meter
-            .add_frames_planar_f32(&planes)
-            .map_err(|error| TranscodeError::Encoder(format!("loudness meter: {error}")))
-    };
-    measure(&first)?;
+    let mut analyzer = Analyzer::new(first.len(), rate)?;
+    analyzer.push(&first)?;
     while let Some(chunk) = decoder.next_chunk()? {
-        measure(chunk)?;
+        analyzer.push(chunk)?;
     }
     decoder.finish()?;
-    let loudness_lufs = meter.loudness_global().ok().filter(|lufs| lufs.is_finite());
-    let true_peak_dbtp = (0..meter.channels())
-        .filter_map(|channel| meter.true_peak(channel).ok())
-        .fold(None, |max: Option<f64>, peak| {
-            Some(max.map_or(peak, |m| m.max(peak)))
+    Ok(analyzer.finish(points.min(MAX_WAVEFORM_POINTS)))
+}
+
+/// Measures decoded audio as it goes: loudness, true peak and the waveform's peaks.
+pub(crate) struct Analyzer {
+    channels: usize,
+    meter: EbuR128,
+    waveform: Waveform,
+    scratch: Vec<f32>,
+}
+
+impl Analyzer {
+    /// For audio of `channels` planes (as the first chunk has) at `rate`.
+    pub fn new(channels: usize, rate: u32) -> Result<Self, TranscodeError> {
+        Ok(Analyzer {
+            channels,
+            meter: new_meter(channels, rate)?,
+            waveform: Waveform::default(),
+            scratch: Vec::new(),
         })
-        .filter(|&peak| peak > 0.0)
-        .map(|peak| 20.0 * peak.log10());
-    Ok(Analysis {
-        loudness_lufs,
-        true_peak_dbtp,
-        peaks: waveform.points(points.min(MAX_WAVEFORM_POINTS)),
-    })
+    }
+
+    pub fn push(&mut self, chunk: &[Vec<f32>]) -> Result<(), TranscodeError> {
+        let planes = conform(chunk, self.channels, &mut self.scratch);
+        self.waveform.push(&planes);
+        self.meter
+            .add_frames_planar_f32(&planes)
+            .map_err(|error| TranscodeError::Encoder(format!("loudness meter: {error}")))
+    }
+
+    /// The measures, with a waveform of `points` peaks.
+    pub fn finish(self, points: usize) -> Analysis {
+        let meter = self.meter;
+        let loudness_lufs = meter.loudness_global().ok().filter(|lufs| lufs.is_finite());
+        let true_peak_dbtp = (0..meter.channels())
+            .filter_map(|channel| meter.true_peak(channel).ok())
+            .fold(None, |max: Option<f64>, peak| {
+                Some(max.map_or(peak, |m| m.max(peak)))
+            })
+            .filter(|&peak| peak > 0.0)
+            .map(|peak| 20.0 * peak.log10());
+        Analysis {
+            loudness_lufs,
+            true_peak_dbtp,
+            peaks: self.waveform.points(points),
+        }
+    }
 }
 
 fn new_meter(channels: usize, rate: u32) -> Result<EbuR128, TranscodeError> {

@@ -1,37 +1,19 @@
-//! The ladder: which rungs to make, at which rate, and the decode → encode pipeline.
-//!
-//! ```text
-//!              ┌───────────── calling thread ─────────────┐      one thread per rung
-//! bytes ──▶ Symphonia ──▶ downmix ──▶ rubato ──▶ blocks ──┼──▶ LAME 64k  ──▶ MP3 bytes
-//!                                                         ├──▶ LAME 128k ──▶ MP3 bytes
-//!                                                         └──▶ LAME 192k ──▶ MP3 bytes
-//! ```
-//!
-//! The audio is decoded once; blocks of PCM (shared, reference-counted) go to every rung's
-//! encoder through a short bounded queue. Decoding and the encoders run at the same time, so
-//! memory stays at a few blocks whatever the length of the track (only the MP3 output
-//! grows), and all cores are busy.
+//! The MP3 ladder: which rungs to make, at which rate, and what an MP3 source is. The
+//! pipeline that makes them (with the fMP4 rungs and the analysis, from one decode) is in
+//! `renditions`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::time::{Duration, Instant};
 
 use legato_media::{FrameHeader, MediaError, READ_WINDOW_BYTES, SegmentOptions, package_mp3_read};
 
-use crate::decode::{DecodeStats, Decoder, Input, conform};
+use crate::decode::Input;
 use crate::detect::Sniffed;
-use crate::encode::{Encoded, LAME_BITRATES, RungEncoder};
-use crate::resample::StreamResampler;
+use crate::encode::{Encoded, LAME_BITRATES};
+use crate::renditions::{self, RenditionRequest};
 use crate::{
     LadderOptions, MAX_DURATION_SECONDS, Progress, Rung, SourceFormat, SourceInfo, SpillFile,
     SpilledRung, Stage, TranscodeError, Transcoded,
 };
-
-/// Frames per block handed to the encoders: 16 MPEG-1 frames, about 0.4 s.
-const BLOCK_FRAMES: usize = 1152 * 16;
-/// Blocks that may wait for the slowest encoder before decoding pauses.
-const QUEUE_BLOCKS: usize = 8;
 
 /// The sample rate of every encoded rung.
 ///
@@ -112,6 +94,22 @@ pub(crate) struct EncodedRung {
 }
 
 impl EncodedRung {
+    /// A rung as LAME made it, named by the bitrate its first frame says.
+    pub fn new(encoded: Encoded) -> Result<Self, TranscodeError> {
+        let header = FrameHeader::parse_slice(encoded.head())
+            .ok_or_else(|| TranscodeError::Encoder("LAME produced no MP3 frame".into()))?;
+        let bitrate_kbps = header.bitrate_kbps();
+        Ok(EncodedRung {
+            name: format!("{bitrate_kbps}k"),
+            bitrate_kbps,
+            encoded,
+        })
+    }
+
+    pub fn bitrate_kbps(&self) -> u32 {
+        self.bitrate_kbps
+    }
+
     pub fn into_memory(self) -> Result<Rung, TranscodeError> {
         match self.encoded {
             Encoded::Memory(mp3) => Ok(Rung {
@@ -161,342 +159,58 @@ pub(crate) fn transcode(
     spill: Option<SpillFile<'_>>,
 ) -> Result<Transcoded<EncodedRung>, TranscodeError> {
     validate(options)?;
-    let reporter = Reporter::new(progress);
-    reporter.decoded(0.0);
+    let request = RenditionRequest {
+        mp3_rungs_kbps: options.rungs_kbps.clone(),
+        ..RenditionRequest::default()
+    };
+    Ok(renditions::run(input, sniffed, &request, progress, spill)?.mp3)
+}
 
-    // An MP3 source is described by its frames, exactly as the packager will play it.
-    let mp3 = if sniffed.format == SourceFormat::Mp3 {
-        let len = usize::try_from(input.len())
-            .map_err(|_| TranscodeError::Io("the MP3 is too large to scan".into()))?;
-        let mut read = |range| {
-            input
-                .read_range(range)
-                .map_err(|e| ScanError::Io(e.to_string()))
-        };
-        let package = package_mp3_read(
-            len,
-            READ_WINDOW_BYTES,
-            &mut read,
-            None,
-            &SegmentOptions::default(),
-        )
-        .map_err(|error| match error {
-            ScanError::Io(e) => TranscodeError::Io(e),
-            ScanError::Media(error) => match error {
-                MediaError::Empty => TranscodeError::Empty,
-                MediaError::TooShort => {
-                    TranscodeError::corrupt(SourceFormat::Mp3, "not one complete audio frame")
-                }
-                other => TranscodeError::corrupt(SourceFormat::Mp3, other.to_string()),
-            },
-        })?;
-        let info = package.info().clone();
-        if info.duration > MAX_DURATION_SECONDS {
-            return Err(TranscodeError::TooLong {
-                limit_seconds: MAX_DURATION_SECONDS,
-            });
-        }
-        Some(SourceInfo {
-            format: SourceFormat::Mp3,
-            codec: "mp3".into(),
-            sample_rate: info.sample_rate,
-            channels: info.channels,
-            bitrate_kbps: Some(info.bitrate_kbps),
-            duration: info.duration,
-        })
-    } else {
-        None
+/// An MP3 source as the packager will play it: its frames scanned a window at a time.
+pub(crate) fn scan_mp3(input: &Input<'_>) -> Result<SourceInfo, TranscodeError> {
+    let len = usize::try_from(input.len())
+        .map_err(|_| TranscodeError::Io("the MP3 is too large to scan".into()))?;
+    let mut read = |range| {
+        input
+            .read_range(range)
+            .map_err(|e| ScanError::Io(e.to_string()))
     };
-    if let Some(source) = &mp3 {
-        let bitrates = plan_bitrates(&options.rungs_kbps, source.sample_rate, source.bitrate_kbps);
-        if bitrates.is_empty() {
-            // Nothing below the original: the ladder is the original alone, no decoding.
-            reporter.decoded(1.0);
-            reporter.encoded_all();
-            return Ok(Transcoded {
-                source: source.clone(),
-                sample_rate: source.sample_rate,
-                channels: source.channels,
-                rungs: Vec::new(),
-                keep_original: true,
-                decode_ms: 0.0,
-                encode_ms: 0.0,
-            });
-        }
-    }
-
-    let mut decoder = Decoder::open(input, sniffed)?;
-    let decode_started = Instant::now();
-    let Some(first) = decoder.next_chunk()?.map(<[Vec<f32>]>::to_vec) else {
-        // No audio at all: `finish` says why.
-        return Err(decoder
-            .finish()
-            .err()
-            .unwrap_or(TranscodeError::NoAudio(sniffed.format)));
-    };
-    let first_decode = decode_started.elapsed();
-    let Some((source_rate, source_channels)) = decoder.spec() else {
-        return Err(TranscodeError::NoAudio(sniffed.format));
-    };
-
-    let (out_rate, out_channels, bitrates, expected_seconds) = match &mp3 {
-        Some(source) => (
-            source.sample_rate,
-            source.channels.clamp(1, 2),
-            plan_bitrates(&options.rungs_kbps, source.sample_rate, source.bitrate_kbps),
-            Some(source.duration),
-        ),
-        None => {
-            let rate = output_rate(sniffed.format, source_rate);
-            (
-                rate,
-                if source_channels == 1 { 1 } else { 2 },
-                plan_bitrates(&options.rungs_kbps, rate, None),
-                decoder.declared_seconds(),
-            )
-        }
-    };
-    let expected_frames = expected_seconds.map(|seconds| (seconds * f64::from(out_rate)) as u64);
-    let encoders = bitrates
-        .iter()
-        .map(|&kbps| {
-            let file = spill
-                .map(|make| make().map_err(|e| TranscodeError::Io(e.to_string())))
-                .transpose()?;
-            RungEncoder::new(kbps, out_rate, out_channels, expected_frames, file)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let resampler = if source_rate == out_rate {
-        None
-    } else {
-        Some(StreamResampler::new(
-            source_rate,
-            out_rate,
-            usize::from(out_channels),
-        )?)
-    };
-
-    let reporter = reporter.with_rungs(encoders.len());
-    let encode_started = Instant::now();
-    let (decoded, encoded) = std::thread::scope(|scope| {
-        let mut senders = Vec::with_capacity(encoders.len());
-        let mut handles = Vec::with_capacity(encoders.len());
-        for (index, encoder) in encoders.into_iter().enumerate() {
-            let (sender, receiver) = sync_channel::<Arc<Block>>(QUEUE_BLOCKS);
-            senders.push(sender);
-            let reporter = &reporter;
-            handles.push(scope.spawn(move || encode_rung(encoder, &receiver, index, reporter)));
-        }
-        let producer = Producer::new(senders, usize::from(out_channels));
-        let decoded = produce(decoder, first, resampler, producer, &reporter);
-        let encoded: Vec<Result<Encoded, TranscodeError>> = handles
-            .into_iter()
-            .map(|handle| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(TranscodeError::Encoder("an encoder thread panicked".into()))
-                })
-            })
-            .collect();
-        (decoded, encoded)
-    });
-    let encode_ms = encode_started.elapsed().as_secs_f64() * 1000.0;
-    let Some((stats, decode_time)) = decoded? else {
-        let failure = encoded.into_iter().find_map(Result::err);
-        return Err(failure.unwrap_or_else(|| TranscodeError::Encoder("an encoder stopped".into())));
-    };
-    let mut rungs = Vec::with_capacity(encoded.len());
-    for result in encoded {
-        let encoded = result?;
-        let header = FrameHeader::parse_slice(encoded.head())
-            .ok_or_else(|| TranscodeError::Encoder("LAME produced no MP3 frame".into()))?;
-        let bitrate_kbps = header.bitrate_kbps();
-        rungs.push(EncodedRung {
-            name: format!("{bitrate_kbps}k"),
-            bitrate_kbps,
-            encoded,
+    let package = package_mp3_read(
+        len,
+        READ_WINDOW_BYTES,
+        &mut read,
+        None,
+        &SegmentOptions::default(),
+    )
+    .map_err(|error| match error {
+        ScanError::Io(e) => TranscodeError::Io(e),
+        ScanError::Media(error) => match error {
+            MediaError::Empty => TranscodeError::Empty,
+            MediaError::TooShort => {
+                TranscodeError::corrupt(SourceFormat::Mp3, "not one complete audio frame")
+            }
+            other => TranscodeError::corrupt(SourceFormat::Mp3, other.to_string()),
+        },
+    })?;
+    let info = package.info().clone();
+    if info.duration > MAX_DURATION_SECONDS {
+        return Err(TranscodeError::TooLong {
+            limit_seconds: MAX_DURATION_SECONDS,
         });
     }
-    rungs.sort_by_key(|rung| rung.bitrate_kbps);
-    rungs.dedup_by_key(|rung| rung.bitrate_kbps);
-    reporter.encoded_all();
-
-    let source = match mp3 {
-        Some(source) => source,
-        None => SourceInfo {
-            format: sniffed.format,
-            codec: stats.codec.into(),
-            sample_rate: stats.sample_rate,
-            channels: u8::try_from(stats.channels).unwrap_or(u8::MAX),
-            bitrate_kbps: stats.bitrate_kbps(),
-            duration: stats.duration(),
-        },
-    };
-    Ok(Transcoded {
-        source,
-        sample_rate: out_rate,
-        channels: out_channels,
-        rungs,
-        keep_original: sniffed.format == SourceFormat::Mp3,
-        decode_ms: (first_decode + decode_time).as_secs_f64() * 1000.0,
-        encode_ms,
+    Ok(SourceInfo {
+        format: SourceFormat::Mp3,
+        codec: "mp3".into(),
+        sample_rate: info.sample_rate,
+        channels: info.channels,
+        bitrate_kbps: Some(info.bitrate_kbps),
+        duration: info.duration,
     })
-}
-
-/// A block of PCM for the encoders: one or two planes in -1..=1, and how far through the
-/// input decoding was when it was complete.
-struct Block {
-    planes: Vec<Vec<f32>>,
-    fraction: f32,
-}
-
-fn encode_rung(
-    mut encoder: RungEncoder,
-    receiver: &Receiver<Arc<Block>>,
-    index: usize,
-    reporter: &Reporter<'_>,
-) -> Result<Encoded, TranscodeError> {
-    for block in receiver {
-        encoder.encode(&block.planes)?;
-        reporter.encoded(index, block.fraction);
-    }
-    encoder.finish()
-}
-
-/// Collects output-rate PCM into blocks and hands each to every encoder.
-struct Producer {
-    senders: Vec<SyncSender<Arc<Block>>>,
-    planes: Vec<Vec<f32>>,
-    /// Time spent waiting for the encoders to take a block.
-    waiting: Duration,
-}
-
-/// The encoders are gone: one of them failed (its error is reported from its thread).
-struct EncoderGone;
-
-impl Producer {
-    fn new(senders: Vec<SyncSender<Arc<Block>>>, channels: usize) -> Self {
-        Producer {
-            senders,
-            planes: vec![Vec::with_capacity(BLOCK_FRAMES); channels],
-            waiting: Duration::ZERO,
-        }
-    }
-
-    /// Appends audio (one slice per output channel), clamped to full scale.
-    fn push(&mut self, planes: &[&[f32]], fraction: f32) -> Result<(), EncoderGone> {
-        let frames = planes.first().map_or(0, |plane| plane.len());
-        let mut done = 0;
-        while done < frames {
-            let room = BLOCK_FRAMES - self.planes[0].len();
-            let take = room.min(frames - done);
-            for (block, plane) in self.planes.iter_mut().zip(planes) {
-                block.extend(plane[done..done + take].iter().map(|s| s.clamp(-1.0, 1.0)));
-            }
-            done += take;
-            if self.planes[0].len() == BLOCK_FRAMES {
-                self.send(fraction)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn send(&mut self, fraction: f32) -> Result<(), EncoderGone> {
-        if self.planes[0].is_empty() {
-            return Ok(());
-        }
-        let channels = self.planes.len();
-        let planes = std::mem::replace(
-            &mut self.planes,
-            vec![Vec::with_capacity(BLOCK_FRAMES); channels],
-        );
-        let block = Arc::new(Block { planes, fraction });
-        let started = Instant::now();
-        for sender in &self.senders {
-            sender.send(Arc::clone(&block)).map_err(|_| EncoderGone)?;
-        }
-        self.waiting += started.elapsed();
-        Ok(())
-    }
-}
-
-/// The decoding side of the pipeline, on the calling thread. Returns the decoder's stats and
-/// the time spent decoding (not waiting for the encoders), or `None` if an encoder failed.
-fn produce(
-    mut decoder: Decoder<'_>,
-    first: Vec<Vec<f32>>,
-    mut resampler: Option<StreamResampler>,
-    mut producer: Producer,
-    reporter: &Reporter<'_>,
-) -> Result<Option<(DecodeStats, Duration)>, TranscodeError> {
-    let started = Instant::now();
-    let channels = producer.planes.len();
-    let mut scratch = Vec::new();
-    let mut outcome: Result<(), EncoderGone> = Ok(());
-    let mut feed = |planes: &[Vec<f32>],
-                    fraction: f32,
-                    producer: &mut Producer,
-                    resampler: &mut Option<StreamResampler>|
-     -> Result<Result<(), EncoderGone>, TranscodeError> {
-        let planes = conform(planes, channels, &mut scratch);
-        match resampler {
-            None => Ok(producer.push(&planes, fraction)),
-            Some(resampler) => {
-                let mut gone = Ok(());
-                resampler.push(&planes, &mut |out| {
-                    if gone.is_ok() {
-                        gone = producer.push(out, fraction);
-                    }
-                    Ok(())
-                })?;
-                Ok(gone)
-            }
-        }
-    };
-
-    let fraction = decoder.fraction();
-    outcome = outcome.and(feed(&first, fraction, &mut producer, &mut resampler)?);
-    reporter.decoded(fraction);
-    while outcome.is_ok() {
-        // Measured before the chunk is read, so the chunk need not be copied out of the
-        // decoder: a progress figure one packet behind.
-        let fraction = decoder.fraction();
-        let Some(chunk) = decoder.next_chunk()? else {
-            break;
-        };
-        outcome = feed(chunk, fraction, &mut producer, &mut resampler)?;
-        reporter.decoded(fraction);
-    }
-    if outcome.is_ok() {
-        if let Some(resampler) = resampler.as_mut() {
-            let mut gone = Ok(());
-            resampler.finish(&mut |out| {
-                if gone.is_ok() {
-                    gone = producer.push(out, 1.0);
-                }
-                Ok(())
-            })?;
-            outcome = gone;
-        }
-    }
-    if outcome.is_ok() {
-        outcome = producer.send(1.0);
-    }
-    let waiting = producer.waiting;
-    // Closing the queues tells the encoders to flush.
-    drop(producer);
-    if outcome.is_err() {
-        // An encoder failed: its own error is what the caller sees, not whatever stopping
-        // early does to the decoder's end-of-stream checks.
-        return Ok(None);
-    }
-    let stats = decoder.finish()?;
-    reporter.decoded(1.0);
-    Ok(Some((stats, started.elapsed().saturating_sub(waiting))))
 }
 
 /// Calls the progress callback as stages advance, at most once per percent per stage,
 /// from whichever thread gets there first.
-struct Reporter<'p> {
+pub(crate) struct Reporter<'p> {
     callback: &'p (dyn Fn(Progress) + Sync),
     decoded: AtomicU32,
     rungs: Vec<AtomicU32>,
@@ -504,7 +218,7 @@ struct Reporter<'p> {
 }
 
 impl<'p> Reporter<'p> {
-    fn new(callback: &'p (dyn Fn(Progress) + Sync)) -> Self {
+    pub(crate) fn new(callback: &'p (dyn Fn(Progress) + Sync)) -> Self {
         Reporter {
             callback,
             decoded: AtomicU32::new(0),
@@ -513,7 +227,7 @@ impl<'p> Reporter<'p> {
         }
     }
 
-    fn with_rungs(self, rungs: usize) -> Self {
+    pub(crate) fn with_rungs(self, rungs: usize) -> Self {
         Reporter {
             rungs: (0..rungs).map(|_| AtomicU32::new(0)).collect(),
             ..self
@@ -531,7 +245,7 @@ impl<'p> Reporter<'p> {
         });
     }
 
-    fn decoded(&self, fraction: f32) {
+    pub(crate) fn decoded(&self, fraction: f32) {
         let percent = Self::percent(fraction);
         // The first call (0 %) is reported too, as "started".
         let previous = self.decoded.fetch_max(percent + 1, Ordering::Relaxed);
@@ -540,7 +254,7 @@ impl<'p> Reporter<'p> {
         }
     }
 
-    fn encoded(&self, rung: usize, fraction: f32) {
+    pub(crate) fn encoded(&self, rung: usize, fraction: f32) {
         if let Some(slot) = self.rungs.get(rung) {
             slot.fetch_max(Self::percent(fraction), Ordering::Relaxed);
         }
@@ -555,7 +269,7 @@ impl<'p> Reporter<'p> {
         }
     }
 
-    fn encoded_all(&self) {
+    pub(crate) fn encoded_all(&self) {
         if 100 > self.encoded.fetch_max(100, Ordering::Relaxed) {
             self.report(Stage::Encode, 100);
         }

@@ -2,12 +2,15 @@
 //! any other program) at run time.
 //!
 //! ```text
-//!        detect (bytes only) ─▶ Symphonia decode ─▶ downmix ≤ 2 ch ─▶ rubato ─┬─▶ LAME 64k
-//! bytes ─┤                                                                    ├─▶ LAME 128k
-//!        │                                                                    └─▶ LAME 192k
-//!        ├─ read_tags (lofty): title, artist, album, year, track, cover
-//!        └─ analyze (decodes again): EBU R128 loudness, true peak, waveform
+//!        detect (bytes only) ─▶ Symphonia decode ─┬─▶ downmix ≤ 2 ch ─▶ rubato ─┬─▶ LAME 64k … 192k
+//! bytes ─┤                                        │                             └─▶ fdk-aac 64k … 256k
+//!        │                                        ├─▶ flacenc (WAV/AIFF integer PCM)
+//!        │                                        └─▶ EBU R128 loudness, true peak, waveform
+//!        └─ read_tags (lofty): title, artist, album, year, track, cover
 //! ```
+//!
+//! One decode feeds every encoder and the analysis ([`transcode_renditions`]); the other
+//! entry points ask the same pipeline for one part.
 //!
 //! Each rung is a complete CBR MP3 stream for [`legato_media::package_mp3`]; an MP3 upload
 //! is kept bit-exact as the top ("original") rung and only lower rungs are encoded from it.
@@ -53,9 +56,9 @@ mod detect;
 mod encode;
 mod error;
 mod flac_enc;
-mod fmp4_ladder;
 mod ladder;
 mod lame_ffi;
+mod renditions;
 mod resample;
 mod sink;
 mod tags;
@@ -67,6 +70,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 pub use aac::{AAC_BITRATES, AAC_FRAME_SAMPLES, AacTrack};
 pub use error::TranscodeError;
 pub use flac_enc::{FLAC_BLOCK_SIZE, FlacLayout};
+pub use renditions::{RenditionRequest, Renditions};
 pub use sink::SpilledData;
 
 use crate::decode::Input;
@@ -86,6 +90,9 @@ pub const MAX_TAG_CHARS: usize = 300;
 pub const MAX_COVER_BYTES: usize = 5 * 1024 * 1024;
 /// [`analyze`] returns at most this many waveform points.
 pub const MAX_WAVEFORM_POINTS: usize = 10_000;
+/// The counter (a `metrics` counter, on `/metrics`) of sources opened for decoding: what
+/// "decoded once" is measured by.
+pub const DECODES: &str = "legato_transcode_decodes_total";
 
 /// The container (or raw stream) format of an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -461,8 +468,27 @@ fn fmp4_from_bytes(
     check_aac_rungs(options)?;
     let sniffed = sniff(data)?;
     guarded(sniffed.format, || {
-        fmp4_ladder::transcode(Input::Bytes(data), sniffed, options, spill)
+        fmp4_only(Input::Bytes(data), sniffed, options, spill)
     })
+}
+
+/// The fMP4 rungs alone, from the one pipeline.
+fn fmp4_only(
+    input: Input<'_>,
+    sniffed: detect::Sniffed,
+    options: &Fmp4Options,
+    spill: Option<SpillFile<'_>>,
+) -> Result<Fmp4Renditions<RungOut>, TranscodeError> {
+    let request = RenditionRequest {
+        aac_rungs_kbps: options.aac_rungs_kbps.clone(),
+        lossless: options.lossless,
+        ..RenditionRequest::default()
+    };
+    let made = renditions::run(input, sniffed, &request, &|_| {}, spill)?;
+    match made.fmp4_refused {
+        Some(refused) => Err(refused),
+        None => Ok(made.fmp4),
+    }
 }
 
 /// As [`transcode_fmp4`], with each rendition written to its own file (from `spill`) as it
@@ -491,7 +517,7 @@ pub fn transcode_fmp4_file_spilled(
 ) -> Result<Fmp4Renditions<SpilledData>, TranscodeError> {
     check_aac_rungs(options)?;
     from_file(file, |input, sniffed| {
-        fmp4_ladder::transcode(input, sniffed, options, Some(spill))
+        fmp4_only(input, sniffed, options, Some(spill))
     })?
     .map_data(RungOut::into_file)
 }
@@ -546,7 +572,7 @@ pub fn transcode_fmp4_file(
 ) -> Result<Fmp4Renditions, TranscodeError> {
     check_aac_rungs(options)?;
     from_file(file, |input, sniffed| {
-        fmp4_ladder::transcode(input, sniffed, options, None)
+        fmp4_only(input, sniffed, options, None)
     })?
     .map_data(RungOut::into_memory)
 }
@@ -597,6 +623,50 @@ pub fn analyze(data: &[u8], points: usize) -> Result<Analysis, TranscodeError> {
 pub fn analyze_file(file: &File, points: usize) -> Result<Analysis, TranscodeError> {
     from_file(file, |input, sniffed| {
         analyze::analyze(input, sniffed, points)
+    })
+}
+
+/// Decodes the upload in `file` once (as it is read) and makes everything `request` asks
+/// for: the MP3 ladder (see [`transcode`] for its rules), the AAC-LC and lossless rungs (see
+/// [`transcode_fmp4`]) and the analysis (see [`analyze`]), every encoder fed by the same
+/// decode and resample. Each rung is written to its own file (from `spill`) as it is
+/// encoded, so memory stays at a few blocks of audio whatever the track's length. An MP3
+/// whose ladder has no rung below it, with no AAC rung and no analysis asked for, is not
+/// decoded at all. ([`transcode`], [`transcode_fmp4`] and their `_file` forms give parts of
+/// this in memory, from the same pipeline.)
+///
+/// # Errors
+/// The input errors of [`transcode`]; [`TranscodeError::InvalidOptions`] for a rung no
+/// encoder makes; [`TranscodeError::Encoder`] or [`TranscodeError::Io`] for the server's side.
+pub fn transcode_renditions(
+    file: &File,
+    request: &RenditionRequest,
+    progress: &(dyn Fn(Progress) + Sync),
+    spill: SpillFile<'_>,
+) -> Result<Renditions<SpilledRung, SpilledData>, TranscodeError> {
+    if let Some(bad) = request
+        .mp3_rungs_kbps
+        .iter()
+        .find(|kbps| !encode::LAME_BITRATES.contains(kbps))
+    {
+        return Err(TranscodeError::InvalidOptions(format!(
+            "{bad} kbit/s is not a bitrate LAME encodes; use one of {:?}",
+            encode::LAME_BITRATES
+        )));
+    }
+    check_aac_rungs(&Fmp4Options {
+        aac_rungs_kbps: request.aac_rungs_kbps.clone(),
+        lossless: request.lossless,
+    })?;
+    let made = from_file(file, |input, sniffed| {
+        renditions::run(input, sniffed, request, progress, Some(spill))
+    })?;
+    Ok(Renditions {
+        mp3: made.mp3.map_rungs(ladder::EncodedRung::into_file)?,
+        fmp4: made.fmp4.map_data(RungOut::into_file)?,
+        analysis: made.analysis,
+        decodes: made.decodes,
+        fmp4_refused: made.fmp4_refused,
     })
 }
 

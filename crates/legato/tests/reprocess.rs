@@ -564,3 +564,61 @@ fn sqlite_an_mp3_follow_up_killed_before_it_ran_is_finished_by_the_next_process(
 fn mongo_an_mp3_follow_up_killed_before_it_ran_is_finished_by_the_next_process() {
     follow_up_story(Some(&mongo_store()));
 }
+
+/// The decodes a process made, from its `/metrics`.
+fn decodes(client: &reqwest::blocking::Client, server: &Server) -> u64 {
+    let text = client
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("legato_transcode_decodes_total "))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// At default settings an MP3 is decoded once (its follow-up makes the MP3 ladder, the AAC
+/// rungs and the analysis from one decode), a WAV twice (its first rung in the request's job,
+/// then everything else in the follow-up's one decode), where each was decoded three and four
+/// times before.
+#[test]
+fn uploads_are_decoded_once_per_job_at_default_settings() {
+    let server = Server::serve(BIN).start();
+    let client = reqwest::blocking::Client::new();
+    let settled = |kind: &str, body: Vec<u8>| {
+        let answer = client
+            .post(server.url("/function/crud"))
+            .header("content-type", kind)
+            .body(body)
+            .timeout(Duration::from_secs(120))
+            .send()
+            .unwrap();
+        // A WAV's first rung may take longer than the request waits on a loaded machine.
+        assert!(
+            [201, 202].contains(&answer.status().as_u16()),
+            "{kind}: {}",
+            answer.status()
+        );
+        let id = answer.json::<Value>().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let url = server.url(&format!("/function/crud/{id}"));
+        let mut last = Value::Null;
+        let done = wait::holds_within(Duration::from_secs(300), || {
+            last = client.get(&url).send().unwrap().json().unwrap();
+            last.get("job").is_none() && last["loudness"].is_number()
+        });
+        assert!(done, "{kind}: no follow-up and analysis: {last}");
+        last
+    };
+    let before = decodes(&client, &server);
+    let wav = settled("audio/wav", std::fs::read(audio::wav(6.0)).unwrap());
+    assert!(wav["variants"].as_array().unwrap().len() >= 4, "{wav}");
+    assert_eq!(decodes(&client, &server) - before, 2, "a WAV: {wav}");
+    let before = decodes(&client, &server);
+    let mp3 = settled("audio/mpeg", audio::mp3(6.0));
+    assert!(mp3["variants"].as_array().unwrap().len() >= 3, "{mp3}");
+    assert_eq!(decodes(&client, &server) - before, 1, "an MP3: {mp3}");
+}

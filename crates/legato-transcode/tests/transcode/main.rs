@@ -23,6 +23,8 @@ mod opus;
 #[cfg(test)]
 mod progress;
 #[cfg(test)]
+mod renditions;
+#[cfg(test)]
 mod tags;
 #[cfg(test)]
 mod util;
