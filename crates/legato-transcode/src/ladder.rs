@@ -55,16 +55,17 @@ pub(crate) fn validate(options: &LadderOptions) -> Result<(), TranscodeError> {
             "the ladder needs at least one rung".into(),
         ));
     }
-    if let Some(bad) = options
-        .rungs_kbps
-        .iter()
-        .find(|kbps| !LAME_BITRATES.contains(kbps))
-    {
-        return Err(TranscodeError::InvalidOptions(format!(
+    check_bitrates(&options.rungs_kbps)
+}
+
+/// Checks that LAME encodes each of these bitrates.
+pub(crate) fn check_bitrates(rungs_kbps: &[u32]) -> Result<(), TranscodeError> {
+    match rungs_kbps.iter().find(|kbps| !LAME_BITRATES.contains(kbps)) {
+        Some(bad) => Err(TranscodeError::InvalidOptions(format!(
             "{bad} kbit/s is not a bitrate LAME encodes; use one of {LAME_BITRATES:?}"
-        )));
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The bitrates to encode, ascending: the requested ones brought into the range allowed at

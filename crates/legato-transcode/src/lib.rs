@@ -644,16 +644,7 @@ pub fn transcode_renditions(
     progress: &(dyn Fn(Progress) + Sync),
     spill: SpillFile<'_>,
 ) -> Result<Renditions<SpilledRung, SpilledData>, TranscodeError> {
-    if let Some(bad) = request
-        .mp3_rungs_kbps
-        .iter()
-        .find(|kbps| !encode::LAME_BITRATES.contains(kbps))
-    {
-        return Err(TranscodeError::InvalidOptions(format!(
-            "{bad} kbit/s is not a bitrate LAME encodes; use one of {:?}",
-            encode::LAME_BITRATES
-        )));
-    }
+    ladder::check_bitrates(&request.mp3_rungs_kbps)?;
     check_aac_rungs(&Fmp4Options {
         aac_rungs_kbps: request.aac_rungs_kbps.clone(),
         lossless: request.lossless,

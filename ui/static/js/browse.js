@@ -6,6 +6,7 @@ import * as subsonic from './subsonic.js';
 import * as queue from './queue.js';
 import * as player from './player.js';
 import { formatTime, plural } from './format.js';
+import { el, iconButton } from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,25 +36,6 @@ let onNotice = () => {};
 
 export function setOnNotice(cb) {
   onNotice = cb;
-}
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('data-')) e.setAttribute(k, v);
-    else if (k.startsWith('aria-') || k === 'role' || k === 'href' || k === 'title' || k === 'alt' || k === 'loading' || k === 'src' || k === 'type') e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
-  return e;
-}
-
-function iconButton(action, label, iconName, extra = {}) {
-  const b = el('button', { type: 'button', class: 'btn btn-icon btn-ghost btn-small', 'data-action': action, 'aria-label': label, title: label, ...extra });
-  b.innerHTML = `<svg class="icon" aria-hidden="true"><use href="#${iconName}"/></svg>`;
-  return b;
 }
 
 function cover(id, size, label) {

@@ -3,6 +3,7 @@
 import { listTracks, updateTrack, deleteTrack, fileUrl, ApiError } from './api.js';
 import { formatTime, spokenTime, formatAdded, formatCount, plural } from './format.js';
 import * as player from './player.js';
+import { el, icon } from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -104,29 +105,6 @@ export async function refresh() {
 }
 
 // ---- rendering ----------------------------------------------------------------------------
-
-function icon(name, cls = 'icon') {
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('class', cls);
-  svg.setAttribute('aria-hidden', 'true');
-  const use = document.createElementNS('http://www.w3.org/2000/svg', 'use');
-  use.setAttribute('href', `#${name}`);
-  svg.append(use);
-  return svg;
-}
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'title' || k === 'type' || k === 'datetime' || k === 'colspan' || k === 'role') e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return e;
-}
 
 function label(t) {
   return `${t.name || 'Untitled'} by ${t.author || 'unknown artist'}`;

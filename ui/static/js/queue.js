@@ -4,6 +4,7 @@
 
 import * as player from './player.js';
 import { formatTime } from './format.js';
+import { iconButton } from './dom.js';
 
 const STORAGE_KEY = 'legato.queue';
 const REPEATS = ['off', 'all', 'one'];
@@ -194,18 +195,6 @@ export function trackUpdated(id, track) {
 
 // ---- the panel -------------------------------------------------------------------------------
 
-function button(action, label, iconName, i) {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.className = 'btn btn-icon btn-ghost btn-small';
-  b.dataset.action = action;
-  if (i !== undefined) b.dataset.index = String(i);
-  b.setAttribute('aria-label', label);
-  b.title = label;
-  b.innerHTML = `<svg class="icon" aria-hidden="true"><use href="#${iconName}"/></svg>`;
-  return b;
-}
-
 function render() {
   const list = $('queue-list');
   if (!list) return;
@@ -232,9 +221,9 @@ function render() {
       pick.append(title, who);
       li.append(
         pick,
-        button('up', `Move ${t.name} up`, 'i-up', i),
-        button('down', `Move ${t.name} down`, 'i-down', i),
-        button('remove', `Remove ${t.name} from the queue`, 'i-close', i),
+        iconButton('up', `Move ${t.name} up`, 'i-up', { 'data-index': String(i) }),
+        iconButton('down', `Move ${t.name} down`, 'i-down', { 'data-index': String(i) }),
+        iconButton('remove', `Remove ${t.name} from the queue`, 'i-close', { 'data-index': String(i) }),
       );
       return li;
     }),

@@ -3,6 +3,7 @@
 
 import { crudUrl, describeError, parseErrorBody } from './api.js';
 import { fileTitle, formatBytes, formatTime } from './format.js';
+import { icon } from './dom.js';
 
 const list = document.getElementById('upload-list');
 const authorInput = document.getElementById('upload-author');
@@ -22,16 +23,6 @@ function announce(text) {
     document.body.append(announcer);
   }
   announcer.textContent = text;
-}
-
-function icon(name) {
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('class', 'icon');
-  svg.setAttribute('aria-hidden', 'true');
-  const use = document.createElementNS('http://www.w3.org/2000/svg', 'use');
-  use.setAttribute('href', `#${name}`);
-  svg.append(use);
-  return svg;
 }
 
 /** `cb(track)` runs after each successful upload. */
