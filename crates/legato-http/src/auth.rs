@@ -40,9 +40,7 @@ pub async fn check_key_or_session(
     if keyed.is_ok() || headers.contains_key(header::AUTHORIZATION) {
         return keyed;
     }
-    let user =
-        crate::subsonic::cookie_user(&state.store, state.config.subsonic_secret.as_ref(), headers)
-            .await?;
+    let user = session_user(state, headers).await?;
     match user {
         Some(_) if !write => Ok(()),
         Some(user) if user.admin && headers.contains_key(crate::subsonic::CSRF_HEADER) => Ok(()),
@@ -54,6 +52,30 @@ pub async fn check_key_or_session(
         )),
         None => keyed,
     }
+}
+
+/// The user the request's session cookie signs in, through [`AppState::sessions`].
+async fn session_user(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<legato_store::User>, ApiError> {
+    let cookies: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if cookies.is_empty() {
+        return Ok(None);
+    }
+    let key: std::sync::Arc<str> = cookies.join("; ").into();
+    if let Some(known) = state.sessions.get(&key).await {
+        return Ok(known);
+    }
+    let user =
+        crate::subsonic::cookie_user(&state.store, state.config.subsonic_secret.as_ref(), headers)
+            .await?;
+    state.sessions.insert(key, user.clone()).await;
+    Ok(user)
 }
 
 /// Checks the bearer key in `headers` against `keys` (which must not be empty).

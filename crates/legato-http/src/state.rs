@@ -21,7 +21,16 @@ pub struct AppState {
     pub receiving: Arc<tokio::sync::Semaphore>,
     /// From a received upload to a published track, and this process's workers.
     pub ingest: Pipeline,
+    /// Who each web-player session cookie signs in, for [`SESSION_TTL`]: the crud and
+    /// streaming routes of a private library then read the user once per cookie every few
+    /// seconds, not on every segment.
+    pub sessions: Cache<Arc<str>, Option<legato_store::User>>,
 }
+
+/// How long a cookie's user is answered from memory: a new password, a deleted user or a
+/// lost admin right takes effect within this on the crud and streaming routes (at once on
+/// `/rest`, which reads the user per request as apps' sign-ins do).
+pub const SESSION_TTL: Duration = Duration::from_secs(2);
 
 impl AppState {
     pub fn new(store: DynStore, config: HttpConfig) -> Self {
@@ -43,6 +52,10 @@ impl AppState {
             config: Arc::new(config),
             segments,
             ingest,
+            sessions: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(SESSION_TTL)
+                .build(),
         }
     }
 }

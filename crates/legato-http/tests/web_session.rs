@@ -270,6 +270,24 @@ async fn the_pages_admins_write_with_their_session_and_listeners_only_read() {
         .unwrap();
     assert_eq!(playlist.status(), 200);
 
+    // A session's user is kept in memory for a moment (so that every segment GET does not
+    // read it): a removed user is refused within that.
+    server.state.store.delete_user("bob").await.unwrap();
+    let refused = async {
+        loop {
+            if list(Some(&listener)).await.unwrap().status() == 401 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(
+        legato_http::state::SESSION_TTL + std::time::Duration::from_secs(2),
+        refused,
+    )
+    .await
+    .expect("a removed user's session still reads the private library");
+
     // Deleting is the admin's too.
     let delete = |cookie: &str| {
         server
