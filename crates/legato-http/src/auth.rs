@@ -10,6 +10,10 @@ pub use crate::api_keys::ApiKeys;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// What a signed-in listener is told when they try to change the library.
+const LISTENERS_READ: &str =
+    "only admins add, edit and delete tracks: sign in as an admin, or send an API key";
+
 /// Middleware for the crud routes: checks the bearer key where one is needed.
 pub async fn require_key(
     State(state): State<AppState>,
@@ -21,7 +25,18 @@ pub async fn require_key(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if keys.is_empty() || (is_read && !state.config.private) {
+    if keys.is_empty() {
+        // Without keys the API is open, as the seed's is; but a listener signed in to the web
+        // player is a listener there too: only admins change the library.
+        if !is_read
+            && let Some(user) = session_user(&state, request.headers()).await?
+            && !user.admin
+        {
+            return Err(ApiError::Unauthorized(LISTENERS_READ));
+        }
+        return Ok(next.run(request).await);
+    }
+    if is_read && !state.config.private {
         return Ok(next.run(request).await);
     }
     check_key_or_session(&state, request.headers(), !is_read).await?;
@@ -47,9 +62,7 @@ pub async fn check_key_or_session(
         Some(user) if user.admin => Err(ApiError::Unauthorized(
             "a change made with the web player's session must carry its X-Legato-CSRF header",
         )),
-        Some(_) => Err(ApiError::Unauthorized(
-            "only admins add, edit and delete tracks: sign in as an admin, or send an API key",
-        )),
+        Some(_) => Err(ApiError::Unauthorized(LISTENERS_READ)),
         None => keyed,
     }
 }

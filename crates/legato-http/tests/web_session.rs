@@ -301,3 +301,49 @@ async fn the_pages_admins_write_with_their_session_and_listeners_only_read() {
     assert_eq!(delete(&admin).await.unwrap().status(), 200);
     server.stop().await;
 }
+
+/// Without API keys the crud API is open, as the seed's is; a listener signed in to the page
+/// still only listens there.
+#[tokio::test]
+async fn without_keys_a_signed_in_listener_cannot_change_the_library() {
+    let server = start_with(config()).await;
+    crate::subsonic::add_user(&server, "bob", "bob-password").await;
+    let listener = cookie_of(&sign_in(&server, "bob", "bob-password").await).0;
+    let admin = cookie_of(&sign_in(&server, USER, PASSWORD).await).0;
+    let post = |cookie: Option<&str>| {
+        let mut request = server
+            .client
+            .post(server.crud())
+            .header("content-type", "audio/mpeg")
+            .header(CSRF, "1")
+            .body(song(1.0));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie.to_owned());
+        }
+        request.send()
+    };
+    let refused = post(Some(&listener)).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only admins"),
+        "{body}"
+    );
+    assert_eq!(post(Some(&admin)).await.unwrap().status(), 201);
+    // A script without a cookie (the seed's client) is answered as before (the same song
+    // again: its existing track).
+    assert_eq!(post(None).await.unwrap().status(), 200);
+    // Reading is everyone's.
+    let list = server
+        .client
+        .get(server.crud())
+        .header("cookie", &listener)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    server.stop().await;
+}
