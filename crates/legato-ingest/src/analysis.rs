@@ -8,16 +8,7 @@ use legato_store::{Analysis, Track};
 use crate::Pipeline;
 use crate::spool::Spooled;
 
-use crate::produce::WAVEFORM_POINTS;
-
-/// The transcoder's measures as the store keeps them (nothing that is not a number).
-pub(crate) fn stored(a: legato_transcode::Analysis) -> Analysis {
-    Analysis {
-        loudness_lufs: a.loudness_lufs.filter(|v| v.is_finite()),
-        true_peak_dbtp: a.true_peak_dbtp.filter(|v| v.is_finite()),
-        peaks: a.peaks,
-    }
-}
+use crate::produce::{WAVEFORM_POINTS, stored};
 
 /// Logs the ingest and records its duration. `analysis` is what the build measured; without
 /// it, the analysis runs in the background now, unless a follow-up is coming (its decode

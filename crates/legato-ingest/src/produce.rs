@@ -21,6 +21,15 @@ use crate::spool::Spooled;
 
 /// Waveform points measured per track.
 pub(crate) const WAVEFORM_POINTS: usize = 400;
+/// The transcoder's measures as the store keeps them (nothing that is not a number).
+pub(crate) fn stored(a: legato_transcode::Analysis) -> legato_store::Analysis {
+    legato_store::Analysis {
+        loudness_lufs: a.loudness_lufs.filter(|v| v.is_finite()),
+        true_peak_dbtp: a.true_peak_dbtp.filter(|v| v.is_finite()),
+        peaks: a.peaks,
+    }
+}
+
 /// The rendition that is an MP3 upload's own frames.
 const ORIGINAL: &str = "original";
 /// The one rendition made of a non-MP3 upload when no ladder is configured.
@@ -475,7 +484,7 @@ impl BuildJob {
             names,
             decode_ms,
             encode_ms,
-            analysis: analysis.map(crate::analysis::stored),
+            analysis: analysis.map(stored),
         })
     }
 }

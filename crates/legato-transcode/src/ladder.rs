@@ -1,18 +1,16 @@
 //! The MP3 ladder: which rungs to make, at which rate, and what an MP3 source is. The
-//! pipeline that makes them (with the fMP4 rungs and the analysis, from one decode) is in
-//! `renditions`.
+//! pipeline that makes them (with the fMP4 rungs and the analysis, from one decode) is
+//! `renditions`, above this module.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use legato_media::{FrameHeader, MediaError, READ_WINDOW_BYTES, SegmentOptions, package_mp3_read};
 
 use crate::decode::Input;
-use crate::detect::Sniffed;
 use crate::encode::{Encoded, LAME_BITRATES};
-use crate::renditions::{self, RenditionRequest};
 use crate::{
-    LadderOptions, MAX_DURATION_SECONDS, Progress, Rung, SourceFormat, SourceInfo, SpillFile,
-    SpilledRung, Stage, TranscodeError, Transcoded,
+    LadderOptions, MAX_DURATION_SECONDS, Progress, Rung, SourceFormat, SourceInfo, SpilledRung,
+    Stage, TranscodeError,
 };
 
 /// The sample rate of every encoded rung.
@@ -149,22 +147,6 @@ impl From<MediaError> for ScanError {
     fn from(error: MediaError) -> Self {
         ScanError::Media(error)
     }
-}
-
-/// See [`crate::transcode`]; with `spill`, each rung is written to a file of its own.
-pub(crate) fn transcode(
-    input: Input<'_>,
-    sniffed: Sniffed,
-    options: &LadderOptions,
-    progress: &(dyn Fn(Progress) + Sync),
-    spill: Option<SpillFile<'_>>,
-) -> Result<Transcoded<EncodedRung>, TranscodeError> {
-    validate(options)?;
-    let request = RenditionRequest {
-        mp3_rungs_kbps: options.rungs_kbps.clone(),
-        ..RenditionRequest::default()
-    };
-    Ok(renditions::run(input, sniffed, &request, progress, spill)?.mp3)
 }
 
 /// An MP3 source as the packager will play it: its frames scanned a window at a time.

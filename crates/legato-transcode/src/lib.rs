@@ -337,7 +337,7 @@ pub fn transcode(
 ) -> Result<Transcoded, TranscodeError> {
     let sniffed = sniff(data)?;
     guarded(sniffed.format, || {
-        ladder::transcode(Input::Bytes(data), sniffed, options, progress, None)
+        mp3_only(Input::Bytes(data), sniffed, options, progress, None)
     })?
     .map_rungs(ladder::EncodedRung::into_memory)
 }
@@ -358,7 +358,7 @@ pub fn transcode_file_spilled(
     spill: SpillFile<'_>,
 ) -> Result<Transcoded<SpilledRung>, TranscodeError> {
     from_file(file, |input, sniffed| {
-        ladder::transcode(input, sniffed, options, progress, Some(spill))
+        mp3_only(input, sniffed, options, progress, Some(spill))
     })?
     .map_rungs(ladder::EncodedRung::into_file)
 }
@@ -400,7 +400,7 @@ pub fn transcode_file(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Transcoded, TranscodeError> {
     from_file(file, |input, sniffed| {
-        ladder::transcode(input, sniffed, options, progress, None)?
+        mp3_only(input, sniffed, options, progress, None)?
             .map_rungs(ladder::EncodedRung::into_memory)
     })
 }
@@ -470,6 +470,22 @@ fn fmp4_from_bytes(
     guarded(sniffed.format, || {
         fmp4_only(Input::Bytes(data), sniffed, options, spill)
     })
+}
+
+/// The MP3 ladder alone, from the one pipeline; with `spill`, each rung in a file of its own.
+fn mp3_only(
+    input: Input<'_>,
+    sniffed: detect::Sniffed,
+    options: &LadderOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+    spill: Option<SpillFile<'_>>,
+) -> Result<Transcoded<ladder::EncodedRung>, TranscodeError> {
+    ladder::validate(options)?;
+    let request = RenditionRequest {
+        mp3_rungs_kbps: options.rungs_kbps.clone(),
+        ..RenditionRequest::default()
+    };
+    Ok(renditions::run(input, sniffed, &request, progress, spill)?.mp3)
 }
 
 /// The fMP4 rungs alone, from the one pipeline.
