@@ -363,6 +363,24 @@ async fn every_query_is_index_shaped() {
         }
     }
     store.fail_stale_processing(0).await.unwrap();
+    // A claim whose claimer died between its two writes, passed by the next claim.
+    let track = legato_store::conformance::sample_track("Stranded", "Nobody");
+    let stranded = track.id;
+    store
+        .accept_track(track, Box::new(std::iter::empty()))
+        .await
+        .unwrap();
+    crate::util::plain(&test_uri(), store.database())
+        .await
+        .collection::<Document>("job_log")
+        .insert_one(mongodb::bson::doc! {
+            "_id": format!("{stranded}/claim/1"), "track": stranded.to_string(),
+            "claim": 1_i64, "owner": "dead", "at": 0_i64,
+        })
+        .await
+        .unwrap();
+    let claimed = store.claim_job("shape", 60_000, 63_000).await.unwrap();
+    assert_eq!(claimed.map(|job| job.claims), Some(2));
     // A search that matches many tracks walks the order's index instead.
     let many: Vec<Document> = (0..1001)
         .map(|i| {

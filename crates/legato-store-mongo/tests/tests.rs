@@ -17,6 +17,8 @@
 mod util;
 
 #[cfg(test)]
+mod claims;
+#[cfg(test)]
 mod config;
 #[cfg(test)]
 mod conformance;
