@@ -3,7 +3,7 @@
 
 use crate::util::{TestServer, config};
 use legato_store::conformance::sample_track;
-use legato_store::{Analysis, Store, TrackId};
+use legato_store::{Analysis, TrackId};
 use legato_store_sqlite::SqliteStore;
 use serde_json::Value;
 
@@ -11,7 +11,9 @@ const TRACKS: usize = 1_500;
 
 async fn library() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_dir(dir.path()).unwrap();
+    let store = legato_store::Store::local(std::sync::Arc::new(
+        SqliteStore::open_dir(dir.path()).unwrap(),
+    ));
     for i in 0..TRACKS {
         let author = if i % 100 == 0 { "Beyoncé" } else { "Band" };
         let mut track = sample_track(&format!("Track {i:04}"), author);

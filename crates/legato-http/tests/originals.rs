@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use legato_http::HttpConfig;
-use legato_store::Store;
 use legato_test_support::ffmpeg::mp3_frames;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -204,7 +203,7 @@ async fn a_source_of_several_pieces_and_a_range_across_them() {
 
 /// Bytes of every stored chunk of a track, by kind: source pieces, the MP3 remainder, the
 /// rest (playlists, segments, cover).
-async fn stored_bytes(store: &dyn Store, id: &legato_store::TrackId) -> (u64, u64, u64) {
+async fn stored_bytes(store: &legato_store::Store, id: &legato_store::TrackId) -> (u64, u64, u64) {
     let (mut pieces, mut remainder, mut renditions) = (0, 0, 0);
     for name in store.chunk_names(id).await.unwrap() {
         let len = store.get_stored_chunk(id, &name).await.unwrap().len() as u64;
@@ -225,7 +224,9 @@ async fn stored_bytes(store: &dyn Store, id: &legato_store::TrackId) -> (u64, u6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mp3_source_costs_only_its_non_frame_bytes() {
     let server = TestServer::start_with(config()).await;
-    let store = legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap();
+    let store = legato_store::Store::local(std::sync::Arc::new(
+        legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap(),
+    ));
     let dir = server.dir.path().to_owned();
     // Three segments: the range checked below starts in the first and ends in the second.
     let mut bytes = crate::util::tagged_mp3(25.0, "128k", &[("title", "Kept once")]);
@@ -313,7 +314,9 @@ async fn an_mp3_source_costs_only_its_non_frame_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_track_stored_before_originals_were_kept_says_so() {
     let server = TestServer::start_with(config()).await;
-    let store = Arc::new(legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap());
+    let store = legato_store::Store::local(Arc::new(
+        legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap(),
+    ));
     let track = legato_store::Track {
         source: None,
         ..legato_store::conformance::sample_track("Old", "Timer")
@@ -360,7 +363,9 @@ async fn a_full_queue_answers_429_with_retry_after() {
     })
     .await;
     // Two jobs whose tracks never appear stay queued (the workers wait for their tracks).
-    let store = Arc::new(legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap());
+    let store = legato_store::Store::local(Arc::new(
+        legato_store_sqlite::SqliteStore::open_dir(server.dir.path()).unwrap(),
+    ));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

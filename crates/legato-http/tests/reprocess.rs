@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use legato_http::HttpConfig;
-use legato_store::{Chunk, SourceInfo, Store, Track, TrackId, TrackStatus};
+use legato_store::{Chunk, SourceInfo, Track, TrackId, TrackStatus};
 use legato_store_sqlite::SqliteStore;
 use legato_test_support::ffmpeg::played_seconds;
 use serde_json::Value;
@@ -118,7 +118,9 @@ async fn after_a_takeover_the_plain_playlist_names_answer_the_current_playlist()
         // A process accepted the upload, claimed its job and died: the next claim is the
         // second, so the renditions are named `g2-…`. Its lease is given as run out already,
         // so the server takes the job over as soon as it looks.
-        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        let store = legato_store::Store::local(std::sync::Arc::new(
+            SqliteStore::open_dir(dir.path()).unwrap(),
+        ));
         let source = vec![Ok(Chunk::new("source/0000", audio.clone()))];
         store
             .accept_track(track.clone(), Box::new(source.into_iter()))
@@ -368,7 +370,9 @@ async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires
     assert!((decoded - seconds).abs() < 0.1, "decoded {decoded}");
 
     // The old generation is removed once the old duration and the grace have passed.
-    let store = SqliteStore::open_dir(server.dir.path()).unwrap();
+    let store = legato_store::Store::local(std::sync::Arc::new(
+        SqliteStore::open_dir(server.dir.path()).unwrap(),
+    ));
     until(
         Duration::from_secs(30),
         "the old generation retired",
@@ -399,7 +403,9 @@ async fn reprocessing_adds_rungs_at_once_while_playback_never_fails_then_retires
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_and_a_failed_reprocessing_that_leaves_the_track_playable() {
     let server = TestServer::start().await;
-    let store = SqliteStore::open_dir(server.dir.path()).unwrap();
+    let store = legato_store::Store::local(std::sync::Arc::new(
+        SqliteStore::open_dir(server.dir.path()).unwrap(),
+    ));
 
     let unknown = reprocess(&server, &TrackId::generate().to_string()).await;
     assert_eq!(unknown.status(), 404);

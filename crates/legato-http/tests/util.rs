@@ -58,7 +58,8 @@ impl TestServer {
 
     /// The same, with these connection limits.
     pub async fn start_limited(dir: TempDir, config: HttpConfig, limits: ConnectionLimits) -> Self {
-        let store = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
+        let store =
+            legato_store::Store::local(Arc::new(SqliteStore::open_dir(dir.path()).unwrap()));
         let state = AppState::new(store, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

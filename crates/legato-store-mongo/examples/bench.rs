@@ -30,9 +30,10 @@ async fn main() {
     let reads: usize = args.next().map_or(400, |a| a.parse().unwrap());
 
     let dir = tempfile::tempdir().unwrap();
-    let sqlite: DynStore = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
+    let sqlite: DynStore =
+        legato_store::Store::local(Arc::new(SqliteStore::open_dir(dir.path()).unwrap()));
     let database = format!("legato_bench_{}", std::process::id());
-    let mongo: DynStore = Arc::new(
+    let mongo: DynStore = legato_store::Store::local(Arc::new(
         MongoStore::connect(
             &uri,
             MongoOptions {
@@ -43,7 +44,7 @@ async fn main() {
         )
         .await
         .unwrap(),
-    );
+    ));
     println!(
         "{tracks} tracks x {segments} segments of {} KiB, {reads} reads by {READERS} readers",
         SEGMENT_BYTES / 1024

@@ -107,7 +107,7 @@ async fn main() {
         .expect("usage: library DATA_DIR|MONGODB_URI TRACKS");
     let tracks: u32 = args.next().map_or(100_000, |a| a.parse().unwrap());
     let store: DynStore = if target.starts_with("mongodb://") {
-        Arc::new(
+        legato_store::Store::local(Arc::new(
             MongoStore::connect(
                 &target,
                 MongoOptions {
@@ -117,9 +117,11 @@ async fn main() {
             )
             .await
             .unwrap(),
-        )
+        ))
     } else {
-        Arc::new(SqliteStore::open_dir(std::path::Path::new(&target)).unwrap())
+        legato_store::Store::local(Arc::new(
+            SqliteStore::open_dir(std::path::Path::new(&target)).unwrap(),
+        ))
     };
     let started = Instant::now();
     // A few inserts in flight: the SQLite store serialises them on its writer anyway.

@@ -10,7 +10,7 @@
 //! MongoDB gives atomicity per document only (multi-document transactions need a replica
 //! set, and FerretDB has none), so an insert is ordered instead: the chunks are written
 //! first, in small batches as the [`ChunkSource`] yields them, and the `musics` document
-//! last. Readers never see a track before all its chunks exist, because [`Store::get_chunk`]
+//! last. Readers never see a track before all its chunks exist, because [`Catalog::get_chunk`]
 //! answers only for chunks whose track document exists. A failed insert removes the chunks
 //! it wrote; a delete removes the track document first, then its chunks. Whatever a crash
 //! leaves between two such steps is chunks no track refers to, which
@@ -35,6 +35,7 @@
 //! server is back.
 
 mod accounts;
+mod blobs;
 mod error;
 mod garbage;
 pub mod indexes;
@@ -58,8 +59,8 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Cursor, IndexModel};
 
 use legato_store::{
-    Analysis, Chunk, ChunkSource, Enqueued, Job, JobCounts, JobKind, JobState, ListQuery, Page,
-    Result, Retirement, SortKey, SortOrder, Store, StoreError, Track, TrackId, TrackPatch,
+    Analysis, Catalog, Chunk, ChunkSource, Enqueued, Job, JobCounts, JobKind, JobState, ListQuery,
+    Page, Result, Retirement, SortKey, SortOrder, StoreError, Track, TrackId, TrackPatch,
     TrackStatus, TrackStream, keys,
 };
 
@@ -491,7 +492,7 @@ impl MongoStore {
         }
     }
 
-    /// `(counter, estimated document count)` of the library; see [`Store::library_version`].
+    /// `(counter, estimated document count)` of the library; see [`Catalog::library_version`].
     async fn library_state(&self) -> Result<(i64, u64)> {
         let counter = self.timed(self.inner.meta.find_one(doc! { "_id": LIBRARY_VERSION }));
         let count = self.musics_count();
@@ -555,7 +556,7 @@ impl MongoStore {
         });
     }
 
-    /// Counts a change of `musics` in the library's version (see [`Store::library_version`]),
+    /// Counts a change of `musics` in the library's version (see [`Catalog::library_version`]),
     /// after the change. A failure is only logged: the change is made and is reported as made;
     /// a cache misses it until the next change.
     async fn bump_library(&self) {
@@ -835,7 +836,7 @@ impl MongoStore {
         Ok(())
     }
 
-    /// The rest of [`Store::insert_track`], between its pending write's start and end.
+    /// The rest of [`Catalog::insert_track`], between its pending write's start and end.
     async fn insert_track_written(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
         let oid = schema::object_id(&track.id);
         let music_id = track.id.to_string();
@@ -894,9 +895,9 @@ impl MongoStore {
         }
     }
 
-    /// The rest of [`Store::accept_track`], between its pending write's start and end.
+    /// The rest of [`Catalog::accept_track`], between its pending write's start and end.
     /// The chunks, then `job`, then the track document (see
-    /// [`Store::accept_track`] and [`Store::publish_with_follow_up`]).
+    /// [`Catalog::accept_track`] and [`Catalog::publish_with_follow_up`]).
     async fn accept_track_written(
         &self,
         track: Track,
@@ -1047,7 +1048,7 @@ struct LibraryLook {
 }
 
 /// FNV-1a, 64 bits: a stable mix (the same in every process and build), for
-/// [`Store::library_version`].
+/// [`Catalog::library_version`].
 struct Fnv1a(u64);
 
 impl Default for Fnv1a {
@@ -1090,7 +1091,7 @@ fn not_found(id: &TrackId) -> StoreError {
 }
 
 #[async_trait]
-impl Store for MongoStore {
+impl Catalog for MongoStore {
     async fn insert_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
         self.ensure_indexes().await?;
         // No look first for a track with this id (a miss reads every document on FerretDB):

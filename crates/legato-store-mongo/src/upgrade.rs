@@ -120,7 +120,7 @@ impl MongoStore {
 
     /// Writes the search and sort keys of documents that lack them (written by the seed, or
     /// before the keys existed); returns how many. Run by [`upgrade`](Self::upgrade), and
-    /// when [`Store::library_version`] sees the seed insert a track (at most once per
+    /// when [`Catalog::library_version`](legato_store::Catalog::library_version) sees the seed insert a track (at most once per
     /// [`FOREIGN_BACKFILL_INTERVAL`]); on MongoDB one indexed query when there is nothing to
     /// do.
     pub async fn backfill_keys(&self) -> Result<u64> {

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use legato_store::conformance::sample_track;
-use legato_store::{Chunk, ChunkSource, Store};
+use legato_store::{Catalog, Chunk, ChunkSource};
 use legato_store_mongo::{MongoOptions, MongoStore};
 use mongodb::bson::doc;
 

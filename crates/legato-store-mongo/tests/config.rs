@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use legato_store::{Store, StoreError};
+use legato_store::{Catalog, StoreError};
 use legato_store_mongo::{DEFAULT_DATABASE, MongoOptions, MongoStore};
 
 /// A loopback port nobody listens on.

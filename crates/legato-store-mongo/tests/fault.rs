@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use legato_store::conformance::sample_track;
-use legato_store::{Chunk, ChunkSource, ListQuery, Store, StoreError, Track};
+use legato_store::{Catalog, Chunk, ChunkSource, ListQuery, StoreError, Track};
 use legato_store_mongo::{MongoOptions, MongoStore};
 use legato_test_support::ferretdb::FerretDb;
 use legato_test_support::wait;

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use legato_store::conformance::sample_track;
-use legato_store::{Chunk, Store, TrackId};
+use legato_store::{Catalog, Chunk, TrackId};
 use legato_store_mongo::{MongoOptions, MongoStore};
 use mongodb::bson::{Binary, doc, oid::ObjectId, spec::BinarySubtype};
 

@@ -1,7 +1,7 @@
 //! The seed's functions and ours on one database: each lists and streams the other's tracks.
 
 use legato_store::conformance::sample_track;
-use legato_store::{Chunk, ListQuery, Store, StoreError, TrackId, TrackPatch};
+use legato_store::{Catalog, Chunk, ListQuery, StoreError, TrackId, TrackPatch};
 use legato_store_mongo::MongoStore;
 use mongodb::bson::{Binary, Bson, doc, oid::ObjectId, spec::BinarySubtype};
 

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use legato_store::conformance::sample_track;
-use legato_store::{Chunk, ChunkSource, ListQuery, Store, StoreError};
+use legato_store::{Catalog, Chunk, ChunkSource, ListQuery, StoreError};
 use legato_test_support::wait;
 use mongodb::bson::doc;
 

@@ -34,7 +34,7 @@ pub async fn fresh_mongo(purpose: &str) -> MongoStore {
 }
 
 pub async fn fresh_store() -> DynStore {
-    Arc::new(fresh_mongo("story").await)
+    legato_store::Store::local(Arc::new(fresh_mongo("story").await))
 }
 
 /// The plain driver, as the seed's functions use it.

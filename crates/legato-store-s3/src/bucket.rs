@@ -1,11 +1,13 @@
 //! The object store itself: chunk bytes under `<prefix><track id>/<chunk name>`.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use legato_store::{Result, StoreError, TrackId};
+use legato_store::{Blobs, Result, StoreError, TrackId};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::signer::Signer;
@@ -83,77 +85,18 @@ impl Bucket {
         })
     }
 
-    pub fn describe(&self) -> String {
-        self.uri.describe()
-    }
-
     /// The object key of a chunk, within the bucket.
-    pub fn key(&self, id: &TrackId, name: &str) -> String {
+    fn object_key(&self, id: &TrackId, name: &str) -> String {
         format!("{}{id}/{name}", self.uri.prefix)
     }
 
     fn path(&self, id: &TrackId, name: &str) -> Path {
-        Path::from(self.key(id, name))
-    }
-
-    /// Writes a chunk with its media type and an immutable cache policy, so a CDN in front of
-    /// the bucket serves it as the streaming function would.
-    pub async fn put(&self, id: &TrackId, name: &str, bytes: Bytes) -> Result<()> {
-        let mut attributes = Attributes::new();
-        attributes.insert(
-            Attribute::ContentType,
-            legato_store::content_type(name).into(),
-        );
-        attributes.insert(Attribute::CacheControl, IMMUTABLE.into());
-        let options = PutOptions {
-            attributes,
-            ..PutOptions::default()
-        };
-        self.s3
-            .put_opts(&self.path(id, name), PutPayload::from(bytes), options)
-            .await
-            .map(drop)
-            .map_err(|e| self.error(e))
-    }
-
-    pub async fn get(&self, id: &TrackId, name: &str) -> Result<Bytes> {
-        let path = self.path(id, name);
-        let result = self.s3.get(&path).await.map_err(|e| self.error(e))?;
-        result.bytes().await.map_err(|e| self.error(e))
-    }
-
-    /// Removes these chunks' objects (an absent one is no error), a thousand per request.
-    pub async fn delete(&self, id: &TrackId, names: &[String]) -> Result<()> {
-        let paths = names.iter().map(|name| Ok(self.path(id, name)));
-        let mut deleted = self
-            .s3
-            .delete_stream(futures_util::stream::iter(paths).boxed());
-        while let Some(result) = deleted.next().await {
-            match result {
-                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.error(e)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes every object of a track; how many.
-    pub async fn delete_track(&self, id: &TrackId) -> Result<u64> {
-        let prefix = Path::from(format!("{}{id}", self.uri.prefix));
-        let names: Vec<String> = self
-            .s3
-            .list(Some(&prefix))
-            .map_ok(|meta| meta.location.filename().unwrap_or_default().to_owned())
-            .try_collect()
-            .await
-            .map_err(|e| self.error(e))?;
-        self.delete(id, &names).await?;
-        Ok(names.len() as u64)
+        Path::from(self.object_key(id, name))
     }
 
     /// Every object under the prefix that names a track's chunk (anything else is left
     /// alone: the bucket may hold other things).
-    pub async fn list(&self) -> Result<Vec<Listed>> {
+    pub async fn list_all(&self) -> Result<Vec<Listed>> {
         let prefix = self.uri.prefix.trim_end_matches('/');
         let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
         let strip = self.uri.prefix.clone();
@@ -178,11 +121,6 @@ impl Bucket {
             .await
     }
 
-    /// A URL that fetches a chunk's object for `expires`, without our credentials.
-    pub async fn presign(&self, id: &TrackId, name: &str, expires: Duration) -> Result<String> {
-        self.presign_key(&self.key(id, name), expires).await
-    }
-
     /// A URL that fetches the object under `key` (within the bucket) for `expires`.
     pub async fn presign_key(&self, key: &str, expires: Duration) -> Result<String> {
         self.s3
@@ -192,13 +130,13 @@ impl Bucket {
             .map_err(|e| self.error(e))
     }
 
-    /// A cheap request that fails when the store cannot be reached.
-    pub async fn ping(&self) -> Result<()> {
-        let probe = Path::from(format!("{}legato-ping", self.uri.prefix));
-        match self.s3.head(&probe).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.error(e)),
-        }
+    fn outside(&self, path: &Path, range: &Range<u64>, size: u64) -> StoreError {
+        StoreError::Invalid(format!(
+            "range {}..{} is outside object {path} ({size} bytes) in {}",
+            range.start,
+            range.end,
+            self.uri.describe()
+        ))
     }
 
     fn error(&self, err: object_store::Error) -> StoreError {
@@ -211,5 +149,99 @@ impl Bucket {
                 self.uri.describe()
             )),
         }
+    }
+}
+
+#[async_trait]
+impl Blobs for Bucket {
+    /// Writes a chunk with its media type and an immutable cache policy, so a CDN in front of
+    /// the bucket serves it as the streaming function would.
+    async fn put(&self, id: &TrackId, name: &str, bytes: Bytes) -> Result<()> {
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::ContentType,
+            legato_store::content_type(name).into(),
+        );
+        attributes.insert(Attribute::CacheControl, IMMUTABLE.into());
+        let options = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
+        self.s3
+            .put_opts(&self.path(id, name), PutPayload::from(bytes), options)
+            .await
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    async fn get(&self, id: &TrackId, name: &str) -> Result<Bytes> {
+        let path = self.path(id, name);
+        let result = self.s3.get(&path).await.map_err(|e| self.error(e))?;
+        result.bytes().await.map_err(|e| self.error(e))
+    }
+
+    async fn get_range(&self, id: &TrackId, name: &str, range: Range<u64>) -> Result<Bytes> {
+        let path = self.path(id, name);
+        // The size first: a range is clipped to the object's end, as every backend clips it.
+        let size = self.s3.head(&path).await.map_err(|e| self.error(e))?.size;
+        if range.start > size || range.start > range.end {
+            return Err(self.outside(&path, &range, size));
+        }
+        let end = range.end.min(size);
+        if range.start == end {
+            return Ok(Bytes::new());
+        }
+        self.s3
+            .get_range(&path, range.start..end)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Removes these chunks' objects (an absent one is no error), a thousand per request.
+    async fn delete(&self, id: &TrackId, names: &[String]) -> Result<()> {
+        let paths = names.iter().map(|name| Ok(self.path(id, name)));
+        let mut deleted = self
+            .s3
+            .delete_stream(futures_util::stream::iter(paths).boxed());
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(&self, id: &TrackId) -> Result<Vec<String>> {
+        let prefix = Path::from(format!("{}{id}", self.uri.prefix));
+        self.s3
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location.filename().unwrap_or_default().to_owned())
+            .try_collect()
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn url(&self, id: &TrackId, name: &str, expires: Duration) -> Result<Option<String>> {
+        self.presign_key(&self.object_key(id, name), expires)
+            .await
+            .map(Some)
+    }
+
+    fn key(&self, id: &TrackId, name: &str) -> Option<String> {
+        Some(self.object_key(id, name))
+    }
+
+    /// A cheap request that fails when the store cannot be reached.
+    async fn ping(&self) -> Result<()> {
+        let probe = Path::from(format!("{}legato-ping", self.uri.prefix));
+        match self.s3.head(&probe).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.uri.describe()
     }
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use legato_store::conformance::sample_track;
-use legato_store::{Chunk, ChunkSource, DynStore, Store, StoreError};
-use legato_store_s3::{IMMUTABLE, ObjectChunks, ObjectOptions};
+use legato_store::{Blobs, Chunk, ChunkSource, DynStore, StoreError};
+use legato_store_s3::{IMMUTABLE, collect_garbage};
 
-use crate::util::{no_sweep, sqlite, test_bucket};
+use crate::util::{mongo, on_objects, sqlite, test_bucket};
 
 fn chunks(list: &[(&str, &[u8])]) -> ChunkSource {
     let owned: Vec<_> = list
@@ -23,7 +23,7 @@ fn chunks(list: &[(&str, &[u8])]) -> ChunkSource {
 async fn segments_go_to_the_bucket_with_their_type_and_playlists_stay_in_the_metadata() {
     let meta = sqlite();
     let bucket = test_bucket("where");
-    let store = ObjectChunks::new(meta.clone(), bucket.clone(), no_sweep());
+    let store = on_objects(&meta, &bucket);
     let track = sample_track("Where", "Band");
     let id = track.id;
     store
@@ -86,7 +86,7 @@ async fn segments_go_to_the_bucket_with_their_type_and_playlists_stay_in_the_met
         Err(StoreError::NotFound(_))
     ));
     assert!(
-        bucket.list().await.unwrap().is_empty(),
+        bucket.list_all().await.unwrap().is_empty(),
         "objects left after a delete"
     );
 }
@@ -94,7 +94,7 @@ async fn segments_go_to_the_bucket_with_their_type_and_playlists_stay_in_the_met
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_leaves_neither_a_track_nor_objects() {
     let bucket = test_bucket("failed");
-    let store = ObjectChunks::new(sqlite(), bucket.clone(), no_sweep());
+    let store = on_objects(&sqlite(), &bucket);
     let track = sample_track("Failed", "Band");
     let id = track.id;
     let source: ChunkSource = Box::new(
@@ -111,7 +111,7 @@ async fn a_failed_write_leaves_neither_a_track_nor_objects() {
         store.get_track(&id).await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(bucket.list().await.unwrap().is_empty());
+    assert!(bucket.list_all().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +120,7 @@ async fn objects_no_track_names_are_collected_after_the_grace_period() {
     let bucket = test_bucket("gc");
     let kept = sample_track("Kept", "Band");
     let kept_id = kept.id;
-    ObjectChunks::new(meta.clone(), bucket.clone(), no_sweep())
+    on_objects(&meta, &bucket)
         .insert_track(
             kept,
             chunks(&[("index.m3u8", b"#EXTM3U\n"), ("seg000.ts", b"kept")]),
@@ -138,23 +138,23 @@ async fn objects_no_track_names_are_collected_after_the_grace_period() {
         .await
         .unwrap();
 
-    let patient = ObjectChunks::new(meta.clone(), bucket.clone(), no_sweep());
+    let catalog = meta.catalog();
     assert_eq!(
-        patient.collect_garbage().await.unwrap(),
+        collect_garbage(&**catalog, &bucket, Duration::from_secs(3600))
+            .await
+            .unwrap(),
         0,
         "young objects are kept"
     );
-    let eager = ObjectChunks::new(
-        meta.clone(),
-        bucket.clone(),
-        ObjectOptions {
-            gc_grace: Duration::ZERO,
-            gc_every: None,
-        },
+    assert_eq!(
+        collect_garbage(&**catalog, &bucket, Duration::ZERO)
+            .await
+            .unwrap(),
+        2
     );
-    assert_eq!(eager.collect_garbage().await.unwrap(), 2);
+    let eager = on_objects(&meta, &bucket);
     let left: Vec<_> = bucket
-        .list()
+        .list_all()
         .await
         .unwrap()
         .into_iter()
@@ -178,7 +178,7 @@ async fn chunks_stored_before_the_object_store_are_still_served() {
     )
     .await
     .unwrap();
-    let store: DynStore = ObjectChunks::new(meta, test_bucket("older"), no_sweep());
+    let store: DynStore = on_objects(&meta, &test_bucket("older"));
     assert_eq!(
         &store.get_chunk(&id, "seg000.ts").await.unwrap()[..],
         b"in the row"
@@ -208,7 +208,7 @@ async fn migration_moves_rows_into_the_bucket(meta: DynStore) {
     .await
     .unwrap();
     let bucket = test_bucket("migrate");
-    let store = ObjectChunks::new(meta.clone(), bucket.clone(), no_sweep());
+    let store = on_objects(&meta, &bucket);
     let mut seen = Vec::new();
     let moved = store.migrate(|m| seen.push(m.tracks)).await.unwrap();
     assert_eq!(
@@ -232,7 +232,7 @@ async fn migration_moves_rows_into_the_bucket(meta: DynStore) {
             .unwrap()
             .is_some()
     );
-    assert_eq!(bucket.list().await.unwrap().len(), 2);
+    assert_eq!(bucket.list_all().await.unwrap().len(), 2);
     // Run again (an interrupted migration is resumed the same way): nothing left to move.
     let again = store.migrate(|_| {}).await.unwrap();
     assert_eq!((again.chunks, again.already), (0, 2));
@@ -245,17 +245,5 @@ async fn migration_moves_sqlite_rows_into_the_bucket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_moves_mongodb_documents_into_the_bucket() {
-    let uri = legato_test_support::ferretdb::shared_uri();
-    let options = legato_store_mongo::MongoOptions {
-        database: Some(legato_test_support::ferretdb::unique_database(
-            "legato_migrate",
-        )),
-        ..legato_store_mongo::MongoOptions::default()
-    };
-    let meta: DynStore = Arc::new(
-        legato_store_mongo::MongoStore::connect(&uri, options)
-            .await
-            .unwrap(),
-    );
-    migration_moves_rows_into_the_bucket(meta).await;
+    migration_moves_rows_into_the_bucket(mongo("legato_migrate").await).await;
 }

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use legato_store::conformance::sample_track;
-use legato_store::{Chunk, ChunkSource, Store, StoreError};
-use legato_store_s3::{BlobsUri, Bucket, ObjectChunks};
+use legato_store::{Chunk, ChunkSource, StoreError};
+use legato_store_s3::{BlobsUri, Bucket};
 use legato_test_support::seaweedfs::SeaweedFs;
 
-use crate::util::{no_sweep, sqlite};
+use crate::util::{on_objects, sqlite};
 
 fn segments(n: usize) -> ChunkSource {
     let mut list = vec![Ok(Chunk::new(
@@ -27,7 +27,7 @@ async fn a_stopped_object_store_is_unavailable_within_seconds_and_recovers() {
         .unwrap()
         .with_credential_files(&weed.access_key_file(), &weed.secret_key_file())
         .unwrap();
-    let store = ObjectChunks::new(sqlite(), Bucket::new(uri).unwrap(), no_sweep());
+    let store = on_objects(&sqlite(), &Bucket::new(uri).unwrap());
     let before = sample_track("Before", "Band");
     let before_id = before.id;
     store.insert_track(before, segments(3)).await.unwrap();

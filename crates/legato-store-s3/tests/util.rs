@@ -2,10 +2,9 @@
 //! legato-test-support's `seaweedfs`), stores over it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use legato_store::DynStore;
-use legato_store_s3::{BlobsUri, Bucket, ObjectChunks, ObjectOptions};
+use legato_store::{DynStore, Store};
+use legato_store_s3::{BlobsUri, Bucket};
 use legato_test_support::{ferretdb, seaweedfs};
 
 /// The shared bucket under a fresh prefix for `purpose`, with its keys.
@@ -18,34 +17,37 @@ pub fn test_bucket(purpose: &str) -> Bucket {
     Bucket::new(uri).unwrap()
 }
 
-pub fn no_sweep() -> ObjectOptions {
-    ObjectOptions {
-        gc_grace: Duration::from_secs(3600),
-        gc_every: None,
-    }
+/// `local`'s catalog with its chunk bytes in `bucket`.
+pub fn on_objects(local: &DynStore, bucket: &Bucket) -> DynStore {
+    Store::with_objects(local.catalog().clone(), Arc::new(bucket.clone()))
 }
 
 pub fn sqlite() -> DynStore {
     // The folder must outlive the store: kept, and swept by a later run.
     let dir = legato_test_support::scratch::kept_dir("legato-s3-tests-");
-    Arc::new(legato_store_sqlite::SqliteStore::open_dir(&dir).unwrap())
+    Store::local(Arc::new(
+        legato_store_sqlite::SqliteStore::open_dir(&dir).unwrap(),
+    ))
 }
 
 pub async fn fresh_on_sqlite() -> DynStore {
-    ObjectChunks::new(sqlite(), test_bucket("story"), no_sweep())
+    on_objects(&sqlite(), &test_bucket("story"))
 }
 
-pub async fn fresh_on_mongo() -> DynStore {
+pub async fn mongo(prefix: &str) -> DynStore {
     let uri = ferretdb::shared_uri();
-    let database = ferretdb::unique_database("legato_s3");
+    let database = ferretdb::unique_database(prefix);
     let options = legato_store_mongo::MongoOptions {
         database: Some(database),
         ..legato_store_mongo::MongoOptions::default()
     };
-    let meta: DynStore = Arc::new(
+    Store::local(Arc::new(
         legato_store_mongo::MongoStore::connect(&uri, options)
             .await
             .unwrap(),
-    );
-    ObjectChunks::new(meta, test_bucket("story"), no_sweep())
+    ))
+}
+
+pub async fn fresh_on_mongo() -> DynStore {
+    on_objects(&mongo("legato_s3").await, &test_bucket("story"))
 }

@@ -19,6 +19,7 @@
 //! its own table, `track_peaks`, so listing never reads it unless asked to.
 
 mod accounts;
+mod blobs;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,8 +28,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use legato_store::{
-    Analysis, ChunkSource, Enqueued, Job, JobCounts, JobKind, JobState, ListQuery, Page, Result,
-    Retirement, SortKey, SortOrder, Store, StoreError, Track, TrackId, TrackPatch, TrackStatus,
+    Analysis, Catalog, ChunkSource, Enqueued, Job, JobCounts, JobKind, JobState, ListQuery, Page,
+    Result, Retirement, SortKey, SortOrder, StoreError, Track, TrackId, TrackPatch, TrackStatus,
     TrackStream, keys,
 };
 use rusqlite::{
@@ -1049,7 +1050,7 @@ impl ListSql {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Catalog for SqliteStore {
     async fn insert_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
         self.write(move |conn| {
             let tx = conn.transaction().map_err(map_err)?;

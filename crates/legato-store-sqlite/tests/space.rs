@@ -2,7 +2,7 @@
 //! did is converted when it is opened.
 
 use legato_store::conformance::sample_track;
-use legato_store::{Chunk, Store};
+use legato_store::{Catalog, Chunk};
 use legato_store_sqlite::SqliteStore;
 
 /// The database and its write-ahead log, in bytes.

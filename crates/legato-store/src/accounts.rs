@@ -1,6 +1,6 @@
 //! Listeners and what they keep: users, their API keys, stars, ratings, plays and playlists
 //! (the Subsonic API's per-user state). Every backend implements [`Accounts`]; it is a
-//! supertrait of [`Store`](crate::Store), so an `Arc<dyn Store>` answers both.
+//! supertrait of [`Catalog`](crate::Catalog), so a store answers both.
 //!
 //! The store keeps what it is given: a user's password arrives sealed by the server's key
 //! and API keys arrive hashed; neither the clear password nor a clear key ever reaches it.

@@ -1,8 +1,12 @@
-//! The story every backend must pass, written once and run against each of them.
+//! The stories every backend must pass, written once and run against each of them.
 //!
-//! A backend's test suite calls [`conformance_tests!`](crate::conformance_tests) with an
-//! expression that makes a fresh, empty store; each story then runs on its own store.
+//! The catalog's: a backend's test suite calls [`conformance_tests!`](crate::conformance_tests)
+//! with an expression that makes a fresh, empty store; each story then runs on its own store
+//! (a catalog with its blobs, so publish-last is checked across the two). The blob contract's
+//! are in [`blobs`].
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+pub mod blobs;
 
 use std::collections::HashSet;
 

@@ -115,7 +115,7 @@ pub enum JobKind {
     Ingest,
     /// Rebuilds the renditions of a track from its stored source while the track stays
     /// playable on its current ones; the new set replaces them at once
-    /// ([`Store::replace_renditions`](crate::Store::replace_renditions)).
+    /// ([`Catalog::replace_renditions`](crate::Catalog::replace_renditions)).
     Reprocess,
 }
 
@@ -156,7 +156,7 @@ pub struct Job {
     pub updated_at: i64,
 }
 
-/// Whether [`Store::enqueue_reprocess`](crate::Store::enqueue_reprocess) queued a job.
+/// Whether [`Catalog::enqueue_reprocess`](crate::Catalog::enqueue_reprocess) queued a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
     /// A job is queued now (a new one, or a failed one queued again).
@@ -306,7 +306,7 @@ pub enum SortOrder {
     Desc,
 }
 
-/// What changed in the library after a cursor ([`Store::changes_since`](crate::Store::changes_since)).
+/// What changed in the library after a cursor ([`Catalog::changes_since`](crate::Catalog::changes_since)).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Changes {
     /// The cursor to ask from next time.
@@ -330,7 +330,7 @@ pub struct ListQuery {
     /// Words each of which starts a word of the name or the author, case and accents ignored
     /// (the rules are in [`keys`](crate::keys)).
     pub search: Option<String>,
-    /// Ignored by [`Store::stream_tracks`](crate::Store::stream_tracks), which has none.
+    /// Ignored by [`Catalog::stream_tracks`](crate::Catalog::stream_tracks), which has none.
     pub limit: u32,
     pub offset: u64,
     pub sort: SortKey,

@@ -5,16 +5,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use legato_store::DynStore;
+use legato_store::{Catalog, DynStore, Store};
 use legato_store_sqlite::SqliteStore;
 
 use crate::settings::{BlobsArgs, SettingResult, StoreArgs};
 
+/// The catalog of `--store`, with its chunk bytes in its own rows, or in the object store of
+/// `--blobs` (whose sweep of orphaned objects starts here).
 pub async fn open(args: &StoreArgs) -> anyhow::Result<DynStore> {
-    let metadata = open_metadata(args).await?;
+    let local = open_local(args).await?;
     match &args.blobs.blobs {
-        Some(uri) if !uri.trim().is_empty() => with_object_store(metadata, &args.blobs),
-        _ => Ok(metadata),
+        Some(uri) if !uri.trim().is_empty() => {
+            let store = with_object_store(local.catalog().clone(), &args.blobs, true)?;
+            tracing::info!(store = %store.describe(), "segments are kept in the object store");
+            Ok(store)
+        }
+        _ => Ok(local),
     }
 }
 
@@ -31,12 +37,9 @@ pub async fn migrate(args: &StoreArgs) -> anyhow::Result<std::process::ExitCode>
         ))
         .setting();
     }
-    let metadata = open_metadata(args).await?;
-    let store = object_chunks(metadata, &args.blobs)?;
-    eprintln!(
-        "moving the segments of {} ...",
-        legato_store::Store::describe(&*store)
-    );
+    let local = open_local(args).await?;
+    let store = with_object_store(local.catalog().clone(), &args.blobs, false)?;
+    eprintln!("moving the segments of {} ...", store.describe());
     let moved = store
         .migrate(|m| {
             if m.tracks % 100 == 0 {
@@ -59,18 +62,14 @@ pub async fn migrate(args: &StoreArgs) -> anyhow::Result<std::process::ExitCode>
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// The metadata store with its chunk bytes (but playlists) in an object store.
-fn with_object_store(metadata: DynStore, args: &BlobsArgs) -> anyhow::Result<DynStore> {
-    let store: DynStore = object_chunks(metadata, args)?;
-    tracing::info!(store = %store.describe(), "segments are kept in the object store");
-    Ok(store)
-}
-
-fn object_chunks(
-    metadata: DynStore,
+/// The catalog with its chunk bytes (but playlists) in the object store of `args`; the
+/// sweep of objects no row names runs when `sweep`.
+fn with_object_store(
+    catalog: Arc<dyn Catalog>,
     args: &BlobsArgs,
-) -> anyhow::Result<Arc<legato_store_s3::ObjectChunks>> {
-    use legato_store_s3::{BlobsUri, Bucket, ObjectChunks, ObjectOptions};
+    sweep: bool,
+) -> anyhow::Result<DynStore> {
+    use legato_store_s3::{BlobsUri, Bucket, SweepOptions, spawn_sweep};
     let uri = args.blobs.as_deref().unwrap_or_default();
     let mut parsed = BlobsUri::parse(uri)
         .map_err(anyhow::Error::from)
@@ -83,20 +82,23 @@ fn object_chunks(
             .setting()?;
     }
     let bucket = Bucket::new(parsed)?;
-    let options = ObjectOptions {
-        gc_grace: Duration::from_secs(args.blobs_gc_grace_seconds),
-        gc_every: Some(Duration::from_secs(args.blobs_gc_every_seconds)),
-    };
-    Ok(ObjectChunks::new(metadata, bucket, options))
+    if sweep {
+        let options = SweepOptions {
+            grace: Duration::from_secs(args.blobs_gc_grace_seconds),
+            every: Some(Duration::from_secs(args.blobs_gc_every_seconds)),
+        };
+        spawn_sweep(&catalog, bucket.clone(), options);
+    }
+    Ok(Store::with_objects(catalog, Arc::new(bucket)))
 }
 
-async fn open_metadata(args: &StoreArgs) -> anyhow::Result<DynStore> {
+async fn open_local(args: &StoreArgs) -> anyhow::Result<DynStore> {
     match args.store.as_deref().map(str::trim) {
         None | Some("") => {
             let store = SqliteStore::open_dir(&args.data)
                 .with_context(|| format!("cannot open the store in {}", args.data.display()))
                 .setting()?;
-            Ok(Arc::new(store))
+            Ok(Store::local(Arc::new(store)))
         }
         Some(uri) if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
             open_mongodb(uri, args).await
@@ -120,7 +122,7 @@ fn open_sqlite(uri: &str) -> anyhow::Result<DynStore> {
     let store = SqliteStore::open_file(Path::new(path))
         .with_context(|| format!("cannot open the SQLite store {path}"))
         .setting()?;
-    Ok(Arc::new(store))
+    Ok(Store::local(Arc::new(store)))
 }
 
 #[cfg(feature = "mongodb")]
@@ -136,7 +138,7 @@ async fn open_mongodb(uri: &str, args: &StoreArgs) -> anyhow::Result<DynStore> {
     let store = MongoStore::connect(uri, options)
         .await
         .with_context(|| format!("cannot open the MongoDB store {}", redact_uri(uri)))?;
-    Ok(Arc::new(store))
+    Ok(Store::local(Arc::new(store)))
 }
 
 #[cfg(not(feature = "mongodb"))]

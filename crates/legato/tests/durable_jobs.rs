@@ -101,7 +101,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 async fn open(store: &str) -> DynStore {
     if store.starts_with("mongodb://") {
-        Arc::new(
+        legato_store::Store::local(Arc::new(
             legato_store_mongo::MongoStore::connect(
                 store,
                 legato_store_mongo::MongoOptions {
@@ -111,10 +111,12 @@ async fn open(store: &str) -> DynStore {
             )
             .await
             .unwrap(),
-        )
+        ))
     } else {
         let path = store.trim_start_matches("sqlite:");
-        Arc::new(legato_store_sqlite::SqliteStore::open_file(Path::new(path)).unwrap())
+        legato_store::Store::local(Arc::new(
+            legato_store_sqlite::SqliteStore::open_file(Path::new(path)).unwrap(),
+        ))
     }
 }
 

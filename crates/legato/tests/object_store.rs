@@ -61,7 +61,7 @@ impl Blobs {
     fn objects(&self) -> Vec<(String, String)> {
         let bucket = self.bucket.clone();
         runtime()
-            .block_on(bucket.list())
+            .block_on(bucket.list_all())
             .unwrap()
             .into_iter()
             .map(|l| (l.track.to_string(), l.name))

@@ -34,15 +34,17 @@ fn runtime() -> tokio::runtime::Runtime {
 
 async fn open(store: Option<&str>, data: &Path) -> DynStore {
     match store {
-        Some(uri) => Arc::new(
+        Some(uri) => legato_store::Store::local(Arc::new(
             legato_store_mongo::MongoStore::connect(
                 uri,
                 legato_store_mongo::MongoOptions::default(),
             )
             .await
             .unwrap(),
-        ),
-        None => Arc::new(legato_store_sqlite::SqliteStore::open_dir(data).unwrap()),
+        )),
+        None => legato_store::Store::local(Arc::new(
+            legato_store_sqlite::SqliteStore::open_dir(data).unwrap(),
+        )),
     }
 }
 

@@ -7,11 +7,11 @@
 //! shared by all requests. Media endpoints read the track itself from the store.
 //!
 //! The library is read whole once, at the first request. After that a rebuild reads only what
-//! changed since ([`Store::changes_since`](legato_store::Store::changes_since)) and applies it
+//! changed since ([`Catalog::changes_since`](legato_store::Catalog::changes_since)) and applies it
 //! to the tracks the snapshot already holds; it reads everything again only when the store
 //! cannot tell what changed (the seed's functions wrote the library).
 //!
-//! [`library_version`]: legato_store::Store::library_version
+//! [`library_version`]: legato_store::Catalog::library_version
 
 use std::collections::HashMap;
 use std::sync::Arc;
