@@ -55,7 +55,7 @@ mod schema;
 mod upgrade;
 mod writes;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -79,6 +79,7 @@ pub use options::{DEFAULT_DATABASE, MongoOptions, redact_uri};
 
 use error::{is_duplicate_key, map_err};
 use library::{Fnv1a, LibraryLook};
+use reads::{PageAt, PageCursor};
 use schema::{CHUNKS, DELETIONS, JOB_LOG, JOBS, META, MUSICS, PEAKS, PENDING_WRITES, RETIREMENTS};
 
 /// A batch of chunks is inserted once it holds this many bytes…
@@ -144,6 +145,9 @@ struct Inner {
     /// The library's `(counter, document count)` as last read, to tell a change the seed made
     /// (the count moved, the counter did not) from ours.
     last_library: Mutex<LibraryLook>,
+    /// Where recent pages of each order ended, so the next page starts there (keyset paging
+    /// inside; the API pages by offset).
+    page_cursors: Mutex<HashMap<PageAt, PageCursor>>,
     /// When the keys of documents written by another program were last looked for.
     last_backfill: Mutex<Option<std::time::Instant>>,
 }
@@ -240,6 +244,7 @@ impl MongoStore {
                 options,
                 indexes_ready: AtomicBool::new(false),
                 last_library: Mutex::new(LibraryLook::default()),
+                page_cursors: Mutex::new(HashMap::new()),
                 last_backfill: Mutex::new(None),
             }),
         };
@@ -614,29 +619,50 @@ impl Catalog for MongoStore {
             },
         };
         // Without a search the count is the collection's, from its statistics (every
-        // document is a track; no document is read). A search with many matches counts them
-        // in the `words` index.
-        let count = async {
-            match plan {
-                None => self.musics_count().await,
-                Some(_) => {
-                    self.timed(
-                        self.inner
-                            .musics
-                            .count_documents(filter.clone())
-                            .hint(mongodb::options::Hint::Name(WORDS_INDEX.to_owned())),
-                    )
-                    .await
+        // document is a track; no document is read), read with the library's counter: a page
+        // that starts where the last one of the same order ended, the library unchanged,
+        // starts from that track (keyset), not by skipping the pages before it. A search with
+        // many matches counts them in the `words` index.
+        if plan.is_none() {
+            let page = |start: Option<Document>| async move {
+                if query.limit == 0 {
+                    // MongoDB reads a limit of 0 as "no limit".
+                    return Ok(Vec::new());
                 }
+                self.find_all(
+                    self.list_find(doc! {}, query, None, start)
+                        .limit(i64::from(query.limit)),
+                )
+                .await
+            };
+            let (library, docs) = if query.offset == 0 {
+                tokio::try_join!(self.library_state(), page(None))?
+            } else {
+                let library = self.library_state().await?;
+                (library, page(self.page_start(query, library)).await?)
+            };
+            self.remember_page_end(query, library, &docs);
+            let mut tracks = self.tracks_from_docs(docs).await?;
+            if query.peaks {
+                self.attach_peaks(&mut tracks).await?;
             }
-        };
+            return Ok(Page {
+                tracks,
+                total: library.1,
+            });
+        }
+        let count = self.timed(
+            self.inner
+                .musics
+                .count_documents(filter.clone())
+                .hint(mongodb::options::Hint::Name(WORDS_INDEX.to_owned())),
+        );
         let page = async {
             if query.limit == 0 {
-                // MongoDB reads a limit of 0 as "no limit".
                 return Ok(Vec::new());
             }
             self.find_all(
-                self.list_find(filter.clone(), query, plan)
+                self.list_find(filter.clone(), query, plan, None)
                     .limit(i64::from(query.limit)),
             )
             .await
@@ -672,7 +698,7 @@ impl Catalog for MongoStore {
         };
         let cursor = self
             .timed(
-                self.list_find(filter, query, plan)
+                self.list_find(filter, query, plan, None)
                     .batch_size(STREAM_BATCH as u32),
             )
             .await?;

@@ -47,38 +47,40 @@ impl MongoStore {
         };
         let docs = self
             .find_all(
-                self.list_find(filter.clone(), &from_start, Some(SearchPlan::SortFew))
+                self.list_find(filter.clone(), &from_start, Some(SearchPlan::SortFew), None)
                     .limit(i64::try_from(FEW_MATCHES + 1).unwrap_or(i64::MAX)),
             )
             .await?;
         Ok((docs.len() as u64 <= FEW_MATCHES).then_some(docs))
     }
 
+    /// The `find` of a list: `filter`, in the query's order, from its offset, or — `after` a
+    /// remembered page's last track — from there with no skip (keyset paging).
     pub(crate) fn list_find(
         &self,
         filter: Document,
         query: &ListQuery,
         plan: Option<SearchPlan>,
+        after: Option<Document>,
     ) -> mongodb::action::Find<'_, Document> {
-        let direction = match query.order {
-            SortOrder::Asc => 1,
-            SortOrder::Desc => -1,
-        };
-        let (key, order_index) = match query.sort {
-            SortKey::CreatedAt => ("created_at", "created_at_id"),
-            SortKey::Name => ("name_key", "name_key_id"),
-            SortKey::Author => ("author_key", "author_key_id"),
-            SortKey::Duration => ("duration", "duration_id"),
-        };
+        let (key, order_index, direction) = sort_of(query);
         // A document an older version wrote may still hold its waveform (until the upgrade
         // moves it): never sent, whichever the list; `attach_peaks` adds them when asked.
-        let projection = doc! { "words": 0, "name_key": 0, "author_key": 0, "analysis.peaks": 0 };
+        // The order's key stays: the page's last one is where the next page starts.
+        let mut projection =
+            doc! { "words": 0, "name_key": 0, "author_key": 0, "analysis.peaks": 0 };
+        projection.remove(key);
+        let (filter, skip) = match after {
+            Some(after) if filter.is_empty() => (after, 0),
+            Some(after) => (doc! { "$and": [filter, after] }, 0),
+            None => (filter, query.offset.min(i64::MAX as u64)),
+        };
         let find = self
             .inner
             .musics
             .find(filter)
             .sort(doc! { key: direction, "_id": direction })
-            .skip(query.offset.min(i64::MAX as u64))
+            .skip(skip)
             .projection(projection);
         // The plan travels as the command's comment too, for the query-shape test.
         match plan {
@@ -90,6 +92,76 @@ impl MongoStore {
                 .hint(mongodb::options::Hint::Name(order_index.to_owned()))
                 .comment(Bson::String(WALK_ORDER_COMMENT.to_owned())),
         }
+    }
+
+    /// Where the page of `query` starts, when an earlier page of the same order ended at its
+    /// offset and the library has not changed since (`library`, from
+    /// [`library_state`](Self::library_state)): a filter on the order's key and `_id` after
+    /// that page's last track, which the order's index answers without walking the pages
+    /// before it (a skip of 99,950 reads 99,950 index entries).
+    pub(crate) fn page_start(&self, query: &ListQuery, library: (i64, u64)) -> Option<Document> {
+        if query.offset == 0 || query.search.is_some() {
+            return None;
+        }
+        let cursors = self
+            .inner
+            .page_cursors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cursor = cursors.get(&PageAt::of(query, query.offset))?;
+        if cursor.library != library {
+            return None;
+        }
+        let (key, _, _) = sort_of(query);
+        let (value, id) = (cursor.key.clone(), cursor.id);
+        Some(match query.order {
+            SortOrder::Asc => doc! { "$or": [
+                { key: { "$gt": value.clone() } },
+                { key: value, "_id": { "$gt": id } },
+            ] },
+            // Tracks without the key (the seed's have no `created_at`) come last in this order.
+            SortOrder::Desc => doc! { "$or": [
+                { key: { "$lt": value.clone() } },
+                { key: value, "_id": { "$lt": id } },
+                { key: Bson::Null },
+            ] },
+        })
+    }
+
+    /// Remembers where the page of `query` ended (its last document), for the next page.
+    pub(crate) fn remember_page_end(
+        &self,
+        query: &ListQuery,
+        library: (i64, u64),
+        docs: &[Document],
+    ) {
+        if query.search.is_some() {
+            return;
+        }
+        let (key, _, _) = sort_of(query);
+        let Some(last) = docs.last() else { return };
+        let (Some(value), Ok(id)) = (last.get(key), last.get_object_id("_id")) else {
+            return;
+        };
+        if matches!(value, Bson::Null) {
+            return;
+        }
+        let mut cursors = self
+            .inner
+            .page_cursors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cursors.len() >= PAGE_CURSORS {
+            cursors.clear();
+        }
+        cursors.insert(
+            PageAt::of(query, query.offset + docs.len() as u64),
+            PageCursor {
+                library,
+                key: value.clone(),
+                id,
+            },
+        );
     }
 
     /// Whether a ready track has this id (the seed's tracks have no status: ready). An `_id`
@@ -250,4 +322,48 @@ impl MongoStore {
         }
         Ok(())
     }
+}
+
+/// Page ends remembered at most; beyond, the oldest are forgotten all at once.
+const PAGE_CURSORS: usize = 1024;
+
+/// A list's order and an offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PageAt {
+    sort: SortKey,
+    order: SortOrder,
+    offset: u64,
+}
+
+impl PageAt {
+    fn of(query: &ListQuery, offset: u64) -> Self {
+        Self {
+            sort: query.sort,
+            order: query.order,
+            offset,
+        }
+    }
+}
+
+/// The last track of a page: its key in the order, its `_id`, and the library's state then.
+#[derive(Debug, Clone)]
+pub(crate) struct PageCursor {
+    library: (i64, u64),
+    key: Bson,
+    id: ObjectId,
+}
+
+/// The order's field, its index, and the direction of a list.
+fn sort_of(query: &ListQuery) -> (&'static str, &'static str, i32) {
+    let direction = match query.order {
+        SortOrder::Asc => 1,
+        SortOrder::Desc => -1,
+    };
+    let (key, index) = match query.sort {
+        SortKey::CreatedAt => ("created_at", "created_at_id"),
+        SortKey::Name => ("name_key", "name_key_id"),
+        SortKey::Author => ("author_key", "author_key_id"),
+        SortKey::Duration => ("duration", "duration_id"),
+    };
+    (key, index, direction)
 }

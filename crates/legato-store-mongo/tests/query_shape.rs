@@ -320,6 +320,24 @@ async fn monitored(purpose: &str, recorded: &Recorded) -> MongoStore {
     .unwrap()
 }
 
+/// `find`s of `musics` that start after a remembered track (an `$or` on the order's key and
+/// `_id`) and skip nothing.
+fn keyset_finds(recorded: &Recorded) -> usize {
+    recorded
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(name, command)| {
+            name == "find"
+                && command.get_str("find") == Ok("musics")
+                && command
+                    .get_document("filter")
+                    .is_ok_and(|f| f.contains_key("$or"))
+                && command.get_i64("skip").unwrap_or(0) == 0
+        })
+        .count()
+}
+
 /// The docs/mongodb.md table between its markers.
 fn documented() -> String {
     let doc = include_str!("../../../docs/mongodb.md");
@@ -413,6 +431,43 @@ async fn every_query_is_index_shaped() {
         let page = store.list_tracks(&query).await.unwrap();
         assert_eq!((page.total, page.tracks.len()), (1001, 5));
     }
+
+    // Paging on: the next page starts after the last one's last track (keyset, no skip),
+    // and holds what a skip finds (a store with no page remembered skips).
+    let skipping = MongoStore::connect(
+        &test_uri(),
+        MongoOptions {
+            database: Some(store.database().to_owned()),
+            gc_on_start: false,
+            ..MongoOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let keyset_before = keyset_finds(&recorded);
+    for sort in [
+        SortKey::CreatedAt,
+        SortKey::Name,
+        SortKey::Author,
+        SortKey::Duration,
+    ] {
+        for order in [SortOrder::Asc, SortOrder::Desc] {
+            let page = |offset| ListQuery {
+                sort,
+                order,
+                offset,
+                limit: 7,
+                ..ListQuery::default()
+            };
+            store.list_tracks(&page(0)).await.unwrap();
+            let next = store.list_tracks(&page(7)).await.unwrap();
+            let skipped = skipping.list_tracks(&page(7)).await.unwrap();
+            let ids = |p: &legato_store::Page| p.tracks.iter().map(|t| t.id).collect::<Vec<_>>();
+            assert_eq!(ids(&next), ids(&skipped), "{sort:?} {order:?}");
+            assert_eq!(next.tracks.len(), 7);
+        }
+    }
+    assert_eq!(keyset_finds(&recorded) - keyset_before, 8);
 
     let mut table: BTreeSet<(String, String, String)> = BTreeSet::new();
     let mut bad = Vec::new();
