@@ -457,11 +457,7 @@ impl Catalog for MongoStore {
     async fn complete_track(&self, track: Track, chunks: ChunkSource) -> Result<Track> {
         let oid = schema::object_id(&track.id);
         let music_id = track.id.to_string();
-        let mut written = Vec::new();
-        if let Err(e) = self.write_chunks(&music_id, chunks, &mut written).await {
-            self.discard_chunks(&track.id, &written).await;
-            return Err(e);
-        }
+        let written = self.write_all_chunks(&track.id, chunks).await?;
         // Publish last: the chunks are all there before the document says `ready`. Of two
         // processes racing on one job, the one that records the publication first publishes:
         // an insert under a unique `_id` is atomic on MongoDB and FerretDB alike, where a
@@ -609,10 +605,7 @@ impl Catalog for MongoStore {
                         .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
                         .take(query.limit as usize)
                         .collect();
-                    let mut tracks = self.tracks_from_docs(page).await?;
-                    if query.peaks {
-                        self.attach_peaks(&mut tracks).await?;
-                    }
+                    let tracks = self.listed(page, query.peaks).await?;
                     return Ok(Page { tracks, total });
                 }
                 None => Some(SearchPlan::WalkOrder),
@@ -642,10 +635,7 @@ impl Catalog for MongoStore {
                 (library, page(self.page_start(query, library)).await?)
             };
             self.remember_page_end(query, library, &docs);
-            let mut tracks = self.tracks_from_docs(docs).await?;
-            if query.peaks {
-                self.attach_peaks(&mut tracks).await?;
-            }
+            let tracks = self.listed(docs, query.peaks).await?;
             return Ok(Page {
                 tracks,
                 total: library.1,
@@ -668,10 +658,7 @@ impl Catalog for MongoStore {
             .await
         };
         let (total, docs) = tokio::try_join!(count, page)?;
-        let mut tracks = self.tracks_from_docs(docs).await?;
-        if query.peaks {
-            self.attach_peaks(&mut tracks).await?;
-        }
+        let tracks = self.listed(docs, query.peaks).await?;
         Ok(Page { tracks, total })
     }
 
@@ -687,10 +674,7 @@ impl Catalog for MongoStore {
                         .into_iter()
                         .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
                         .collect();
-                    let mut tracks = self.tracks_from_docs(docs).await?;
-                    if query.peaks {
-                        self.attach_peaks(&mut tracks).await?;
-                    }
+                    let tracks = self.listed(docs, query.peaks).await?;
                     return Ok(futures_util::stream::iter(tracks.into_iter().map(Ok)).boxed());
                 }
                 None => Some(SearchPlan::WalkOrder),
@@ -710,13 +694,7 @@ impl Catalog for MongoStore {
             .map_err(|TryChunksError(_, e)| e)
             .and_then(move |docs| {
                 let store = store.clone();
-                async move {
-                    let mut tracks = store.tracks_from_docs(docs).await?;
-                    if peaks {
-                        store.attach_peaks(&mut tracks).await?;
-                    }
-                    Ok(tracks)
-                }
+                async move { store.listed(docs, peaks).await }
             })
             .map_ok(|tracks| futures_util::stream::iter(tracks.into_iter().map(Ok)))
             .try_flatten();
@@ -1241,11 +1219,7 @@ impl Catalog for MongoStore {
         {
             return Err(not_found(&track.id));
         }
-        let mut written = Vec::new();
-        if let Err(e) = self.write_chunks(&music_id, chunks, &mut written).await {
-            self.discard_chunks(&track.id, &written).await;
-            return Err(e);
-        }
+        let written = self.write_all_chunks(&track.id, chunks).await?;
         // Queued before the switch, so the sweep cannot miss it; an entry whose switch then
         // fails is dropped by the sweep (the document's `retire_after` is the truth).
         if let Err(e) = self

@@ -164,6 +164,15 @@ impl MongoStore {
         );
     }
 
+    /// The tracks of listed documents, with their waveforms when `peaks` asks for them.
+    pub(crate) async fn listed(&self, docs: Vec<Document>, peaks: bool) -> Result<Vec<Track>> {
+        let mut tracks = self.tracks_from_docs(docs).await?;
+        if peaks {
+            self.attach_peaks(&mut tracks).await?;
+        }
+        Ok(tracks)
+    }
+
     /// Whether a ready track has this id (the seed's tracks have no status: ready). An `_id`
     /// lookup, the status checked here: the one filter every server answers from an index.
     pub(crate) async fn track_streamable(&self, oid: ObjectId) -> Result<bool> {

@@ -112,6 +112,24 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Writes every chunk of a track ([`write_chunks`](Self::write_chunks)), removing what it
+    /// wrote when one fails; the ids written, for a later step's failure to remove.
+    pub(crate) async fn write_all_chunks(
+        &self,
+        id: &TrackId,
+        chunks: ChunkSource,
+    ) -> Result<Vec<ObjectId>> {
+        let mut written = Vec::new();
+        if let Err(e) = self
+            .write_chunks(&id.to_string(), chunks, &mut written)
+            .await
+        {
+            self.discard_chunks(id, &written).await;
+            return Err(e);
+        }
+        Ok(written)
+    }
+
     /// The rest of [`Catalog::insert_track`], between its pending write's start and end.
     pub(crate) async fn insert_track_written(
         &self,
@@ -119,12 +137,7 @@ impl MongoStore {
         chunks: ChunkSource,
     ) -> Result<Track> {
         let oid = schema::object_id(&track.id);
-        let music_id = track.id.to_string();
-        let mut written = Vec::new();
-        if let Err(e) = self.write_chunks(&music_id, chunks, &mut written).await {
-            self.discard_chunks(&track.id, &written).await;
-            return Err(e);
-        }
+        let written = self.write_all_chunks(&track.id, chunks).await?;
         if let Some(analysis) = &track.analysis
             && let Err(e) = self.write_peaks(oid, analysis).await
         {
@@ -185,11 +198,7 @@ impl MongoStore {
         job: Document,
     ) -> Result<Track> {
         let music_id = track.id.to_string();
-        let mut written = Vec::new();
-        if let Err(e) = self.write_chunks(&music_id, source, &mut written).await {
-            self.discard_chunks(&track.id, &written).await;
-            return Err(e);
-        }
+        let written = self.write_all_chunks(&track.id, source).await?;
         // The job before the track: a crash between the two leaves a job whose track never
         // appears (it ends on its own), never a track whose job is lost.
         if let Err(e) = self.timed(self.inner.jobs.insert_one(job)).await {

@@ -292,6 +292,14 @@ fn queries(name: &str, command: &Document) -> Vec<(String, String, Document, Vec
     }
 }
 
+/// Every order a list offers.
+const SORTS: [SortKey; 4] = [
+    SortKey::CreatedAt,
+    SortKey::Name,
+    SortKey::Author,
+    SortKey::Duration,
+];
+
 type Recorded = Arc<Mutex<Vec<(String, Document)>>>;
 
 async fn monitored(purpose: &str, recorded: &Recorded) -> MongoStore {
@@ -367,12 +375,7 @@ async fn every_query_is_index_shaped() {
     let store = monitored("shape_more", &recorded).await;
     store.collect_garbage().await.unwrap();
     store.sweep_orphan_chunks().await.unwrap();
-    for sort in [
-        SortKey::CreatedAt,
-        SortKey::Name,
-        SortKey::Author,
-        SortKey::Duration,
-    ] {
+    for sort in SORTS {
         for order in [SortOrder::Asc, SortOrder::Desc] {
             for search in [None, Some("a b".to_owned())] {
                 let query = ListQuery {
@@ -445,12 +448,7 @@ async fn every_query_is_index_shaped() {
     .await
     .unwrap();
     let keyset_before = keyset_finds(&recorded);
-    for sort in [
-        SortKey::CreatedAt,
-        SortKey::Name,
-        SortKey::Author,
-        SortKey::Duration,
-    ] {
+    for sort in SORTS {
         for order in [SortOrder::Asc, SortOrder::Desc] {
             let page = |offset| ListQuery {
                 sort,

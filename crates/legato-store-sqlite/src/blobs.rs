@@ -38,9 +38,15 @@ impl Blobs for SqliteStore {
 
     async fn get_range(&self, id: &TrackId, name: &str, range: Range<u64>) -> Result<Bytes> {
         let (id, name) = (*id, name.to_owned());
+        if range.start > range.end {
+            return Err(StoreError::Invalid(format!(
+                "range {}..{} of chunk {name} of track {id} ends before it starts",
+                range.start, range.end
+            )));
+        }
         // SQLite counts a blob's bytes from 1; a length past the end is clipped.
         let start = i64::try_from(range.start).unwrap_or(i64::MAX);
-        let length = i64::try_from(range.end.saturating_sub(range.start)).unwrap_or(i64::MAX);
+        let length = i64::try_from(range.end - range.start).unwrap_or(i64::MAX);
         self.read_as(Role::Bulk, move |conn| {
             let found = conn
                 .prepare_cached(

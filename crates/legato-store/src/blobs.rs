@@ -22,7 +22,7 @@ pub trait Blobs: Send + Sync + 'static {
     async fn get(&self, id: &TrackId, name: &str) -> Result<Bytes>;
 
     /// The bytes of `range` of a chunk (clipped to its end); `NotFound` when there is no such
-    /// chunk, `Invalid` when the range starts past its end.
+    /// chunk, `Invalid` when the range starts past its end or ends before it starts.
     async fn get_range(&self, id: &TrackId, name: &str, range: Range<u64>) -> Result<Bytes>;
 
     /// Removes these chunks of a track (those that exist).

@@ -43,7 +43,7 @@ impl Deref for Store {
 
 /// Playlists stay in the catalog's rows: they are small, read on every play, and the
 /// streaming function rewrites them (signatures, CDN URLs).
-pub fn kept_in_rows(name: &str) -> bool {
+fn kept_in_rows(name: &str) -> bool {
     name.ends_with(".m3u8")
 }
 

@@ -137,6 +137,12 @@ pub async fn ranges_are_clipped_to_the_end(blobs: Arc<dyn Blobs>, owners: Option
     assert!(range(10..20).await.unwrap().is_empty());
     assert!(range(4..4).await.unwrap().is_empty());
     assert!(matches!(range(11..20).await, Err(StoreError::Invalid(_))));
+    // A range that ends before it starts (written so, since the literal is linted).
+    let backwards = std::ops::Range { start: 5, end: 3 };
+    assert!(matches!(
+        range(backwards).await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 pub async fn missing_blobs_are_not_found(blobs: Arc<dyn Blobs>, owners: Option<DynStore>) {
